@@ -1,0 +1,288 @@
+//! Typed transaction bodies. Later domain modules (records, consent, supply
+//! chain, claims, trials) add variants here; tags are never reused.
+
+use crate::{
+    codec_util::{read_str, str_size, write_str},
+    hexser,
+    ids::tagged_enum,
+    OrgId, OrgRole, PublicKey,
+};
+use bytes::{BufMut, Bytes};
+use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
+use serde::{Deserialize, Serialize};
+use std::{fmt, net::SocketAddr};
+
+/// Largest payload a `Note` may carry.
+pub const MAX_NOTE_BYTES: usize = 4096;
+const MAX_LABEL_LEN: usize = 64;
+const MAX_NAME_LEN: usize = 128;
+
+tagged_enum! {
+    /// What an organisation's registered agent is.
+    AgentKind {
+        Clinician = 0 => "clinician",
+        Device = 1 => "device",
+        Service = 2 => "service",
+    }
+}
+
+tagged_enum! {
+    /// Chain parameters that governance may change.
+    Parameter {
+        MaxBlockTxs = 0 => "max_block_txs",
+        EpochLength = 1 => "epoch_length",
+        ProposalTtl = 2 => "proposal_ttl",
+    }
+}
+
+/// The action a transaction asks the chain to take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Body {
+    /// An opaque note, used to exercise the chain (tests, benchmarks).
+    Note {
+        #[serde(with = "note_hex")]
+        data: Bytes,
+    },
+    /// An organisation registers one of its agents (signed by the org's admin key).
+    RegisterAgent {
+        #[serde(with = "hexser")]
+        key: PublicKey,
+        kind: AgentKind,
+        label: String,
+    },
+    /// An organisation revokes one of its agents.
+    RevokeAgent {
+        #[serde(with = "hexser")]
+        key: PublicKey,
+    },
+    /// A member proposes a governance change.
+    Propose { proposal: Proposal },
+    /// A member votes on an open proposal.
+    Vote { proposal_id: u64, approve: bool },
+}
+
+/// A change to the consortium that needs more than two thirds of members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Proposal {
+    AddMember {
+        id: OrgId,
+        name: String,
+        role: OrgRole,
+        #[serde(with = "hexser")]
+        admin_key: PublicKey,
+        #[serde(with = "hexser")]
+        validator_key: PublicKey,
+        p2p: SocketAddr,
+    },
+    RemoveMember {
+        id: OrgId,
+    },
+    SetParameter {
+        parameter: Parameter,
+        value: u64,
+    },
+}
+
+impl Body {
+    /// A short name for logs and metrics; never includes content.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::Note { .. } => "note",
+            Body::RegisterAgent { .. } => "register_agent",
+            Body::RevokeAgent { .. } => "revoke_agent",
+            Body::Propose { .. } => "propose",
+            Body::Vote { .. } => "vote",
+        }
+    }
+
+    /// Governance bodies may only be signed by a member's admin key.
+    pub fn is_governance(&self) -> bool {
+        matches!(self, Body::Propose { .. } | Body::Vote { .. })
+    }
+}
+
+impl Write for Body {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Body::Note { data } => {
+                0u8.write(buf);
+                data.write(buf);
+            }
+            Body::RegisterAgent { key, kind, label } => {
+                1u8.write(buf);
+                key.write(buf);
+                kind.write(buf);
+                write_str(label, buf);
+            }
+            Body::RevokeAgent { key } => {
+                2u8.write(buf);
+                key.write(buf);
+            }
+            Body::Propose { proposal } => {
+                3u8.write(buf);
+                proposal.write(buf);
+            }
+            Body::Vote {
+                proposal_id,
+                approve,
+            } => {
+                4u8.write(buf);
+                proposal_id.write(buf);
+                approve.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for Body {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Body::Note { data } => data.encode_size(),
+            Body::RegisterAgent { key, kind, label } => {
+                key.encode_size() + kind.encode_size() + str_size(label)
+            }
+            Body::RevokeAgent { key } => key.encode_size(),
+            Body::Propose { proposal } => proposal.encode_size(),
+            Body::Vote {
+                proposal_id,
+                approve,
+            } => proposal_id.encode_size() + approve.encode_size(),
+        }
+    }
+}
+
+impl Read for Body {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(match u8::read(buf)? {
+            0 => Body::Note {
+                data: Bytes::read_cfg(buf, &RangeCfg::new(0..=MAX_NOTE_BYTES))?,
+            },
+            1 => Body::RegisterAgent {
+                key: PublicKey::read(buf)?,
+                kind: AgentKind::read(buf)?,
+                label: read_str(buf, MAX_LABEL_LEN)?,
+            },
+            2 => Body::RevokeAgent {
+                key: PublicKey::read(buf)?,
+            },
+            3 => Body::Propose {
+                proposal: Proposal::read(buf)?,
+            },
+            4 => Body::Vote {
+                proposal_id: u64::read(buf)?,
+                approve: bool::read(buf)?,
+            },
+            other => return Err(Error::InvalidEnum(other)),
+        })
+    }
+}
+
+impl Write for Proposal {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Proposal::AddMember {
+                id,
+                name,
+                role,
+                admin_key,
+                validator_key,
+                p2p,
+            } => {
+                0u8.write(buf);
+                id.write(buf);
+                write_str(name, buf);
+                role.write(buf);
+                admin_key.write(buf);
+                validator_key.write(buf);
+                p2p.write(buf);
+            }
+            Proposal::RemoveMember { id } => {
+                1u8.write(buf);
+                id.write(buf);
+            }
+            Proposal::SetParameter { parameter, value } => {
+                2u8.write(buf);
+                parameter.write(buf);
+                value.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for Proposal {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Proposal::AddMember {
+                id,
+                name,
+                role,
+                admin_key,
+                validator_key,
+                p2p,
+            } => {
+                id.encode_size()
+                    + str_size(name)
+                    + role.encode_size()
+                    + admin_key.encode_size()
+                    + validator_key.encode_size()
+                    + p2p.encode_size()
+            }
+            Proposal::RemoveMember { id } => id.encode_size(),
+            Proposal::SetParameter { parameter, value } => {
+                parameter.encode_size() + value.encode_size()
+            }
+        }
+    }
+}
+
+impl Read for Proposal {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+        Ok(match u8::read(buf)? {
+            0 => Proposal::AddMember {
+                id: OrgId::read(buf)?,
+                name: read_str(buf, MAX_NAME_LEN)?,
+                role: OrgRole::read(buf)?,
+                admin_key: PublicKey::read(buf)?,
+                validator_key: PublicKey::read(buf)?,
+                p2p: SocketAddr::read(buf)?,
+            },
+            1 => Proposal::RemoveMember {
+                id: OrgId::read(buf)?,
+            },
+            2 => Proposal::SetParameter {
+                parameter: Parameter::read(buf)?,
+                value: u64::read(buf)?,
+            },
+            other => return Err(Error::InvalidEnum(other)),
+        })
+    }
+}
+
+impl fmt::Display for Proposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Proposal::AddMember { id, role, .. } => write!(f, "add member {id} ({role})"),
+            Proposal::RemoveMember { id } => write!(f, "remove member {id}"),
+            Proposal::SetParameter { parameter, value } => write!(f, "set {parameter} = {value}"),
+        }
+    }
+}
+
+/// Notes travel as hex in JSON so arbitrary bytes survive.
+mod note_hex {
+    use bytes::Bytes;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map(Bytes::from).map_err(D::Error::custom)
+    }
+}

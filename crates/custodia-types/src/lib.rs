@@ -1,0 +1,51 @@
+//! Custodia's wire types and their canonical encoding.
+//!
+//! Everything here is pure data: what a transaction, a body, a block and the
+//! genesis file look like, and how they become bytes. Validation that needs
+//! chain state lives in `custodia-state`.
+
+mod body;
+mod codec_util;
+mod genesis;
+mod hexser;
+mod ids;
+mod tx;
+
+pub use body::{AgentKind, Body, Parameter, Proposal, MAX_NOTE_BYTES};
+pub use genesis::{Genesis, GenesisError, MemberSpec, Params};
+pub use ids::{IdError, OrgId, OrgRole};
+pub use tx::{SignedTx, TxDecodeError, TxPayload, MAX_TX_BYTES, TX_NAMESPACE};
+
+/// The signature scheme used by organisations, agents and validators.
+pub type PublicKey = commonware_cryptography::ed25519::PublicKey;
+pub type PrivateKey = commonware_cryptography::ed25519::PrivateKey;
+pub type Signature = commonware_cryptography::ed25519::Signature;
+/// Hash used for transaction ids, block digests and state roots.
+pub type Digest = commonware_cryptography::sha256::Digest;
+
+/// Hash arbitrary parts with SHA-256.
+pub fn sha256(parts: &[&[u8]]) -> Digest {
+    use commonware_cryptography::{Hasher, Sha256};
+    Sha256::hash(parts)
+}
+
+/// Generate a fresh ed25519 key from the operating system's randomness.
+pub fn generate_key() -> PrivateKey {
+    use commonware_math::algebra::Random;
+    PrivateKey::random(&mut rand::rng())
+}
+
+/// Hex form of a public key, as used in files, URLs and logs.
+pub fn key_hex(key: &PublicKey) -> String {
+    hex::encode(key.as_ref())
+}
+
+/// Parse a public key from hex.
+pub fn parse_public_key(text: &str) -> Result<PublicKey, IdError> {
+    hexser::decode_fixed(text).ok_or_else(|| IdError::BadKey(text.chars().take(80).collect()))
+}
+
+/// Parse a private key from hex.
+pub fn parse_private_key(text: &str) -> Result<PrivateKey, IdError> {
+    hexser::decode_fixed(text.trim()).ok_or_else(|| IdError::BadKey("<private key>".into()))
+}
