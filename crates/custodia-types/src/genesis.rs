@@ -118,7 +118,11 @@ impl Genesis {
             ("proposal_ttl", self.params.proposal_ttl),
         ] {
             if value < 1 {
-                return Err(GenesisError::BadParameter { name, min: 1, value });
+                return Err(GenesisError::BadParameter {
+                    name,
+                    min: 1,
+                    value,
+                });
             }
         }
         Ok(())
@@ -174,6 +178,9 @@ mod tests {
         ));
         genesis.members.pop();
         genesis.chain_id = "Bad Chain".into();
-        assert!(matches!(genesis.validate(), Err(GenesisError::BadChainId(_))));
+        assert!(matches!(
+            genesis.validate(),
+            Err(GenesisError::BadChainId(_))
+        ));
     }
 }

@@ -7,7 +7,7 @@
 mod body;
 mod codec_util;
 mod genesis;
-mod hexser;
+pub mod hexser;
 mod ids;
 mod tx;
 

@@ -1,0 +1,45 @@
+//! Why a transaction was refused. Each message tells a person what to fix.
+
+use custodia_types::OrgId;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("wrong chain id: this chain is {expected:?}, the transaction names {got:?}")]
+    WrongChainId { expected: String, got: String },
+    #[error("signature does not match the signer key and payload")]
+    BadSignature,
+    #[error("signer {0} is not a registered member admin or agent of this chain")]
+    UnknownSigner(String),
+    #[error("signer {0} was revoked by its organisation")]
+    RevokedSigner(String),
+    #[error("nonce {got} was already used by this signer; the next nonce is {expected}")]
+    NonceReplayed { expected: u64, got: u64 },
+    #[error("nonce {got} is ahead of this signer's next nonce {expected}")]
+    NonceGap { expected: u64, got: u64 },
+    #[error("only a member organisation's admin key may {0}")]
+    NotMemberAdmin(&'static str),
+    #[error("agent {0} is already registered")]
+    AgentExists(String),
+    #[error("agent {0} is not registered to the signing organisation")]
+    AgentNotOwned(String),
+    #[error("governance proposal {0} does not exist")]
+    UnknownProposal(u64),
+    #[error("governance proposal {id} is already {status}")]
+    ProposalClosed { id: u64, status: String },
+    #[error("organisation {0} has already voted on proposal {1}")]
+    AlreadyVoted(OrgId, u64),
+    #[error("organisation {0} is already a member")]
+    MemberExists(OrgId),
+    #[error("organisation {0} is not a member")]
+    UnknownMember(OrgId),
+    #[error("key {0} is already in use by a member or agent")]
+    KeyInUse(String),
+    #[error("removing {0} would leave fewer than 1 member")]
+    LastMember(OrgId),
+    #[error("parameter {name} must be at least {min}, got {value}")]
+    BadParameter {
+        name: &'static str,
+        min: u64,
+        value: u64,
+    },
+}

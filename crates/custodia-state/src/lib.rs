@@ -1,0 +1,19 @@
+//! Custodia's deterministic state machine.
+//!
+//! The node asks [`StateMachine::read_set`] which keys a block will touch,
+//! loads them from its authenticated store, then calls
+//! [`StateMachine::execute_block`] to get the block's writes and receipts.
+//! Nothing here performs I/O, so every node (and `custodia verify`) computes
+//! the same result from the same inputs.
+
+mod error;
+pub mod keys;
+mod machine;
+pub mod modules;
+pub mod records;
+mod view;
+
+pub use error::Rejection;
+pub use machine::{BlockOutcome, StateMachine};
+pub use records::{Receipt, TxStatus};
+pub use view::{MapState, Overlay, Preloaded, StateRead, WriteSet};

@@ -1,0 +1,256 @@
+//! The state machine: dispatches transactions to modules and keeps the
+//! cross-cutting rules (signer known, nonce order, receipts) in one place.
+
+use crate::{
+    keys,
+    modules::{Governance, Identity, Module, Note, StateWrite, TxContext},
+    records::{self, Member, Principal, Receipt, TxStatus, Validators},
+    view::Overlay,
+    MapState, Rejection, StateRead, WriteSet,
+};
+use custodia_types::{key_hex, Genesis, SignedTx};
+use std::collections::BTreeSet;
+
+/// The result of executing one block.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BlockOutcome {
+    pub writes: WriteSet,
+    pub receipts: Vec<(custodia_types::Digest, Receipt)>,
+}
+
+pub struct StateMachine {
+    chain_id: String,
+    modules: Vec<Box<dyn Module>>,
+}
+
+impl StateMachine {
+    pub fn new(chain_id: impl Into<String>) -> Self {
+        Self {
+            chain_id: chain_id.into(),
+            modules: vec![Box::new(Identity), Box::new(Governance), Box::new(Note)],
+        }
+    }
+
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// The state at height 0.
+    pub fn genesis_state(genesis: &Genesis) -> MapState {
+        let mut state = MapState::default();
+        let mut writes = WriteSet::new();
+        let members: Vec<Member> = genesis
+            .members
+            .iter()
+            .map(|m| Member {
+                id: m.id.clone(),
+                name: m.name.clone(),
+                role: m.role,
+                admin_key: m.admin_key.clone(),
+                validator_key: m.validator_key.clone(),
+                p2p: m.p2p,
+            })
+            .collect();
+        for member in &members {
+            let admin = Principal::Admin {
+                org: member.id.clone(),
+            };
+            writes.insert(
+                keys::principal(&member.admin_key),
+                Some(records::encode(&admin)),
+            );
+        }
+        let validator_keys: Vec<_> = members.iter().map(|m| m.validator_key.clone()).collect();
+        let validators = Validators {
+            epoch: 0,
+            current: validator_keys.clone(),
+            next: validator_keys,
+        };
+        writes.insert(keys::MEMBERS.to_vec(), Some(records::encode(&members)));
+        writes.insert(
+            keys::VALIDATORS.to_vec(),
+            Some(records::encode(&validators)),
+        );
+        writes.insert(
+            keys::PARAMS.to_vec(),
+            Some(records::encode(&genesis.params)),
+        );
+        state.apply(&writes);
+        state
+    }
+
+    /// Checks that need no state: right chain, valid signature.
+    pub fn check_stateless(&self, tx: &SignedTx) -> Result<(), Rejection> {
+        if tx.payload().chain_id != self.chain_id {
+            return Err(Rejection::WrongChainId {
+                expected: self.chain_id.clone(),
+                got: tx.payload().chain_id.clone(),
+            });
+        }
+        if !tx.verify_signature() {
+            return Err(Rejection::BadSignature);
+        }
+        Ok(())
+    }
+
+    /// Mempool admission against finalized state. `next_nonce` is the
+    /// signer's next nonce counting transactions already pending.
+    pub fn check_admission(
+        &self,
+        state: &(impl StateRead + ?Sized),
+        tx: &SignedTx,
+        next_nonce: Option<u64>,
+    ) -> Result<(), Rejection> {
+        let principal = self.principal(state, tx)?;
+        let finalized_next = Self::next_nonce(state, tx);
+        if tx.nonce() < finalized_next {
+            return Err(Rejection::NonceReplayed {
+                expected: finalized_next,
+                got: tx.nonce(),
+            });
+        }
+        let expected = next_nonce.unwrap_or(finalized_next).max(finalized_next);
+        if tx.nonce() > expected {
+            return Err(Rejection::NonceGap {
+                expected,
+                got: tx.nonce(),
+            });
+        }
+        self.module(tx).authorize(&principal, tx.body())
+    }
+
+    /// The signer's next nonce in `state`.
+    pub fn next_nonce(state: &(impl StateRead + ?Sized), tx: &SignedTx) -> u64 {
+        state
+            .get(&keys::nonce(tx.signer()))
+            .and_then(|b| keys::decode_u64(&b))
+            .unwrap_or(0)
+    }
+
+    /// Every key `execute_block` may read for these transactions.
+    pub fn read_set(&self, height: u64, txs: &[SignedTx]) -> BTreeSet<Vec<u8>> {
+        let mut keys = BTreeSet::new();
+        keys.insert(keys::MEMBERS.to_vec());
+        keys.insert(keys::PARAMS.to_vec());
+        keys.insert(keys::VALIDATORS.to_vec());
+        for tx in txs {
+            keys.insert(keys::principal(tx.signer()));
+            keys.insert(keys::nonce(tx.signer()));
+            keys.insert(keys::receipt(&tx.id()));
+            self.module(tx).read_set(tx, &mut keys);
+        }
+        for module in &self.modules {
+            module.end_block_read_set(height, &mut keys);
+        }
+        keys
+    }
+
+    /// Apply a block's transactions (already checked statelessly) to `state`.
+    pub fn execute_block(
+        &self,
+        state: &(impl StateRead + ?Sized),
+        height: u64,
+        txs: &[SignedTx],
+    ) -> BlockOutcome {
+        let mut block = Overlay::new(state);
+        let mut receipts = Vec::with_capacity(txs.len());
+        for (index, tx) in txs.iter().enumerate() {
+            let receipt_key = keys::receipt(&tx.id());
+            if block.get(&receipt_key).is_some() {
+                // The very same transaction is already on the chain; a
+                // second copy changes nothing, not even the first receipt.
+                continue;
+            }
+            let status = match self.apply_tx(&mut block, height, tx) {
+                Ok(()) => TxStatus::Applied,
+                Err(reason) => TxStatus::Rejected {
+                    reason: reason.to_string(),
+                },
+            };
+            let receipt = Receipt {
+                height,
+                index: index as u32,
+                kind: tx.body().kind().to_string(),
+                status,
+            };
+            block.put(receipt_key, records::encode(&receipt));
+            receipts.push((tx.id(), receipt));
+        }
+        for module in &self.modules {
+            module.end_block(height, &mut block);
+        }
+        BlockOutcome {
+            writes: block.into_writes(),
+            receipts,
+        }
+    }
+
+    fn apply_tx<R: StateRead + ?Sized>(
+        &self,
+        block: &mut Overlay<'_, R>,
+        height: u64,
+        tx: &SignedTx,
+    ) -> Result<(), Rejection> {
+        let principal = self.principal(&*block, tx)?;
+        let expected = Self::next_nonce(&*block, tx);
+        if tx.nonce() != expected {
+            return Err(if tx.nonce() < expected {
+                Rejection::NonceReplayed {
+                    expected,
+                    got: tx.nonce(),
+                }
+            } else {
+                Rejection::NonceGap {
+                    expected,
+                    got: tx.nonce(),
+                }
+            });
+        }
+        // The nonce is spent whether or not the body succeeds, so a rejected
+        // transaction can never be replayed into success later.
+        block.put(keys::nonce(tx.signer()), keys::encode_u64(expected + 1));
+        let module = self.module(tx);
+        module.authorize(&principal, tx.body())?;
+        let mut scratch = Overlay::new(&*block);
+        let mut ctx = TxContext {
+            height,
+            tx_id: tx.id(),
+            signer: tx.signer(),
+            principal: &principal,
+            state: &mut scratch as &mut dyn StateWrite,
+        };
+        module.apply(&mut ctx, tx.body())?;
+        let writes = scratch.into_writes();
+        block.merge(writes);
+        Ok(())
+    }
+
+    /// Who signed: a member's admin or one of its live agents.
+    fn principal(
+        &self,
+        state: &(impl StateRead + ?Sized),
+        tx: &SignedTx,
+    ) -> Result<Principal, Rejection> {
+        let signer = key_hex(tx.signer());
+        let principal: Principal = records::read(state, &keys::principal(tx.signer()))
+            .ok_or_else(|| Rejection::UnknownSigner(signer.clone()))?;
+        if let Principal::Agent { revoked: true, .. } = principal {
+            return Err(Rejection::RevokedSigner(signer));
+        }
+        let member = records::members(state)
+            .iter()
+            .any(|m| &m.id == principal.org());
+        if !member {
+            return Err(Rejection::UnknownSigner(signer));
+        }
+        Ok(principal)
+    }
+
+    fn module(&self, tx: &SignedTx) -> &dyn Module {
+        self.modules
+            .iter()
+            .find(|m| m.handles(tx.body()))
+            .map(|m| m.as_ref())
+            .expect("every body kind has a module")
+    }
+}

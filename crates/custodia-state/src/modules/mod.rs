@@ -1,0 +1,60 @@
+//! Domain modules: each owns some transaction bodies and the state they touch.
+
+mod governance;
+mod identity;
+mod note;
+
+pub use governance::Governance;
+pub use identity::Identity;
+pub use note::Note;
+
+use crate::{records::Principal, view::Overlay, Rejection, StateRead};
+use custodia_types::{Body, Digest, PublicKey, SignedTx};
+use std::collections::BTreeSet;
+
+/// State that a module may read and write while applying a transaction.
+pub trait StateWrite: StateRead {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
+    fn delete(&mut self, key: Vec<u8>);
+}
+
+impl<R: StateRead + ?Sized> StateWrite for Overlay<'_, R> {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        Overlay::put(self, key, value)
+    }
+    fn delete(&mut self, key: Vec<u8>) {
+        Overlay::delete(self, key)
+    }
+}
+
+/// Everything a module knows about the transaction it is applying.
+pub struct TxContext<'a> {
+    pub height: u64,
+    pub tx_id: Digest,
+    pub signer: &'a PublicKey,
+    pub principal: &'a Principal,
+    pub state: &'a mut dyn StateWrite,
+}
+
+/// A domain module of the state machine.
+pub trait Module: Send + Sync {
+    /// Whether this module applies `body`.
+    fn handles(&self, body: &Body) -> bool;
+
+    /// May this principal send this body at all? Checked at mempool
+    /// admission and again when the transaction is applied.
+    fn authorize(&self, principal: &Principal, body: &Body) -> Result<(), Rejection>;
+
+    /// Add every key `apply` may read for `tx` (the signer's own keys are
+    /// always loaded), so the node can pre-load them.
+    fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>);
+
+    /// Apply an authorized transaction. On error nothing it wrote is kept.
+    fn apply(&self, ctx: &mut TxContext<'_>, body: &Body) -> Result<(), Rejection>;
+
+    /// Keys `end_block` reads at `height`.
+    fn end_block_read_set(&self, _height: u64, _keys: &mut BTreeSet<Vec<u8>>) {}
+
+    /// Runs after a block's transactions (epoch changes and the like).
+    fn end_block(&self, _height: u64, _state: &mut dyn StateWrite) {}
+}
