@@ -1,0 +1,169 @@
+//! A node's home directory: its configuration, keys, genesis and data.
+//!
+//! ```text
+//! <home>/config.toml        commented settings (see `Config`)
+//! <home>/genesis.toml       the consortium's genesis, identical on every node
+//! <home>/keys/validator.key hex ed25519 key signing consensus messages
+//! <home>/keys/admin.key     hex ed25519 key signing the org's governance txs
+//! <home>/data/              blocks, certificates and state (never edit)
+//! ```
+
+use crate::config::Config;
+use commonware_codec::Encode as _;
+use commonware_cryptography::Signer as _;
+use custodia_types::{parse_private_key, Genesis, MemberSpec, PrivateKey};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Everything loaded from a home directory that a node needs to start.
+pub struct Home {
+    pub dir: PathBuf,
+    pub config: Config,
+    pub genesis: Genesis,
+    pub validator_key: PrivateKey,
+    pub admin_key: PrivateKey,
+}
+
+impl Home {
+    pub fn config_path(dir: &Path) -> PathBuf {
+        dir.join("config.toml")
+    }
+    pub fn genesis_path(dir: &Path) -> PathBuf {
+        dir.join("genesis.toml")
+    }
+    pub fn validator_key_path(dir: &Path) -> PathBuf {
+        dir.join("keys").join("validator.key")
+    }
+    pub fn admin_key_path(dir: &Path) -> PathBuf {
+        dir.join("keys").join("admin.key")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join(&self.config.data_dir)
+    }
+
+    /// Load and cross-check a home directory.
+    pub fn load(dir: &Path) -> Result<Self, HomeError> {
+        let config_path = Self::config_path(dir);
+        let config = Config::from_toml(&read(&config_path)?).map_err(|e| HomeError::Invalid {
+            path: config_path.clone(),
+            message: e.to_string(),
+        })?;
+        let genesis_path = Self::genesis_path(dir);
+        let genesis =
+            Genesis::from_toml(&read(&genesis_path)?).map_err(|e| HomeError::Invalid {
+                path: genesis_path.clone(),
+                message: e.to_string(),
+            })?;
+        let load_key = |path: PathBuf| -> Result<PrivateKey, HomeError> {
+            parse_private_key(&read(&path)?).map_err(|_| HomeError::Invalid {
+                path,
+                message: "not a hex-encoded ed25519 private key".into(),
+            })
+        };
+        let validator_key = load_key(Self::validator_key_path(dir))?;
+        let admin_key = load_key(Self::admin_key_path(dir))?;
+        let home = Self {
+            dir: dir.to_path_buf(),
+            config,
+            genesis,
+            validator_key,
+            admin_key,
+        };
+        let member = home.member().ok_or_else(|| HomeError::Invalid {
+            path: config_path.clone(),
+            message: format!("org {:?} is not a member in genesis.toml", home.config.org),
+        })?;
+        if member.validator_key != home.validator_key.public_key() {
+            return Err(HomeError::Invalid {
+                path: Self::validator_key_path(dir),
+                message: format!(
+                    "key does not match {}'s validator key in genesis",
+                    member.id
+                ),
+            });
+        }
+        Ok(home)
+    }
+
+    /// This node's entry in genesis.
+    pub fn member(&self) -> Option<&MemberSpec> {
+        self.genesis
+            .members
+            .iter()
+            .find(|m| m.id.as_str() == self.config.org)
+    }
+
+    /// Write a new home directory; refuses to overwrite existing keys.
+    pub fn create(
+        dir: &Path,
+        config: &Config,
+        genesis: &Genesis,
+        validator_key: &PrivateKey,
+        admin_key: &PrivateKey,
+    ) -> Result<(), HomeError> {
+        if Self::validator_key_path(dir).exists() {
+            return Err(HomeError::Invalid {
+                path: dir.to_path_buf(),
+                message: "already holds node keys; refusing to overwrite them".into(),
+            });
+        }
+        write(&Self::config_path(dir), &config.to_commented_toml())?;
+        write(&Self::genesis_path(dir), &genesis.to_toml())?;
+        write_secret(
+            &Self::validator_key_path(dir),
+            &hex::encode(validator_key.encode()),
+        )?;
+        write_secret(&Self::admin_key_path(dir), &hex::encode(admin_key.encode()))?;
+        Ok(())
+    }
+}
+
+fn read(path: &Path) -> Result<String, HomeError> {
+    std::fs::read_to_string(path).map_err(|source| HomeError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write(path: &Path, text: &str) -> Result<(), HomeError> {
+    let fail = |source| HomeError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    std::fs::write(path, text).map_err(fail)
+}
+
+/// Keys are readable by their owner only.
+fn write_secret(path: &Path, text: &str) -> Result<(), HomeError> {
+    write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| HomeError::Write {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! A Custodia validator node.
+
+pub mod config;
+pub mod home;
+pub mod mempool;
