@@ -2,4 +2,5 @@
 
 pub mod config;
 pub mod home;
+pub mod init;
 pub mod mempool;

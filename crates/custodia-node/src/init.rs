@@ -1,0 +1,139 @@
+//! `custodia init`: a genesis and one home directory per organisation.
+
+use crate::{config::Config, home::Home, home::HomeError};
+use commonware_cryptography::Signer as _;
+use custodia_types::{generate_key, Genesis, MemberSpec, OrgId, OrgRole, Params};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+};
+
+/// The organisations a demo consortium is made of, in order.
+const DEMO_ORGS: &[(&str, &str, OrgRole)] = &[
+    ("st-mary", "St Mary's Hospital", OrgRole::Provider),
+    ("northwind-health", "Northwind Health Insurance", OrgRole::Payer),
+    ("acme-pharma", "Acme Pharmaceuticals", OrgRole::Manufacturer),
+    ("medline-logistics", "Medline Logistics", OrgRole::Distributor),
+    ("corner-pharmacy", "Corner Pharmacy", OrgRole::Pharmacy),
+    ("health-authority", "National Health Authority", OrgRole::Regulator),
+    ("oncology-trials", "Oncology Trials Group", OrgRole::ResearchSponsor),
+];
+
+/// How to lay out a new consortium.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    pub chain_id: String,
+    pub orgs: usize,
+    pub host: IpAddr,
+    pub p2p_base_port: u16,
+    pub api_base_port: u16,
+    pub params: Params,
+    pub genesis_time_ms: u64,
+}
+
+impl InitOptions {
+    pub fn new(orgs: usize) -> Self {
+        Self {
+            chain_id: "custodia-local".into(),
+            orgs,
+            host: IpAddr::from([127, 0, 0, 1]),
+            p2p_base_port: 30400,
+            api_base_port: 8400,
+            params: Params::default(),
+            genesis_time_ms: 0,
+        }
+    }
+}
+
+/// One initialised organisation.
+#[derive(Clone, Debug)]
+pub struct InitializedOrg {
+    pub id: OrgId,
+    pub home: PathBuf,
+    pub api: SocketAddr,
+}
+
+/// Write `dir/genesis.toml` and `dir/<org>/` for each organisation.
+pub fn init_consortium(dir: &Path, options: &InitOptions) -> Result<Vec<InitializedOrg>, HomeError> {
+    if Home::genesis_path(dir).exists() {
+        return Err(HomeError::Invalid {
+            path: dir.to_path_buf(),
+            message: "already holds a consortium (genesis.toml); refusing to overwrite it".into(),
+        });
+    }
+    let mut members = Vec::with_capacity(options.orgs);
+    let mut keys = Vec::with_capacity(options.orgs);
+    for i in 0..options.orgs {
+        let (id, name, role) = match DEMO_ORGS.get(i) {
+            Some((id, name, role)) => ((*id).to_string(), (*name).to_string(), *role),
+            None => (format!("org-{i}"), format!("Organisation {i}"), OrgRole::Provider),
+        };
+        let (validator, admin) = (generate_key(), generate_key());
+        let port = |base: u16| base.checked_add(i as u16).expect("port range fits in u16");
+        members.push(MemberSpec {
+            id: OrgId::new(id).expect("demo org ids are valid"),
+            name,
+            role,
+            admin_key: admin.public_key(),
+            validator_key: validator.public_key(),
+            p2p: SocketAddr::new(options.host, port(options.p2p_base_port)),
+            api: Some(SocketAddr::new(options.host, port(options.api_base_port))),
+        });
+        keys.push((validator, admin));
+    }
+    let genesis = Genesis {
+        chain_id: options.chain_id.clone(),
+        genesis_time_ms: options.genesis_time_ms,
+        params: options.params.clone(),
+        members,
+    };
+    genesis.validate().map_err(|e| HomeError::Invalid {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    std::fs::create_dir_all(dir).map_err(|source| HomeError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    std::fs::write(Home::genesis_path(dir), genesis.to_toml()).map_err(|source| {
+        HomeError::Write {
+            path: Home::genesis_path(dir),
+            source,
+        }
+    })?;
+    let mut orgs = Vec::with_capacity(options.orgs);
+    for (member, (validator, admin)) in genesis.members.iter().zip(keys) {
+        let home = dir.join(member.id.as_str());
+        let api = member.api.expect("set above");
+        Home::create(&home, &Config::new(member.id.as_str(), api), &genesis, &validator, &admin)?;
+        orgs.push(InitializedOrg {
+            id: member.id.clone(),
+            home,
+            api,
+        });
+    }
+    Ok(orgs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_loadable_homes_and_refuses_to_overwrite() {
+        let dir = std::env::temp_dir().join(format!("custodia-init-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let orgs = init_consortium(&dir, &InitOptions::new(4)).unwrap();
+        assert_eq!(orgs.len(), 4);
+        for org in &orgs {
+            let home = Home::load(&org.home).unwrap();
+            assert_eq!(home.member().unwrap().id, org.id);
+            assert_eq!(home.config.api, org.api);
+        }
+        let genesis = std::fs::read(Home::genesis_path(&dir)).unwrap();
+        let err = init_consortium(&dir, &InitOptions::new(4)).unwrap_err();
+        assert!(err.to_string().contains("refusing to overwrite"));
+        assert_eq!(std::fs::read(Home::genesis_path(&dir)).unwrap(), genesis);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
