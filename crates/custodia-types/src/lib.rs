@@ -4,6 +4,7 @@
 //! genesis file look like, and how they become bytes. Validation that needs
 //! chain state lives in `custodia-state`.
 
+mod block;
 mod body;
 mod codec_util;
 mod genesis;
@@ -11,6 +12,7 @@ pub mod hexser;
 mod ids;
 mod tx;
 
+pub use block::{txs_root, Block, Header, MAX_BLOCK_TXS};
 pub use body::{AgentKind, Body, Parameter, Proposal, MAX_NOTE_BYTES};
 pub use genesis::{Genesis, GenesisError, MemberSpec, Params};
 pub use ids::{IdError, OrgId, OrgRole};
