@@ -1,0 +1,9 @@
+//! Custodia's authenticated state store.
+
+mod db;
+mod proof;
+mod store;
+
+pub use db::{state_key, StateDb, StateKey};
+pub use proof::{ProofError, StateProof};
+pub use store::{Batch, Executed, StateStore, StoreError};

@@ -1,0 +1,168 @@
+//! The state store: executes blocks speculatively and commits finalized ones.
+
+use crate::{
+    db::{config, state_key, Merkleized, StateDb, StateKey},
+    proof::StateProof,
+};
+use commonware_cryptography::{sha256, Sha256};
+use commonware_runtime::Spawner;
+use commonware_storage::{
+    qmdb::{floor::Proportional, Error as QmdbError},
+    Context,
+};
+use custodia_state::{BlockOutcome, Preloaded, StateMachine, WriteSet};
+use custodia_types::SignedTx;
+use std::sync::Arc;
+
+/// A block's state changes, merkleized but not yet durable.
+pub type Batch = Arc<Merkleized>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store error: {0}")]
+    Qmdb(String),
+    #[error("the state store failed earlier and must be reopened (restart the node)")]
+    Poisoned,
+}
+
+impl<F: commonware_storage::merkle::Family> From<QmdbError<F>> for StoreError {
+    fn from(e: QmdbError<F>) -> Self {
+        StoreError::Qmdb(e.to_string())
+    }
+}
+
+/// A block executed on top of its parent's state.
+pub struct Executed {
+    pub batch: Batch,
+    pub outcome: BlockOutcome,
+}
+
+impl Executed {
+    /// The state root after this block: what its header must commit to.
+    pub fn root(&self) -> sha256::Digest {
+        self.batch.root()
+    }
+}
+
+pub struct StateStore<E: Context + Spawner> {
+    /// qmdb consumes the handle on every mutation; `None` after a failure
+    /// means the in-memory view is gone and only a restart recovers it.
+    db: Option<StateDb<E>>,
+}
+
+impl<E: Context + Spawner> StateStore<E> {
+    pub async fn open(context: E, prefix: &str) -> Result<Self, StoreError> {
+        let db = StateDb::init(context, config(prefix), None).await?;
+        Ok(Self { db: Some(db) })
+    }
+
+    fn db(&self) -> Result<&StateDb<E>, StoreError> {
+        self.db.as_ref().ok_or(StoreError::Poisoned)
+    }
+
+    /// The root of the committed state.
+    pub fn root(&self) -> Result<sha256::Digest, StoreError> {
+        Ok(self.db()?.root())
+    }
+
+    /// The height of the last block whose state is committed, if any.
+    pub async fn height(&self) -> Result<Option<u64>, StoreError> {
+        let metadata = self.db()?.get_metadata().await?;
+        Ok(metadata.and_then(|bytes| Some(u64::from_be_bytes(bytes.try_into().ok()?))))
+    }
+
+    /// A committed value.
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db()?.get(&state_key(key)).await?)
+    }
+
+    /// A committed value with its proof against [`Self::root`].
+    pub async fn prove(&self, key: &[u8]) -> Result<StateProof, StoreError> {
+        let db = self.db()?;
+        let hashed = state_key(key);
+        Ok(match db.get(&hashed).await? {
+            Some(value) => StateProof::Present {
+                proof: db.key_value_proof(hashed).await?,
+                value,
+            },
+            None => StateProof::Absent {
+                proof: db.exclusion_proof(&hashed).await?,
+            },
+        })
+    }
+
+    /// Load `keys` as of `parent` (a pending block) or the committed state.
+    async fn load<'k>(
+        &self,
+        parent: Option<&Batch>,
+        keys: impl IntoIterator<Item = &'k Vec<u8>>,
+        into: &mut Preloaded,
+    ) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let keys: Vec<&Vec<u8>> = keys.into_iter().collect();
+        let hashed: Vec<StateKey> = keys.iter().map(|k| state_key(k)).collect();
+        let refs: Vec<&StateKey> = hashed.iter().collect();
+        let values = match parent {
+            Some(batch) => batch.get_many(&refs, db).await?,
+            None => db.get_many(&refs).await?,
+        };
+        for (key, value) in keys.into_iter().zip(values) {
+            into.insert(key.clone(), value);
+        }
+        Ok(())
+    }
+
+    /// Execute a block's transactions on top of `parent` (`None`: the
+    /// committed state). Nothing is written until [`Self::commit`].
+    pub async fn execute(
+        &self,
+        machine: &StateMachine,
+        parent: Option<&Batch>,
+        height: u64,
+        txs: &[SignedTx],
+    ) -> Result<Executed, StoreError> {
+        let mut loaded = Preloaded::default();
+        let mut wanted = machine.read_set(height, txs);
+        let outcome = loop {
+            self.load(parent, &wanted, &mut loaded).await?;
+            let outcome = machine.execute_block(&loaded, height, txs);
+            // Modules may read keys their read set did not name (a vote
+            // reads the proposal it settles): load those and run again.
+            wanted = loaded.take_misses();
+            if wanted.is_empty() {
+                break outcome;
+            }
+        };
+        let batch = self.stage(parent, &outcome.writes, height).await?;
+        Ok(Executed { batch, outcome })
+    }
+
+    /// Merkleize `writes` as block `height` on top of `parent`.
+    pub async fn stage(
+        &self,
+        parent: Option<&Batch>,
+        writes: &WriteSet,
+        height: u64,
+    ) -> Result<Batch, StoreError> {
+        let db = self.db()?;
+        let mut batch = match parent {
+            Some(parent) => parent.new_batch::<Sha256>(),
+            None => db.new_batch(),
+        };
+        for (key, value) in writes {
+            batch = batch.write(state_key(key), value.clone());
+        }
+        // The height is the batch's commit metadata: it is part of the root
+        // and tells a restarted node which block its state reflects.
+        let metadata = Some(height.to_be_bytes().to_vec());
+        Ok(batch.merkleize(db, metadata, &mut Proportional).await?)
+    }
+
+    /// Make a finalized block's batch durable.
+    pub async fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
+        let db = self.db.take().ok_or(StoreError::Poisoned)?;
+        let db = db.apply_batch(batch).await?;
+        self.db = Some(db.commit().await?);
+        Ok(())
+    }
+}
