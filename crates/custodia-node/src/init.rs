@@ -11,12 +11,28 @@ use std::{
 /// The organisations a demo consortium is made of, in order.
 const DEMO_ORGS: &[(&str, &str, OrgRole)] = &[
     ("st-mary", "St Mary's Hospital", OrgRole::Provider),
-    ("northwind-health", "Northwind Health Insurance", OrgRole::Payer),
+    (
+        "northwind-health",
+        "Northwind Health Insurance",
+        OrgRole::Payer,
+    ),
     ("acme-pharma", "Acme Pharmaceuticals", OrgRole::Manufacturer),
-    ("medline-logistics", "Medline Logistics", OrgRole::Distributor),
+    (
+        "medline-logistics",
+        "Medline Logistics",
+        OrgRole::Distributor,
+    ),
     ("corner-pharmacy", "Corner Pharmacy", OrgRole::Pharmacy),
-    ("health-authority", "National Health Authority", OrgRole::Regulator),
-    ("oncology-trials", "Oncology Trials Group", OrgRole::ResearchSponsor),
+    (
+        "health-authority",
+        "National Health Authority",
+        OrgRole::Regulator,
+    ),
+    (
+        "oncology-trials",
+        "Oncology Trials Group",
+        OrgRole::ResearchSponsor,
+    ),
 ];
 
 /// How to lay out a new consortium.
@@ -54,7 +70,10 @@ pub struct InitializedOrg {
 }
 
 /// Write `dir/genesis.toml` and `dir/<org>/` for each organisation.
-pub fn init_consortium(dir: &Path, options: &InitOptions) -> Result<Vec<InitializedOrg>, HomeError> {
+pub fn init_consortium(
+    dir: &Path,
+    options: &InitOptions,
+) -> Result<Vec<InitializedOrg>, HomeError> {
     if Home::genesis_path(dir).exists() {
         return Err(HomeError::Invalid {
             path: dir.to_path_buf(),
@@ -66,7 +85,11 @@ pub fn init_consortium(dir: &Path, options: &InitOptions) -> Result<Vec<Initiali
     for i in 0..options.orgs {
         let (id, name, role) = match DEMO_ORGS.get(i) {
             Some((id, name, role)) => ((*id).to_string(), (*name).to_string(), *role),
-            None => (format!("org-{i}"), format!("Organisation {i}"), OrgRole::Provider),
+            None => (
+                format!("org-{i}"),
+                format!("Organisation {i}"),
+                OrgRole::Provider,
+            ),
         };
         let (validator, admin) = (generate_key(), generate_key());
         let port = |base: u16| base.checked_add(i as u16).expect("port range fits in u16");
@@ -105,7 +128,13 @@ pub fn init_consortium(dir: &Path, options: &InitOptions) -> Result<Vec<Initiali
     for (member, (validator, admin)) in genesis.members.iter().zip(keys) {
         let home = dir.join(member.id.as_str());
         let api = member.api.expect("set above");
-        Home::create(&home, &Config::new(member.id.as_str(), api), &genesis, &validator, &admin)?;
+        Home::create(
+            &home,
+            &Config::new(member.id.as_str(), api),
+            &genesis,
+            &validator,
+            &admin,
+        )?;
         orgs.push(InitializedOrg {
             id: member.id.clone(),
             home,

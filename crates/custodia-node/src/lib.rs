@@ -1,6 +1,10 @@
 //! A Custodia validator node.
 
+pub mod chain;
 pub mod config;
+pub mod engine;
 pub mod home;
 pub mod init;
+pub mod ledger;
 pub mod mempool;
+pub mod run;

@@ -51,6 +51,11 @@ impl Mempool {
             .map(|(nonce, _)| nonce + 1)
     }
 
+    /// Signers with transactions pending, in fairness order.
+    pub fn signers(&self) -> Vec<PublicKey> {
+        self.queue.iter().cloned().collect()
+    }
+
     /// Add an admitted transaction (the caller checked nonce and signer).
     pub fn insert(&mut self, tx: SignedTx) -> Result<(), MempoolError> {
         if self.ids.contains_key(&tx.id()) {

@@ -13,6 +13,11 @@ pub const VALIDATORS: &[u8] = b"gov/validators";
 /// The id the next governance proposal will get.
 pub const NEXT_PROPOSAL: &[u8] = b"gov/next-proposal";
 
+/// The validator keys (hex) that run consensus in `epoch`.
+pub fn committee(epoch: u64) -> Vec<u8> {
+    format!("gov/committee/{epoch}").into_bytes()
+}
+
 pub fn proposal(id: u64) -> Vec<u8> {
     format!("gov/proposal/{id}").into_bytes()
 }

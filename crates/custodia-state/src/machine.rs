@@ -66,6 +66,8 @@ impl StateMachine {
             current: validator_keys.clone(),
             next: validator_keys,
         };
+        let committee: Vec<String> = validators.current.iter().map(key_hex).collect();
+        writes.insert(keys::committee(0), Some(records::encode(&committee)));
         writes.insert(keys::MEMBERS.to_vec(), Some(records::encode(&members)));
         writes.insert(
             keys::VALIDATORS.to_vec(),

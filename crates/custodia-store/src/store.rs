@@ -92,7 +92,7 @@ impl<E: Context + Spawner> StateStore<E> {
     }
 
     /// Load `keys` as of `parent` (a pending block) or the committed state.
-    async fn load<'k>(
+    pub async fn load<'k>(
         &self,
         parent: Option<&Batch>,
         keys: impl IntoIterator<Item = &'k Vec<u8>>,
@@ -156,6 +156,13 @@ impl<E: Context + Spawner> StateStore<E> {
         // and tells a restarted node which block its state reflects.
         let metadata = Some(height.to_be_bytes().to_vec());
         Ok(batch.merkleize(db, metadata, &mut Proportional).await?)
+    }
+
+    /// Delete the store and everything it holds.
+    pub async fn destroy(mut self) -> Result<(), StoreError> {
+        let db = self.db.take().ok_or(StoreError::Poisoned)?;
+        db.destroy().await?;
+        Ok(())
     }
 
     /// Make a finalized block's batch durable.

@@ -1,11 +1,12 @@
 //! Blocks: an ordered batch of transactions and the state they lead to.
 
-use crate::{sha256, Digest, SignedTx};
+use crate::{sha256, Digest, SignedTx, MAX_TX_BYTES};
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 
-/// Hard cap on transactions per block, whatever governance sets.
-pub const MAX_BLOCK_TXS: usize = 20_000;
+/// Hard cap on transactions per block, whatever governance sets. With
+/// [`MAX_TX_BYTES`] it bounds the largest block message peers must accept.
+pub const MAX_BLOCK_TXS: usize = 4_000;
 
 /// What a block commits to besides its transactions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +41,7 @@ impl Write for Header {
 
 impl EncodeSize for Header {
     fn encode_size(&self) -> usize {
-        32 * 3 + 8 * 2
+        Self::SIZE
     }
 }
 
@@ -134,11 +135,14 @@ impl EncodeSize for Block {
     }
 }
 
+/// Decoding limit: the most transactions a block may carry.
+pub type BlockCfg = usize;
+
 impl Read for Block {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
+    type Cfg = BlockCfg;
+    fn read_cfg(buf: &mut impl Buf, max_txs: &BlockCfg) -> Result<Self, Error> {
         let header = Header::read(buf)?;
-        let txs = Vec::<SignedTx>::read_cfg(buf, &(RangeCfg::new(0..=MAX_BLOCK_TXS), ()))?;
+        let txs = Vec::<SignedTx>::read_cfg(buf, &(RangeCfg::new(0..=*max_txs), ()))?;
         if txs_root(&txs) != header.txs_root {
             return Err(Error::Invalid(
                 "Block",
@@ -154,11 +158,41 @@ impl Read for Block {
     }
 }
 
+impl commonware_cryptography::Digestible for Block {
+    type Digest = Digest;
+    fn digest(&self) -> Digest {
+        self.digest
+    }
+}
+
+impl commonware_consensus::Heightable for Block {
+    fn height(&self) -> commonware_consensus::types::Height {
+        commonware_consensus::types::Height::new(self.header.height)
+    }
+}
+
+impl commonware_consensus::Block for Block {
+    fn parent(&self) -> Digest {
+        self.header.parent
+    }
+}
+
+impl commonware_consensus::BoundedBlock for Block {
+    fn max_encode_size(max_txs: &BlockCfg) -> usize {
+        // Header, the vector's length prefix, then the largest transactions.
+        Header::SIZE + 5 + max_txs * (MAX_TX_BYTES + 5)
+    }
+}
+
+impl Header {
+    pub const SIZE: usize = 32 * 3 + 8 * 2;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{Body, PrivateKey, TxPayload};
-    use commonware_codec::{DecodeExt, Encode};
+    use commonware_codec::{Decode, Encode};
     use commonware_cryptography::Signer as _;
 
     #[test]
@@ -175,7 +209,7 @@ mod tests {
         .sign(&key);
         let block = Block::new(sha256(&[b"p"]), 1, 5, sha256(&[b"s"]), vec![tx]);
         let bytes = block.encode();
-        let decoded = Block::decode(bytes.clone()).unwrap();
+        let decoded = Block::decode_cfg(bytes.clone(), &10).unwrap();
         assert_eq!(decoded, block);
         assert_eq!(decoded.digest(), block.digest());
 
@@ -183,6 +217,7 @@ mod tests {
         let mut tampered = bytes.to_vec();
         let last = tampered.len() - 70;
         tampered[last] ^= 1;
-        assert!(Block::decode(bytes::Bytes::from(tampered)).is_err());
+        assert!(Block::decode_cfg(bytes::Bytes::from(tampered), &10).is_err());
+        assert!(Block::decode_cfg(bytes, &0).is_err(), "more transactions than allowed");
     }
 }

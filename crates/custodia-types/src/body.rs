@@ -27,10 +27,10 @@ tagged_enum! {
 }
 
 tagged_enum! {
-    /// Chain parameters that governance may change.
+    /// Chain parameters that governance may change. (The epoch length is
+    /// fixed at genesis: consensus derives epochs from it. Tag 1 is retired.)
     Parameter {
         MaxBlockTxs = 0 => "max_block_txs",
-        EpochLength = 1 => "epoch_length",
         ProposalTtl = 2 => "proposal_ttl",
     }
 }

@@ -12,7 +12,7 @@ pub mod hexser;
 mod ids;
 mod tx;
 
-pub use block::{txs_root, Block, Header, MAX_BLOCK_TXS};
+pub use block::{txs_root, Block, BlockCfg, Header, MAX_BLOCK_TXS};
 pub use body::{AgentKind, Body, Parameter, Proposal, MAX_NOTE_BYTES};
 pub use genesis::{Genesis, GenesisError, MemberSpec, Params};
 pub use ids::{IdError, OrgId, OrgRole};

@@ -110,15 +110,21 @@ impl Module for Governance {
         keys.insert(keys::PARAMS.to_vec());
     }
 
+    /// After the last block of an epoch, the next epoch's validators take
+    /// over. Epoch `e` spans heights `e * epoch_length ..= (e + 1) * epoch_length - 1`.
     fn end_block(&self, height: u64, state: &mut dyn StateWrite) {
         let epoch_length = records::params(&*state).epoch_length;
-        if height == 0 || height % epoch_length != 0 {
+        if (height + 1) % epoch_length != 0 {
             return;
         }
         let mut validators: Validators =
             records::read(&*state, keys::VALIDATORS).expect("validators are written at genesis");
-        validators.epoch += 1;
+        validators.epoch = (height + 1) / epoch_length;
         validators.current = validators.next.clone();
+        state.put(
+            keys::committee(validators.epoch),
+            records::encode(&validators.current.iter().map(custodia_types::key_hex).collect::<Vec<_>>()),
+        );
         state.put(keys::VALIDATORS.to_vec(), records::encode(&validators));
     }
 }
@@ -153,6 +159,13 @@ fn check_proposal(state: &dyn StateWrite, proposal: &Proposal) -> Result<(), Rej
             Some(_) => Ok(()),
         },
         Proposal::SetParameter { parameter, value } => {
+            if *parameter == Parameter::MaxBlockTxs && *value > custodia_types::MAX_BLOCK_TXS as u64 {
+                return Err(Rejection::BadParameter {
+                    name: parameter.as_str(),
+                    min: 1,
+                    value: *value,
+                });
+            }
             if *value < 1 {
                 return Err(Rejection::BadParameter {
                     name: parameter.as_str(),
@@ -223,7 +236,6 @@ fn execute(state: &mut dyn StateWrite, proposal: &Proposal) {
             let mut params = records::params(&*state);
             match parameter {
                 Parameter::MaxBlockTxs => params.max_block_txs = *value,
-                Parameter::EpochLength => params.epoch_length = *value,
                 Parameter::ProposalTtl => params.proposal_ttl = *value,
             }
             state.put(keys::PARAMS.to_vec(), records::encode(&params));

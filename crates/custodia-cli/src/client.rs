@@ -1,0 +1,110 @@
+//! Subcommands that talk to a node's HTTP API.
+
+use anyhow::{anyhow, bail, Context, Result};
+use commonware_cryptography::Signer as _;
+use custodia_types::{key_hex, parse_private_key, Body, TxPayload};
+use serde_json::Value;
+use std::{path::Path, time::Duration};
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a plain HTTP client always builds")
+}
+
+/// GET a JSON document, turning HTTP errors into the node's own message.
+pub fn get_json(node: &str, path: &str) -> Result<Value> {
+    let url = format!("{}{path}", node.trim_end_matches('/'));
+    let response = http()
+        .get(&url)
+        .send()
+        .with_context(|| format!("cannot reach the node at {node} (is it running?)"))?;
+    read_json(response)
+}
+
+fn read_json(response: reqwest::blocking::Response) -> Result<Value> {
+    let status = response.status();
+    let text = response.text().context("reading the node's answer")?;
+    let json: Value = serde_json::from_str(&text)
+        .with_context(|| format!("the node answered {status} with non-JSON: {text}"))?;
+    if !status.is_success() {
+        let message = json["error"].as_str().unwrap_or(&text).to_string();
+        bail!("the node refused ({status}): {message}");
+    }
+    Ok(json)
+}
+
+pub fn status(node: &str) -> Result<()> {
+    let status = get_json(node, "/v1/status")?;
+    println!("{}", serde_json::to_string_pretty(&status)?);
+    Ok(())
+}
+
+pub fn submit(
+    node: &str,
+    key_file: &Path,
+    body: &str,
+    nonce: Option<u64>,
+    wait: bool,
+) -> Result<()> {
+    let key_text = std::fs::read_to_string(key_file)
+        .with_context(|| format!("cannot read key file {}", key_file.display()))?;
+    let key = parse_private_key(&key_text).map_err(|_| {
+        anyhow!(
+            "{} does not hold a hex ed25519 private key",
+            key_file.display()
+        )
+    })?;
+    let body_text = match body.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
+        }
+        None => body.to_string(),
+    };
+    let body: Body = serde_json::from_str(&body_text).context(
+        "the body is not a valid transaction body (see `custodia tx --help` for the types)",
+    )?;
+    let status = get_json(node, "/v1/status")?;
+    let chain_id = status["chain_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the node's status has no chain_id"))?
+        .to_string();
+    let nonce = match nonce {
+        Some(nonce) => nonce,
+        None => get_json(
+            node,
+            &format!("/v1/accounts/{}", key_hex(&key.public_key())),
+        )?["next_nonce"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("the node did not say the signer's next nonce"))?,
+    };
+    let tx = TxPayload {
+        chain_id,
+        signer: key.public_key(),
+        nonce,
+        body,
+    }
+    .sign(&key);
+    let response = http()
+        .post(format!("{}/v1/tx", node.trim_end_matches('/')))
+        .header("content-type", "application/octet-stream")
+        .body(tx.to_bytes().to_vec())
+        .send()
+        .with_context(|| format!("cannot reach the node at {node}"))?;
+    let accepted = read_json(response)?;
+    let id = accepted["id"].as_str().unwrap_or_default().to_string();
+    println!("submitted {id} (nonce {nonce})");
+    if !wait {
+        return Ok(());
+    }
+    for _ in 0..300 {
+        let status = get_json(node, &format!("/v1/tx/{id}"))?;
+        if status["status"] != "pending" {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("transaction {id} was still pending after 30 s")
+}

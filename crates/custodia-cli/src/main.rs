@@ -1,0 +1,152 @@
+//! `custodia`: run and use a Custodia consortium ledger.
+
+mod client;
+mod demo;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use custodia_node::init::{init_consortium, InitOptions};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "custodia",
+    version,
+    about = "A permissioned, Byzantine-fault-tolerant ledger for health data",
+    long_about = "Custodia keeps one tamper-evident history of who wrote, shared and read what \
+across hospitals, insurers, manufacturers, pharmacies and regulators. Each member \
+organisation runs a validator; blocks are final once more than two thirds agree.\n\n\
+Start here:\n  custodia demo              run a 4-organisation consortium on this machine\n  \
+custodia status            ask a node how it is doing",
+    after_help = "Every subcommand has its own --help with examples."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a consortium: a genesis file plus keys and config for each organisation.
+    #[command(
+        after_help = "Example:\n  custodia init --orgs 4 --dir ./consortium\n\n\
+Writes ./consortium/genesis.toml and ./consortium/<org>/{config.toml,genesis.toml,keys/}.\n\
+Copy each <org> directory to the machine that organisation runs its node on."
+    )]
+    Init {
+        /// Where to write the consortium.
+        #[arg(long, default_value = "./consortium")]
+        dir: PathBuf,
+        /// How many member organisations (one validator each).
+        #[arg(long, default_value_t = 4)]
+        orgs: usize,
+        /// The chain's id; transactions signed for another chain are refused.
+        #[arg(long, default_value = "custodia-local")]
+        chain_id: String,
+        /// First p2p port; organisation i listens on this plus i.
+        #[arg(long, default_value_t = 30400)]
+        p2p_port: u16,
+        /// First HTTP API port; organisation i listens on this plus i.
+        #[arg(long, default_value_t = 8400)]
+        api_port: u16,
+    },
+    /// Run one validator node from its home directory (made by `init`).
+    #[command(
+        after_help = "Example:\n  custodia node --home ./consortium/st-mary\n\n\
+The node serves its HTTP API at the `api` address in <home>/config.toml and\n\
+stops cleanly on Ctrl-C or SIGTERM. Its data survives restarts and crashes."
+    )]
+    Node {
+        /// The node's home directory.
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Run a whole local consortium (4 validators as 4 processes) until Ctrl-C.
+    #[command(after_help = "Example:\n  custodia demo\n\n\
+The first run creates ./custodia-demo; later runs reuse it and pick up where\n\
+the chain stopped. Each node's log is <dir>/<org>/node.log.")]
+    Demo {
+        /// Where the demo consortium lives.
+        #[arg(long, default_value = "./custodia-demo")]
+        dir: PathBuf,
+        /// How many organisations (validators).
+        #[arg(long, default_value_t = 4)]
+        orgs: usize,
+    },
+    /// Show a node's chain id, heights, validators and peers.
+    #[command(after_help = "Example:\n  custodia status --node http://127.0.0.1:8400")]
+    Status {
+        /// The node's API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8400", env = "CUSTODIA_NODE")]
+        node: String,
+    },
+    /// Sign a transaction body given as JSON and submit it.
+    #[command(after_help = "Examples:\n  \
+custodia tx --key consortium/st-mary/keys/admin.key --body '{\"type\":\"note\",\"data\":\"68656c6c6f\"}'\n  \
+custodia tx --key admin.key --body '{\"type\":\"vote\",\"proposal_id\":0,\"approve\":true}' --wait\n\n\
+Body types: note, register_agent, revoke_agent, propose, vote. The nonce is\n\
+fetched from the node unless --nonce is given.")]
+    Tx {
+        /// The node's API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8400", env = "CUSTODIA_NODE")]
+        node: String,
+        /// File holding the signer's hex-encoded ed25519 private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The body as JSON (or @file to read it from a file).
+        #[arg(long)]
+        body: String,
+        /// Use this nonce instead of asking the node.
+        #[arg(long)]
+        nonce: Option<u64>,
+        /// Wait until the transaction is finalized and print its receipt.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Init {
+            dir,
+            orgs,
+            chain_id,
+            p2p_port,
+            api_port,
+        } => {
+            let options = InitOptions {
+                chain_id,
+                p2p_base_port: p2p_port,
+                api_base_port: api_port,
+                ..InitOptions::new(orgs)
+            };
+            let created = init_consortium(&dir, &options)?;
+            println!(
+                "Created a {}-organisation consortium in {}:",
+                created.len(),
+                dir.display()
+            );
+            for org in created {
+                println!(
+                    "  {:<20} home {}  api http://{}",
+                    org.id,
+                    org.home.display(),
+                    org.api
+                );
+            }
+            println!("Start a node with: custodia node --home <home>");
+            Ok(())
+        }
+        Command::Node { home } => custodia_node::run::run_node(&home)
+            .with_context(|| format!("node at {} stopped with an error", home.display())),
+        Command::Demo { dir, orgs } => demo::run(&dir, orgs),
+        Command::Status { node } => client::status(&node),
+        Command::Tx {
+            node,
+            key,
+            body,
+            nonce,
+            wait,
+        } => client::submit(&node, &key, &body, nonce, wait),
+    }
+}

@@ -1,0 +1,385 @@
+//! The node's view of the chain: committed state, blocks executed on top of
+//! it but not yet final, and the mempool. Consensus calls `propose`,
+//! `verify` and `finalize`; the API reads and admits transactions.
+
+use crate::mempool::{Mempool, MempoolError};
+use commonware_runtime::{
+    telemetry::metrics::raw::{Counter, Gauge},
+    Metrics, Spawner,
+};
+use commonware_storage::Context;
+use custodia_state::{keys, Preloaded, Rejection, StateMachine, StateRead, WriteSet};
+use custodia_store::{Batch, StateProof, StateStore, StoreError};
+use custodia_types::{Block, Digest, Genesis, Header, SignedTx, TxDecodeError};
+use std::collections::{BTreeSet, HashMap};
+
+/// Why a submitted transaction was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    #[error(transparent)]
+    Decode(#[from] TxDecodeError),
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a block could not be executed or finalized.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("finalized block {height} commits to state root {claimed} but executing it gives {computed}; this node's state has diverged and it must stop")]
+    Diverged {
+        height: u64,
+        claimed: Digest,
+        computed: Digest,
+    },
+}
+
+/// A block executed but not yet finalized.
+struct Pending {
+    height: u64,
+    parent: Digest,
+    batch: Batch,
+}
+
+/// The last finalized block whose state is committed.
+#[derive(Clone, Debug)]
+pub struct Tip {
+    pub height: u64,
+    pub digest: Digest,
+    pub header: Header,
+}
+
+struct ChainMetrics {
+    finalized_height: commonware_runtime::telemetry::metrics::Registered<Gauge>,
+    finalized_txs: commonware_runtime::telemetry::metrics::Registered<Counter>,
+    mempool_size: commonware_runtime::telemetry::metrics::Registered<Gauge>,
+    admitted: commonware_runtime::telemetry::metrics::Registered<Counter>,
+    refused: commonware_runtime::telemetry::metrics::Registered<Counter>,
+}
+
+pub struct Chain<E: Context + Spawner> {
+    machine: StateMachine,
+    store: StateStore<E>,
+    tip: Tip,
+    pending: HashMap<Digest, Pending>,
+    mempool: Mempool,
+    max_block_txs: usize,
+    metrics: ChainMetrics,
+}
+
+/// The genesis state's writes and its block.
+pub async fn genesis_block<E: Context + Spawner>(
+    context: E,
+    genesis: &Genesis,
+) -> Result<(Block, WriteSet), StoreError> {
+    let writes: WriteSet = StateMachine::genesis_state(genesis)
+        .0
+        .into_iter()
+        .map(|(k, v)| (k, Some(v)))
+        .collect();
+    // The genesis root is computed in a throwaway store so it is the same
+    // whether or not this node's own store has moved past genesis.
+    let scratch = StateStore::open(context, "genesis-scratch").await?;
+    let batch = scratch.stage(None, &writes, 0).await?;
+    let root = batch.root();
+    drop(batch);
+    scratch.destroy().await?;
+    let block = Block::genesis(genesis.digest(), genesis.genesis_time_ms, root);
+    Ok((block, writes))
+}
+
+impl<E: Context + Spawner + Metrics> Chain<E> {
+    /// Open the committed state, writing genesis on first start.
+    pub async fn open(
+        context: E,
+        genesis: &Genesis,
+        genesis_block: &Block,
+        genesis_writes: &WriteSet,
+        mempool_capacity: usize,
+    ) -> Result<Self, StoreError> {
+        let metrics = ChainMetrics {
+            finalized_height: context.register(
+                "finalized_height",
+                "Height of the last finalized block applied to state",
+                Gauge::default(),
+            ),
+            finalized_txs: context.register(
+                "finalized_txs",
+                "Transactions in finalized blocks (applied or rejected)",
+                Counter::default(),
+            ),
+            mempool_size: context.register(
+                "mempool_size",
+                "Transactions waiting for a block",
+                Gauge::default(),
+            ),
+            admitted: context.register(
+                "txs_admitted",
+                "Transactions admitted to the mempool",
+                Counter::default(),
+            ),
+            refused: context.register(
+                "txs_refused",
+                "Transactions refused at submission",
+                Counter::default(),
+            ),
+        };
+        let mut store = StateStore::open(context, "state").await?;
+        if store.height().await?.is_none() {
+            let batch = store.stage(None, genesis_writes, 0).await?;
+            store.commit(batch).await?;
+        }
+        let tip = Tip {
+            height: 0,
+            digest: genesis_block.digest(),
+            header: genesis_block.header().clone(),
+        };
+        let max_block_txs = (genesis.params.max_block_txs as usize).min(custodia_types::MAX_BLOCK_TXS);
+        let chain = Self {
+            machine: StateMachine::new(genesis.chain_id.clone()),
+            store,
+            tip,
+            pending: HashMap::new(),
+            mempool: Mempool::new(mempool_capacity),
+            max_block_txs,
+            metrics,
+        };
+        chain.metrics.finalized_height.set(0);
+        Ok(chain)
+    }
+
+    pub fn machine(&self) -> &StateMachine {
+        &self.machine
+    }
+
+    /// Height the committed state reflects (may be ahead of `tip` right
+    /// after a restart, until marshal redelivers the tip block).
+    pub async fn state_height(&self) -> Result<u64, StoreError> {
+        Ok(self.store.height().await?.unwrap_or(0))
+    }
+
+    pub fn tip(&self) -> &Tip {
+        &self.tip
+    }
+
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.len()
+    }
+
+    pub fn max_block_txs(&self) -> usize {
+        self.max_block_txs
+    }
+
+    /// Is this block's state available to build on (finalized tip or pending)?
+    pub fn is_executed(&self, digest: &Digest) -> bool {
+        *digest == self.tip.digest || self.pending.contains_key(digest)
+    }
+
+    fn base(&self, parent: &Digest) -> Option<Option<&Batch>> {
+        if *parent == self.tip.digest {
+            Some(None)
+        } else {
+            self.pending.get(parent).map(|p| Some(&p.batch))
+        }
+    }
+
+    /// Execute `block` on its (executed) parent; keep it pending if its
+    /// header's state root matches. `false` if the block is invalid.
+    pub async fn execute(&mut self, block: &Block) -> Result<bool, StoreError> {
+        if self.pending.contains_key(&block.digest()) {
+            return Ok(true);
+        }
+        let Some(base) = self.base(&block.parent()) else {
+            return Ok(false);
+        };
+        let executed = self
+            .store
+            .execute(&self.machine, base, block.height(), block.txs())
+            .await?;
+        if executed.root() != block.header().state_root {
+            tracing::warn!(height = block.height(), "block's state root does not match its transactions");
+            return Ok(false);
+        }
+        self.pending.insert(
+            block.digest(),
+            Pending {
+                height: block.height(),
+                parent: block.parent(),
+                batch: executed.batch,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Build a block on `parent` (executed) from the mempool.
+    pub async fn build(&mut self, parent: &Block, timestamp_ms: u64) -> Result<Option<Block>, StoreError> {
+        let Some(base) = self.base(&parent.digest()) else {
+            return Ok(None);
+        };
+        let base = base.cloned();
+        // The parent state's next nonce for every signer with pending work.
+        let signers = self.mempool.signers();
+        let nonce_keys: BTreeSet<Vec<u8>> = signers.iter().map(keys::nonce).collect();
+        let mut nonces = Preloaded::default();
+        self.store.load(base.as_ref(), &nonce_keys, &mut nonces).await?;
+        let txs = self.mempool.select(self.max_block_txs, |signer| {
+            nonces
+                .get(&keys::nonce(signer))
+                .and_then(|b| keys::decode_u64(&b))
+                .unwrap_or(0)
+        });
+        let height = parent.height() + 1;
+        let executed = self
+            .store
+            .execute(&self.machine, base.as_ref(), height, &txs)
+            .await?;
+        let timestamp_ms = timestamp_ms.max(parent.header().timestamp_ms);
+        let block = Block::new(parent.digest(), height, timestamp_ms, executed.root(), txs);
+        self.pending.insert(
+            block.digest(),
+            Pending {
+                height,
+                parent: parent.digest(),
+                batch: executed.batch,
+            },
+        );
+        Ok(Some(block))
+    }
+
+    /// Apply a finalized block (delivered in height order, maybe again
+    /// after a restart) and make its state durable.
+    pub async fn finalize(&mut self, block: &Block) -> Result<(), ChainError> {
+        if block.height() <= self.state_height().await? {
+            // Redelivered after a restart: the state already holds it.
+            if block.height() > self.tip.height {
+                self.set_tip(block);
+            }
+            return Ok(());
+        }
+        let batch = match self.pending.remove(&block.digest()) {
+            Some(pending) => pending.batch,
+            None => {
+                debug_assert_eq!(block.parent(), self.tip.digest, "marshal delivers in order");
+                let executed = self
+                    .store
+                    .execute(&self.machine, None, block.height(), block.txs())
+                    .await?;
+                executed.batch
+            }
+        };
+        if batch.root() != block.header().state_root {
+            return Err(ChainError::Diverged {
+                height: block.height(),
+                claimed: block.header().state_root,
+                computed: batch.root(),
+            });
+        }
+        self.store.commit(batch).await?;
+        self.set_tip(block);
+        for tx in block.txs() {
+            self.mempool.prune(tx.signer(), tx.nonce() + 1);
+        }
+        self.prune_pending();
+        self.metrics.finalized_txs.inc_by(block.txs().len() as u64);
+        self.metrics.mempool_size.set(self.mempool.len() as i64);
+        Ok(())
+    }
+
+    /// After a restart, the block the committed state reflects becomes the
+    /// tip to build on (marshal does not redeliver acknowledged blocks).
+    pub fn restore_tip(&mut self, block: &Block) {
+        self.set_tip(block);
+    }
+
+    fn set_tip(&mut self, block: &Block) {
+        self.tip = Tip {
+            height: block.height(),
+            digest: block.digest(),
+            header: block.header().clone(),
+        };
+        self.metrics.finalized_height.set(block.height() as i64);
+    }
+
+    /// Keep only pending blocks that descend from the finalized tip.
+    fn prune_pending(&mut self) {
+        let mut live: BTreeSet<Digest> = BTreeSet::from([self.tip.digest]);
+        let mut entries: Vec<(u64, Digest, Digest)> = self
+            .pending
+            .iter()
+            .map(|(digest, p)| (p.height, *digest, p.parent))
+            .collect();
+        entries.sort();
+        for (height, digest, parent) in entries {
+            if height > self.tip.height && live.contains(&parent) {
+                live.insert(digest);
+            } else {
+                self.pending.remove(&digest);
+            }
+        }
+    }
+
+    /// Admit an encoded transaction to the mempool.
+    pub async fn admit(&mut self, bytes: &[u8]) -> Result<Digest, AdmitError> {
+        let result = self.admit_inner(bytes).await;
+        match &result {
+            Ok(_) => self.metrics.admitted.inc(),
+            Err(_) => self.metrics.refused.inc(),
+        };
+        self.metrics.mempool_size.set(self.mempool.len() as i64);
+        result
+    }
+
+    async fn admit_inner(&mut self, bytes: &[u8]) -> Result<Digest, AdmitError> {
+        let tx = SignedTx::decode_untrusted(bytes)?;
+        self.machine.check_stateless(&tx)?;
+        let mut state = Preloaded::default();
+        let wanted = self.machine.read_set(self.tip.height + 1, std::slice::from_ref(&tx));
+        self.store.load(None, &wanted, &mut state).await?;
+        if state.get(&keys::receipt(&tx.id())).is_some() {
+            return Err(Rejection::NonceReplayed {
+                expected: StateMachine::next_nonce(&state, &tx),
+                got: tx.nonce(),
+            }
+            .into());
+        }
+        let pending_next = self.mempool.next_nonce(tx.signer());
+        self.machine.check_admission(&state, &tx, pending_next)?;
+        let id = tx.id();
+        self.mempool.insert(tx)?;
+        Ok(id)
+    }
+
+    pub fn is_pending(&self, id: &Digest) -> bool {
+        self.mempool.contains(id)
+    }
+
+    /// A committed value.
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.get(key).await
+    }
+
+    /// A committed value with its proof against the tip's state root.
+    pub async fn prove(&self, key: &[u8]) -> Result<StateProof, StoreError> {
+        self.store.prove(key).await
+    }
+
+    /// A signer's next nonce counting its pending transactions.
+    pub async fn next_nonce(&self, signer: &custodia_types::PublicKey) -> Result<u64, StoreError> {
+        let committed = self
+            .store
+            .get(&keys::nonce(signer))
+            .await?
+            .and_then(|b| keys::decode_u64(&b))
+            .unwrap_or(0);
+        Ok(self
+            .mempool
+            .next_nonce(signer)
+            .unwrap_or(committed)
+            .max(committed))
+    }
+}

@@ -1,0 +1,164 @@
+//! One simplex instance per epoch. When an epoch's last block is final the
+//! next epoch's committee starts from it; a node that hears peers in a
+//! later epoch asks marshal to fetch the finalized blocks it missed.
+
+use crate::engine::{
+    app::App, committees::Committees, finalizer::Transition, Marshal, Runtime, Scheme, Settings,
+};
+use commonware_consensus::{
+    marshal::standard::Inline,
+    simplex::{
+        self,
+        config::{Floor, ForwardPolicy, SkipPolicy},
+        elector::RoundRobin,
+    },
+    types::{FixedEpocher, Height},
+};
+use commonware_cryptography::sha256::Sha256;
+use commonware_p2p::{
+    utils::mux::{Builder as _, Muxer},
+    Blocker, Receiver, Sender,
+};
+use commonware_parallel::Sequential;
+use commonware_runtime::{buffer::paged::CacheRef, Handle};
+use commonware_utils::{channel::mpsc, vec::NonEmptyVec};
+use custodia_types::PublicKey;
+
+type Pair<S, R> = (S, R);
+
+pub struct Networks<S, R> {
+    pub votes: Pair<S, R>,
+    pub certificates: Pair<S, R>,
+    pub resolver: Pair<S, R>,
+}
+
+struct Running {
+    epoch: u64,
+    engine: Option<Handle<()>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run<E, B, S, R>(
+    context: E,
+    settings: Settings,
+    committees: Committees,
+    app: App<E>,
+    marshal: Marshal,
+    blocker: B,
+    networks: Networks<S, R>,
+    page_cache: CacheRef,
+    first: Transition,
+    mut transitions: mpsc::UnboundedReceiver<Transition>,
+) where
+    E: Runtime,
+    B: Blocker<PublicKey = PublicKey> + Clone + Send + Sync,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+{
+    let (votes_mux, votes, mut later_epochs) =
+        Muxer::builder(context.child("votes_mux"), networks.votes.0, networks.votes.1)
+            .with_backup()
+            .build();
+    votes_mux.start();
+    let (certs_mux, certs) = Muxer::new(
+        context.child("certificates_mux"),
+        networks.certificates.0,
+        networks.certificates.1,
+    );
+    certs_mux.start();
+    let (resolver_mux, resolver) = Muxer::new(
+        context.child("resolver_mux"),
+        networks.resolver.0,
+        networks.resolver.1,
+    );
+    resolver_mux.start();
+
+    let epocher = FixedEpocher::new(settings.epoch_length_nz());
+    let mut running = Running {
+        epoch: first.epoch,
+        engine: None,
+    };
+    let start = |running: &mut Running, transition: Transition| {
+        let committees = committees.clone();
+        let app = app.clone();
+        let marshal = marshal.clone();
+        let blocker = blocker.clone();
+        let epocher = epocher.clone();
+        let page_cache = page_cache.clone();
+        let settings = settings.clone();
+        let (mut votes, mut certs, mut resolver) = (votes.clone(), certs.clone(), resolver.clone());
+        if let Some(old) = running.engine.take() {
+            old.abort();
+        }
+        running.epoch = transition.epoch;
+        let Some(scheme) = committees.signer(transition.epoch) else {
+            tracing::info!(epoch = transition.epoch, "not in this epoch's committee; following only");
+            return;
+        };
+        tracing::info!(epoch = transition.epoch, "starting consensus for epoch");
+        running.engine = Some(context.child("epoch").spawn(move |context| async move {
+            let epoch = transition.epoch;
+            let (Ok(v), Ok(c), Ok(r)) = (
+                votes.register(epoch).await,
+                certs.register(epoch).await,
+                resolver.register(epoch).await,
+            ) else {
+                tracing::error!(epoch, "epoch channels already registered");
+                return;
+            };
+            let inline = Inline::new(context.child("inline"), app, marshal.clone(), epocher);
+            let engine = simplex::Engine::new(
+                context.child("simplex"),
+                simplex::Config {
+                    scheme: Scheme::clone(&scheme),
+                    elector: RoundRobin::<Sha256>::default(),
+                    blocker,
+                    automaton: inline.clone(),
+                    relay: inline,
+                    reporter: marshal,
+                    strategy: Sequential,
+                    partition: format!("{}-simplex-{epoch}", settings.partition_prefix),
+                    mailbox_size: settings.mailbox_size(),
+                    epoch: commonware_consensus::types::Epoch::new(epoch),
+                    floor: Floor::Genesis(transition.floor),
+                    replay_buffer: settings.io_buffer(),
+                    write_buffer: settings.io_buffer(),
+                    page_cache,
+                    leader_timeout: settings.leader_timeout,
+                    certification_timeout: settings.certification_timeout,
+                    timeout_retry: settings.timeout_retry,
+                    view_retention: commonware_consensus::types::ViewDelta::new(256),
+                    skip: SkipPolicy::Disabled,
+                    fetch_timeout: commonware_utils::NZDuration!(std::time::Duration::from_secs(1)),
+                    fetch_retry_delay: std::time::Duration::from_millis(100),
+                    forward: ForwardPolicy::Disabled,
+                    track_historical_votes: false,
+                },
+            );
+            let _ = engine.start(v, c, r).await;
+        }));
+    };
+    let first_epoch = first.epoch;
+    start(&mut running, first);
+    tracing::debug!(epoch = first_epoch, "epoch orchestrator running");
+
+    loop {
+        commonware_macros::select! {
+            transition = transitions.recv() => {
+                let Some(transition) = transition else { break };
+                if transition.epoch > running.epoch {
+                    start(&mut running, transition);
+                }
+            },
+            message = later_epochs.recv() => {
+                let Some((epoch, (peer, _))) = message else { break };
+                // A peer is voting in an epoch we have not reached: the
+                // boundary block before it is final; fetch up to there.
+                if epoch > running.epoch {
+                    let boundary = Height::new(epoch * settings.epoch_length - 1);
+                    marshal.hint_finalized(boundary, NonEmptyVec::new(peer));
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The node's answers to the HTTP API, read from the chain and marshal.
+
+use crate::{
+    chain::AdmitError,
+    engine::{Committees, Marshal, Runtime, SharedChain},
+    mempool::MempoolError,
+};
+use axum::http::StatusCode;
+use commonware_codec::Encode as _;
+use commonware_consensus::types::Height;
+use custodia_api::{ApiError, Ledger};
+use custodia_state::{keys, Rejection};
+use custodia_types::{key_hex, Block, Digest, Genesis};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Static facts about this node shown in `/v1/status`.
+pub struct NodeInfo {
+    pub org: String,
+    pub genesis: Genesis,
+}
+
+pub struct NodeLedger<E: Runtime> {
+    /// For the metrics registry.
+    pub context: Arc<E>,
+    pub chain: SharedChain<E>,
+    pub marshal: Marshal,
+    pub committees: Committees,
+    pub info: Arc<NodeInfo>,
+}
+
+// Not derived: that would demand `E: Clone`.
+impl<E: Runtime> Clone for NodeLedger<E> {
+    fn clone(&self) -> Self {
+        Self {
+            context: self.context.clone(),
+            chain: self.chain.clone(),
+            marshal: self.marshal.clone(),
+            committees: self.committees.clone(),
+            info: self.info.clone(),
+        }
+    }
+}
+
+fn store_error(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "state store error while answering the API");
+    ApiError::unavailable("the node's state store failed; see the node log")
+}
+
+fn parse_digest(text: &str) -> Result<Digest, ApiError> {
+    let bytes: [u8; 32] = hex::decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiError::bad_request("bad_id", format!("{text:?} is not a 64-hex-digit hash")))?;
+    Ok(Digest::from(bytes))
+}
+
+/// A stored value as JSON: records are JSON; anything else is hex.
+fn value_json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|_| json!({ "hex": hex::encode(bytes) }))
+}
+
+fn admit_error(error: AdmitError) -> ApiError {
+    let message = error.to_string();
+    let (status, code) = match &error {
+        AdmitError::Decode(custodia_types::TxDecodeError::TooLarge { .. }) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+        }
+        AdmitError::Decode(_) => (StatusCode::BAD_REQUEST, "malformed"),
+        AdmitError::Rejected(rejection) => match rejection {
+            Rejection::WrongChainId { .. } => (StatusCode::BAD_REQUEST, "wrong_chain_id"),
+            Rejection::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
+            Rejection::UnknownSigner(_) => (StatusCode::FORBIDDEN, "unknown_signer"),
+            Rejection::RevokedSigner(_) => (StatusCode::FORBIDDEN, "revoked_signer"),
+            Rejection::NonceReplayed { .. } => (StatusCode::CONFLICT, "nonce_replayed"),
+            Rejection::NonceGap { .. } => (StatusCode::CONFLICT, "nonce_gap"),
+            Rejection::NotMemberAdmin(_) => (StatusCode::FORBIDDEN, "unauthorized"),
+            _ => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
+        },
+        AdmitError::Mempool(MempoolError::Full(_)) => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
+        AdmitError::Mempool(MempoolError::Duplicate) => (StatusCode::CONFLICT, "duplicate"),
+        AdmitError::Mempool(MempoolError::NonceTaken(_)) => (StatusCode::CONFLICT, "nonce_replayed"),
+        AdmitError::Store(_) => return store_error(error),
+    };
+    ApiError::new(status, code, message)
+}
+
+pub fn block_json(block: &Block) -> Value {
+    let header = block.header();
+    json!({
+        "digest": block.digest().to_string(),
+        "height": header.height,
+        "parent": header.parent.to_string(),
+        "timestamp_ms": header.timestamp_ms,
+        "txs_root": header.txs_root.to_string(),
+        "state_root": header.state_root.to_string(),
+        "transactions": block.txs().iter().map(|tx| json!({
+            "id": tx.id().to_string(),
+            "signer": key_hex(tx.signer()),
+            "nonce": tx.nonce(),
+            "body": tx.body(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+impl<E: Runtime> Ledger for NodeLedger<E> {
+    async fn status(&self) -> Value {
+        let (tip, mempool) = {
+            let chain = self.chain.lock().await;
+            (chain.tip().clone(), chain.mempool_len())
+        };
+        let epoch = (tip.height + 1) / self.info.genesis.params.epoch_length;
+        let validators: Vec<String> = self
+            .committees
+            .validators(epoch)
+            .unwrap_or_default()
+            .iter()
+            .map(key_hex)
+            .collect();
+        let peers: Vec<Value> = self
+            .info
+            .genesis
+            .members
+            .iter()
+            .filter(|m| m.id.as_str() != self.info.org)
+            .map(|m| json!({ "org": m.id.as_str(), "p2p": m.p2p.to_string(), "api": m.api.map(|a| a.to_string()) }))
+            .collect();
+        json!({
+            "chain_id": self.info.genesis.chain_id,
+            "org": self.info.org,
+            "height": tip.height,
+            "finalized_height": tip.height,
+            "block": tip.digest.to_string(),
+            "state_root": tip.header.state_root.to_string(),
+            "epoch": epoch,
+            "validators": validators,
+            "peers": peers,
+            "mempool": mempool,
+        })
+    }
+
+    async fn submit(&self, bytes: bytes::Bytes) -> Result<String, ApiError> {
+        let mut chain = self.chain.lock().await;
+        chain
+            .admit(&bytes)
+            .await
+            .map(|id| id.to_string())
+            .map_err(admit_error)
+    }
+
+    async fn transaction(&self, id: String) -> Result<Value, ApiError> {
+        let digest = parse_digest(&id)?;
+        let chain = self.chain.lock().await;
+        if let Some(bytes) = chain.get(&keys::receipt(&digest)).await.map_err(store_error)? {
+            let receipt: custodia_state::Receipt = serde_json::from_slice(&bytes)
+                .map_err(|e| store_error(format!("bad receipt: {e}")))?;
+            let mut answer = json!({ "id": id, "height": receipt.height, "index": receipt.index, "kind": receipt.kind });
+            match receipt.status {
+                custodia_state::TxStatus::Applied => answer["status"] = json!("finalized"),
+                custodia_state::TxStatus::Rejected { reason } => {
+                    answer["status"] = json!("rejected");
+                    answer["reason"] = json!(reason);
+                }
+            }
+            return Ok(answer);
+        }
+        if chain.is_pending(&digest) {
+            return Ok(json!({ "id": id, "status": "pending" }));
+        }
+        Err(ApiError::not_found(format!(
+            "transaction {id} is neither pending on this node nor on the chain"
+        )))
+    }
+
+    async fn account(&self, key: String) -> Result<Value, ApiError> {
+        let public = custodia_types::parse_public_key(&key)
+            .map_err(|e| ApiError::bad_request("bad_key", e.to_string()))?;
+        let chain = self.chain.lock().await;
+        let next_nonce = chain.next_nonce(&public).await.map_err(store_error)?;
+        let principal = chain
+            .get(&keys::principal(&public))
+            .await
+            .map_err(store_error)?
+            .map(|b| value_json(&b));
+        Ok(json!({ "key": key, "next_nonce": next_nonce, "principal": principal }))
+    }
+
+    async fn block(&self, height: u64) -> Result<Value, ApiError> {
+        let Some(block) = self.marshal.get_block(Height::new(height)).await else {
+            return Err(ApiError::not_found(format!("no finalized block at height {height} on this node yet")));
+        };
+        let mut answer = block_json(block.inner());
+        if let Some(finalization) = self.marshal.get_finalization(Height::new(height)).await {
+            answer["finalization"] = json!(hex::encode(finalization.encode()));
+        }
+        Ok(answer)
+    }
+
+    async fn state(&self, key: String, proof: bool) -> Result<Value, ApiError> {
+        let chain = self.chain.lock().await;
+        let tip = chain.tip().clone();
+        let mut answer = json!({ "key": key, "height": tip.height, "state_root": tip.header.state_root.to_string() });
+        if proof {
+            let proven = chain.prove(key.as_bytes()).await.map_err(store_error)?;
+            answer["value"] = proven.value().map(value_json).unwrap_or(Value::Null);
+            answer["value_hex"] = json!(proven.value().map(hex::encode));
+            answer["proof"] = json!(proven.proof_hex());
+            answer["block"] = json!(tip.digest.to_string());
+        } else {
+            let value = chain.get(key.as_bytes()).await.map_err(store_error)?;
+            answer["value"] = value.as_deref().map(value_json).unwrap_or(Value::Null);
+        }
+        if answer["value"].is_null() && !proof {
+            return Err(ApiError::not_found(format!("state key {key:?} holds no value")));
+        }
+        Ok(answer)
+    }
+
+    async fn metrics(&self) -> String {
+        self.context.encode()
+    }
+}

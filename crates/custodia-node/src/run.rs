@@ -1,0 +1,174 @@
+//! Run one validator on the tokio runtime: authenticated p2p to the other
+//! members, the consensus engine, and the HTTP API, until Ctrl-C/SIGTERM.
+
+use crate::{
+    engine::{self, channel, Channels, Settings},
+    home::{Home, HomeError},
+    ledger::{NodeInfo, NodeLedger},
+};
+use commonware_cryptography::{ChaCha20Poly1305, Signer as _};
+use commonware_p2p::{authenticated::lookup, Address, AddressableManager as _};
+use commonware_runtime::{tokio as cw_tokio, Quota, Runner as _, Spawner as _, Supervisor as _};
+use commonware_stream::{cups, sake};
+use commonware_utils::{ordered::Map, NZUsize, NZU32};
+use std::{path::Path, sync::Arc, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    #[error("cannot start the validator: {0}")]
+    Start(#[from] engine::StartError),
+    #[error("cannot listen for the HTTP API on {addr}: {source}")]
+    Api {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("genesis lists a validator key twice")]
+    DuplicateValidator,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Run the validator whose home directory is `dir` until it is told to stop.
+pub fn run_node(dir: &Path) -> Result<(), RunError> {
+    let home = Home::load(dir)?;
+    init_logging(&home.config.log_format);
+    let config = cw_tokio::Config::new()
+        .with_storage_directory(home.data_dir())
+        .with_worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2))
+        .with_catch_panics(false);
+    cw_tokio::Runner::new(config).start(|context| async move { serve(context, home).await })
+}
+
+async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
+    let genesis = home.genesis.clone();
+    let member = home.member().expect("Home::load checked membership").clone();
+    let listen = home.config.p2p.unwrap_or(member.p2p);
+    let signer = home.validator_key.clone();
+    let settings = Settings {
+        block_interval: Duration::from_millis(home.config.block_interval_ms),
+        mempool_capacity: home.config.mempool_capacity,
+        ..Settings::new(&genesis, "custodia")
+    };
+
+    let validators = genesis.members.len();
+    let max_message = engine::max_message_size(validators, settings.max_block_txs);
+    let handshake = cups::Cups::<_, ChaCha20Poly1305>::new(
+        sake::Sake {
+            signer: signer.clone(),
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let p2p_config = lookup::Config::local(
+        handshake,
+        engine::P2P_NAMESPACE,
+        listen,
+        NZUsize!(validators.max(1) + 8),
+        max_message,
+        NZUsize!(4096),
+    );
+    let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p_config);
+    let peers: Map<_, Address> = Map::try_from(
+        genesis
+            .members
+            .iter()
+            .map(|m| (m.validator_key.clone(), Address::Symmetric(m.p2p)))
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|_| RunError::DuplicateValidator)?;
+    let _ = oracle.track(0, peers);
+    let quota = Quota::per_second(NZU32!(1_024));
+    let channels = Channels {
+        votes: network.register(channel::VOTES, quota),
+        certificates: network.register(channel::CERTIFICATES, quota),
+        resolver: network.register(channel::RESOLVER, quota),
+        backfill: network.register(channel::BACKFILL, quota),
+        blocks: network.register(channel::BLOCKS, quota),
+    };
+    network.start();
+
+    let validator = engine::start(
+        context.child("validator"),
+        signer.clone(),
+        &genesis,
+        settings,
+        oracle.clone(),
+        oracle.clone(),
+        channels,
+    )
+    .await?;
+
+    let ledger = NodeLedger {
+        context: Arc::new(context.child("api_metrics")),
+        chain: validator.chain.clone(),
+        marshal: validator.marshal.clone(),
+        committees: validator.committees.clone(),
+        info: Arc::new(NodeInfo {
+            org: home.config.org.clone(),
+            genesis: genesis.clone(),
+        }),
+    };
+    let api_addr = home.config.api;
+    let listener = tokio::net::TcpListener::bind(api_addr)
+        .await
+        .map_err(|source| RunError::Api { addr: api_addr, source })?;
+    tracing::info!(
+        org = %home.config.org,
+        api = %api_addr,
+        p2p = %listen,
+        validator = %custodia_types::key_hex(&signer.public_key()),
+        "node started"
+    );
+    let api = context.child("api").spawn(move |_| async move {
+        if let Err(error) = axum::serve(listener, custodia_api::router(ledger)).await {
+            tracing::error!(%error, "HTTP API stopped");
+        }
+    });
+
+    let finalizer = validator.finalizer;
+    commonware_macros::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+        },
+        _ = finalizer => {
+            tracing::error!("the finalizer stopped; shutting down");
+        },
+    }
+    api.abort();
+    let _ = context.stop(0, Some(Duration::from_secs(10))).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
