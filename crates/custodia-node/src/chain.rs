@@ -76,6 +76,7 @@ pub struct Chain<E: Context + Spawner> {
 pub async fn genesis_block<E: Context + Spawner>(
     context: E,
     genesis: &Genesis,
+    partition_prefix: &str,
 ) -> Result<(Block, WriteSet), StoreError> {
     let writes: WriteSet = StateMachine::genesis_state(genesis)
         .0
@@ -84,7 +85,7 @@ pub async fn genesis_block<E: Context + Spawner>(
         .collect();
     // The genesis root is computed in a throwaway store so it is the same
     // whether or not this node's own store has moved past genesis.
-    let scratch = StateStore::open(context, "genesis-scratch").await?;
+    let scratch = StateStore::open(context, &format!("{partition_prefix}-genesis-scratch")).await?;
     let batch = scratch.stage(None, &writes, 0).await?;
     let root = batch.root();
     drop(batch);
@@ -101,6 +102,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         genesis_block: &Block,
         genesis_writes: &WriteSet,
         mempool_capacity: usize,
+        partition_prefix: &str,
     ) -> Result<Self, StoreError> {
         let metrics = ChainMetrics {
             finalized_height: context.register(
@@ -129,7 +131,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
                 Counter::default(),
             ),
         };
-        let mut store = StateStore::open(context, "state").await?;
+        let mut store = StateStore::open(context, &format!("{partition_prefix}-state")).await?;
         if store.height().await?.is_none() {
             let batch = store.stage(None, genesis_writes, 0).await?;
             store.commit(batch).await?;
@@ -139,7 +141,8 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
             digest: genesis_block.digest(),
             header: genesis_block.header().clone(),
         };
-        let max_block_txs = (genesis.params.max_block_txs as usize).min(custodia_types::MAX_BLOCK_TXS);
+        let max_block_txs =
+            (genesis.params.max_block_txs as usize).min(custodia_types::MAX_BLOCK_TXS);
         let chain = Self {
             machine: StateMachine::new(genesis.chain_id.clone()),
             store,
@@ -202,7 +205,10 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
             .execute(&self.machine, base, block.height(), block.txs())
             .await?;
         if executed.root() != block.header().state_root {
-            tracing::warn!(height = block.height(), "block's state root does not match its transactions");
+            tracing::warn!(
+                height = block.height(),
+                "block's state root does not match its transactions"
+            );
             return Ok(false);
         }
         self.pending.insert(
@@ -217,7 +223,11 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
     }
 
     /// Build a block on `parent` (executed) from the mempool.
-    pub async fn build(&mut self, parent: &Block, timestamp_ms: u64) -> Result<Option<Block>, StoreError> {
+    pub async fn build(
+        &mut self,
+        parent: &Block,
+        timestamp_ms: u64,
+    ) -> Result<Option<Block>, StoreError> {
         let Some(base) = self.base(&parent.digest()) else {
             return Ok(None);
         };
@@ -226,7 +236,9 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         let signers = self.mempool.signers();
         let nonce_keys: BTreeSet<Vec<u8>> = signers.iter().map(keys::nonce).collect();
         let mut nonces = Preloaded::default();
-        self.store.load(base.as_ref(), &nonce_keys, &mut nonces).await?;
+        self.store
+            .load(base.as_ref(), &nonce_keys, &mut nonces)
+            .await?;
         let txs = self.mempool.select(self.max_block_txs, |signer| {
             nonces
                 .get(&keys::nonce(signer))
@@ -338,7 +350,9 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         let tx = SignedTx::decode_untrusted(bytes)?;
         self.machine.check_stateless(&tx)?;
         let mut state = Preloaded::default();
-        let wanted = self.machine.read_set(self.tip.height + 1, std::slice::from_ref(&tx));
+        let wanted = self
+            .machine
+            .read_set(self.tip.height + 1, std::slice::from_ref(&tx));
         self.store.load(None, &wanted, &mut state).await?;
         if state.get(&keys::receipt(&tx.id())).is_some() {
             return Err(Rejection::NonceReplayed {

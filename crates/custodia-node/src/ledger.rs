@@ -51,7 +51,9 @@ fn parse_digest(text: &str) -> Result<Digest, ApiError> {
     let bytes: [u8; 32] = hex::decode(text)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| ApiError::bad_request("bad_id", format!("{text:?} is not a 64-hex-digit hash")))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("bad_id", format!("{text:?} is not a 64-hex-digit hash"))
+        })?;
     Ok(Digest::from(bytes))
 }
 
@@ -77,9 +79,13 @@ fn admit_error(error: AdmitError) -> ApiError {
             Rejection::NotMemberAdmin(_) => (StatusCode::FORBIDDEN, "unauthorized"),
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
         },
-        AdmitError::Mempool(MempoolError::Full(_)) => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
+        AdmitError::Mempool(MempoolError::Full(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "mempool_full")
+        }
         AdmitError::Mempool(MempoolError::Duplicate) => (StatusCode::CONFLICT, "duplicate"),
-        AdmitError::Mempool(MempoolError::NonceTaken(_)) => (StatusCode::CONFLICT, "nonce_replayed"),
+        AdmitError::Mempool(MempoolError::NonceTaken(_)) => {
+            (StatusCode::CONFLICT, "nonce_replayed")
+        }
         AdmitError::Store(_) => return store_error(error),
     };
     ApiError::new(status, code, message)
@@ -151,7 +157,11 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
     async fn transaction(&self, id: String) -> Result<Value, ApiError> {
         let digest = parse_digest(&id)?;
         let chain = self.chain.lock().await;
-        if let Some(bytes) = chain.get(&keys::receipt(&digest)).await.map_err(store_error)? {
+        if let Some(bytes) = chain
+            .get(&keys::receipt(&digest))
+            .await
+            .map_err(store_error)?
+        {
             let receipt: custodia_state::Receipt = serde_json::from_slice(&bytes)
                 .map_err(|e| store_error(format!("bad receipt: {e}")))?;
             let mut answer = json!({ "id": id, "height": receipt.height, "index": receipt.index, "kind": receipt.kind });
@@ -187,7 +197,9 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
 
     async fn block(&self, height: u64) -> Result<Value, ApiError> {
         let Some(block) = self.marshal.get_block(Height::new(height)).await else {
-            return Err(ApiError::not_found(format!("no finalized block at height {height} on this node yet")));
+            return Err(ApiError::not_found(format!(
+                "no finalized block at height {height} on this node yet"
+            )));
         };
         let mut answer = block_json(block.inner());
         if let Some(finalization) = self.marshal.get_finalization(Height::new(height)).await {
@@ -211,7 +223,9 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
             answer["value"] = value.as_deref().map(value_json).unwrap_or(Value::Null);
         }
         if answer["value"].is_null() && !proof {
-            return Err(ApiError::not_found(format!("state key {key:?} holds no value")));
+            return Err(ApiError::not_found(format!(
+                "state key {key:?} holds no value"
+            )));
         }
         Ok(answer)
     }

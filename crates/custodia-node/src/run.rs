@@ -47,14 +47,22 @@ pub fn run_node(dir: &Path) -> Result<(), RunError> {
     init_logging(&home.config.log_format);
     let config = cw_tokio::Config::new()
         .with_storage_directory(home.data_dir())
-        .with_worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2))
+        .with_worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(2),
+        )
         .with_catch_panics(false);
     cw_tokio::Runner::new(config).start(|context| async move { serve(context, home).await })
 }
 
 async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
     let genesis = home.genesis.clone();
-    let member = home.member().expect("Home::load checked membership").clone();
+    let member = home
+        .member()
+        .expect("Home::load checked membership")
+        .clone();
     let listen = home.config.p2p.unwrap_or(member.p2p);
     let signer = home.validator_key.clone();
     let settings = Settings {
@@ -126,7 +134,10 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
     let api_addr = home.config.api;
     let listener = tokio::net::TcpListener::bind(api_addr)
         .await
-        .map_err(|source| RunError::Api { addr: api_addr, source })?;
+        .map_err(|source| RunError::Api {
+            addr: api_addr,
+            source,
+        })?;
     tracing::info!(
         org = %home.config.org,
         api = %api_addr,

@@ -6,7 +6,7 @@ use crate::{
     engine::{Runtime, Scheme, SharedChain},
 };
 use commonware_consensus::{marshal::ancestry::Ancestry, simplex::types::Context, Application};
-use commonware_cryptography::{Digestible as _, Digested};
+use commonware_cryptography::{Digested, Digestible as _};
 use commonware_runtime::Clock;
 use custodia_types::{Block, Digest, PublicKey};
 use futures::StreamExt;
@@ -18,6 +18,7 @@ const MAX_CLOCK_DRIFT: Duration = Duration::from_secs(5);
 pub struct App<E: Runtime> {
     chain: SharedChain<E>,
     block_interval: Duration,
+    corrupt_proposals: bool,
 }
 
 // Not derived: that would demand `E: Clone`, which runtime contexts are not.
@@ -26,15 +27,17 @@ impl<E: Runtime> Clone for App<E> {
         Self {
             chain: self.chain.clone(),
             block_interval: self.block_interval,
+            corrupt_proposals: self.corrupt_proposals,
         }
     }
 }
 
 impl<E: Runtime> App<E> {
-    pub fn new(chain: SharedChain<E>, block_interval: Duration) -> Self {
+    pub fn new(chain: SharedChain<E>, block_interval: Duration, corrupt_proposals: bool) -> Self {
         Self {
             chain,
             block_interval,
+            corrupt_proposals,
         }
     }
 
@@ -119,7 +122,10 @@ fn check_block(chain: &Chain<impl Runtime>, block: &Block, parent: &Block, now_m
     let ts = block.header().timestamp_ms;
     let parent_ts = parent.header().timestamp_ms;
     if ts < parent_ts || (ts > parent_ts && ts > now_ms + MAX_CLOCK_DRIFT.as_millis() as u64) {
-        tracing::warn!(height = block.height(), "block timestamp is before its parent or in the future");
+        tracing::warn!(
+            height = block.height(),
+            "block timestamp is before its parent or in the future"
+        );
         return false;
     }
     if block.txs().len() > chain.max_block_txs() {
@@ -151,8 +157,24 @@ impl<E: Runtime> Application<E> for App<E> {
         let mut chain = self.chain.lock().await;
         match chain.build(parent.inner(), now_ms(&context)).await {
             Ok(Some(block)) => {
+                let block = if self.corrupt_proposals {
+                    let h = block.header();
+                    Block::new(
+                        h.parent,
+                        h.height,
+                        h.timestamp_ms,
+                        custodia_types::sha256(&[b"forged"]),
+                        block.txs().to_vec(),
+                    )
+                } else {
+                    block
+                };
                 let digest = block.digest();
-                tracing::debug!(height = block.height(), txs = block.txs().len(), "proposing block");
+                tracing::debug!(
+                    height = block.height(),
+                    txs = block.txs().len(),
+                    "proposing block"
+                );
                 Some(Digested::precomputed(block, digest))
             }
             Ok(None) => None,
@@ -180,7 +202,10 @@ impl<E: Runtime> Application<E> for App<E> {
                 return true;
             }
             if !check_block(&chain, block.inner(), parent.inner(), now_ms(&context)) {
-                tracing::warn!(height = block.inner().height(), "refusing an invalid proposal");
+                tracing::warn!(
+                    height = block.inner().height(),
+                    "refusing an invalid proposal"
+                );
                 return false;
             }
         }

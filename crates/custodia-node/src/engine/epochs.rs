@@ -55,10 +55,13 @@ pub async fn run<E, B, S, R>(
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
 {
-    let (votes_mux, votes, mut later_epochs) =
-        Muxer::builder(context.child("votes_mux"), networks.votes.0, networks.votes.1)
-            .with_backup()
-            .build();
+    let (votes_mux, votes, mut later_epochs) = Muxer::builder(
+        context.child("votes_mux"),
+        networks.votes.0,
+        networks.votes.1,
+    )
+    .with_backup()
+    .build();
     votes_mux.start();
     let (certs_mux, certs) = Muxer::new(
         context.child("certificates_mux"),
@@ -92,7 +95,10 @@ pub async fn run<E, B, S, R>(
         }
         running.epoch = transition.epoch;
         let Some(scheme) = committees.signer(transition.epoch) else {
-            tracing::info!(epoch = transition.epoch, "not in this epoch's committee; following only");
+            tracing::info!(
+                epoch = transition.epoch,
+                "not in this epoch's committee; following only"
+            );
             return;
         };
         tracing::info!(epoch = transition.epoch, "starting consensus for epoch");

@@ -42,7 +42,12 @@ pub fn queue() -> (Finalized, mpsc::UnboundedReceiver<(Digested<Block>, Exact)>)
 
 /// The committee the state names for `epoch`.
 pub async fn committee<E: Runtime>(chain: &SharedChain<E>, epoch: u64) -> Option<Vec<PublicKey>> {
-    let bytes = chain.lock().await.get(&keys::committee(epoch)).await.ok()??;
+    let bytes = chain
+        .lock()
+        .await
+        .get(&keys::committee(epoch))
+        .await
+        .ok()??;
     let hexes: Vec<String> = serde_json::from_slice(&bytes).ok()?;
     hexes
         .iter()
@@ -66,7 +71,11 @@ pub async fn run<E: Runtime>(
             tracing::error!(%error, height = block.height(), "cannot apply finalized block; stopping");
             return;
         }
-        tracing::debug!(height = block.height(), txs = block.txs().len(), "finalized");
+        tracing::debug!(
+            height = block.height(),
+            txs = block.txs().len(),
+            "finalized"
+        );
         if (block.height() + 1) % epoch_length == 0 {
             let epoch = (block.height() + 1) / epoch_length;
             match committee(&chain, epoch).await {
@@ -78,7 +87,10 @@ pub async fn run<E: Runtime>(
                     });
                 }
                 None => {
-                    tracing::error!(epoch, "state names no committee for the next epoch; stopping");
+                    tracing::error!(
+                        epoch,
+                        "state names no committee for the next epoch; stopping"
+                    );
                     return;
                 }
             }

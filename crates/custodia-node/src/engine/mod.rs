@@ -13,7 +13,9 @@ pub mod finalizer;
 use crate::chain::{genesis_block, Chain};
 use commonware_broadcast::buffered;
 use commonware_consensus::{
-    marshal::{self, core::Actor as MarshalActor, resolver::p2p as marshal_resolver, standard::Standard},
+    marshal::{
+        self, core::Actor as MarshalActor, resolver::p2p as marshal_resolver, standard::Standard,
+    },
     types::{FixedEpocher, Height, ViewDelta},
 };
 use commonware_cryptography::{certificate::Verifier as _, Digestible as _, Signer as _};
@@ -43,7 +45,8 @@ pub type Marshal = marshal::core::Mailbox<Scheme, Standard<Block>>;
 /// The chain, shared by consensus, the finalizer and the API.
 pub type SharedChain<E> = Arc<futures::lock::Mutex<Chain<E>>>;
 /// Finality certificate for a block.
-pub type Finalization = commonware_consensus::simplex::types::Finalization<Scheme, custodia_types::Digest>;
+pub type Finalization =
+    commonware_consensus::simplex::types::Finalization<Scheme, custodia_types::Digest>;
 
 /// Domain separation for consensus signatures.
 pub const NAMESPACE: &[u8] = b"custodia/consensus/v1";
@@ -77,6 +80,10 @@ pub struct Settings {
     pub epoch_length: u64,
     pub max_block_txs: usize,
     pub mempool_capacity: usize,
+    /// Test hook for simulations: propose blocks whose state root is
+    /// wrong, as a byzantine leader would. Honest validators must refuse them.
+    #[doc(hidden)]
+    pub corrupt_proposals: bool,
     /// Least time between blocks while the mempool holds less than a full block.
     pub block_interval: Duration,
     pub leader_timeout: Duration,
@@ -89,9 +96,11 @@ impl Settings {
         Self {
             partition_prefix: partition_prefix.into(),
             epoch_length: genesis.params.epoch_length,
-            max_block_txs: (genesis.params.max_block_txs as usize).min(custodia_types::MAX_BLOCK_TXS),
+            max_block_txs: (genesis.params.max_block_txs as usize)
+                .min(custodia_types::MAX_BLOCK_TXS),
             mempool_capacity: 50_000,
             block_interval: Duration::from_millis(200),
+            corrupt_proposals: false,
             leader_timeout: Duration::from_secs(1),
             certification_timeout: Duration::from_secs(2),
             timeout_retry: Duration::from_secs(5),
@@ -150,7 +159,12 @@ pub fn max_message_size(validators: usize, max_block_txs: usize) -> u32 {
     ])
 }
 
-fn archive_config<C>(prefix: &str, name: &str, page_cache: CacheRef, codec_config: C) -> immutable::Config<C> {
+fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    page_cache: CacheRef,
+    codec_config: C,
+) -> immutable::Config<C> {
     let buffer = NZUsize!(1 << 20);
     immutable::Config {
         metadata_partition: format!("{prefix}-{name}-metadata"),
@@ -194,13 +208,15 @@ where
     let prefix = settings.partition_prefix.clone();
     let page_cache = CacheRef::new(page_size(4096), NZUsize!(4096));
 
-    let (genesis_block, genesis_writes) = genesis_block(context.child("genesis"), genesis).await?;
+    let (genesis_block, genesis_writes) =
+        genesis_block(context.child("genesis"), genesis, &prefix).await?;
     let chain = Chain::open(
         context.child("chain"),
         genesis,
         &genesis_block,
         &genesis_writes,
         settings.mempool_capacity,
+        &prefix,
     )
     .await?;
     let chain: SharedChain<E> = Arc::new(futures::lock::Mutex::new(chain));
@@ -246,7 +262,12 @@ where
     .map_err(StartError::Archive)?;
     let blocks = immutable::Archive::init(
         context.child("finalized_blocks"),
-        archive_config(&prefix, "blocks", page_cache.clone(), settings.max_block_txs),
+        archive_config(
+            &prefix,
+            "blocks",
+            page_cache.clone(),
+            settings.max_block_txs,
+        ),
     )
     .await
     .map_err(StartError::Archive)?;
@@ -318,7 +339,11 @@ where
         move |_| finalizer::run(chain, committees, epoch_length, queue, transitions_tx)
     });
     context.child("epochs").spawn({
-        let app = app::App::new(chain.clone(), settings.block_interval);
+        let app = app::App::new(
+            chain.clone(),
+            settings.block_interval,
+            settings.corrupt_proposals,
+        );
         let committees = committees.clone();
         let marshal = marshal.clone();
         move |context| {
