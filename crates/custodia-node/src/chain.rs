@@ -377,6 +377,14 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         self.store.get(key).await
     }
 
+    /// The validators the committed state names for `epoch`, if any.
+    pub async fn committee(
+        &self,
+        epoch: u64,
+    ) -> Result<Option<Vec<custodia_types::PublicKey>>, StoreError> {
+        read_committee(&self.store, epoch).await
+    }
+
     /// A committed value with its proof against the tip's state root.
     pub async fn prove(&self, key: &[u8]) -> Result<StateProof, StoreError> {
         self.store.prove(key).await
@@ -396,4 +404,20 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
             .unwrap_or(committed)
             .max(committed))
     }
+}
+
+/// The validators `store` names for `epoch` (`gov/committee/{e}`), if any.
+pub async fn read_committee<E: Context + Spawner>(
+    store: &StateStore<E>,
+    epoch: u64,
+) -> Result<Option<Vec<custodia_types::PublicKey>>, StoreError> {
+    let Some(bytes) = store.get(&keys::committee(epoch)).await? else {
+        return Ok(None);
+    };
+    let hexes: Vec<String> = serde_json::from_slice(&bytes).unwrap_or_default();
+    let validators: Option<Vec<_>> = hexes
+        .iter()
+        .map(|h| custodia_types::parse_public_key(h).ok())
+        .collect();
+    Ok(validators.filter(|v| !v.is_empty()))
 }

@@ -8,3 +8,4 @@ pub mod init;
 pub mod ledger;
 pub mod mempool;
 pub mod run;
+pub mod verify;

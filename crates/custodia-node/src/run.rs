@@ -13,6 +13,9 @@ use commonware_stream::{cups, sake};
 use commonware_utils::{ordered::Map, NZUsize, NZU32};
 use std::{path::Path, sync::Arc, time::Duration};
 
+/// Prefix of every storage partition a node keeps in its data directory.
+pub const PARTITION_PREFIX: &str = "custodia";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -68,7 +71,7 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
     let settings = Settings {
         block_interval: Duration::from_millis(home.config.block_interval_ms),
         mempool_capacity: home.config.mempool_capacity,
-        ..Settings::new(&genesis, "custodia")
+        ..Settings::new(&genesis, PARTITION_PREFIX)
     };
 
     let validators = genesis.members.len();

@@ -6,7 +6,6 @@ use commonware_actor::Feedback;
 use commonware_consensus::{marshal::Update, Reporter};
 use commonware_cryptography::Digested;
 use commonware_utils::{acknowledgement::Exact, channel::mpsc, Acknowledgement};
-use custodia_state::keys;
 use custodia_types::{Block, Digest, PublicKey};
 
 /// Marshal's view of the application: a queue of finalized blocks.
@@ -42,17 +41,7 @@ pub fn queue() -> (Finalized, mpsc::UnboundedReceiver<(Digested<Block>, Exact)>)
 
 /// The committee the state names for `epoch`.
 pub async fn committee<E: Runtime>(chain: &SharedChain<E>, epoch: u64) -> Option<Vec<PublicKey>> {
-    let bytes = chain
-        .lock()
-        .await
-        .get(&keys::committee(epoch))
-        .await
-        .ok()??;
-    let hexes: Vec<String> = serde_json::from_slice(&bytes).ok()?;
-    hexes
-        .iter()
-        .map(|h| custodia_types::parse_public_key(h).ok())
-        .collect()
+    chain.lock().await.committee(epoch).await.ok().flatten()
 }
 
 /// Apply blocks until the queue closes. A block that does not reproduce

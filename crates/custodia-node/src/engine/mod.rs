@@ -159,7 +159,7 @@ pub fn max_message_size(validators: usize, max_block_txs: usize) -> u32 {
     ])
 }
 
-fn archive_config<C>(
+pub(crate) fn archive_config<C>(
     prefix: &str,
     name: &str,
     page_cache: CacheRef,
