@@ -385,6 +385,11 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         read_committee(&self.store, epoch).await
     }
 
+    /// The encoded member list; changes exactly when membership does.
+    pub async fn members_record(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.get(keys::MEMBERS).await
+    }
+
     /// A committed value with its proof against the tip's state root.
     pub async fn prove(&self, key: &[u8]) -> Result<StateProof, StoreError> {
         self.store.prove(key).await

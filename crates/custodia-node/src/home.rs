@@ -85,18 +85,26 @@ impl Home {
             validator_key,
             admin_key,
         };
-        let member = home.member().ok_or_else(|| HomeError::Invalid {
-            path: config_path.clone(),
-            message: format!("org {:?} is not a member in genesis.toml", home.config.org),
-        })?;
-        if member.validator_key != home.validator_key.public_key() {
-            return Err(HomeError::Invalid {
-                path: Self::validator_key_path(dir),
-                message: format!(
-                    "key does not match {}'s validator key in genesis",
-                    member.id
-                ),
-            });
+        match home.member() {
+            Some(member) if member.validator_key != home.validator_key.public_key() => {
+                return Err(HomeError::Invalid {
+                    path: Self::validator_key_path(dir),
+                    message: format!("key does not match {}'s validator key in genesis", member.id),
+                });
+            }
+            Some(_) => {}
+            // Joining after genesis: governance must have added (or will add)
+            // this org with this validator key and p2p address.
+            None if home.config.p2p.is_some() => {}
+            None => {
+                return Err(HomeError::Invalid {
+                    path: config_path.clone(),
+                    message: format!(
+                        "org {:?} is not a member in genesis.toml; a member added later by governance must set `p2p` in config.toml",
+                        home.config.org
+                    ),
+                })
+            }
         }
         Ok(home)
     }

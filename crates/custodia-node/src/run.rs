@@ -29,6 +29,8 @@ pub enum RunError {
     },
     #[error("genesis lists a validator key twice")]
     DuplicateValidator,
+    #[error("this organisation is not in genesis.toml, so config.toml must set `p2p` (the address governance registered for it)")]
+    NoP2pAddress,
 }
 
 fn init_logging(format: &str) {
@@ -94,11 +96,18 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
         NZUsize!(4096),
     );
     let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p_config);
-    let peers: Map<_, Address> = Map::try_from(
-        genesis
-            .members
-            .iter()
-            .map(|m| (m.validator_key.clone(), Address::Symmetric(m.p2p)))
+    let mut initial: Vec<_> = genesis
+        .members
+        .iter()
+        .map(|m| (m.validator_key.clone(), m.p2p))
+        .collect();
+    if !initial.iter().any(|(key, _)| *key == signer.public_key()) {
+        initial.push((signer.public_key(), listen));
+    }
+    let peers = Map::try_from(
+        initial
+            .into_iter()
+            .map(|(key, addr)| (key, Address::Symmetric(addr)))
             .collect::<Vec<_>>(),
     )
     .map_err(|_| RunError::DuplicateValidator)?;
@@ -121,6 +130,21 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
         oracle.clone(),
         oracle.clone(),
         channels,
+        {
+            let mut oracle = oracle.clone();
+            move |id, members: Vec<(custodia_types::PublicKey, std::net::SocketAddr)>| {
+                let peers: Vec<_> = members
+                    .into_iter()
+                    .map(|(key, addr)| (key, Address::Symmetric(addr)))
+                    .collect();
+                match Map::try_from(peers) {
+                    Ok(peers) => {
+                        let _ = oracle.track(id, peers);
+                    }
+                    Err(_) => tracing::error!("member list holds a validator key twice"),
+                }
+            }
+        },
     )
     .await?;
 

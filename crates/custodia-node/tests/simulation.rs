@@ -19,7 +19,11 @@ use std::{
     time::{Duration, UNIX_EPOCH},
 };
 
+/// Genesis validators.
 const VALIDATORS: usize = 4;
+/// Keys known to the simulated network: the genesis validators plus one
+/// organisation that joins later by governance.
+const KEYS: usize = VALIDATORS + 1;
 const GENESIS_MS: u64 = 1_800_000_000_000;
 const QUOTA: Quota = Quota::per_second(NZU32!(100_000));
 
@@ -37,7 +41,7 @@ struct Member {
 }
 
 fn consortium(epoch_length: u64) -> (Genesis, Vec<Member>) {
-    let members: Vec<Member> = (0..VALIDATORS as u64)
+    let members: Vec<Member> = (0..KEYS as u64)
         .map(|i| Member {
             validator: PrivateKey::from_seed(i),
             admin: PrivateKey::from_seed(1_000 + i),
@@ -52,6 +56,7 @@ fn consortium(epoch_length: u64) -> (Genesis, Vec<Member>) {
         },
         members: members
             .iter()
+            .take(VALIDATORS)
             .enumerate()
             .map(|(i, m)| MemberSpec {
                 id: OrgId::new(format!("org-{i}")).unwrap(),
@@ -95,7 +100,7 @@ impl Sim {
             context.child("network"),
             simulated::Config {
                 max_size: max,
-                max_peers_per_set: NZUsize!(VALIDATORS),
+                max_peers_per_set: NZUsize!(KEYS),
                 disconnect_on_block: false,
                 tracked_peer_sets: NZUsize!(1),
             },
@@ -108,7 +113,7 @@ impl Sim {
             oracle,
             genesis,
             members,
-            nodes: (0..VALIDATORS).map(|_| None).collect(),
+            nodes: (0..KEYS).map(|_| None).collect(),
             byzantine,
         };
         sim.link_all(good_link()).await;
@@ -128,8 +133,8 @@ impl Sim {
     }
 
     async fn link_all(&self, link: Link) {
-        for a in 0..VALIDATORS {
-            for b in 0..VALIDATORS {
+        for a in 0..KEYS {
+            for b in 0..KEYS {
                 if a != b {
                     self.link(a, b, link.clone()).await;
                 }
@@ -176,8 +181,10 @@ impl Sim {
             .child("validator")
             .with_attribute("index", i)
             .spawn(move |context| async move {
+                // The simulated network already connects every key.
+                let peer_sets = |_: u64, _: Vec<(PublicKey, std::net::SocketAddr)>| {};
                 let validator = engine::start(
-                    context, signer, &genesis, settings, manager, control, channels,
+                    context, signer, &genesis, settings, manager, control, channels, peer_sets,
                 )
                 .await
                 .expect("validator starts");
@@ -228,13 +235,18 @@ impl Sim {
 
     /// Submit a note signed by org `org`'s admin through validator `via`.
     async fn submit_note(&self, via: usize, org: usize, nonce: u64, text: &str) -> Digest {
+        let body = Body::Note {
+            data: text.as_bytes().to_vec().into(),
+        };
+        self.submit(via, org, nonce, body).await
+    }
+
+    async fn submit(&self, via: usize, org: usize, nonce: u64, body: Body) -> Digest {
         let tx = TxPayload {
             chain_id: self.genesis.chain_id.clone(),
             signer: self.members[org].admin.public_key(),
             nonce,
-            body: Body::Note {
-                data: text.as_bytes().to_vec().into(),
-            },
+            body,
         }
         .sign(&self.members[org].admin);
         self.node(via)
@@ -468,6 +480,81 @@ fn validator_set_changes_at_epoch_boundaries() {
         }
         sim.wait_for(&all(), 30, Duration::from_secs(300)).await;
         sim.assert_agree(&all(), 30).await;
+    });
+}
+
+#[test]
+fn a_member_added_by_governance_joins_the_committee_at_the_next_epoch() {
+    runner(7).start(|context| async move {
+        const EPOCH: u64 = 20;
+        let mut sim = Sim::new(context, EPOCH, None).await;
+        for i in 0..KEYS {
+            // The fifth organisation runs a node from genesis on: it follows
+            // the chain but cannot vote until governance admits it.
+            sim.start(i).await;
+        }
+        let newcomer = VALIDATORS;
+        let proposal = Body::Propose {
+            proposal: custodia_types::Proposal::AddMember {
+                id: OrgId::new("newcomer").unwrap(),
+                name: "Newcomer Clinic".into(),
+                role: OrgRole::Provider,
+                admin_key: sim.members[newcomer].admin.public_key(),
+                validator_key: sim.key(newcomer),
+                p2p: "127.0.0.1:31004".parse().unwrap(),
+            },
+        };
+        let proposed = sim.submit(0, 0, 0, proposal).await;
+        sim.wait_for(&all(), 3, Duration::from_secs(60)).await;
+        assert!(sim.receipt(0, &proposed).await.is_some());
+        // Org 0's proposal counts as its approval; two more make 3 of 4 (> 2/3).
+        for org in [1, 2] {
+            sim.submit(
+                org,
+                org,
+                0,
+                Body::Vote {
+                    proposal_id: 0,
+                    approve: true,
+                },
+            )
+            .await;
+        }
+        sim.wait_for(&all(), 8, Duration::from_secs(60)).await;
+        let members = sim
+            .node(0)
+            .chain
+            .lock()
+            .await
+            .members_record()
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&members).contains("newcomer"),
+            "the proposal passed"
+        );
+
+        // After the boundary the newcomer is in the committee and votes:
+        // with one original validator down, 4 of the 5 are a quorum only if
+        // the newcomer signs.
+        sim.wait_for(&[0, 1, 2, 3, newcomer], EPOCH + 2, Duration::from_secs(120))
+            .await;
+        let committee = sim
+            .node(0)
+            .chain
+            .lock()
+            .await
+            .committee(1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(committee.contains(&sim.key(newcomer)));
+        sim.crash(3);
+        let h = sim.height(0).await;
+        sim.wait_for(&[0, 1, 2, newcomer], h + 10, Duration::from_secs(300))
+            .await;
+        sim.assert_agree(&[0, 1, 2, newcomer], h + 10).await;
     });
 }
 

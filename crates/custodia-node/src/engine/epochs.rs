@@ -26,6 +26,35 @@ use custodia_types::PublicKey;
 
 type Pair<S, R> = (S, R);
 
+fn follow(
+    committees: &Committees,
+    marshal: &mut Marshal,
+    epoch: u64,
+    bytes: commonware_runtime::IoBuf,
+) {
+    use commonware_codec::Decode as _;
+    use commonware_consensus::{
+        simplex::types::{Activity, Certificate},
+        Reporter as _,
+    };
+    use commonware_cryptography::certificate::{Provider as _, Verifier as _};
+    let Some(scheme) = committees
+        .scoped(commonware_consensus::types::Epoch::new(epoch))
+        .and_then(|s| s.into_scheme())
+    else {
+        return;
+    };
+    let Ok(certificate) = Certificate::<Scheme, custodia_types::Digest>::decode_cfg(
+        bytes,
+        &scheme.certificate_codec_config(),
+    ) else {
+        return;
+    };
+    if let Certificate::Finalization(finalization) = certificate {
+        let _ = marshal.report(Activity::Finalization(finalization));
+    }
+}
+
 pub struct Networks<S, R> {
     pub votes: Pair<S, R>,
     pub certificates: Pair<S, R>,
@@ -63,11 +92,13 @@ pub async fn run<E, B, S, R>(
     .with_backup()
     .build();
     votes_mux.start();
-    let (certs_mux, certs) = Muxer::new(
+    let (certs_mux, certs, mut other_certificates) = Muxer::builder(
         context.child("certificates_mux"),
         networks.certificates.0,
         networks.certificates.1,
-    );
+    )
+    .with_backup()
+    .build();
     certs_mux.start();
     let (resolver_mux, resolver) = Muxer::new(
         context.child("resolver_mux"),
@@ -164,6 +195,14 @@ pub async fn run<E, B, S, R>(
                     let boundary = Height::new(epoch * settings.epoch_length - 1);
                     marshal.hint_finalized(boundary, NonEmptyVec::new(peer));
                 }
+            },
+            message = other_certificates.recv() => {
+                let Some((epoch, (_, bytes))) = message else { break };
+                // Certificates of an epoch this node does not vote in (it is
+                // not in that committee): hand finalizations to marshal, which
+                // checks them and fetches their blocks. This is how a member
+                // outside the committee, or one joining, follows the chain.
+                follow(&committees, &mut marshal.clone(), epoch, bytes);
             },
         }
     }

@@ -1,7 +1,7 @@
 //! Applies finalized blocks, in order, as marshal delivers them, and tells
 //! the epoch orchestrator when an epoch's last block is final.
 
-use crate::engine::{committees::Committees, Runtime, SharedChain};
+use crate::engine::{committees::Committees, PeerSets, Runtime, SharedChain};
 use commonware_actor::Feedback;
 use commonware_consensus::{marshal::Update, Reporter};
 use commonware_cryptography::Digested;
@@ -47,13 +47,18 @@ pub async fn committee<E: Runtime>(chain: &SharedChain<E>, epoch: u64) -> Option
 /// Apply blocks until the queue closes. A block that does not reproduce
 /// its header's state root means this node has diverged: it stops rather
 /// than serve a wrong state.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<E: Runtime>(
     chain: SharedChain<E>,
     committees: Committees,
     epoch_length: u64,
     mut blocks: mpsc::UnboundedReceiver<(Digested<Block>, Exact)>,
     transitions: mpsc::UnboundedSender<Transition>,
+    mut peer_sets: impl PeerSets,
+    start_height: u64,
 ) {
+    let mut members = None;
+    announce_members(&chain, &mut members, &mut peer_sets, start_height).await;
     while let Some((block, ack)) = blocks.recv().await {
         let block = block.inner();
         if let Err(error) = chain.lock().await.finalize(block).await {
@@ -85,5 +90,32 @@ pub async fn run<E: Runtime>(
             }
         }
         ack.acknowledge();
+    }
+}
+
+/// Tell the p2p layer about the members if they changed since `last`.
+async fn announce_members<E: Runtime>(
+    chain: &SharedChain<E>,
+    last: &mut Option<Vec<u8>>,
+    peer_sets: &mut impl PeerSets,
+    height: u64,
+) {
+    let Ok(Some(record)) = chain.lock().await.members_record().await else {
+        return;
+    };
+    if last.as_ref() == Some(&record) {
+        return;
+    }
+    match serde_json::from_slice::<Vec<custodia_state::records::Member>>(&record) {
+        Ok(members) => {
+            let peers = members
+                .into_iter()
+                .map(|m| (m.validator_key, m.p2p))
+                .collect();
+            // Ids must increase; the genesis set is announced as 0 by the runner.
+            peer_sets.update(height + 1, peers);
+            *last = Some(record);
+        }
+        Err(error) => tracing::error!(%error, "member list in state does not decode"),
     }
 }

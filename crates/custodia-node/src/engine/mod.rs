@@ -62,6 +62,19 @@ pub mod channel {
     pub const BLOCKS: u64 = 4;
 }
 
+/// Told every member's validator key and p2p address whenever membership
+/// changes (and once at start), so the network admits exactly the members.
+/// `id` increases with every call.
+pub trait PeerSets: Send + 'static {
+    fn update(&mut self, id: u64, peers: Vec<(PublicKey, std::net::SocketAddr)>);
+}
+
+impl<F: FnMut(u64, Vec<(PublicKey, std::net::SocketAddr)>) + Send + 'static> PeerSets for F {
+    fn update(&mut self, id: u64, peers: Vec<(PublicKey, std::net::SocketAddr)>) {
+        self(id, peers)
+    }
+}
+
 /// What a Commonware runtime must offer a validator.
 pub trait Runtime:
     Clock + rand::CryptoRng + Spawner + Storage + Metrics + Supervisor + Send + Sync + 'static
@@ -188,6 +201,7 @@ pub(crate) fn archive_config<C>(
 }
 
 /// Open storage, recover, and start every actor of one validator.
+#[allow(clippy::too_many_arguments)]
 pub async fn start<E, M, B, S, R>(
     context: E,
     signer: PrivateKey,
@@ -196,6 +210,7 @@ pub async fn start<E, M, B, S, R>(
     peers: M,
     blocker: B,
     channels: Channels<S, R>,
+    peer_sets: impl PeerSets,
 ) -> Result<Validator<E>, StartError>
 where
     E: Runtime,
@@ -336,7 +351,17 @@ where
         let chain = chain.clone();
         let committees = committees.clone();
         let epoch_length = settings.epoch_length;
-        move |_| finalizer::run(chain, committees, epoch_length, queue, transitions_tx)
+        move |_| {
+            finalizer::run(
+                chain,
+                committees,
+                epoch_length,
+                queue,
+                transitions_tx,
+                peer_sets,
+                height,
+            )
+        }
     });
     context.child("epochs").spawn({
         let app = app::App::new(
