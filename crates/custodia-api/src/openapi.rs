@@ -37,6 +37,18 @@ pub fn document() -> Value {
                     "503": error_response("The mempool is full; retry")
                 }
             }},
+            "/v1/txs": { "post": {
+                "summary": "Submit many signed transactions at once",
+                "description": "The body is the transactions framed back to back, each as a 4-byte big-endian length then its canonical encoding (at most 8 MiB in all). Each transaction is admitted or refused on its own; a signer's transactions are admitted in the order given.",
+                "requestBody": { "required": true, "content": { "application/octet-stream": {
+                    "schema": { "type": "string", "format": "binary" } } } },
+                "responses": {
+                    "200": { "description": "One entry per transaction, in order: {id, status: pending} or {error, code}",
+                        "content": { "application/json": { "schema": { "type": "array", "items": { "type": "object" } } } } },
+                    "400": error_response("The framing is malformed"),
+                    "413": error_response("The body is larger than 8 MiB")
+                }
+            }},
             "/v1/tx/{id}": { "get": {
                 "summary": "Where a transaction is: pending, finalized (applied or rejected with a reason) or unknown",
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]{64}$" } }],

@@ -16,6 +16,10 @@ pub fn router<L: Ledger>(ledger: L) -> Router {
     Router::new()
         .route("/v1/status", get(status::<L>))
         .route("/v1/tx", post(submit::<L>))
+        .route(
+            "/v1/txs",
+            post(submit_batch::<L>).layer(DefaultBodyLimit::max(crate::MAX_BATCH_BYTES)),
+        )
         .route("/v1/tx/{id}", get(transaction::<L>))
         .route("/v1/accounts/{key}", get(account::<L>))
         .route("/v1/blocks/{height}", get(block::<L>))
@@ -58,6 +62,28 @@ async fn submit<L: Ledger>(
         StatusCode::ACCEPTED,
         Json(json!({ "id": id, "status": "pending" })),
     ))
+}
+
+async fn submit_batch<L: Ledger>(
+    State(ledger): State<L>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request body refused: {rejection}; send at most 8 MiB per batch"),
+        )
+    })?;
+    let results = ledger.submit_batch(body).await?;
+    let answers: Vec<_> = results
+        .into_iter()
+        .map(|result| match result {
+            Ok(id) => json!({ "id": id, "status": "pending" }),
+            Err(error) => json!({ "error": error.message, "code": error.code }),
+        })
+        .collect();
+    Ok(Json(answers))
 }
 
 async fn transaction<L: Ledger>(

@@ -31,6 +31,8 @@ pub struct BenchOptions {
 }
 
 const ORGS: usize = 4;
+/// Transactions per `POST /v1/txs`.
+const BATCH: usize = 250;
 
 /// Verifications/s of one core: the ceiling every validator works under.
 fn ed25519_verifications_per_second() -> f64 {
@@ -202,8 +204,14 @@ pub fn run(options: BenchOptions) -> Result<()> {
     let refused = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
 
+    let blocks = Arc::new(Mutex::new(Vec::<(u64, usize)>::new()));
     let observer = {
-        let (api, finalized_at, stop) = (apis[0].clone(), finalized_at.clone(), stop.clone());
+        let (api, finalized_at, stop, blocks) = (
+            apis[0].clone(),
+            finalized_at.clone(),
+            stop.clone(),
+            blocks.clone(),
+        );
         std::thread::spawn(move || {
             let client = http();
             let mut next = 1u64;
@@ -217,6 +225,8 @@ pub fn run(options: BenchOptions) -> Result<()> {
                     };
                     let seen = Instant::now();
                     let mut finalized = finalized_at.lock().expect("lock");
+                    let txs = block["transactions"].as_array().map_or(0, Vec::len);
+                    blocks.lock().expect("lock").push((next, txs));
                     for tx in block["transactions"].as_array().into_iter().flatten() {
                         if let Some(id) = tx["id"].as_str() {
                             finalized.insert(id.to_string(), seen);
@@ -238,33 +248,47 @@ pub fn run(options: BenchOptions) -> Result<()> {
                 (submitted_at.clone(), submitted.clone(), refused.clone());
             std::thread::spawn(move || {
                 let client = http();
-                let url = format!("{api}/v1/tx");
-                for tx in txs {
-                    let bytes = tx.to_bytes().to_vec();
-                    let id = tx.id().to_string();
-                    loop {
-                        let sent = Instant::now();
-                        let response = client
-                            .post(&url)
-                            .header("content-type", "application/octet-stream")
-                            .body(bytes.clone())
-                            .send();
-                        match response {
-                            Ok(r) if r.status().is_success() => {
-                                submitted_at.lock().expect("lock").insert(id, sent);
-                                submitted.fetch_add(1, Ordering::Relaxed);
-                                break;
-                            }
-                            // The mempool is full: back off and resend.
-                            Ok(r) if r.status().as_u16() == 503 => {
-                                std::thread::sleep(Duration::from_millis(20))
-                            }
-                            _ => {
-                                refused.fetch_add(1, Ordering::Relaxed);
-                                break;
-                            }
+                let url = format!("{api}/v1/txs");
+                let mut rest: &[SignedTx] = &txs;
+                while !rest.is_empty() {
+                    let batch = &rest[..rest.len().min(BATCH)];
+                    let body = custodia_node::engine::gossip::encode(
+                        &batch.iter().map(|tx| tx.to_bytes()).collect::<Vec<_>>(),
+                    );
+                    let sent = Instant::now();
+                    let answers: Vec<serde_json::Value> = match client
+                        .post(&url)
+                        .header("content-type", "application/octet-stream")
+                        .body(body.to_vec())
+                        .send()
+                        .and_then(|r| r.text())
+                        .ok()
+                        .and_then(|t| serde_json::from_str(&t).ok())
+                    {
+                        Some(answers) => answers,
+                        None => {
+                            std::thread::sleep(Duration::from_millis(50));
+                            continue;
                         }
+                    };
+                    let mut taken = 0;
+                    for (tx, answer) in batch.iter().zip(&answers) {
+                        if answer["status"] == "pending" {
+                            submitted_at
+                                .lock()
+                                .expect("lock")
+                                .insert(tx.id().to_string(), sent);
+                            submitted.fetch_add(1, Ordering::Relaxed);
+                        } else if answer["code"] == "mempool_full" {
+                            // Resend from here, in order, once there is room.
+                            std::thread::sleep(Duration::from_millis(20));
+                            break;
+                        } else {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        taken += 1;
                     }
+                    rest = &rest[taken..];
                 }
             })
         })
@@ -326,6 +350,14 @@ pub fn run(options: BenchOptions) -> Result<()> {
         "  submit-to-finality  p50 {:.0} ms, p99 {:.0} ms",
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    let blocks = blocks.lock().expect("lock");
+    let busy: Vec<_> = blocks.iter().filter(|(_, txs)| *txs > 0).collect();
+    println!(
+        "  blocks              {} with transactions, {:.0} txs per block on average, largest {}",
+        busy.len(),
+        busy.iter().map(|(_, t)| *t).sum::<usize>() as f64 / busy.len().max(1) as f64,
+        busy.iter().map(|(_, t)| *t).max().unwrap_or(0)
     );
     println!("  refused             {}", refused.load(Ordering::Relaxed));
     println!("  ceiling             {ceiling:.0} ed25519 verifications/s on one core");

@@ -85,7 +85,7 @@ the chain stopped. Each node's log is <dir>/<org>/node.log.")]
     #[command(after_help = "Example:\n  custodia bench --txs-per-org 5000\n\n\
 Starts a fresh 4-validator consortium as local processes, signs every\n\
 transaction up front, submits them over HTTP from a separate load generator\n\
-(one organisation per node), and reads finality from the finalized blocks.\n\
+(one organisation per node, POST /v1/txs), and reads finality from the finalized blocks.\n\
 Prints finalized tx/s, p50/p99 submit-to-finality latency and this machine's\n\
 single-core ed25519 verifications/s as the ceiling to compare with.")]
     Bench {

@@ -72,6 +72,14 @@ pub struct Chain<E: Context + Spawner> {
     metrics: ChainMetrics,
 }
 
+/// The checks a transaction's bytes pass before any state is read:
+/// encoding, size, chain id and signature.
+pub fn check_tx(machine: &StateMachine, bytes: &[u8]) -> Result<SignedTx, AdmitError> {
+    let tx = SignedTx::decode_untrusted(bytes)?;
+    machine.check_stateless(&tx)?;
+    Ok(tx)
+}
+
 /// The genesis state's writes and its block.
 pub async fn genesis_block<E: Context + Spawner>(
     context: E,
@@ -337,7 +345,19 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
 
     /// Admit an encoded transaction to the mempool.
     pub async fn admit(&mut self, bytes: &[u8]) -> Result<Digest, AdmitError> {
-        let result = self.admit_inner(bytes).await;
+        match check_tx(&self.machine, bytes) {
+            Ok(tx) => self.admit_checked(tx).await,
+            Err(error) => {
+                self.count_refusal();
+                Err(error)
+            }
+        }
+    }
+
+    /// Admit a transaction that passed [`check_tx`] (done outside the
+    /// chain's lock: signatures are the expensive part).
+    pub async fn admit_checked(&mut self, tx: SignedTx) -> Result<Digest, AdmitError> {
+        let result = self.admit_stateful(tx).await;
         match &result {
             Ok(_) => self.metrics.admitted.inc(),
             Err(_) => self.metrics.refused.inc(),
@@ -346,9 +366,12 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         result
     }
 
-    async fn admit_inner(&mut self, bytes: &[u8]) -> Result<Digest, AdmitError> {
-        let tx = SignedTx::decode_untrusted(bytes)?;
-        self.machine.check_stateless(&tx)?;
+    /// Count a transaction refused before it reached the chain.
+    pub fn count_refusal(&self) {
+        self.metrics.refused.inc();
+    }
+
+    async fn admit_stateful(&mut self, tx: SignedTx) -> Result<Digest, AdmitError> {
         let mut state = Preloaded::default();
         let wanted = self
             .machine

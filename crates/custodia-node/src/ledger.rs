@@ -1,8 +1,8 @@
 //! The node's answers to the HTTP API, read from the chain and marshal.
 
 use crate::{
-    chain::AdmitError,
-    engine::{Committees, Marshal, Runtime, SharedChain},
+    chain::{check_tx, AdmitError},
+    engine::{gossip::Gossip, Committees, Marshal, Runtime, SharedChain},
     mempool::MempoolError,
 };
 use axum::http::StatusCode;
@@ -26,6 +26,9 @@ pub struct NodeLedger<E: Runtime> {
     pub chain: SharedChain<E>,
     pub marshal: Marshal,
     pub committees: Committees,
+    pub gossip: Gossip,
+    /// For the stateless checks done before taking the chain's lock.
+    pub machine: Arc<custodia_state::StateMachine>,
     pub info: Arc<NodeInfo>,
 }
 
@@ -37,6 +40,8 @@ impl<E: Runtime> Clone for NodeLedger<E> {
             chain: self.chain.clone(),
             marshal: self.marshal.clone(),
             committees: self.committees.clone(),
+            gossip: self.gossip.clone(),
+            machine: self.machine.clone(),
             info: self.info.clone(),
         }
     }
@@ -146,12 +151,54 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
     }
 
     async fn submit(&self, bytes: bytes::Bytes) -> Result<String, ApiError> {
-        let mut chain = self.chain.lock().await;
-        chain
-            .admit(&bytes)
+        let tx = match check_tx(&self.machine, &bytes) {
+            Ok(tx) => tx,
+            Err(error) => {
+                self.chain.lock().await.count_refusal();
+                return Err(admit_error(error));
+            }
+        };
+        let id = self
+            .chain
+            .lock()
             .await
-            .map(|id| id.to_string())
-            .map_err(admit_error)
+            .admit_checked(tx)
+            .await
+            .map_err(admit_error)?;
+        self.gossip.publish(bytes);
+        Ok(id.to_string())
+    }
+
+    async fn submit_batch(
+        &self,
+        bytes: bytes::Bytes,
+    ) -> Result<Vec<Result<String, ApiError>>, ApiError> {
+        let txs = crate::engine::gossip::decode(bytes).ok_or_else(|| {
+            ApiError::bad_request(
+                "malformed",
+                "a batch is transactions framed as a 4-byte big-endian length then the encoded transaction",
+            )
+        })?;
+        let checked: Vec<_> = txs.iter().map(|tx| check_tx(&self.machine, tx)).collect();
+        let mut results = Vec::with_capacity(txs.len());
+        let mut chain = self.chain.lock().await;
+        for (bytes, checked) in txs.into_iter().zip(checked) {
+            let result = match checked {
+                Ok(tx) => chain.admit_checked(tx).await,
+                Err(error) => {
+                    chain.count_refusal();
+                    Err(error)
+                }
+            };
+            results.push(match result {
+                Ok(id) => {
+                    self.gossip.publish(bytes);
+                    Ok(id.to_string())
+                }
+                Err(error) => Err(admit_error(error)),
+            });
+        }
+        Ok(results)
     }
 
     async fn transaction(&self, id: String) -> Result<Value, ApiError> {

@@ -119,6 +119,7 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
         resolver: network.register(channel::RESOLVER, quota),
         backfill: network.register(channel::BACKFILL, quota),
         blocks: network.register(channel::BLOCKS, quota),
+        txs: network.register(channel::TXS, quota),
     };
     network.start();
 
@@ -153,6 +154,8 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
         chain: validator.chain.clone(),
         marshal: validator.marshal.clone(),
         committees: validator.committees.clone(),
+        gossip: validator.gossip.clone(),
+        machine: Arc::new(custodia_state::StateMachine::new(genesis.chain_id.clone())),
         info: Arc::new(NodeInfo {
             org: home.config.org.clone(),
             genesis: genesis.clone(),

@@ -76,6 +76,7 @@ struct Running {
     task: Handle<()>,
     chain: SharedChain<deterministic::Context>,
     marshal: engine::Marshal,
+    gossip: engine::gossip::Gossip,
 }
 
 struct Sim {
@@ -157,6 +158,7 @@ impl Sim {
             channel::RESOLVER,
             channel::BACKFILL,
             channel::BLOCKS,
+            channel::TXS,
         ] {
             register.push(control.register(ch, QUOTA).await.unwrap());
         }
@@ -167,6 +169,7 @@ impl Sim {
             resolver: pairs.next().unwrap(),
             backfill: pairs.next().unwrap(),
             blocks: pairs.next().unwrap(),
+            txs: pairs.next().unwrap(),
         };
         let settings = Settings {
             corrupt_proposals: self.byzantine == Some(i),
@@ -196,6 +199,7 @@ impl Sim {
             task,
             chain: validator.chain,
             marshal: validator.marshal,
+            gossip: validator.gossip,
         });
     }
 
@@ -332,6 +336,55 @@ fn four_validators_finalize_transactions_and_agree() {
                     .expect("every validator holds every receipt");
                 assert_eq!(receipt.status, custodia_state::TxStatus::Applied);
             }
+        }
+    });
+}
+
+#[test]
+fn transactions_admitted_at_one_node_reach_every_mempool() {
+    runner(8).start(|context| async move {
+        let mut sim = Sim::new(context, 10_000, None).await;
+        for i in 0..VALIDATORS {
+            sim.start(i).await;
+        }
+        let tx = TxPayload {
+            chain_id: sim.genesis.chain_id.clone(),
+            signer: sim.members[2].admin.public_key(),
+            nonce: 0,
+            body: Body::Note {
+                data: b"gossip".to_vec().into(),
+            },
+        }
+        .sign(&sim.members[2].admin);
+        let id = sim
+            .node(0)
+            .chain
+            .lock()
+            .await
+            .admit(&tx.to_bytes())
+            .await
+            .unwrap();
+        sim.node(0).gossip.publish(tx.to_bytes());
+        let start = sim.context.current();
+        loop {
+            let mut everywhere = true;
+            for i in 1..VALIDATORS {
+                let chain = sim.node(i).chain.lock().await;
+                everywhere &= chain.is_pending(&id);
+            }
+            if everywhere {
+                break;
+            }
+            assert!(
+                sim.context.current().duration_since(start).unwrap() < Duration::from_secs(5),
+                "the transaction did not reach every mempool"
+            );
+            sim.context.sleep(Duration::from_millis(5)).await;
+        }
+        let h = sim.height(0).await;
+        sim.wait_for(&all(), h + 5, Duration::from_secs(60)).await;
+        for i in all() {
+            assert!(sim.receipt(i, &id).await.is_some());
         }
     });
 }

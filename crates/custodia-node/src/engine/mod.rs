@@ -9,6 +9,7 @@ mod app;
 pub mod committees;
 pub mod epochs;
 pub mod finalizer;
+pub mod gossip;
 
 use crate::chain::{genesis_block, Chain};
 use commonware_broadcast::buffered;
@@ -60,6 +61,7 @@ pub mod channel {
     pub const RESOLVER: u64 = 2;
     pub const BACKFILL: u64 = 3;
     pub const BLOCKS: u64 = 4;
+    pub const TXS: u64 = 5;
 }
 
 /// Told every member's validator key and p2p address whenever membership
@@ -133,13 +135,14 @@ impl Settings {
     }
 }
 
-/// The five channel pairs, in the order of [`channel`].
+/// The channel pairs, in the order of [`channel`].
 pub struct Channels<S, R> {
     pub votes: (S, R),
     pub certificates: (S, R),
     pub resolver: (S, R),
     pub backfill: (S, R),
     pub blocks: (S, R),
+    pub txs: (S, R),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +162,8 @@ pub struct Validator<E: Runtime> {
     pub chain: SharedChain<E>,
     pub marshal: Marshal,
     pub committees: Committees,
+    /// Shares transactions admitted through this node with the others.
+    pub gossip: gossip::Gossip,
     /// Ends when the finalizer stops (shutdown or a fatal error).
     pub finalizer: Handle<()>,
 }
@@ -391,10 +396,17 @@ where
         }
     });
 
+    let (gossip, outbox) = gossip::Gossip::new();
+    context.child("gossip").spawn({
+        let chain = chain.clone();
+        move |context| gossip::run(context, chain, channels.txs, outbox)
+    });
+
     Ok(Validator {
         chain,
         marshal,
         committees,
+        gossip,
         finalizer,
     })
 }
