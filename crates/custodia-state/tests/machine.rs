@@ -357,7 +357,11 @@ fn adding_a_member_needs_more_than_two_thirds_and_changes_validators_at_the_epoc
         chain.block(vec![]);
     }
     let validators: Validators = records::read(&chain.state, keys::VALIDATORS).unwrap();
-    assert_eq!((validators.epoch, validators.current.len()), (1, 5), "height 9 ends epoch 0");
+    assert_eq!(
+        (validators.epoch, validators.current.len()),
+        (1, 5),
+        "height 9 ends epoch 0"
+    );
     let committee: Vec<String> = records::read(&chain.state, &keys::committee(1)).unwrap();
     assert_eq!(committee.len(), 5);
     let genesis_committee: Vec<String> = records::read(&chain.state, &keys::committee(0)).unwrap();

@@ -218,6 +218,9 @@ mod tests {
         let last = tampered.len() - 70;
         tampered[last] ^= 1;
         assert!(Block::decode_cfg(bytes::Bytes::from(tampered), &10).is_err());
-        assert!(Block::decode_cfg(bytes, &0).is_err(), "more transactions than allowed");
+        assert!(
+            Block::decode_cfg(bytes, &0).is_err(),
+            "more transactions than allowed"
+        );
     }
 }

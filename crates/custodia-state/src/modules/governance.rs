@@ -123,7 +123,13 @@ impl Module for Governance {
         validators.current = validators.next.clone();
         state.put(
             keys::committee(validators.epoch),
-            records::encode(&validators.current.iter().map(custodia_types::key_hex).collect::<Vec<_>>()),
+            records::encode(
+                &validators
+                    .current
+                    .iter()
+                    .map(custodia_types::key_hex)
+                    .collect::<Vec<_>>(),
+            ),
         );
         state.put(keys::VALIDATORS.to_vec(), records::encode(&validators));
     }
@@ -159,7 +165,8 @@ fn check_proposal(state: &dyn StateWrite, proposal: &Proposal) -> Result<(), Rej
             Some(_) => Ok(()),
         },
         Proposal::SetParameter { parameter, value } => {
-            if *parameter == Parameter::MaxBlockTxs && *value > custodia_types::MAX_BLOCK_TXS as u64 {
+            if *parameter == Parameter::MaxBlockTxs && *value > custodia_types::MAX_BLOCK_TXS as u64
+            {
                 return Err(Rejection::BadParameter {
                     name: parameter.as_str(),
                     min: 1,
