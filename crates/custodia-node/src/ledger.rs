@@ -53,13 +53,9 @@ fn store_error(error: impl std::fmt::Display) -> ApiError {
 }
 
 fn parse_digest(text: &str) -> Result<Digest, ApiError> {
-    let bytes: [u8; 32] = hex::decode(text)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request("bad_id", format!("{text:?} is not a 64-hex-digit hash"))
-        })?;
-    Ok(Digest::from(bytes))
+    custodia_types::hexser::decode_fixed(text).ok_or_else(|| {
+        ApiError::bad_request("bad_id", format!("{text:?} is not a 64-hex-digit hash"))
+    })
 }
 
 /// A stored value as JSON: records are JSON; anything else is hex.

@@ -4,7 +4,8 @@
 use commonware_codec::{DecodeExt, Encode, FixedSize, Read};
 use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
 
-pub(crate) fn decode_fixed<T: Read<Cfg = ()> + FixedSize>(text: &str) -> Option<T> {
+/// Parse a fixed-size value (key, digest) from its hex form.
+pub fn decode_fixed<T: Read<Cfg = ()> + FixedSize>(text: &str) -> Option<T> {
     let bytes = hex::decode(text.trim()).ok()?;
     if bytes.len() != T::SIZE {
         return None;

@@ -1,0 +1,305 @@
+//! A 4-organisation consortium of real `custodia node` processes on
+//! loopback, for the end-to-end tests, and the HTTP calls they make.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use commonware_cryptography::Signer as _;
+use custodia_node::home::Home;
+use custodia_store::StateProof;
+use custodia_types::{Body, Digest, PrivateKey, SignedTx, TxPayload};
+use serde_json::Value;
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_custodia");
+pub const ORGS: usize = 4;
+
+/// Run the `custodia` binary to completion.
+pub fn custodia(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("custodia runs")
+}
+
+/// `count` consecutive free loopback ports.
+fn free_ports(count: u16) -> u16 {
+    for _ in 0..200 {
+        let base = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if base > 65_000 - count {
+            continue;
+        }
+        let held: Vec<_> = (base..base + count)
+            .map(|p| TcpListener::bind(("127.0.0.1", p)))
+            .collect();
+        if held.iter().all(|h| h.is_ok()) {
+            return base;
+        }
+    }
+    panic!("no run of {count} free ports on 127.0.0.1");
+}
+
+/// One organisation's node: its home and, while running, its process.
+pub struct Node {
+    pub home: PathBuf,
+    pub api: String,
+    pub admin_key: PrivateKey,
+    process: Option<Child>,
+}
+
+/// The consortium; every process still running is killed when dropped, and
+/// the directory removed unless the test failed (its logs are kept then).
+pub struct Consortium {
+    pub root: PathBuf,
+    pub chain_id: String,
+    pub nodes: Vec<Node>,
+}
+
+impl Consortium {
+    /// `custodia init` a fresh 4-organisation consortium under the temp dir.
+    pub fn init(test: &str) -> Self {
+        let root = std::env::temp_dir().join(format!("custodia-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("consortium");
+        let p2p = free_ports(ORGS as u16);
+        let api = free_ports(ORGS as u16);
+        let out = custodia(&[
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--orgs",
+            &ORGS.to_string(),
+            "--p2p-port",
+            &p2p.to_string(),
+            "--api-port",
+            &api.to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut homes: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("config.toml").exists())
+            .collect();
+        homes.sort();
+        assert_eq!(homes.len(), ORGS);
+        let mut chain_id = String::new();
+        let nodes = homes
+            .into_iter()
+            .map(|home| {
+                let loaded = Home::load(&home).expect("init wrote a loadable home");
+                chain_id = loaded.genesis.chain_id.clone();
+                Node {
+                    api: format!("http://{}", loaded.config.api),
+                    admin_key: loaded.admin_key,
+                    home,
+                    process: None,
+                }
+            })
+            .collect();
+        Consortium {
+            root,
+            chain_id,
+            nodes,
+        }
+    }
+
+    pub fn start(&mut self, index: usize) {
+        let node = &mut self.nodes[index];
+        assert!(node.process.is_none(), "node {index} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.home.join("node.log"))
+            .unwrap();
+        node.process = Some(
+            Command::new(BIN)
+                .args(["node", "--home", node.home.to_str().unwrap()])
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+
+    pub fn start_all(&mut self) {
+        for index in 0..self.nodes.len() {
+            self.start(index);
+        }
+    }
+
+    /// `kill -9`: no chance to flush or close anything.
+    pub fn kill(&mut self, index: usize) {
+        let mut child = self.nodes[index]
+            .process
+            .take()
+            .expect("the node is running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM every node and wait for each to exit.
+    pub fn stop_all(&mut self) {
+        for node in &self.nodes {
+            if let Some(child) = &node.process {
+                // SAFETY: kill(2) on a child we spawned and still own.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            }
+        }
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.process.take() {
+                child.wait().unwrap();
+            }
+        }
+    }
+
+    pub fn api(&self, index: usize) -> &str {
+        &self.nodes[index].api
+    }
+
+    /// Wait until node `index` has finalized `height`; its log on failure.
+    pub fn await_height(&self, index: usize, height: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        while finalized_height(self.api(index)).unwrap_or(0) < height {
+            assert!(
+                Instant::now() < deadline,
+                "node {index} did not reach height {height} within {within:?}; see {}",
+                self.nodes[index].home.join("node.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A Note signed by organisation `org`'s admin key.
+    pub fn note(&self, org: usize, nonce: u64, data: &[u8]) -> SignedTx {
+        sign(
+            &self.chain_id,
+            &self.nodes[org].admin_key,
+            nonce,
+            Body::Note {
+                data: data.to_vec().into(),
+            },
+        )
+    }
+}
+
+impl Drop for Consortium {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.process.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("consortium kept for inspection in {}", self.root.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+pub fn sign(chain_id: &str, key: &PrivateKey, nonce: u64, body: Body) -> SignedTx {
+    TxPayload {
+        chain_id: chain_id.to_string(),
+        signer: key.public_key(),
+        nonce,
+        body,
+    }
+    .sign(key)
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn answer(response: reqwest::blocking::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("the node answered {status} with non-JSON: {text}"));
+    (status, json)
+}
+
+/// GET a path; the HTTP status and the JSON answer.
+pub fn get(api: &str, path: &str) -> (u16, Value) {
+    answer(client().get(format!("{api}{path}")).send().unwrap())
+}
+
+/// POST raw bytes to a path; the HTTP status and the JSON answer.
+pub fn post(api: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+    answer(
+        client()
+            .post(format!("{api}{path}"))
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .unwrap(),
+    )
+}
+
+/// Submit one transaction; the HTTP status and the JSON answer.
+pub fn submit(api: &str, tx: &SignedTx) -> (u16, Value) {
+    post(api, "/v1/tx", tx.to_bytes().to_vec())
+}
+
+pub fn finalized_height(api: &str) -> Option<u64> {
+    let response = client().get(format!("{api}/v1/status")).send().ok()?;
+    let status: Value = serde_json::from_str(&response.text().ok()?).ok()?;
+    status["finalized_height"].as_u64()
+}
+
+/// Wait until `tx` is final on the node at `api`; the finalized receipt.
+pub fn await_finalized(api: &str, tx: &Digest, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (code, receipt) = get(api, &format!("/v1/tx/{tx}"));
+        if code == 200 && receipt["status"] != "pending" {
+            assert_eq!(receipt["status"], "finalized", "{receipt}");
+            return receipt;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{tx} not finalized on {api} within {within:?}: {receipt}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Read `key` from the node at `api` with a proof, check the proof against
+/// the state root of the finalized block it names (fetched separately), and
+/// return the proven value.
+pub fn proven_value(api: &str, key: &str) -> Option<Vec<u8>> {
+    let (code, state) = get(api, &format!("/v1/state/{key}?proof=true"));
+    assert_eq!(code, 200, "{state}");
+    let height = state["height"].as_u64().expect("the answer names a height");
+    let (code, block) = get(api, &format!("/v1/blocks/{height}"));
+    assert_eq!(code, 200, "{block}");
+    assert_eq!(state["state_root"], block["state_root"]);
+    let root: Digest = custodia_types::hexser::decode_fixed(block["state_root"].as_str().unwrap())
+        .expect("a state root is a 32-byte hex digest");
+    let value = state["value_hex"]
+        .as_str()
+        .map(|hex| hex::decode(hex).unwrap());
+    let proof = StateProof::from_parts(value.clone(), state["proof"].as_str().unwrap())
+        .expect("the proof decodes");
+    assert!(
+        proof.verify(key.as_bytes(), &root),
+        "the proof of {key} from {api} does not verify against block {height}"
+    );
+    value
+}

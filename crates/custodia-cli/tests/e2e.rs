@@ -1,0 +1,168 @@
+//! Four real validator processes on loopback: transactions submitted through
+//! different nodes are final and provable on every node; a validator killed
+//! with SIGKILL under load does not stop the others, and when restarted it
+//! recovers from disk, catches up and holds every finalized transaction.
+
+mod common;
+
+use common::{await_finalized, finalized_height, get, proven_value, submit, Consortium, ORGS};
+use custodia_types::SignedTx;
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn note_key(tx: &SignedTx) -> String {
+    format!("note/{}", tx.id())
+}
+
+fn note_data(tx: &SignedTx) -> Vec<u8> {
+    match tx.body() {
+        custodia_types::Body::Note { data } => data.to_vec(),
+        other => panic!("not a note: {other:?}"),
+    }
+}
+
+fn receipt_height(receipt: &serde_json::Value) -> u64 {
+    receipt["height"].as_u64().expect("a finalized receipt names its height")
+}
+
+/// Every node has `tx` final and proves the note it wrote.
+fn assert_everywhere(consortium: &Consortium, tx: &SignedTx) {
+    for node in 0..ORGS {
+        let api = consortium.api(node);
+        await_finalized(api, &tx.id(), MINUTE);
+        assert_eq!(
+            proven_value(api, &note_key(tx)),
+            Some(note_data(tx)),
+            "node {node} proves a different value for {}",
+            tx.id()
+        );
+    }
+}
+
+/// Organisation `org`'s admin submits notes through its own node until told
+/// to stop; the transactions the node accepted.
+fn load(
+    consortium: &Consortium,
+    org: usize,
+    first_nonce: u64,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<SignedTx>> {
+    let api = consortium.api(org).to_string();
+    let (chain_id, key) = (
+        consortium.chain_id.clone(),
+        consortium.nodes[org].admin_key.clone(),
+    );
+    std::thread::spawn(move || {
+        let mut accepted = Vec::new();
+        let mut nonce = first_nonce;
+        while !stop.load(Ordering::Relaxed) {
+            let data = format!("load from org {org}, nonce {nonce}");
+            let tx = common::sign(
+                &chain_id,
+                &key,
+                nonce,
+                custodia_types::Body::Note {
+                    data: data.into_bytes().into(),
+                },
+            );
+            let (code, answer) = submit(&api, &tx);
+            assert_eq!(code, 202, "org {org} nonce {nonce}: {answer}");
+            accepted.push(tx);
+            nonce += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        accepted
+    })
+}
+
+#[test]
+fn transactions_are_proven_on_every_node_and_survive_a_killed_validator() {
+    let mut consortium = Consortium::init("e2e");
+    consortium.start_all();
+    for node in 0..ORGS {
+        consortium.await_height(node, 2, Duration::from_secs(90));
+    }
+
+    // Each organisation writes through its own node; every node has every
+    // write, with a proof against its finalized header.
+    let notes: Vec<SignedTx> = (0..ORGS)
+        .map(|org| consortium.note(org, 0, format!("first note of org {org}").as_bytes()))
+        .collect();
+    for (org, note) in notes.iter().enumerate() {
+        let (code, answer) = submit(consortium.api(org), note);
+        assert_eq!(code, 202, "{answer}");
+        assert_eq!(answer["id"], note.id().to_string());
+    }
+    for note in &notes {
+        assert_everywhere(&consortium, note);
+    }
+    // Absence is proven too.
+    let never_written = format!("note/{}", "00".repeat(32));
+    assert_eq!(proven_value(consortium.api(2), &never_written), None);
+
+    // Every node holds the same finalized block at a common height.
+    let common_height = (0..ORGS)
+        .map(|node| finalized_height(consortium.api(node)).unwrap())
+        .min()
+        .unwrap();
+    let digests: Vec<_> = (0..ORGS)
+        .map(|node| get(consortium.api(node), &format!("/v1/blocks/{common_height}")).1["digest"].clone())
+        .collect();
+    assert!(digests.iter().all(|d| d == &digests[0] && d.is_string()), "{digests:?}");
+
+    // Load through two nodes while a third is killed mid-flight.
+    let stop = Arc::new(AtomicBool::new(false));
+    let loaders = [
+        load(&consortium, 0, 1, stop.clone()),
+        load(&consortium, 1, 1, stop.clone()),
+    ];
+    std::thread::sleep(Duration::from_secs(2));
+    consortium.kill(3);
+    let at_kill = finalized_height(consortium.api(0)).unwrap();
+    for node in 0..3 {
+        consortium.await_height(node, at_kill + 5, MINUTE);
+    }
+
+    // Restarted, it recovers from its own disk and catches up from peers.
+    consortium.start(3);
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let loaded: Vec<SignedTx> = loaders
+        .into_iter()
+        .flat_map(|loader| loader.join().expect("the load generator ran"))
+        .collect();
+    assert!(loaded.len() > 50, "only {} transactions loaded", loaded.len());
+
+    let final_height = loaded
+        .iter()
+        .map(|tx| receipt_height(&await_finalized(consortium.api(0), &tx.id(), MINUTE)))
+        .max()
+        .unwrap();
+    consortium.await_height(3, final_height, MINUTE);
+
+    // Nothing finalized is missing on the restarted node, including what
+    // it had finalized itself before it was killed.
+    let heights: Vec<u64> = notes
+        .iter()
+        .chain(&loaded)
+        .map(|tx| receipt_height(&await_finalized(consortium.api(3), &tx.id(), MINUTE)))
+        .collect();
+    for tx in notes.iter().chain(loaded.iter().step_by(10)) {
+        assert_everywhere(&consortium, tx);
+    }
+    assert!(
+        heights.iter().any(|h| *h < at_kill),
+        "some transactions were final before the kill"
+    );
+    assert!(
+        heights.iter().any(|h| *h > at_kill),
+        "some transactions were finalized while node 3 was down"
+    );
+}
