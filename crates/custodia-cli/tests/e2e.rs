@@ -29,7 +29,9 @@ fn note_data(tx: &SignedTx) -> Vec<u8> {
 }
 
 fn receipt_height(receipt: &serde_json::Value) -> u64 {
-    receipt["height"].as_u64().expect("a finalized receipt names its height")
+    receipt["height"]
+        .as_u64()
+        .expect("a finalized receipt names its height")
 }
 
 /// Every node has `tx` final and proves the note it wrote.
@@ -113,9 +115,14 @@ fn transactions_are_proven_on_every_node_and_survive_a_killed_validator() {
         .min()
         .unwrap();
     let digests: Vec<_> = (0..ORGS)
-        .map(|node| get(consortium.api(node), &format!("/v1/blocks/{common_height}")).1["digest"].clone())
+        .map(|node| {
+            get(consortium.api(node), &format!("/v1/blocks/{common_height}")).1["digest"].clone()
+        })
         .collect();
-    assert!(digests.iter().all(|d| d == &digests[0] && d.is_string()), "{digests:?}");
+    assert!(
+        digests.iter().all(|d| d == &digests[0] && d.is_string()),
+        "{digests:?}"
+    );
 
     // Load through two nodes while a third is killed mid-flight.
     let stop = Arc::new(AtomicBool::new(false));
@@ -138,7 +145,11 @@ fn transactions_are_proven_on_every_node_and_survive_a_killed_validator() {
         .into_iter()
         .flat_map(|loader| loader.join().expect("the load generator ran"))
         .collect();
-    assert!(loaded.len() > 50, "only {} transactions loaded", loaded.len());
+    assert!(
+        loaded.len() > 50,
+        "only {} transactions loaded",
+        loaded.len()
+    );
 
     let final_height = loaded
         .iter()

@@ -5,7 +5,7 @@
 use commonware_cryptography::Signer as _;
 use custodia_node::home::Home;
 use custodia_store::StateProof;
-use custodia_types::{Body, Digest, PrivateKey, SignedTx, TxPayload};
+use custodia_types::{Body, Digest, PrivateKey, PublicKey, SignedTx, TxPayload};
 use serde_json::Value;
 use std::{
     net::TcpListener,
@@ -211,9 +211,21 @@ impl Drop for Consortium {
 }
 
 pub fn sign(chain_id: &str, key: &PrivateKey, nonce: u64, body: Body) -> SignedTx {
+    sign_as(chain_id, key, key.public_key(), nonce, body)
+}
+
+/// A transaction naming `signer` but signed with `key`: a forgery unless
+/// the two match.
+pub fn sign_as(
+    chain_id: &str,
+    key: &PrivateKey,
+    signer: PublicKey,
+    nonce: u64,
+    body: Body,
+) -> SignedTx {
     TxPayload {
         chain_id: chain_id.to_string(),
-        signer: key.public_key(),
+        signer,
         nonce,
         body,
     }
