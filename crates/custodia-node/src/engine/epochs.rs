@@ -26,12 +26,27 @@ use custodia_types::PublicKey;
 
 type Pair<S, R> = (S, R);
 
+/// What a certificate from an epoch this node does not vote in was worth.
+enum Followed {
+    /// A verified finalization, handed to marshal.
+    Finalization,
+    /// Not a finalization (notarizations, nullifications), or an epoch whose
+    /// committee this node does not know yet: ignored.
+    Ignored,
+    /// Undecodable or with signatures that do not verify: the sender lies.
+    Forged,
+}
+
+/// Hand a verified finalization certificate of `epoch` to marshal. Marshal
+/// trusts what it is told is final, so the certificate is checked here
+/// against the committee this node derived from its own state.
 fn follow(
+    rng: &mut impl rand::CryptoRng,
     committees: &Committees,
     marshal: &mut Marshal,
     epoch: u64,
     bytes: commonware_runtime::IoBuf,
-) {
+) -> Followed {
     use commonware_codec::Decode as _;
     use commonware_consensus::{
         simplex::types::{Activity, Certificate},
@@ -42,17 +57,24 @@ fn follow(
         .scoped(commonware_consensus::types::Epoch::new(epoch))
         .and_then(|s| s.into_scheme())
     else {
-        return;
+        return Followed::Ignored;
     };
     let Ok(certificate) = Certificate::<Scheme, custodia_types::Digest>::decode_cfg(
         bytes,
         &scheme.certificate_codec_config(),
     ) else {
-        return;
+        return Followed::Forged;
     };
-    if let Certificate::Finalization(finalization) = certificate {
-        let _ = marshal.report(Activity::Finalization(finalization));
+    let Certificate::Finalization(finalization) = certificate else {
+        return Followed::Ignored;
+    };
+    if finalization.round().epoch().get() != epoch
+        || !finalization.verify(rng, scheme.as_ref(), &Sequential)
+    {
+        return Followed::Forged;
     }
+    let _ = marshal.report(Activity::Finalization(finalization));
+    Followed::Finalization
 }
 
 pub struct Networks<S, R> {
@@ -107,6 +129,8 @@ pub async fn run<E, B, S, R>(
     );
     resolver_mux.start();
 
+    // Certificate verification draws randomness (batch verification).
+    let mut rng = context.child("follow");
     let epocher = FixedEpocher::new(settings.epoch_length_nz());
     let mut running = Running {
         epoch: first.epoch,
@@ -197,12 +221,17 @@ pub async fn run<E, B, S, R>(
                 }
             },
             message = other_certificates.recv() => {
-                let Some((epoch, (_, bytes))) = message else { break };
+                let Some((epoch, (peer, bytes))) = message else { break };
                 // Certificates of an epoch this node does not vote in (it is
-                // not in that committee): hand finalizations to marshal, which
-                // checks them and fetches their blocks. This is how a member
+                // not in that committee): verified finalizations go to
+                // marshal, which fetches their blocks. This is how a member
                 // outside the committee, or one joining, follows the chain.
-                follow(&committees, &mut marshal.clone(), epoch, bytes);
+                if let Followed::Forged =
+                    follow(&mut rng, &committees, &mut marshal.clone(), epoch, bytes)
+                {
+                    tracing::warn!(%peer, epoch, "forged finality certificate; blocking the peer");
+                    let _ = blocker.clone().block(peer);
+                }
             },
         }
     }
