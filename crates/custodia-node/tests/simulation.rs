@@ -1,6 +1,6 @@
 //! Four validators in Commonware's deterministic runtime over a simulated
-//! network: crashes, partitions, message loss, restarts and a byzantine
-//! leader. The same seed gives the same run.
+//! network: crashes, partitions, message loss, restarts, a byzantine leader
+//! proposing invalid blocks and one equivocating. The same seed gives the same run.
 
 use commonware_consensus::types::Height;
 use commonware_cryptography::{Digestible as _, Signer as _};
@@ -201,6 +201,55 @@ impl Sim {
             marshal: validator.marshal,
             gossip: validator.gossip,
         });
+    }
+
+    /// Run validator `i` as Commonware's equivocator instead of an honest
+    /// engine: whenever it leads a view it signs two different proposals
+    /// for it and sends one to a single victim, the other to the rest.
+    async fn start_equivocator(&mut self, i: usize) {
+        use commonware_consensus::simplex::{
+            elector::RoundRobin,
+            mocks::{equivocator, relay::Relay},
+        };
+        use commonware_cryptography::sha256::Sha256;
+        use commonware_p2p::utils::mux::Muxer;
+        let control = self.oracle.control(self.key(i));
+        let votes = control.register(channel::VOTES, QUOTA).await.unwrap();
+        let certificates = control
+            .register(channel::CERTIFICATES, QUOTA)
+            .await
+            .unwrap();
+        // Honest validators multiplex consensus traffic by epoch.
+        let (votes_mux, mut votes) = Muxer::new(self.context.child("liar_votes"), votes.0, votes.1);
+        votes_mux.start();
+        let (certs_mux, mut certs) = Muxer::new(
+            self.context.child("liar_certificates"),
+            certificates.0,
+            certificates.1,
+        );
+        certs_mux.start();
+        let committee = commonware_utils::ordered::Set::from_iter_dedup(
+            self.genesis.members.iter().map(|m| m.validator_key.clone()),
+        );
+        let scheme = engine::Scheme::signer(
+            engine::NAMESPACE,
+            committee,
+            self.members[i].validator.clone(),
+        )
+        .expect("the equivocator is in the committee");
+        let liar = equivocator::Equivocator::<_, _, RoundRobin<Sha256>, Sha256>::new(
+            self.context.child("equivocator"),
+            equivocator::Config {
+                scheme,
+                elector: RoundRobin::default(),
+                epoch: commonware_consensus::types::Epoch::new(0),
+                relay: std::sync::Arc::new(Relay::new()),
+            },
+        );
+        liar.start(
+            votes.register(0).await.unwrap(),
+            certs.register(0).await.unwrap(),
+        );
     }
 
     fn crash(&mut self, i: usize) {
@@ -520,6 +569,36 @@ fn byzantine_leader_cannot_stall_or_fork_the_others() {
                 .unwrap();
             assert_ne!(block.inner().header().state_root, forged);
         }
+    });
+}
+
+#[test]
+fn equivocating_leader_cannot_stall_or_fork_the_others() {
+    runner(8).start(|context| async move {
+        let mut sim = Sim::new(context, 10_000, None).await;
+        sim.start_equivocator(0).await;
+        for i in 1..VALIDATORS {
+            sim.start(i).await;
+        }
+        let tx = sim.submit_note(2, 2, 0, "despite two faces").await;
+        sim.wait_for(&[1, 2, 3], 20, Duration::from_secs(300)).await;
+        sim.assert_agree(&[1, 2, 3], 20).await;
+        assert!(sim.receipt(3, &tx).await.is_some());
+        // The liar did propose: honest validators received its conflicting
+        // proposals (a silent leader would time out as LeaderTimeout) and
+        // moved past its views without certifying either.
+        use commonware_runtime::Metrics as _;
+        let liar = custodia_types::key_hex(&sim.key(0));
+        let metrics = sim.context.encode();
+        let certification_timeouts = metrics
+            .lines()
+            .filter(|line| {
+                line.contains("voter_state_timeouts_total")
+                    && line.contains(&format!("leader=\"{liar}\""))
+                    && line.contains("CertificationTimeout")
+            })
+            .count();
+        assert!(certification_timeouts >= 3, "{metrics}");
     });
 }
 
