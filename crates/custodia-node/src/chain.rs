@@ -210,7 +210,13 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         };
         let executed = self
             .store
-            .execute(&self.machine, base, block.height(), block.txs())
+            .execute(
+                &self.machine,
+                base,
+                block.height(),
+                block.header().timestamp_ms,
+                block.txs(),
+            )
             .await?;
         if executed.root() != block.header().state_root {
             tracing::warn!(
@@ -254,11 +260,11 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
                 .unwrap_or(0)
         });
         let height = parent.height() + 1;
+        let timestamp_ms = timestamp_ms.max(parent.header().timestamp_ms);
         let executed = self
             .store
-            .execute(&self.machine, base.as_ref(), height, &txs)
+            .execute(&self.machine, base.as_ref(), height, timestamp_ms, &txs)
             .await?;
-        let timestamp_ms = timestamp_ms.max(parent.header().timestamp_ms);
         let block = Block::new(parent.digest(), height, timestamp_ms, executed.root(), txs);
         self.pending.insert(
             block.digest(),
@@ -287,7 +293,13 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
                 debug_assert_eq!(block.parent(), self.tip.digest, "marshal delivers in order");
                 let executed = self
                     .store
-                    .execute(&self.machine, None, block.height(), block.txs())
+                    .execute(
+                        &self.machine,
+                        None,
+                        block.height(),
+                        block.header().timestamp_ms,
+                        block.txs(),
+                    )
                     .await?;
                 executed.batch
             }

@@ -77,7 +77,9 @@ fn admit_error(error: AdmitError) -> ApiError {
             Rejection::RevokedSigner(_) => (StatusCode::FORBIDDEN, "revoked_signer"),
             Rejection::NonceReplayed { .. } => (StatusCode::CONFLICT, "nonce_replayed"),
             Rejection::NonceGap { .. } => (StatusCode::CONFLICT, "nonce_gap"),
-            Rejection::NotMemberAdmin(_) => (StatusCode::FORBIDDEN, "unauthorized"),
+            Rejection::NotMemberAdmin(_)
+            | Rejection::NotRecordAuthor(_)
+            | Rejection::NotAllowed(_) => (StatusCode::FORBIDDEN, "unauthorized"),
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
         },
         AdmitError::Mempool(MempoolError::Full(_)) => {

@@ -221,7 +221,13 @@ async fn replay(
                 .map_err(|e| bad(format!("transaction {} is invalid: {e}", tx.id())))?;
         }
         let executed = replay
-            .execute(&machine, None, height, block.txs())
+            .execute(
+                &machine,
+                None,
+                height,
+                block.header().timestamp_ms,
+                block.txs(),
+            )
             .await
             .map_err(state_error)?;
         if executed.root() != block.header().state_root {

@@ -36,6 +36,36 @@ pub enum Rejection {
     KeyInUse(String),
     #[error("removing {0} would leave fewer than 1 member")]
     LastMember(OrgId),
+    #[error("{0}")]
+    NotRecordAuthor(&'static str),
+    #[error("no record {0} on this chain")]
+    UnknownRecord(String),
+    #[error("record {0} already exists; write version 2 or later to change it")]
+    RecordExists(String),
+    #[error("record {0} was erased and can take no further versions")]
+    RecordErased(String),
+    #[error("record {record} is held by {custodian}; only its custodian may change it")]
+    NotCustodian { record: String, custodian: OrgId },
+    #[error("record {record}: expected version {expected}, got {got} (someone else wrote first, or a version was skipped)")]
+    VersionConflict {
+        record: String,
+        expected: u64,
+        got: u64,
+    },
+    #[error("no patient {0} on this chain; write the Patient resource first")]
+    UnknownPatient(String),
+    #[error("record {0}: a Patient's id is its pseudonym, and a record's patient cannot change")]
+    PatientIdMismatch(String),
+    #[error("{0}")]
+    NotAllowed(&'static str),
+    #[error("a consent's period must end after it starts")]
+    EmptyConsentPeriod,
+    #[error("no consent {0} by this patient")]
+    UnknownConsent(String),
+    #[error("consent {0} is already revoked")]
+    ConsentRevoked(String),
+    #[error("{0}")]
+    BadPolicy(String),
     #[error("parameter {name} must be at least {min}, got {value}")]
     BadParameter {
         name: &'static str,

@@ -2,7 +2,7 @@
 //! can be used by people; values are JSON records (see `records`) except
 //! counters, which are 8-byte big-endian integers.
 
-use custodia_types::{key_hex, Digest, OrgId, PublicKey};
+use custodia_types::{key_hex, Digest, LogicalId, OrgId, Pseudonym, PublicKey, ResourceType};
 
 /// The ordered list of member organisations.
 pub const MEMBERS: &[u8] = b"gov/members";
@@ -10,6 +10,10 @@ pub const MEMBERS: &[u8] = b"gov/members";
 pub const PARAMS: &[u8] = b"gov/params";
 /// The validator set in force and the one waiting for the next epoch.
 pub const VALIDATORS: &[u8] = b"gov/validators";
+/// The Cedar policy set deciding access to records.
+pub const POLICY: &[u8] = b"gov/policy";
+/// How many audit events were ever recorded (the next one's sequence number).
+pub const AUDIT_COUNT: &[u8] = b"audit/count";
 /// The id the next governance proposal will get.
 pub const NEXT_PROPOSAL: &[u8] = b"gov/next-proposal";
 
@@ -41,6 +45,55 @@ pub fn receipt(tx: &Digest) -> Vec<u8> {
 
 pub fn note(tx: &Digest) -> Vec<u8> {
     format!("note/{}", hex::encode(tx)).into_bytes()
+}
+
+/// Who holds a patient's records (the pseudonym's registration).
+pub fn patient(patient: &Pseudonym) -> Vec<u8> {
+    format!("patient/{patient}").into_bytes()
+}
+
+/// The resources (`Type/id`) recorded about a patient, oldest first.
+pub fn patient_records(patient: &Pseudonym) -> Vec<u8> {
+    format!("patient/{patient}/records").into_bytes()
+}
+
+/// A resource's latest version, custodian and erasure.
+pub fn record_head(resource_type: ResourceType, id: &LogicalId) -> Vec<u8> {
+    format!("rec/{resource_type}/{id}").into_bytes()
+}
+
+/// One version of a resource: its hashes, author and time.
+pub fn record_version(resource_type: ResourceType, id: &LogicalId, version: u64) -> Vec<u8> {
+    format!("rec/{resource_type}/{id}/_history/{version}").into_bytes()
+}
+
+/// A patient's consents (ids of the granting transactions), oldest first.
+pub fn patient_consents(patient: &Pseudonym) -> Vec<u8> {
+    format!("patient/{patient}/consents").into_bytes()
+}
+
+pub fn consent(id: &Digest) -> Vec<u8> {
+    format!("consent/{}", hex::encode(id)).into_bytes()
+}
+
+/// The audit event with sequence number `seq`.
+pub fn audit_event(seq: u64) -> Vec<u8> {
+    format!("audit/{seq}").into_bytes()
+}
+
+/// The audit event (its sequence number) an access transaction produced.
+pub fn audit_of_tx(tx: &Digest) -> Vec<u8> {
+    format!("audit/tx/{}", hex::encode(tx)).into_bytes()
+}
+
+/// How many audit events concern a patient.
+pub fn patient_audit_count(patient: &Pseudonym) -> Vec<u8> {
+    format!("patient/{patient}/audit").into_bytes()
+}
+
+/// The global sequence number of a patient's `index`-th audit event.
+pub fn patient_audit(patient: &Pseudonym, index: u64) -> Vec<u8> {
+    format!("patient/{patient}/audit/{index}").into_bytes()
 }
 
 pub fn encode_u64(value: u64) -> Vec<u8> {

@@ -10,6 +10,7 @@ mod error;
 pub mod keys;
 mod machine;
 pub mod modules;
+pub mod policy;
 pub mod records;
 mod view;
 

@@ -3,7 +3,9 @@
 
 use crate::{
     keys,
-    modules::{Governance, Identity, Module, Note, StateWrite, TxContext},
+    modules::{
+        Access, Clinical, Consent, Governance, Identity, Module, Note, StateWrite, TxContext,
+    },
     records::{self, Member, Principal, Receipt, TxStatus, Validators},
     view::Overlay,
     MapState, Rejection, StateRead, WriteSet,
@@ -27,7 +29,14 @@ impl StateMachine {
     pub fn new(chain_id: impl Into<String>) -> Self {
         Self {
             chain_id: chain_id.into(),
-            modules: vec![Box::new(Identity), Box::new(Governance), Box::new(Note)],
+            modules: vec![
+                Box::new(Identity),
+                Box::new(Governance),
+                Box::new(Note),
+                Box::new(Clinical),
+                Box::new(Consent),
+                Box::new(Access::default()),
+            ],
         }
     }
 
@@ -59,7 +68,18 @@ impl StateMachine {
                 keys::principal(&member.admin_key),
                 Some(records::encode(&admin)),
             );
+            let node = Principal::Node {
+                org: member.id.clone(),
+            };
+            writes.insert(
+                keys::principal(&member.validator_key),
+                Some(records::encode(&node)),
+            );
         }
+        writes.insert(
+            keys::POLICY.to_vec(),
+            Some(records::encode(&crate::policy::DEFAULT_POLICY)),
+        );
         let validator_keys: Vec<_> = members.iter().map(|m| m.validator_key.clone()).collect();
         let validators = Validators {
             epoch: 0,
@@ -148,10 +168,12 @@ impl StateMachine {
     }
 
     /// Apply a block's transactions (already checked statelessly) to `state`.
+    /// `time_ms` is the block's timestamp: the only clock modules see.
     pub fn execute_block(
         &self,
         state: &(impl StateRead + ?Sized),
         height: u64,
+        time_ms: u64,
         txs: &[SignedTx],
     ) -> BlockOutcome {
         let mut block = Overlay::new(state);
@@ -163,7 +185,7 @@ impl StateMachine {
                 // second copy changes nothing, not even the first receipt.
                 continue;
             }
-            let status = match self.apply_tx(&mut block, height, tx) {
+            let status = match self.apply_tx(&mut block, height, time_ms, tx) {
                 Ok(()) => TxStatus::Applied,
                 Err(reason) => TxStatus::Rejected {
                     reason: reason.to_string(),
@@ -191,6 +213,7 @@ impl StateMachine {
         &self,
         block: &mut Overlay<'_, R>,
         height: u64,
+        time_ms: u64,
         tx: &SignedTx,
     ) -> Result<(), Rejection> {
         let principal = self.principal(&*block, tx)?;
@@ -216,6 +239,7 @@ impl StateMachine {
         let mut scratch = Overlay::new(&*block);
         let mut ctx = TxContext {
             height,
+            time_ms,
             tx_id: tx.id(),
             signer: tx.signer(),
             principal: &principal,
@@ -239,9 +263,12 @@ impl StateMachine {
         if let Principal::Agent { revoked: true, .. } = principal {
             return Err(Rejection::RevokedSigner(signer));
         }
-        let member = records::members(state)
-            .iter()
-            .any(|m| &m.id == principal.org());
+        let Some(org) = principal.org() else {
+            // Patients belong to no member; their key stays theirs even if
+            // the custodian that enrolled them leaves the consortium.
+            return Ok(principal);
+        };
+        let member = records::members(state).iter().any(|m| &m.id == org);
         if !member {
             return Err(Rejection::UnknownSigner(signer));
         }

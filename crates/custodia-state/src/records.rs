@@ -1,7 +1,10 @@
 //! The records kept in state, stored as JSON.
 
 use crate::StateRead;
-use custodia_types::{AgentKind, OrgId, OrgRole, Params, Proposal, PublicKey};
+use custodia_types::{
+    AccessAction, AgentKind, ConsentGrant, Digest, Grantee, OrgId, OrgRole, Params, Proposal,
+    Pseudonym, PublicKey, Purpose, ResourceType,
+};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -48,12 +51,21 @@ pub enum Principal {
         label: String,
         revoked: bool,
     },
+    /// The key is a member's validator: its node signs audit events and
+    /// records on behalf of the organisation's agents it authenticated.
+    Node { org: OrgId },
+    /// The key is a patient's own, given at enrolment by their custodian.
+    Patient { patient: Pseudonym },
 }
 
 impl Principal {
-    pub fn org(&self) -> &OrgId {
+    /// The member organisation the key acts for (patients act for nobody).
+    pub fn org(&self) -> Option<&OrgId> {
         match self {
-            Principal::Admin { org } | Principal::Agent { org, .. } => org,
+            Principal::Admin { org } | Principal::Agent { org, .. } | Principal::Node { org } => {
+                Some(org)
+            }
+            Principal::Patient { .. } => None,
         }
     }
 }
@@ -105,6 +117,107 @@ pub struct Receipt {
     pub kind: String,
     #[serde(flatten)]
     pub status: TxStatus,
+}
+
+/// A patient pseudonym's registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientEntry {
+    pub custodian: OrgId,
+    pub created_height: u64,
+}
+
+/// A resource's latest version and who holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordHead {
+    pub patient: Pseudonym,
+    pub custodian: OrgId,
+    pub version: u64,
+    /// Set once the custodian erased it (keys and ciphertext destroyed).
+    pub erased_height: Option<u64>,
+}
+
+/// A patient's consent, under `consent/{tx id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentEntry {
+    pub patient: Pseudonym,
+    #[serde(flatten)]
+    pub grant: ConsentGrant,
+    pub granted_height: u64,
+    pub revoked_height: Option<u64>,
+}
+
+impl ConsentEntry {
+    /// Does this consent let `principal` (an agent of `org`) use records of
+    /// `resource_type` (none: any type) for `purpose` at `time_ms`?
+    pub fn allows(
+        &self,
+        agent: &PublicKey,
+        org: &OrgId,
+        resource_type: Option<ResourceType>,
+        purpose: Purpose,
+        time_ms: u64,
+    ) -> bool {
+        let grantee = match &self.grant.grantee {
+            Grantee::Org { org: granted } => granted == org,
+            Grantee::Agent { key } => key == agent,
+        };
+        grantee
+            && self.revoked_height.is_none()
+            && self.grant.purpose == purpose
+            && self.grant.is_active_at(time_ms)
+            && resource_type.is_none_or(|t| self.grant.covers(t))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Permit,
+    Deny,
+}
+
+/// One access to a patient's records, permitted or denied: the audit trail.
+/// Stored under `audit/{seq}`, indexed per patient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub seq: u64,
+    pub height: u64,
+    pub time_ms: u64,
+    #[serde(with = "custodia_types::hexser")]
+    pub tx: Digest,
+    /// The agent's or patient's key (hex).
+    pub agent: String,
+    /// The agent's organisation (none for a patient).
+    pub org: Option<OrgId>,
+    /// The member whose node recorded it (none if the patient signed).
+    pub recorded_by: Option<OrgId>,
+    pub patient: Pseudonym,
+    /// `Type/id`, or none for a search over the patient's records.
+    pub resource: Option<String>,
+    pub action: AccessAction,
+    pub purpose: Purpose,
+    pub decision: Decision,
+    /// The emergency reason given, if this was break-glass access.
+    pub break_glass: Option<String>,
+    /// Which policies decided (their ids), or why nothing permitted it.
+    pub reasons: Vec<String>,
+}
+
+/// One version of a resource, as recorded on chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordEntry {
+    #[serde(with = "custodia_types::hexser")]
+    pub ciphertext: Digest,
+    #[serde(with = "custodia_types::hexser")]
+    pub commitment: Digest,
+    pub size: u64,
+    pub time_ms: u64,
+    /// The signing key (hex) of the agent or admin who wrote it.
+    pub author: String,
+    pub custodian: OrgId,
+    pub height: u64,
+    #[serde(with = "custodia_types::hexser")]
+    pub tx: Digest,
 }
 
 pub fn params(state: &(impl StateRead + ?Sized)) -> Params {

@@ -119,13 +119,14 @@ impl<E: Context + Spawner> StateStore<E> {
         machine: &StateMachine,
         parent: Option<&Batch>,
         height: u64,
+        time_ms: u64,
         txs: &[SignedTx],
     ) -> Result<Executed, StoreError> {
         let mut loaded = Preloaded::default();
         let mut wanted = machine.read_set(height, txs);
         let outcome = loop {
             self.load(parent, &wanted, &mut loaded).await?;
-            let outcome = machine.execute_block(&loaded, height, txs);
+            let outcome = machine.execute_block(&loaded, height, time_ms, txs);
             // Modules may read keys their read set did not name (a vote
             // reads the proposal it settles): load those and run again.
             wanted = loaded.take_misses();

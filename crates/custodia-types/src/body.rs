@@ -5,7 +5,8 @@ use crate::{
     codec_util::{read_str, str_size, write_str},
     hexser,
     ids::tagged_enum,
-    OrgId, OrgRole, PublicKey,
+    AccessRequest, ConsentGrant, Digest, LogicalId, OrgId, OrgRole, Pseudonym, PublicKey,
+    RecordVersion, ResourceType,
 };
 use bytes::{BufMut, Bytes};
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
@@ -60,6 +61,32 @@ pub enum Body {
     Propose { proposal: Proposal },
     /// A member votes on an open proposal.
     Vote { proposal_id: u64, approve: bool },
+    /// A custodian records a new version of a clinical resource (hashes
+    /// only; the content is encrypted in the vaults).
+    WriteRecord(RecordVersion),
+    /// The custodian erases a resource: every version's keys and
+    /// ciphertext are destroyed off chain; the chain keeps only hashes.
+    EraseRecord {
+        resource_type: ResourceType,
+        id: LogicalId,
+    },
+    /// The custodian gives a patient a key of their own, so the patient can
+    /// sign consents and read their records and audit trail.
+    EnrolPatient {
+        patient: Pseudonym,
+        #[serde(with = "hexser")]
+        key: PublicKey,
+    },
+    /// A patient (signing with their key) allows access to their records.
+    GrantConsent(ConsentGrant),
+    /// A patient withdraws a consent (named by the id of the granting tx).
+    RevokeConsent {
+        #[serde(with = "hexser")]
+        consent: Digest,
+    },
+    /// A node asks, on behalf of an agent or patient, to access records;
+    /// the chain decides by policy and keeps it as an audit event.
+    Access(AccessRequest),
 }
 
 /// A change to the consortium that needs more than two thirds of members.
@@ -94,6 +121,12 @@ impl Body {
             Body::RevokeAgent { .. } => "revoke_agent",
             Body::Propose { .. } => "propose",
             Body::Vote { .. } => "vote",
+            Body::WriteRecord(_) => "write_record",
+            Body::EraseRecord { .. } => "erase_record",
+            Body::EnrolPatient { .. } => "enrol_patient",
+            Body::GrantConsent(_) => "grant_consent",
+            Body::RevokeConsent { .. } => "revoke_consent",
+            Body::Access(_) => "access",
         }
     }
 
@@ -132,6 +165,32 @@ impl Write for Body {
                 proposal_id.write(buf);
                 approve.write(buf);
             }
+            Body::WriteRecord(record) => {
+                5u8.write(buf);
+                record.write(buf);
+            }
+            Body::EraseRecord { resource_type, id } => {
+                6u8.write(buf);
+                resource_type.write(buf);
+                id.write(buf);
+            }
+            Body::EnrolPatient { patient, key } => {
+                7u8.write(buf);
+                patient.write(buf);
+                key.write(buf);
+            }
+            Body::GrantConsent(grant) => {
+                8u8.write(buf);
+                grant.write(buf);
+            }
+            Body::RevokeConsent { consent } => {
+                9u8.write(buf);
+                consent.write(buf);
+            }
+            Body::Access(request) => {
+                10u8.write(buf);
+                request.write(buf);
+            }
         }
     }
 }
@@ -149,6 +208,14 @@ impl EncodeSize for Body {
                 proposal_id,
                 approve,
             } => proposal_id.encode_size() + approve.encode_size(),
+            Body::WriteRecord(record) => record.encode_size(),
+            Body::EraseRecord { resource_type, id } => {
+                resource_type.encode_size() + id.encode_size()
+            }
+            Body::EnrolPatient { patient, key } => patient.encode_size() + key.encode_size(),
+            Body::GrantConsent(grant) => grant.encode_size(),
+            Body::RevokeConsent { consent } => consent.encode_size(),
+            Body::Access(request) => request.encode_size(),
         }
     }
 }
@@ -175,6 +242,20 @@ impl Read for Body {
                 proposal_id: u64::read(buf)?,
                 approve: bool::read(buf)?,
             },
+            5 => Body::WriteRecord(RecordVersion::read(buf)?),
+            6 => Body::EraseRecord {
+                resource_type: ResourceType::read(buf)?,
+                id: LogicalId::read(buf)?,
+            },
+            7 => Body::EnrolPatient {
+                patient: Pseudonym::read(buf)?,
+                key: PublicKey::read(buf)?,
+            },
+            8 => Body::GrantConsent(ConsentGrant::read(buf)?),
+            9 => Body::RevokeConsent {
+                consent: Digest::read(buf)?,
+            },
+            10 => Body::Access(AccessRequest::read(buf)?),
             other => return Err(Error::InvalidEnum(other)),
         })
     }

@@ -89,13 +89,19 @@ impl Read for OrgId {
 }
 
 /// Declares a fieldless enum with a stable one-byte wire tag and a
-/// lower-case name used in files and JSON.
+/// name used in files, URLs and JSON.
 macro_rules! tagged_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $tag:literal => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl std::str::FromStr for $name {
+            type Err = ();
+            fn from_str(text: &str) -> Result<Self, ()> {
+                match text { $($text => Ok($name::$variant),)+ _ => Err(()) }
+            }
+        }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];

@@ -7,15 +7,21 @@
 mod block;
 mod body;
 mod codec_util;
+mod consent;
 mod genesis;
 pub mod hexser;
 mod ids;
+mod record;
 mod tx;
 
 pub use block::{txs_root, Block, BlockCfg, Header, MAX_BLOCK_TXS};
 pub use body::{AgentKind, Body, Parameter, Proposal, MAX_NOTE_BYTES};
+pub use consent::{
+    AccessAction, AccessRequest, ConsentGrant, Grantee, Purpose, ResourceRef, MAX_REASON_LEN,
+};
 pub use genesis::{Genesis, GenesisError, MemberSpec, Params};
 pub use ids::{IdError, OrgId, OrgRole};
+pub use record::{LogicalId, Pseudonym, RecordIdError, RecordVersion, ResourceType};
 pub use tx::{SignedTx, TxDecodeError, TxPayload, MAX_TX_BYTES, TX_NAMESPACE};
 
 /// The signature scheme used by organisations, agents and validators.

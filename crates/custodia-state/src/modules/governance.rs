@@ -26,7 +26,7 @@ impl Module for Governance {
     fn authorize(&self, principal: &Principal, body: &Body) -> Result<(), Rejection> {
         match principal {
             Principal::Admin { .. } => Ok(()),
-            Principal::Agent { .. } => Err(Rejection::NotMemberAdmin(match body {
+            _ => Err(Rejection::NotMemberAdmin(match body {
                 Body::Vote { .. } => "vote on governance proposals",
                 _ => "make governance proposals",
             })),
@@ -40,16 +40,24 @@ impl Module for Governance {
                 keys.insert(keys::proposal(*proposal_id));
             }
             Body::Propose {
-                proposal: Proposal::AddMember { admin_key, .. },
+                proposal:
+                    Proposal::AddMember {
+                        admin_key,
+                        validator_key,
+                        ..
+                    },
             } => {
                 keys.insert(keys::principal(admin_key));
+                keys.insert(keys::principal(validator_key));
             }
             _ => {}
         }
     }
 
     fn apply(&self, ctx: &mut TxContext<'_>, body: &Body) -> Result<(), Rejection> {
-        let voter = ctx.principal.org().clone();
+        let Principal::Admin { org: voter } = ctx.principal.clone() else {
+            unreachable!("authorize admits only admins")
+        };
         match body {
             Body::Propose { proposal } => {
                 check_proposal(&*ctx.state, proposal)?;
@@ -151,6 +159,7 @@ fn check_proposal(state: &dyn StateWrite, proposal: &Proposal) -> Result<(), Rej
             }
             if admin_key == validator_key
                 || state.get(&keys::principal(admin_key)).is_some()
+                || state.get(&keys::principal(validator_key)).is_some()
                 || members
                     .iter()
                     .any(|m| &m.validator_key == validator_key || &m.admin_key == validator_key)
@@ -229,6 +238,10 @@ fn execute(state: &mut dyn StateWrite, proposal: &Proposal) {
                 keys::principal(admin_key),
                 records::encode(&Principal::Admin { org: id.clone() }),
             );
+            state.put(
+                keys::principal(validator_key),
+                records::encode(&Principal::Node { org: id.clone() }),
+            );
             validators.next.push(validator_key.clone());
         }
         Proposal::RemoveMember { id } => {
@@ -237,6 +250,7 @@ fn execute(state: &mut dyn StateWrite, proposal: &Proposal) {
             };
             let removed = members.remove(index);
             state.delete(keys::principal(&removed.admin_key));
+            state.delete(keys::principal(&removed.validator_key));
             validators.next.retain(|k| k != &removed.validator_key);
         }
         Proposal::SetParameter { parameter, value } => {

@@ -19,7 +19,7 @@ impl Module for Identity {
     fn authorize(&self, principal: &Principal, _: &Body) -> Result<(), Rejection> {
         match principal {
             Principal::Admin { .. } => Ok(()),
-            Principal::Agent { .. } => Err(Rejection::NotMemberAdmin("register or revoke agents")),
+            _ => Err(Rejection::NotMemberAdmin("register or revoke agents")),
         }
     }
 
@@ -30,7 +30,9 @@ impl Module for Identity {
     }
 
     fn apply(&self, ctx: &mut TxContext<'_>, body: &Body) -> Result<(), Rejection> {
-        let org = ctx.principal.org().clone();
+        let Principal::Admin { org } = ctx.principal.clone() else {
+            unreachable!("authorize admits only admins")
+        };
         match body {
             Body::RegisterAgent { key, kind, label } => {
                 if ctx.state.get(&keys::principal(key)).is_some() {

@@ -1,9 +1,15 @@
 //! Domain modules: each owns some transaction bodies and the state they touch.
 
+mod access;
+mod clinical;
+mod consent;
 mod governance;
 mod identity;
 mod note;
 
+pub use access::Access;
+pub use clinical::Clinical;
+pub use consent::Consent;
 pub use governance::Governance;
 pub use identity::Identity;
 pub use note::Note;
@@ -30,6 +36,8 @@ impl<R: StateRead + ?Sized> StateWrite for Overlay<'_, R> {
 /// Everything a module knows about the transaction it is applying.
 pub struct TxContext<'a> {
     pub height: u64,
+    /// The block's timestamp (ms since the Unix epoch).
+    pub time_ms: u64,
     pub tx_id: Digest,
     pub signer: &'a PublicKey,
     pub principal: &'a Principal,

@@ -1,0 +1,300 @@
+//! Access requests and the audit trail. A node asks the chain, for one of
+//! its organisation's agents (or a patient), to read, search or write a
+//! patient's records; the chain decides by the Cedar policy in state and
+//! keeps the request and the decision, permitted or denied, as an audit
+//! event. Nodes answer a read only once its event is final.
+
+use super::{consent::consents_of, Module, TxContext};
+use crate::{
+    keys,
+    policy::{Asker, PolicyEngine, Question, Target},
+    records::{self, AuditEvent, Decision, PatientEntry, Principal, RecordEntry, RecordHead},
+    Rejection, StateRead,
+};
+use custodia_types::{
+    key_hex, AccessAction, AccessRequest, AgentKind, Body, OrgId, OrgRole, Pseudonym, PublicKey,
+    Purpose, SignedTx,
+};
+use std::collections::BTreeSet;
+
+#[derive(Default)]
+pub struct Access {
+    policy: PolicyEngine,
+}
+
+impl Module for Access {
+    fn handles(&self, body: &Body) -> bool {
+        matches!(body, Body::Access(_))
+    }
+
+    fn authorize(&self, _: &Principal, _: &Body) -> Result<(), Rejection> {
+        // Anyone may ask; who they ask for is checked in `apply`, and the
+        // answer is the policy's.
+        Ok(())
+    }
+
+    fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>) {
+        let Body::Access(request) = tx.body() else {
+            return;
+        };
+        keys.insert(keys::principal(&request.agent));
+        keys.insert(keys::patient(&request.patient));
+        keys.insert(keys::patient_consents(&request.patient));
+        keys.insert(keys::patient_audit_count(&request.patient));
+        keys.insert(keys::AUDIT_COUNT.to_vec());
+        keys.insert(keys::POLICY.to_vec());
+        if let Some(resource) = &request.resource {
+            keys.insert(keys::record_head(resource.resource_type, &resource.id));
+        }
+    }
+
+    fn apply(&self, ctx: &mut TxContext<'_>, body: &Body) -> Result<(), Rejection> {
+        let Body::Access(request) = body else {
+            unreachable!("dispatch only sends access bodies here")
+        };
+        let actor = resolve_actor(&*ctx.state, ctx.signer, ctx.principal, &request.agent)?;
+        let patient: PatientEntry = records::read(&*ctx.state, &keys::patient(&request.patient))
+            .ok_or_else(|| Rejection::UnknownPatient(request.patient.to_hex()))?;
+        let compartment = format!("Patient/{}", request.patient);
+        let (name, resource_type, custodian, author) = match &request.resource {
+            None => (compartment, "Patient".to_string(), patient.custodian, None),
+            Some(resource) => {
+                let name = resource.to_string();
+                let head: Option<RecordHead> = records::read(
+                    &*ctx.state,
+                    &keys::record_head(resource.resource_type, &resource.id),
+                );
+                match head {
+                    Some(head) if head.patient != request.patient => {
+                        return Err(Rejection::PatientIdMismatch(name))
+                    }
+                    Some(head) => {
+                        let latest: Option<RecordEntry> = records::read(
+                            &*ctx.state,
+                            &keys::record_version(
+                                resource.resource_type,
+                                &resource.id,
+                                head.version,
+                            ),
+                        );
+                        let author =
+                            latest.and_then(|e| custodia_types::parse_public_key(&e.author).ok());
+                        (
+                            name,
+                            resource.resource_type.to_string(),
+                            head.custodian,
+                            author,
+                        )
+                    }
+                    // A refused write of a new resource: it is the patient's
+                    // custodian's to create.
+                    None if request.action == AccessAction::Write => (
+                        name,
+                        resource.resource_type.to_string(),
+                        patient.custodian,
+                        None,
+                    ),
+                    None => return Err(Rejection::UnknownRecord(name)),
+                }
+            }
+        };
+        let break_glass = request
+            .break_glass
+            .as_deref()
+            .is_some_and(|reason| !reason.trim().is_empty());
+        let consented = match &actor {
+            Actor::Agent { org, .. } => {
+                let resource_type = request.resource.as_ref().map(|r| r.resource_type);
+                consents_of(&*ctx.state, &request.patient).iter().any(|c| {
+                    c.allows(
+                        &request.agent,
+                        org,
+                        resource_type,
+                        request.purpose,
+                        ctx.time_ms,
+                    )
+                })
+            }
+            Actor::Patient(_) => false,
+        };
+        let policy: String = records::read(&*ctx.state, keys::POLICY)
+            .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.into());
+        let question = Question {
+            asker: actor.asker(&request.agent),
+            action: request.action,
+            target: Target {
+                name: &name,
+                resource_type: &resource_type,
+                patient: &request.patient,
+                custodian: &custodian,
+                author: author.as_ref(),
+            },
+            purpose: request.purpose,
+            consented,
+            break_glass,
+        };
+        let answer = self.policy.decide(&policy, &question);
+        record_event(
+            ctx,
+            request,
+            actor.org().cloned(),
+            if answer.permit {
+                Decision::Permit
+            } else {
+                Decision::Deny
+            },
+            answer.reasons,
+        );
+        Ok(())
+    }
+}
+
+/// The agent (or patient) a transaction acts for.
+pub(crate) enum Actor {
+    Agent {
+        org: OrgId,
+        role: OrgRole,
+        kind: Option<AgentKind>,
+    },
+    Patient(Pseudonym),
+}
+
+impl Actor {
+    fn org(&self) -> Option<&OrgId> {
+        match self {
+            Actor::Agent { org, .. } => Some(org),
+            Actor::Patient(_) => None,
+        }
+    }
+
+    fn asker<'a>(&'a self, key: &'a PublicKey) -> Asker<'a> {
+        match self {
+            Actor::Agent { org, role, kind } => Asker::Agent {
+                key,
+                org,
+                role: *role,
+                kind: *kind,
+            },
+            Actor::Patient(p) => Asker::Patient(p),
+        }
+    }
+}
+
+/// Who `agent` is, given that `signer` (as `principal`) speaks for it: a
+/// node speaks for its own organisation's agents and admin, and for any
+/// patient it serves; anyone else speaks only for themselves.
+pub(crate) fn resolve_actor(
+    state: &(impl StateRead + ?Sized),
+    signer: &PublicKey,
+    principal: &Principal,
+    agent: &PublicKey,
+) -> Result<Actor, Rejection> {
+    let is_node = matches!(principal, Principal::Node { .. });
+    if !is_node && agent != signer {
+        return Err(Rejection::NotAllowed(
+            "only a member's node may act on behalf of another key",
+        ));
+    }
+    let agent_principal: Principal = if agent == signer {
+        principal.clone()
+    } else {
+        records::read(state, &keys::principal(agent))
+            .ok_or_else(|| Rejection::UnknownSigner(key_hex(agent)))?
+    };
+    let role_of = |org: &OrgId| {
+        records::members(state)
+            .into_iter()
+            .find(|m| &m.id == org)
+            .map(|m| m.role)
+            .ok_or_else(|| Rejection::UnknownMember(org.clone()))
+    };
+    let foreign = |org: &OrgId| principal.org().is_some_and(|signer_org| signer_org != org);
+    match agent_principal {
+        Principal::Patient { patient } => Ok(Actor::Patient(patient)),
+        Principal::Agent { revoked: true, .. } => Err(Rejection::RevokedSigner(key_hex(agent))),
+        Principal::Agent { org, .. } | Principal::Admin { org } if foreign(&org) => {
+            Err(Rejection::AgentNotOwned(key_hex(agent)))
+        }
+        Principal::Agent { org, kind, .. } => Ok(Actor::Agent {
+            role: role_of(&org)?,
+            org,
+            kind: Some(kind),
+        }),
+        Principal::Admin { org } => Ok(Actor::Agent {
+            role: role_of(&org)?,
+            org,
+            kind: None,
+        }),
+        Principal::Node { .. } => Err(Rejection::NotAllowed(
+            "a node acts for agents and patients, not for itself",
+        )),
+    }
+}
+
+/// Append an audit event: under `audit/{seq}`, indexed for the patient and
+/// by the transaction that caused it.
+pub(crate) fn record_event(
+    ctx: &mut TxContext<'_>,
+    request: &AccessRequest,
+    org: Option<OrgId>,
+    decision: Decision,
+    reasons: Vec<String>,
+) {
+    let seq = counter(&*ctx.state, keys::AUDIT_COUNT);
+    let patient_count_key = keys::patient_audit_count(&request.patient);
+    let index = counter(&*ctx.state, &patient_count_key);
+    let event = AuditEvent {
+        seq,
+        height: ctx.height,
+        time_ms: ctx.time_ms,
+        tx: ctx.tx_id,
+        agent: key_hex(&request.agent),
+        org,
+        recorded_by: ctx.principal.org().cloned(),
+        patient: request.patient,
+        resource: request.resource.as_ref().map(ToString::to_string),
+        action: request.action,
+        purpose: request.purpose,
+        decision,
+        break_glass: request.break_glass.clone(),
+        reasons,
+    };
+    ctx.state
+        .put(keys::audit_event(seq), records::encode(&event));
+    ctx.state
+        .put(keys::audit_of_tx(&ctx.tx_id), keys::encode_u64(seq));
+    ctx.state.put(
+        keys::patient_audit(&request.patient, index),
+        keys::encode_u64(seq),
+    );
+    ctx.state
+        .put(keys::AUDIT_COUNT.to_vec(), keys::encode_u64(seq + 1));
+    ctx.state
+        .put(patient_count_key, keys::encode_u64(index + 1));
+}
+
+fn counter(state: &(impl StateRead + ?Sized), key: &[u8]) -> u64 {
+    state
+        .get(key)
+        .and_then(|bytes| keys::decode_u64(&bytes))
+        .unwrap_or(0)
+}
+
+/// An audit request for a write the chain accepted (the write itself is
+/// the permission: only a custodian gets this far).
+pub(crate) fn write_request(
+    agent: PublicKey,
+    record: &custodia_types::RecordVersion,
+) -> AccessRequest {
+    AccessRequest {
+        agent,
+        patient: record.patient,
+        resource: Some(custodia_types::ResourceRef {
+            resource_type: record.resource_type,
+            id: record.id.clone(),
+        }),
+        action: AccessAction::Write,
+        purpose: Purpose::Treatment,
+        break_glass: None,
+    }
+}

@@ -1,0 +1,209 @@
+//! Clinical records: the chain's index of encrypted FHIR resource versions.
+//! A custodian organisation writes versions of the resources it holds; each
+//! version is a pseudonym, a type, an id and hashes (see `RecordVersion`).
+//! Content, keys and ciphertext live off chain in the vaults.
+
+use super::{
+    access::{record_event, resolve_actor, write_request, Actor},
+    Module, TxContext,
+};
+use crate::{
+    keys,
+    records::{self, Decision, PatientEntry, Principal, RecordEntry, RecordHead},
+    Rejection,
+};
+use custodia_types::{key_hex, AgentKind, Body, OrgRole, RecordVersion, ResourceType, SignedTx};
+use std::collections::BTreeSet;
+
+pub struct Clinical;
+
+impl Module for Clinical {
+    fn handles(&self, body: &Body) -> bool {
+        matches!(body, Body::WriteRecord(_) | Body::EraseRecord { .. })
+    }
+
+    fn authorize(&self, principal: &Principal, _: &Body) -> Result<(), Rejection> {
+        match principal {
+            Principal::Agent {
+                kind: AgentKind::Device,
+                ..
+            } => Err(Rejection::NotRecordAuthor(
+                "devices may not write clinical records",
+            )),
+            Principal::Patient { .. } => Err(Rejection::NotRecordAuthor(
+                "patients do not write clinical records; their custodian does",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>) {
+        match tx.body() {
+            Body::WriteRecord(record) => {
+                keys.insert(keys::principal(&record.author));
+                keys.insert(keys::AUDIT_COUNT.to_vec());
+                keys.insert(keys::patient_audit_count(&record.patient));
+                keys.insert(keys::patient(&record.patient));
+                keys.insert(keys::patient_records(&record.patient));
+                keys.insert(keys::record_head(record.resource_type, &record.id));
+            }
+            Body::EraseRecord { resource_type, id } => {
+                keys.insert(keys::record_head(*resource_type, id));
+            }
+            _ => {}
+        }
+    }
+
+    fn apply(&self, ctx: &mut TxContext<'_>, body: &Body) -> Result<(), Rejection> {
+        let Some(org) = ctx.principal.org().cloned() else {
+            unreachable!("authorize refuses patients")
+        };
+        let role = records::members(&*ctx.state)
+            .into_iter()
+            .find(|m| m.id == org)
+            .map(|m| m.role)
+            .ok_or_else(|| Rejection::UnknownMember(org.clone()))?;
+        if matches!(role, OrgRole::Regulator) {
+            return Err(Rejection::NotRecordAuthor(
+                "regulators see audit metadata and do not write clinical records",
+            ));
+        }
+        match body {
+            Body::WriteRecord(record) => {
+                let author = resolve_actor(&*ctx.state, ctx.signer, ctx.principal, &record.author)?;
+                match author {
+                    Actor::Agent {
+                        kind: Some(AgentKind::Device),
+                        ..
+                    } => {
+                        return Err(Rejection::NotRecordAuthor(
+                            "devices may not write clinical records",
+                        ))
+                    }
+                    Actor::Patient(_) => {
+                        return Err(Rejection::NotRecordAuthor(
+                            "patients do not write clinical records; their custodian does",
+                        ))
+                    }
+                    Actor::Agent { .. } => {}
+                }
+                write(ctx, org.clone(), record)?;
+                record_event(
+                    ctx,
+                    &write_request(record.author.clone(), record),
+                    Some(org),
+                    Decision::Permit,
+                    vec!["custodian-writes".into()],
+                );
+                Ok(())
+            }
+            Body::EraseRecord { resource_type, id } => {
+                let key = keys::record_head(*resource_type, id);
+                let mut head: RecordHead = records::read(&*ctx.state, &key)
+                    .ok_or_else(|| Rejection::UnknownRecord(format!("{resource_type}/{id}")))?;
+                if head.custodian != org {
+                    return Err(Rejection::NotCustodian {
+                        record: format!("{resource_type}/{id}"),
+                        custodian: head.custodian,
+                    });
+                }
+                if head.erased_height.is_some() {
+                    return Err(Rejection::RecordErased(format!("{resource_type}/{id}")));
+                }
+                head.erased_height = Some(ctx.height);
+                ctx.state.put(key, records::encode(&head));
+                Ok(())
+            }
+            _ => unreachable!("dispatch only sends clinical bodies here"),
+        }
+    }
+}
+
+fn write(
+    ctx: &mut TxContext<'_>,
+    org: custodia_types::OrgId,
+    record: &RecordVersion,
+) -> Result<(), Rejection> {
+    let name = format!("{}/{}", record.resource_type, record.id);
+    let patient_key = keys::patient(&record.patient);
+    let is_patient = record.resource_type == ResourceType::Patient;
+    if is_patient && record.id.as_str() != record.patient.to_hex() {
+        return Err(Rejection::PatientIdMismatch(name));
+    }
+    let head_key = keys::record_head(record.resource_type, &record.id);
+    let previous: Option<RecordHead> = records::read(&*ctx.state, &head_key);
+    match &previous {
+        None => {
+            if record.version != 1 {
+                return Err(Rejection::VersionConflict {
+                    record: name,
+                    expected: 1,
+                    got: record.version,
+                });
+            }
+            let known_patient = ctx.state.get(&patient_key).is_some();
+            match (is_patient, known_patient) {
+                (true, true) => return Err(Rejection::RecordExists(name)),
+                (false, false) => return Err(Rejection::UnknownPatient(record.patient.to_hex())),
+                (true, false) => {
+                    let entry = PatientEntry {
+                        custodian: org.clone(),
+                        created_height: ctx.height,
+                    };
+                    ctx.state.put(patient_key, records::encode(&entry));
+                }
+                (false, true) => {}
+            }
+            let index_key = keys::patient_records(&record.patient);
+            let mut index: Vec<String> = records::read(&*ctx.state, &index_key).unwrap_or_default();
+            index.push(name.clone());
+            ctx.state.put(index_key, records::encode(&index));
+        }
+        Some(head) => {
+            if head.erased_height.is_some() {
+                return Err(Rejection::RecordErased(name));
+            }
+            if head.custodian != org {
+                return Err(Rejection::NotCustodian {
+                    record: name,
+                    custodian: head.custodian.clone(),
+                });
+            }
+            if head.patient != record.patient {
+                return Err(Rejection::PatientIdMismatch(name));
+            }
+            if record.version == 1 {
+                return Err(Rejection::RecordExists(name));
+            }
+            if record.version != head.version + 1 {
+                return Err(Rejection::VersionConflict {
+                    record: name,
+                    expected: head.version + 1,
+                    got: record.version,
+                });
+            }
+        }
+    }
+    let head = RecordHead {
+        patient: record.patient,
+        custodian: org.clone(),
+        version: record.version,
+        erased_height: None,
+    };
+    ctx.state.put(head_key, records::encode(&head));
+    let entry = RecordEntry {
+        ciphertext: record.ciphertext,
+        commitment: record.commitment,
+        size: record.size,
+        time_ms: record.time_ms,
+        author: key_hex(&record.author),
+        custodian: org,
+        height: ctx.height,
+        tx: ctx.tx_id,
+    };
+    ctx.state.put(
+        keys::record_version(record.resource_type, &record.id, record.version),
+        records::encode(&entry),
+    );
+    Ok(())
+}
