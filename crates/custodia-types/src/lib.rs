@@ -12,6 +12,7 @@ mod genesis;
 pub mod hexser;
 mod ids;
 mod record;
+mod token;
 mod tx;
 
 pub use block::{txs_root, Block, BlockCfg, Header, MAX_BLOCK_TXS};
@@ -22,6 +23,7 @@ pub use consent::{
 pub use genesis::{Genesis, GenesisError, MemberSpec, Params};
 pub use ids::{IdError, OrgId, OrgRole};
 pub use record::{LogicalId, Pseudonym, RecordIdError, RecordVersion, ResourceType};
+pub use token::{AuthToken, TokenError, TOKEN_NAMESPACE};
 pub use tx::{SignedTx, TxDecodeError, TxPayload, MAX_TX_BYTES, TX_NAMESPACE};
 
 /// The signature scheme used by organisations, agents and validators.
