@@ -1,0 +1,14 @@
+//! FHIR R4 for Custodia: checking that incoming resources have the
+//! structure R4 requires before anything is stored, and building the
+//! resources the server answers with (OperationOutcome,
+//! CapabilityStatement, Bundle).
+
+mod examples;
+mod outcome;
+mod resources;
+mod validate;
+
+pub use examples::example;
+pub use outcome::{IssueType, Outcome};
+pub use resources::{audit_event, bundle, capability_statement, AuditFacts, BundleEntry, BundleKind};
+pub use validate::{parse, set_meta, Resource, SUPPORTED};

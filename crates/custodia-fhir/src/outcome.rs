@@ -1,0 +1,98 @@
+//! OperationOutcome: how every FHIR error is answered.
+
+use serde_json::{json, Value};
+
+/// FHIR `issue-type` codes used by this server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueType {
+    Invalid,
+    Structure,
+    Required,
+    Value,
+    NotSupported,
+    NotFound,
+    Deleted,
+    Forbidden,
+    Security,
+    Login,
+    TooLong,
+    Conflict,
+    Exception,
+    Timeout,
+}
+
+impl IssueType {
+    pub fn code(self) -> &'static str {
+        match self {
+            IssueType::Invalid => "invalid",
+            IssueType::Structure => "structure",
+            IssueType::Required => "required",
+            IssueType::Value => "value",
+            IssueType::NotSupported => "not-supported",
+            IssueType::NotFound => "not-found",
+            IssueType::Deleted => "deleted",
+            IssueType::Forbidden => "forbidden",
+            IssueType::Security => "security",
+            IssueType::Login => "login",
+            IssueType::TooLong => "too-long",
+            IssueType::Conflict => "conflict",
+            IssueType::Exception => "exception",
+            IssueType::Timeout => "timeout",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    pub code: IssueType,
+    pub diagnostics: String,
+    /// Where in the resource (FHIRPath), when it is about an element.
+    pub expression: Option<String>,
+}
+
+/// An error answer: the HTTP status and the issues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: u16,
+    pub issues: Vec<Issue>,
+}
+
+impl Outcome {
+    pub fn new(status: u16, code: IssueType, diagnostics: impl Into<String>) -> Self {
+        Self {
+            status,
+            issues: vec![Issue {
+                code,
+                diagnostics: diagnostics.into(),
+                expression: None,
+            }],
+        }
+    }
+
+    pub(crate) fn invalid(issues: Vec<Issue>) -> Self {
+        Self {
+            status: 400,
+            issues,
+        }
+    }
+
+    /// The R4 OperationOutcome resource.
+    pub fn to_json(&self) -> Value {
+        let issues: Vec<Value> = self
+            .issues
+            .iter()
+            .map(|issue| {
+                let mut value = json!({
+                    "severity": "error",
+                    "code": issue.code.code(),
+                    "diagnostics": issue.diagnostics,
+                });
+                if let Some(expression) = &issue.expression {
+                    value["expression"] = json!([expression]);
+                }
+                value
+            })
+            .collect();
+        json!({ "resourceType": "OperationOutcome", "issue": issues })
+    }
+}

@@ -1,0 +1,149 @@
+//! Resources the server answers with.
+
+use crate::SUPPORTED;
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BundleKind {
+    Searchset,
+    History,
+}
+
+pub struct BundleEntry {
+    pub full_url: String,
+    pub resource: Value,
+}
+
+/// A Bundle of `entries`, with paging links when there is more.
+pub fn bundle(
+    kind: BundleKind,
+    self_url: &str,
+    next_url: Option<&str>,
+    total: usize,
+    entries: Vec<BundleEntry>,
+) -> Value {
+    let mut links = vec![json!({ "relation": "self", "url": self_url })];
+    if let Some(next) = next_url {
+        links.push(json!({ "relation": "next", "url": next }));
+    }
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(|e| {
+            let mut entry = json!({ "fullUrl": e.full_url, "resource": e.resource });
+            if kind == BundleKind::Searchset {
+                entry["search"] = json!({ "mode": "match" });
+            }
+            entry
+        })
+        .collect();
+    json!({
+        "resourceType": "Bundle",
+        "type": match kind { BundleKind::Searchset => "searchset", BundleKind::History => "history" },
+        "total": total,
+        "link": links,
+        "entry": entries,
+    })
+}
+
+/// The server's CapabilityStatement (`GET /fhir/metadata`).
+pub fn capability_statement(base_url: &str, software_version: &str, date: &str) -> Value {
+    let search_params = json!([
+        { "name": "patient", "type": "reference", "documentation": "The patient (Patient/<pseudonym>) the resource is about" },
+        { "name": "subject", "type": "reference", "documentation": "Same as patient" },
+        { "name": "code", "type": "token", "documentation": "system|code of the resource's main code" },
+        { "name": "_lastUpdated", "type": "date", "documentation": "ge/gt/le/lt/eq prefixes" },
+        { "name": "_count", "type": "number", "documentation": "Page size (default 20, at most 100)" }
+    ]);
+    let resources: Vec<Value> = SUPPORTED
+        .iter()
+        .map(|t| {
+            json!({
+                "type": t,
+                "versioning": "versioned",
+                "readHistory": true,
+                "updateCreate": true,
+                "interaction": [
+                    { "code": "read" }, { "code": "vread" }, { "code": "update" },
+                    { "code": "create" }, { "code": "history-instance" }, { "code": "search-type" }
+                ],
+                "searchParam": search_params,
+            })
+        })
+        .chain(std::iter::once(json!({
+            "type": "AuditEvent",
+            "interaction": [{ "code": "search-type" }],
+            "searchParam": [{ "name": "patient", "type": "reference" }],
+        })))
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "kind": "instance",
+        "software": { "name": "Custodia", "version": software_version },
+        "implementation": { "description": "Custodia node FHIR facade", "url": base_url },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "description": "Authorization: Bearer <token> signed by an agent's or patient's registered key (`custodia token`)"
+            },
+            "resource": resources,
+        }],
+    })
+}
+
+/// One chain audit event as an R4 AuditEvent.
+pub struct AuditFacts<'a> {
+    pub id: &'a str,
+    pub recorded: &'a str,
+    pub action: &'a str,
+    pub permitted: bool,
+    pub agent: &'a str,
+    pub org: Option<&'a str>,
+    pub patient: &'a str,
+    pub resource: Option<&'a str>,
+    pub purpose: &'a str,
+    pub break_glass: Option<&'a str>,
+    pub reasons: &'a [String],
+    pub tx: &'a str,
+    pub height: u64,
+}
+
+pub fn audit_event(f: &AuditFacts<'_>) -> Value {
+    let action_code = match f.action {
+        "write" => "U",
+        "read" | "read_audit" => "R",
+        _ => "E",
+    };
+    let mut agent = json!({
+        "who": { "identifier": { "system": "urn:custodia:key", "value": f.agent } },
+        "requestor": true,
+        "purposeOfUse": [{ "coding": [{ "system": "urn:custodia:purpose", "code": f.purpose }] }],
+    });
+    if let Some(org) = f.org {
+        agent["onBehalfOf"] = json!({ "identifier": { "system": "urn:custodia:org", "value": org } });
+    }
+    let mut entity = vec![json!({ "what": { "reference": format!("Patient/{}", f.patient) }, "role": { "code": "1", "display": "Patient" } })];
+    if let Some(resource) = f.resource {
+        entity.push(json!({ "what": { "reference": resource } }));
+    }
+    let mut event = json!({
+        "resourceType": "AuditEvent",
+        "id": f.id,
+        "type": { "system": "urn:custodia:action", "code": f.action },
+        "action": action_code,
+        "recorded": f.recorded,
+        "outcome": if f.permitted { "0" } else { "4" },
+        "outcomeDesc": f.reasons.join(", "),
+        "agent": [agent],
+        "source": { "observer": { "identifier": { "system": "urn:custodia:tx", "value": f.tx } } },
+        "entity": entity,
+        "extension": [{ "url": "urn:custodia:block-height", "valueInteger": f.height }],
+    });
+    if let Some(reason) = f.break_glass {
+        event["purposeOfEvent"] = json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "Emergency treatment (break-glass)" }], "text": reason }]);
+    }
+    event
+}
