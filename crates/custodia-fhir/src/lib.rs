@@ -10,5 +10,7 @@ mod validate;
 
 pub use examples::example;
 pub use outcome::{IssueType, Outcome};
-pub use resources::{audit_event, bundle, capability_statement, AuditFacts, BundleEntry, BundleKind};
+pub use resources::{
+    audit_event, bundle, capability_statement, AuditFacts, BundleEntry, BundleKind,
+};
 pub use validate::{parse, set_meta, Resource, SUPPORTED};

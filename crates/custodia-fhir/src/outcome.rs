@@ -17,6 +17,7 @@ pub enum IssueType {
     Login,
     TooLong,
     Conflict,
+    Processing,
     Exception,
     Timeout,
 }
@@ -36,6 +37,7 @@ impl IssueType {
             IssueType::Login => "login",
             IssueType::TooLong => "too-long",
             IssueType::Conflict => "conflict",
+            IssueType::Processing => "processing",
             IssueType::Exception => "exception",
             IssueType::Timeout => "timeout",
         }

@@ -123,9 +123,12 @@ pub fn audit_event(f: &AuditFacts<'_>) -> Value {
         "purposeOfUse": [{ "coding": [{ "system": "urn:custodia:purpose", "code": f.purpose }] }],
     });
     if let Some(org) = f.org {
-        agent["onBehalfOf"] = json!({ "identifier": { "system": "urn:custodia:org", "value": org } });
+        agent["onBehalfOf"] =
+            json!({ "identifier": { "system": "urn:custodia:org", "value": org } });
     }
-    let mut entity = vec![json!({ "what": { "reference": format!("Patient/{}", f.patient) }, "role": { "code": "1", "display": "Patient" } })];
+    let mut entity = vec![
+        json!({ "what": { "reference": format!("Patient/{}", f.patient) }, "role": { "code": "1", "display": "Patient" } }),
+    ];
     if let Some(resource) = f.resource {
         entity.push(json!({ "what": { "reference": resource } }));
     }

@@ -41,17 +41,65 @@ enum Shape {
 fn rules(resource_type: &str) -> &'static [(&'static str, Shape, bool)] {
     use Shape::*;
     match resource_type {
-        "Patient" => &[("gender", Code, false), ("birthDate", String, false), ("name", Array, false), ("identifier", Array, false)],
-        "Encounter" => &[("status", Code, true), ("class", Coding, true), ("subject", Reference, false), ("type", Array, false)],
-        "Observation" => &[("status", Code, true), ("code", Concept, true), ("subject", Reference, false), ("encounter", Reference, false)],
-        "Condition" => &[("subject", Reference, true), ("code", Concept, false), ("clinicalStatus", Concept, false), ("encounter", Reference, false)],
-        "Procedure" => &[("status", Code, true), ("subject", Reference, true), ("code", Concept, false)],
-        "MedicationRequest" => &[("status", Code, true), ("intent", Code, true), ("subject", Reference, true), ("medicationCodeableConcept", Concept, false), ("medicationReference", Reference, false)],
+        "Patient" => &[
+            ("gender", Code, false),
+            ("birthDate", String, false),
+            ("name", Array, false),
+            ("identifier", Array, false),
+        ],
+        "Encounter" => &[
+            ("status", Code, true),
+            ("class", Coding, true),
+            ("subject", Reference, false),
+            ("type", Array, false),
+        ],
+        "Observation" => &[
+            ("status", Code, true),
+            ("code", Concept, true),
+            ("subject", Reference, false),
+            ("encounter", Reference, false),
+        ],
+        "Condition" => &[
+            ("subject", Reference, true),
+            ("code", Concept, false),
+            ("clinicalStatus", Concept, false),
+            ("encounter", Reference, false),
+        ],
+        "Procedure" => &[
+            ("status", Code, true),
+            ("subject", Reference, true),
+            ("code", Concept, false),
+        ],
+        "MedicationRequest" => &[
+            ("status", Code, true),
+            ("intent", Code, true),
+            ("subject", Reference, true),
+            ("medicationCodeableConcept", Concept, false),
+            ("medicationReference", Reference, false),
+        ],
         "AllergyIntolerance" => &[("patient", Reference, true), ("code", Concept, false)],
-        "Immunization" => &[("status", Code, true), ("vaccineCode", Concept, true), ("patient", Reference, true)],
-        "DiagnosticReport" => &[("status", Code, true), ("code", Concept, true), ("subject", Reference, false), ("result", Array, false)],
-        "DocumentReference" => &[("status", Code, true), ("content", Array, true), ("subject", Reference, false), ("type", Concept, false)],
-        "ImagingStudy" => &[("status", Code, true), ("subject", Reference, true), ("series", Array, false)],
+        "Immunization" => &[
+            ("status", Code, true),
+            ("vaccineCode", Concept, true),
+            ("patient", Reference, true),
+        ],
+        "DiagnosticReport" => &[
+            ("status", Code, true),
+            ("code", Concept, true),
+            ("subject", Reference, false),
+            ("result", Array, false),
+        ],
+        "DocumentReference" => &[
+            ("status", Code, true),
+            ("content", Array, true),
+            ("subject", Reference, false),
+            ("type", Concept, false),
+        ],
+        "ImagingStudy" => &[
+            ("status", Code, true),
+            ("subject", Reference, true),
+            ("series", Array, false),
+        ],
         _ => &[],
     }
 }
@@ -59,7 +107,10 @@ fn rules(resource_type: &str) -> &'static [(&'static str, Shape, bool)] {
 /// Choice elements (`x[x]`) of which exactly one form is required.
 fn required_choices(resource_type: &str) -> &'static [(&'static str, &'static [&'static str])] {
     match resource_type {
-        "MedicationRequest" => &[("medication[x]", &["medicationCodeableConcept", "medicationReference"])],
+        "MedicationRequest" => &[(
+            "medication[x]",
+            &["medicationCodeableConcept", "medicationReference"],
+        )],
         "Immunization" => &[("occurrence[x]", &["occurrenceDateTime", "occurrenceString"])],
         _ => &[],
     }
@@ -90,7 +141,9 @@ pub struct Resource {
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 fn issue(code: IssueType, expression: String, diagnostics: String) -> Issue {
@@ -112,7 +165,13 @@ fn reference_shape_ok(reference: &str) -> bool {
         return true;
     }
     let mut parts = reference.split('/');
-    match (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) {
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
         (Some(t), Some(id), None, None, None) => is_type_name(t) && valid_id(id),
         (Some(t), Some(id), Some("_history"), Some(v), None) => {
             is_type_name(t) && valid_id(id) && valid_id(v)
@@ -238,22 +297,37 @@ fn codes_of(json: &Map<String, Value>, resource_type: &str) -> Vec<String> {
 /// URL, which the body must match.
 pub fn parse(body: &[u8], expected_type: Option<&str>) -> Result<Resource, Outcome> {
     let json: Value = serde_json::from_slice(body).map_err(|e| {
-        Outcome::new(400, IssueType::Structure, format!("the body is not JSON: {e}"))
+        Outcome::new(
+            400,
+            IssueType::Structure,
+            format!("the body is not JSON: {e}"),
+        )
     })?;
     let Some(object) = json.as_object() else {
-        return Err(Outcome::new(400, IssueType::Structure, "a FHIR resource is a JSON object"));
+        return Err(Outcome::new(
+            400,
+            IssueType::Structure,
+            "a FHIR resource is a JSON object",
+        ));
     };
     let resource_type = match object.get("resourceType") {
         Some(Value::String(t)) => t.clone(),
         _ => {
-            return Err(Outcome::new(400, IssueType::Required, "the resource has no resourceType"))
+            return Err(Outcome::new(
+                400,
+                IssueType::Required,
+                "the resource has no resourceType",
+            ))
         }
     };
     if !SUPPORTED.contains(&resource_type.as_str()) {
         return Err(Outcome::new(
             if expected_type.is_some() { 400 } else { 404 },
             IssueType::NotSupported,
-            format!("resource type {resource_type:?} is not kept here; supported: {}", SUPPORTED.join(", ")),
+            format!(
+                "resource type {resource_type:?} is not kept here; supported: {}",
+                SUPPORTED.join(", ")
+            ),
         ));
     }
     if let Some(expected) = expected_type {
@@ -279,7 +353,12 @@ pub fn parse(body: &[u8], expected_type: Option<&str>) -> Result<Resource, Outco
         }
     };
     if let Some(meta) = object.get("meta") {
-        check_shape(&format!("{resource_type}.meta"), meta, Shape::Object, &mut issues);
+        check_shape(
+            &format!("{resource_type}.meta"),
+            meta,
+            Shape::Object,
+            &mut issues,
+        );
     }
     for (element, shape, required) in rules(&resource_type) {
         let path = format!("{resource_type}.{element}");
@@ -304,7 +383,10 @@ pub fn parse(body: &[u8], expected_type: Option<&str>) -> Result<Resource, Outco
             issues.push(issue(
                 IssueType::Required,
                 format!("{resource_type}.{choice}"),
-                format!("{resource_type}.{choice} is required, exactly one of {}", forms.join(", ")),
+                format!(
+                    "{resource_type}.{choice} is required, exactly one of {}",
+                    forms.join(", ")
+                ),
             ));
         }
     }

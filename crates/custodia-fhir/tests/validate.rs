@@ -14,28 +14,75 @@ fn every_supported_type_has_a_valid_example_that_names_its_patient() {
         let expected_patient = (*t != "Patient").then(|| "p-1".to_string());
         assert_eq!(resource.patient, expected_patient, "{t}");
     }
-    let obs = parse(example("Observation", "p").unwrap().to_string().as_bytes(), None).unwrap();
+    let obs = parse(
+        example("Observation", "p").unwrap().to_string().as_bytes(),
+        None,
+    )
+    .unwrap();
     assert_eq!(obs.codes, vec!["http://loinc.org|8867-4".to_string()]);
 }
 
 #[test]
 fn broken_resources_are_refused_with_the_element_named() {
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("Observation", json!({"resourceType": "Observation", "code": {"text": "x"}, "subject": {"reference": "Patient/p"}}), "Observation.status"),
-        ("Observation", json!({"resourceType": "Observation", "status": 7, "code": {"text": "x"}, "subject": {"reference": "Patient/p"}}), "Observation.status"),
-        ("Observation", json!({"resourceType": "Observation", "status": "final", "code": "8867-4", "subject": {"reference": "Patient/p"}}), "Observation.code"),
-        ("Condition", json!({"resourceType": "Condition", "subject": {"reference": "Patient/has space"}}), "Condition.subject.reference"),
-        ("Encounter", json!({"resourceType": "Encounter", "status": "finished", "subject": {"reference": "Patient/p"}}), "Encounter.class"),
-        ("MedicationRequest", json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/p"}}), "MedicationRequest.medication[x]"),
-        ("DocumentReference", json!({"resourceType": "DocumentReference", "status": "current", "content": [], "subject": {"reference": "Patient/p"}}), "DocumentReference.content"),
-        ("Immunization", json!({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"text": "flu"}, "patient": {"reference": "Group/g"}, "occurrenceString": "today"}), "Immunization.patient"),
-        ("Patient", json!({"resourceType": "Patient", "id": "no/slash"}), "Patient.id"),
-        ("Patient", json!({"resourceType": "Patient", "name": {"family": "x"}}), "Patient.name"),
+        (
+            "Observation",
+            json!({"resourceType": "Observation", "code": {"text": "x"}, "subject": {"reference": "Patient/p"}}),
+            "Observation.status",
+        ),
+        (
+            "Observation",
+            json!({"resourceType": "Observation", "status": 7, "code": {"text": "x"}, "subject": {"reference": "Patient/p"}}),
+            "Observation.status",
+        ),
+        (
+            "Observation",
+            json!({"resourceType": "Observation", "status": "final", "code": "8867-4", "subject": {"reference": "Patient/p"}}),
+            "Observation.code",
+        ),
+        (
+            "Condition",
+            json!({"resourceType": "Condition", "subject": {"reference": "Patient/has space"}}),
+            "Condition.subject.reference",
+        ),
+        (
+            "Encounter",
+            json!({"resourceType": "Encounter", "status": "finished", "subject": {"reference": "Patient/p"}}),
+            "Encounter.class",
+        ),
+        (
+            "MedicationRequest",
+            json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/p"}}),
+            "MedicationRequest.medication[x]",
+        ),
+        (
+            "DocumentReference",
+            json!({"resourceType": "DocumentReference", "status": "current", "content": [], "subject": {"reference": "Patient/p"}}),
+            "DocumentReference.content",
+        ),
+        (
+            "Immunization",
+            json!({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"text": "flu"}, "patient": {"reference": "Group/g"}, "occurrenceString": "today"}),
+            "Immunization.patient",
+        ),
+        (
+            "Patient",
+            json!({"resourceType": "Patient", "id": "no/slash"}),
+            "Patient.id",
+        ),
+        (
+            "Patient",
+            json!({"resourceType": "Patient", "name": {"family": "x"}}),
+            "Patient.name",
+        ),
     ];
     for (t, body, expression) in cases {
         let outcome = refused(body.clone(), Some(t));
         assert_eq!(outcome.status, 400, "{body}");
-        let named = outcome.issues.iter().any(|i| i.expression.as_deref() == Some(expression));
+        let named = outcome
+            .issues
+            .iter()
+            .any(|i| i.expression.as_deref() == Some(expression));
         assert!(named, "{body}: {:?}", outcome.issues);
         let json = outcome.to_json();
         assert_eq!(json["resourceType"], "OperationOutcome");
@@ -49,8 +96,14 @@ fn wrong_types_and_non_resources_are_refused() {
     assert_eq!(outcome.issues[0].code, IssueType::NotSupported);
     let outcome = refused(example("Patient", "p").unwrap(), Some("Observation"));
     assert_eq!(outcome.issues[0].code, IssueType::Invalid);
-    assert_eq!(refused(json!([1, 2]), None).issues[0].code, IssueType::Structure);
-    assert_eq!(refused(json!({"id": "x"}), None).issues[0].code, IssueType::Required);
+    assert_eq!(
+        refused(json!([1, 2]), None).issues[0].code,
+        IssueType::Structure
+    );
+    assert_eq!(
+        refused(json!({"id": "x"}), None).issues[0].code,
+        IssueType::Required
+    );
     let outcome = parse(b"{not json", None).unwrap_err();
     assert_eq!(outcome.issues[0].code, IssueType::Structure);
 }

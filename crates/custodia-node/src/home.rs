@@ -5,6 +5,8 @@
 //! <home>/genesis.toml       the consortium's genesis, identical on every node
 //! <home>/keys/validator.key hex ed25519 key signing consensus messages
 //! <home>/keys/admin.key     hex ed25519 key signing the org's governance txs
+//! <home>/keys/encryption.key hex X25519 key the vault's data keys are wrapped to
+//! <home>/vault/             encrypted clinical content and wrapped data keys
 //! <home>/data/              blocks, certificates and state (never edit)
 //! ```
 
@@ -51,6 +53,35 @@ impl Home {
     }
     pub fn admin_key_path(dir: &Path) -> PathBuf {
         dir.join("keys").join("admin.key")
+    }
+
+    /// The organisation's X25519 key that its vault's data keys are
+    /// wrapped to; made on first start.
+    pub fn encryption_key_path(dir: &Path) -> PathBuf {
+        dir.join("keys").join("encryption.key")
+    }
+
+    /// Encrypted clinical content and wrapped keys (see `custodia-vault`).
+    pub fn vault_dir(&self) -> PathBuf {
+        self.dir.join("vault")
+    }
+
+    /// Load the encryption key, creating it the first time.
+    pub fn encryption_key(&self) -> Result<custodia_vault::EncryptionSecret, HomeError> {
+        let path = Self::encryption_key_path(&self.dir);
+        if !path.exists() {
+            let secret = custodia_vault::EncryptionSecret::generate();
+            write_secret(&path, &hex::encode(secret.to_bytes()))?;
+            return Ok(secret);
+        }
+        let text = read(&path)?;
+        hex::decode(text.trim())
+            .ok()
+            .and_then(|bytes| custodia_vault::EncryptionSecret::from_bytes(&bytes).ok())
+            .ok_or_else(|| HomeError::Invalid {
+                path,
+                message: "not a hex-encoded X25519 private key".into(),
+            })
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -1,6 +1,7 @@
 //! A Custodia validator node.
 
 pub mod chain;
+pub mod clinical;
 pub mod config;
 pub mod engine;
 pub mod home;

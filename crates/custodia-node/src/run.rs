@@ -27,6 +27,8 @@ pub enum RunError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot open the vault: {0}")]
+    Vault(custodia_vault::VaultError),
     #[error("genesis lists a validator key twice")]
     DuplicateValidator,
     #[error("this organisation is not in genesis.toml, so config.toml must set `p2p` (the address governance registered for it)")]
@@ -161,6 +163,29 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
             genesis: genesis.clone(),
         }),
     };
+    let peers = genesis
+        .members
+        .iter()
+        .filter_map(|m| Some((m.id.clone(), m.api?)))
+        .collect();
+    let org = custodia_types::OrgId::new(home.config.org.clone()).map_err(|e| {
+        RunError::Home(HomeError::Invalid {
+            path: Home::config_path(&home.dir),
+            message: e.to_string(),
+        })
+    })?;
+    let clinical = crate::clinical::Clinical::new(
+        validator.chain.clone(),
+        validator.gossip.clone(),
+        genesis.chain_id.clone(),
+        org,
+        signer.clone(),
+        &home.vault_dir(),
+        home.encryption_key()?,
+        peers,
+    )
+    .map_err(RunError::Vault)?;
+    let app = crate::clinical::router(clinical).merge(custodia_api::router(ledger));
     let api_addr = home.config.api;
     let listener = tokio::net::TcpListener::bind(api_addr)
         .await
@@ -176,7 +201,7 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
         "node started"
     );
     let api = context.child("api").spawn(move |_| async move {
-        if let Err(error) = axum::serve(listener, custodia_api::router(ledger)).await {
+        if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "HTTP API stopped");
         }
     });

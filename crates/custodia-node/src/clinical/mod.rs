@@ -1,0 +1,162 @@
+//! The node's clinical service: the FHIR facade's engine. It keeps content
+//! in the vault, records hashes and access on the chain (signing with the
+//! node's validator key on behalf of the agent or patient it
+//! authenticated), and answers reads only once their audit event is final.
+//!
+//! - `caller`: who is asking (bearer tokens from registered keys).
+//! - `records`: write, read, history, search, audit trail.
+//! - `release`: a custodian handing a data key to another member's node
+//!   for a read the chain permitted.
+//! - `routes`: the FHIR REST surface.
+
+mod caller;
+mod records;
+mod release;
+mod routes;
+
+pub use routes::router;
+
+use crate::{
+    chain::AdmitError,
+    engine::{gossip::Gossip, Runtime, SharedChain},
+};
+use custodia_fhir::{IssueType, Outcome};
+use custodia_state::{keys, Receipt};
+use custodia_types::{Body, Digest, OrgId, PrivateKey, TxPayload};
+use custodia_vault::{DiskStore, EncryptionSecret, KeyRing};
+use serde::de::DeserializeOwned;
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+
+/// How long a request waits for its transaction to be final.
+const FINALITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Clinical<E: Runtime> {
+    chain: SharedChain<E>,
+    gossip: Gossip,
+    chain_id: String,
+    org: OrgId,
+    node_key: PrivateKey,
+    objects: DiskStore,
+    keyring: KeyRing,
+    secret: EncryptionSecret,
+    /// Other members' API addresses, for key release.
+    peers: HashMap<OrgId, SocketAddr>,
+    http: reqwest::Client,
+}
+
+impl<E: Runtime> Clinical<E> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        chain: SharedChain<E>,
+        gossip: Gossip,
+        chain_id: String,
+        org: OrgId,
+        node_key: PrivateKey,
+        vault_dir: &std::path::Path,
+        secret: EncryptionSecret,
+        peers: HashMap<OrgId, SocketAddr>,
+    ) -> Result<Arc<Self>, custodia_vault::VaultError> {
+        Ok(Arc::new(Self {
+            chain,
+            gossip,
+            chain_id,
+            org,
+            node_key,
+            objects: DiskStore::open(vault_dir)?,
+            keyring: KeyRing::open(vault_dir)?,
+            secret,
+            peers,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a plain HTTP client builds"),
+        }))
+    }
+
+    /// Sign `body` with the node's key, admit it and gossip it.
+    async fn submit(&self, body: Body) -> Result<Digest, Outcome> {
+        use commonware_cryptography::Signer as _;
+        let signer = self.node_key.public_key();
+        let mut chain = self.chain.lock().await;
+        let nonce = chain.next_nonce(&signer).await.map_err(unavailable)?;
+        let tx = TxPayload {
+            chain_id: self.chain_id.clone(),
+            signer,
+            nonce,
+            body,
+        }
+        .sign(&self.node_key);
+        let bytes = tx.to_bytes();
+        let id = chain.admit_checked(tx).await.map_err(|e| match e {
+            AdmitError::Rejected(rejection) => {
+                Outcome::new(403, IssueType::Forbidden, rejection.to_string())
+            }
+            other => unavailable(other),
+        })?;
+        drop(chain);
+        self.gossip.publish(bytes);
+        Ok(id)
+    }
+
+    /// Wait until transaction `id` is final; its receipt.
+    async fn finalized(&self, id: &Digest) -> Result<Receipt, Outcome> {
+        let deadline = tokio::time::Instant::now() + FINALITY_TIMEOUT;
+        loop {
+            if let Some(receipt) = self.read::<Receipt>(&keys::receipt(id)).await? {
+                return Ok(receipt);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Outcome::new(
+                    504,
+                    IssueType::Timeout,
+                    "the chain did not finalize the request in time; is a quorum of validators up?",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Submit and wait: the receipt of a node-signed transaction.
+    async fn submit_final(&self, body: Body) -> Result<(Digest, Receipt), Outcome> {
+        let id = self.submit(body).await?;
+        Ok((id, self.finalized(&id).await?))
+    }
+
+    /// A committed state record.
+    async fn read<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, Outcome> {
+        let bytes = self
+            .chain
+            .lock()
+            .await
+            .get(key)
+            .await
+            .map_err(unavailable)?;
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    async fn read_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Outcome> {
+        self.chain.lock().await.get(key).await.map_err(unavailable)
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> Outcome {
+    tracing::error!(%error, "clinical service failed");
+    Outcome::new(
+        503,
+        IssueType::Exception,
+        "the node could not complete the request; see its log",
+    )
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn rfc3339(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

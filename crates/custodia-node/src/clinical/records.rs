@@ -1,0 +1,435 @@
+//! Writing and reading records: vault for content, chain for hashes and
+//! the audit trail.
+
+use super::{caller::Caller, now_ms, rfc3339, unavailable, Clinical};
+use crate::engine::Runtime;
+use custodia_fhir::{IssueType, Outcome, Resource};
+use custodia_state::{
+    keys,
+    records::{AuditEvent, Decision, RecordEntry, RecordHead},
+    TxStatus,
+};
+use custodia_types::{
+    AccessAction, AccessRequest, Body, Digest, LogicalId, Pseudonym, RecordVersion, ResourceRef,
+    ResourceType,
+};
+use custodia_vault::{seal, wrap, DataKey};
+use serde_json::Value;
+
+/// A resource version as the FHIR API returns it.
+pub struct Version {
+    pub json: Value,
+    pub version: u64,
+}
+
+pub(super) fn aad(resource_type: ResourceType, id: &LogicalId, version: u64) -> String {
+    format!("{resource_type}/{id}/_history/{version}")
+}
+
+fn parse_type(text: &str) -> Result<ResourceType, Outcome> {
+    text.parse().map_err(|_| {
+        Outcome::new(
+            404,
+            IssueType::NotSupported,
+            format!(
+                "resource type {text:?} is not kept here; supported: {}",
+                custodia_fhir::SUPPORTED.join(", ")
+            ),
+        )
+    })
+}
+
+fn parse_id(text: &str) -> Result<LogicalId, Outcome> {
+    LogicalId::new(text).map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))
+}
+
+impl<E: Runtime> Clinical<E> {
+    /// `POST /fhir/{type}` (id `None`) and `PUT /fhir/{type}/{id}`.
+    pub(super) async fn write(
+        &self,
+        caller: &Caller,
+        type_name: &str,
+        id: Option<&str>,
+        body: &[u8],
+    ) -> Result<(Version, bool), Outcome> {
+        let resource_type = parse_type(type_name)?;
+        let resource = custodia_fhir::parse(body, Some(type_name))?;
+        if caller.is_patient() {
+            return Err(Outcome::new(
+                403,
+                IssueType::Forbidden,
+                "patients read their records; their custodian writes them",
+            ));
+        }
+        if let (Some(url_id), Some(body_id)) = (id, resource.id.as_deref()) {
+            if url_id != body_id {
+                return Err(Outcome::new(
+                    400,
+                    IssueType::Invalid,
+                    format!("the URL names id {url_id} but the body has id {body_id}"),
+                ));
+            }
+        }
+        let (patient, id) = self.identify(resource_type, id, &resource)?;
+        let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, &id)).await?;
+        if let Some(head) = &head {
+            if head.custodian != self.org {
+                self.audit_refused_write(caller, patient, resource_type, &id)
+                    .await?;
+                return Err(Outcome::new(
+                    403,
+                    IssueType::Forbidden,
+                    format!("{resource_type}/{id} is held by {}; only its custodian writes new versions", head.custodian),
+                ));
+            }
+            if head.erased_height.is_some() {
+                return Err(Outcome::new(
+                    410,
+                    IssueType::Deleted,
+                    format!("{resource_type}/{id} was erased"),
+                ));
+            }
+        }
+        if resource_type != ResourceType::Patient {
+            let known: Option<Value> = self.read(&keys::patient(&patient)).await?;
+            if known.is_none() {
+                return Err(Outcome::new(
+                    422,
+                    IssueType::NotFound,
+                    format!("no Patient/{patient} on the chain; create the Patient first"),
+                ));
+            }
+        }
+        let version = head.as_ref().map_or(1, |h| h.version + 1);
+        let time_ms = now_ms();
+        let mut json = resource.json;
+        custodia_fhir::set_meta(&mut json, id.as_str(), version, &rfc3339(time_ms));
+        let plaintext = serde_json::to_vec(&json).map_err(unavailable)?;
+        let key = DataKey::generate();
+        let sealed = seal(
+            &key,
+            &plaintext,
+            aad(resource_type, &id, version).as_bytes(),
+        );
+        self.objects.put(&sealed.ciphertext).map_err(unavailable)?;
+        let wrapped = wrap(&key, &self.secret.public(), &sealed.ciphertext_hash);
+        self.keyring
+            .put(&sealed.ciphertext_hash, &wrapped)
+            .map_err(unavailable)?;
+        let record = RecordVersion {
+            patient,
+            resource_type,
+            id: id.clone(),
+            version,
+            ciphertext: Digest::from(sealed.ciphertext_hash),
+            commitment: Digest::from(sealed.commitment),
+            size: plaintext.len() as u64,
+            time_ms,
+            author: caller.key.clone(),
+        };
+        let outcome = self.submit_final(Body::WriteRecord(record)).await;
+        let refused = match &outcome {
+            Ok((_, receipt)) => match &receipt.status {
+                TxStatus::Applied => None,
+                TxStatus::Rejected { reason } => Some(write_refusal(reason)),
+            },
+            Err(outcome) => Some(outcome.clone()),
+        };
+        if let Some(refusal) = refused {
+            // Nothing is kept for a write the chain refused.
+            let _ = self.keyring.shred(&sealed.ciphertext_hash);
+            let _ = self.objects.delete(&sealed.ciphertext_hash);
+            return Err(refusal);
+        }
+        Ok((Version { json, version }, version == 1))
+    }
+
+    /// The patient and logical id a write is about.
+    fn identify(
+        &self,
+        resource_type: ResourceType,
+        id: Option<&str>,
+        resource: &Resource,
+    ) -> Result<(Pseudonym, LogicalId), Outcome> {
+        if resource_type == ResourceType::Patient {
+            // A Patient's id is its pseudonym: new ones get a fresh one.
+            let patient = match id {
+                Some(id) => id.parse::<Pseudonym>().map_err(|_| {
+                    Outcome::new(400, IssueType::Value, "a Patient's id is its 64-hex-digit pseudonym; create new patients with POST /fhir/Patient")
+                })?,
+                None => Pseudonym::random(),
+            };
+            return Ok((patient, parse_id(&patient.to_hex())?));
+        }
+        let reference = resource.patient.as_deref().unwrap_or_default();
+        let patient = reference.parse::<Pseudonym>().map_err(|_| {
+            Outcome::new(400, IssueType::Value, format!("Patient/{reference} is not a patient on this ledger: patients are named by their 64-hex-digit pseudonym"))
+        })?;
+        let id = match id {
+            Some(id) => parse_id(id)?,
+            None => parse_id(&hex::encode(rand::random::<[u8; 16]>()))?,
+        };
+        Ok((patient, id))
+    }
+
+    async fn audit_refused_write(
+        &self,
+        caller: &Caller,
+        patient: Pseudonym,
+        resource_type: ResourceType,
+        id: &LogicalId,
+    ) -> Result<(), Outcome> {
+        self.access(
+            caller,
+            patient,
+            Some(ResourceRef {
+                resource_type,
+                id: id.clone(),
+            }),
+            AccessAction::Write,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Ask the chain for access; the final audit event and its tx id.
+    pub(super) async fn access(
+        &self,
+        caller: &Caller,
+        patient: Pseudonym,
+        resource: Option<ResourceRef>,
+        action: AccessAction,
+    ) -> Result<(Digest, AuditEvent), Outcome> {
+        let request = AccessRequest {
+            agent: caller.key.clone(),
+            patient,
+            resource,
+            action,
+            purpose: caller.purpose,
+            break_glass: caller.break_glass.clone(),
+        };
+        let (tx, receipt) = self.submit_final(Body::Access(request)).await?;
+        if let TxStatus::Rejected { reason } = receipt.status {
+            return Err(Outcome::new(403, IssueType::Forbidden, reason));
+        }
+        let seq = self
+            .read_raw(&keys::audit_of_tx(&tx))
+            .await?
+            .and_then(|b| keys::decode_u64(&b))
+            .ok_or_else(|| unavailable("an applied access has no audit event"))?;
+        let event = self
+            .read(&keys::audit_event(seq))
+            .await?
+            .ok_or_else(|| unavailable("audit event missing"))?;
+        Ok((tx, event))
+    }
+
+    /// Read access to one resource, audited; its head and the permitting tx.
+    async fn permitted_read(
+        &self,
+        caller: &Caller,
+        resource_type: ResourceType,
+        id: &LogicalId,
+    ) -> Result<(RecordHead, Digest), Outcome> {
+        let head: RecordHead = self
+            .read(&keys::record_head(resource_type, id))
+            .await?
+            .ok_or_else(|| {
+                Outcome::new(
+                    404,
+                    IssueType::NotFound,
+                    format!("no {resource_type}/{id} on this ledger"),
+                )
+            })?;
+        let resource = ResourceRef {
+            resource_type,
+            id: id.clone(),
+        };
+        let (tx, event) = self
+            .access(caller, head.patient, Some(resource), AccessAction::Read)
+            .await?;
+        if event.decision == Decision::Deny {
+            return Err(denied(&event));
+        }
+        if head.erased_height.is_some() {
+            return Err(Outcome::new(
+                410,
+                IssueType::Deleted,
+                format!("{resource_type}/{id} was erased at its custodian's request"),
+            ));
+        }
+        Ok((head, tx))
+    }
+
+    /// `GET /fhir/{type}/{id}[/_history/{vid}]`.
+    pub(super) async fn read_version(
+        &self,
+        caller: &Caller,
+        type_name: &str,
+        id: &str,
+        version: Option<u64>,
+    ) -> Result<Version, Outcome> {
+        let resource_type = parse_type(type_name)?;
+        let id = parse_id(id)?;
+        let (head, tx) = self.permitted_read(caller, resource_type, &id).await?;
+        let version = version.unwrap_or(head.version);
+        self.content(resource_type, &id, version, &tx).await
+    }
+
+    /// `GET /fhir/{type}/{id}/_history`: every version, newest first.
+    pub(super) async fn history(
+        &self,
+        caller: &Caller,
+        type_name: &str,
+        id: &str,
+    ) -> Result<Vec<Version>, Outcome> {
+        let resource_type = parse_type(type_name)?;
+        let id = parse_id(id)?;
+        let (head, tx) = self.permitted_read(caller, resource_type, &id).await?;
+        let mut versions = Vec::new();
+        for version in (1..=head.version).rev() {
+            versions.push(self.content(resource_type, &id, version, &tx).await?);
+        }
+        Ok(versions)
+    }
+
+    /// `GET /fhir/{type}?patient=…`: the patient's resources of a type that
+    /// this caller may read; each read is audited on its own.
+    pub(super) async fn search(
+        &self,
+        caller: &Caller,
+        type_name: &str,
+        patient: &str,
+    ) -> Result<Vec<Version>, Outcome> {
+        let resource_type = parse_type(type_name)?;
+        let patient: Pseudonym = patient.parse().map_err(|_| {
+            Outcome::new(
+                400,
+                IssueType::Value,
+                "patient must be Patient/<64-hex-digit pseudonym> or the pseudonym itself",
+            )
+        })?;
+        let names: Vec<String> = self
+            .read(&keys::patient_records(&patient))
+            .await?
+            .unwrap_or_default();
+        let prefix = format!("{resource_type}/");
+        let ids: Vec<LogicalId> = names
+            .iter()
+            .filter_map(|n| n.strip_prefix(&prefix))
+            .filter_map(|id| LogicalId::new(id).ok())
+            .collect();
+        // Ask for every read at once so they share blocks.
+        let reads = ids
+            .iter()
+            .map(|id| self.permitted_read(caller, resource_type, id));
+        let results = futures::future::join_all(reads).await;
+        let mut found = Vec::new();
+        for (id, result) in ids.iter().zip(results) {
+            match result {
+                Ok((head, tx)) => {
+                    found.push(self.content(resource_type, id, head.version, &tx).await?)
+                }
+                Err(outcome) if matches!(outcome.status, 403 | 410) => {}
+                Err(outcome) => return Err(outcome),
+            }
+        }
+        Ok(found)
+    }
+
+    /// The decrypted content of a version the chain let this node read
+    /// (`access_tx` is the permitting audit event), checked against the
+    /// chain's hashes.
+    async fn content(
+        &self,
+        resource_type: ResourceType,
+        id: &LogicalId,
+        version: u64,
+        access_tx: &Digest,
+    ) -> Result<Version, Outcome> {
+        let entry: RecordEntry = self
+            .read(&keys::record_version(resource_type, id, version))
+            .await?
+            .ok_or_else(|| {
+                Outcome::new(
+                    404,
+                    IssueType::NotFound,
+                    format!("{resource_type}/{id} has no version {version}"),
+                )
+            })?;
+        let hash: [u8; 32] = entry.ciphertext.as_ref().try_into().map_err(unavailable)?;
+        let aad = aad(resource_type, id, version);
+        let opened = if entry.custodian == self.org {
+            self.open_own(&hash, aad.as_bytes())?
+        } else {
+            self.open_released(
+                &entry,
+                resource_type,
+                id,
+                version,
+                access_tx,
+                aad.as_bytes(),
+            )
+            .await?
+        };
+        if opened.commitment.as_slice() != entry.commitment.as_ref() {
+            return Err(unavailable(format!(
+                "{resource_type}/{id} v{version} does not match its commitment on chain"
+            )));
+        }
+        let json = serde_json::from_slice(&opened.plaintext).map_err(unavailable)?;
+        Ok(Version { json, version })
+    }
+
+    fn open_own(&self, hash: &[u8; 32], aad: &[u8]) -> Result<custodia_vault::Opened, Outcome> {
+        let gone = || {
+            Outcome::new(
+                410,
+                IssueType::Deleted,
+                "this content's key was destroyed (erased)",
+            )
+        };
+        let wrapped = self
+            .keyring
+            .get(hash)
+            .map_err(unavailable)?
+            .ok_or_else(gone)?;
+        let ciphertext = self
+            .objects
+            .get(hash)
+            .map_err(unavailable)?
+            .ok_or_else(gone)?;
+        let key = custodia_vault::unwrap(&wrapped, &self.secret, hash).map_err(unavailable)?;
+        custodia_vault::open(&key, &ciphertext, aad).map_err(unavailable)
+    }
+}
+
+fn denied(event: &AuditEvent) -> Outcome {
+    Outcome::new(
+        403,
+        IssueType::Forbidden,
+        format!(
+            "access denied by the consortium's policy ({}); the attempt is recorded in the patient's audit trail. Ask the patient for consent, or state an emergency with X-Break-Glass",
+            event.reasons.join(", ")
+        ),
+    )
+}
+
+fn write_refusal(reason: &str) -> Outcome {
+    let (status, code) = if reason.contains("expected version") || reason.contains("already exists")
+    {
+        (409, IssueType::Conflict)
+    } else if reason.contains("custodian")
+        || reason.contains("may not")
+        || reason.contains("do not write")
+    {
+        (403, IssueType::Forbidden)
+    } else {
+        (422, IssueType::Processing)
+    };
+    Outcome::new(
+        status,
+        code,
+        format!("the chain refused the write: {reason}"),
+    )
+}

@@ -1,0 +1,228 @@
+//! Key release between members. A node whose agent the chain permitted to
+//! read another member's record asks that custodian's node for it, naming
+//! the permitting audit event and a one-time X25519 key; the custodian
+//! checks the event on its own copy of the chain and answers with the
+//! ciphertext and the data key wrapped (HPKE) to that one-time key. The
+//! request is signed with the asking node's validator key.
+
+use super::{now_ms, unavailable, Clinical};
+use crate::engine::Runtime;
+use commonware_cryptography::{Signer as _, Verifier as _};
+use custodia_fhir::{IssueType, Outcome};
+use custodia_state::{
+    keys,
+    records::{AuditEvent, Decision, Principal, RecordEntry, RecordHead},
+};
+use custodia_types::{key_hex, AccessAction, Digest, LogicalId, ResourceType, Signature};
+use custodia_vault::{EncryptionSecret, WrappedKey};
+use serde::{Deserialize, Serialize};
+
+const RELEASE_NAMESPACE: &[u8] = b"custodia/release/v1";
+/// A permitting event older than this no longer releases keys.
+const RELEASE_WINDOW_MS: u64 = 10 * 60 * 1000;
+
+#[derive(Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub access_tx: String,
+    pub resource_type: ResourceType,
+    pub id: LogicalId,
+    pub version: u64,
+    /// One-time X25519 public key (hex) to wrap the data key to.
+    pub recipient: String,
+    /// The asking node's validator key (hex) and its signature (hex).
+    pub requester: String,
+    pub signature: String,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Released {
+    pub ciphertext: String,
+    pub wrapped_key: String,
+}
+
+fn message(r: &ReleaseRequest) -> Vec<u8> {
+    format!(
+        "{}|{}/{}|{}|{}",
+        r.access_tx, r.resource_type, r.id, r.version, r.recipient
+    )
+    .into_bytes()
+}
+
+fn refuse(reason: impl Into<String>) -> Outcome {
+    Outcome::new(403, IssueType::Forbidden, reason)
+}
+
+impl<E: Runtime> Clinical<E> {
+    /// Serve `POST /v1/vault/release`.
+    pub(super) async fn release(&self, request: ReleaseRequest) -> Result<Released, Outcome> {
+        let requester = custodia_types::parse_public_key(&request.requester)
+            .map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))?;
+        let signature: Signature = custodia_types::hexser::decode_fixed(&request.signature)
+            .ok_or_else(|| {
+                Outcome::new(
+                    400,
+                    IssueType::Value,
+                    "signature is not hex of an ed25519 signature",
+                )
+            })?;
+        if !requester.verify(RELEASE_NAMESPACE, &message(&request), &signature) {
+            return Err(Outcome::new(
+                401,
+                IssueType::Security,
+                "the release request's signature does not match",
+            ));
+        }
+        let Some(Principal::Node { org }) = self.read(&keys::principal(&requester)).await? else {
+            return Err(refuse("only members' nodes may ask for keys"));
+        };
+        let access_tx: Digest = custodia_types::hexser::decode_fixed(&request.access_tx)
+            .ok_or_else(|| {
+                Outcome::new(400, IssueType::Value, "access_tx is not a transaction id")
+            })?;
+        let seq = self
+            .read_raw(&keys::audit_of_tx(&access_tx))
+            .await?
+            .and_then(|b| keys::decode_u64(&b))
+            .ok_or_else(|| refuse("no final access decision for that transaction here (yet)"))?;
+        let event: AuditEvent = self
+            .read(&keys::audit_event(seq))
+            .await?
+            .ok_or_else(|| unavailable("audit event missing"))?;
+        let resource = format!("{}/{}", request.resource_type, request.id);
+        let fits = event.decision == Decision::Permit
+            && event.action == AccessAction::Read
+            && event.recorded_by.as_ref() == Some(&org)
+            && event.resource.as_deref() == Some(resource.as_str());
+        if !fits {
+            return Err(refuse(
+                "that access decision does not permit this node to read this resource",
+            ));
+        }
+        if now_ms().saturating_sub(event.time_ms) > RELEASE_WINDOW_MS {
+            return Err(refuse(
+                "that access decision is too old; ask the chain again",
+            ));
+        }
+        let head: RecordHead = self
+            .read(&keys::record_head(request.resource_type, &request.id))
+            .await?
+            .ok_or_else(|| Outcome::new(404, IssueType::NotFound, "no such record"))?;
+        if head.custodian != self.org {
+            return Err(refuse(format!(
+                "{resource} is held by {}, not here",
+                head.custodian
+            )));
+        }
+        if head.erased_height.is_some() {
+            return Err(Outcome::new(
+                410,
+                IssueType::Deleted,
+                format!("{resource} was erased"),
+            ));
+        }
+        let entry: RecordEntry = self
+            .read(&keys::record_version(
+                request.resource_type,
+                &request.id,
+                request.version,
+            ))
+            .await?
+            .ok_or_else(|| Outcome::new(404, IssueType::NotFound, "no such version"))?;
+        let hash: [u8; 32] = entry.ciphertext.as_ref().try_into().map_err(unavailable)?;
+        let gone = || Outcome::new(410, IssueType::Deleted, "this content's key was destroyed");
+        let wrapped = self
+            .keyring
+            .get(&hash)
+            .map_err(unavailable)?
+            .ok_or_else(gone)?;
+        let ciphertext = self
+            .objects
+            .get(&hash)
+            .map_err(unavailable)?
+            .ok_or_else(gone)?;
+        let key = custodia_vault::unwrap(&wrapped, &self.secret, &hash).map_err(unavailable)?;
+        let recipient: custodia_vault::EncryptionPublic =
+            request
+                .recipient
+                .parse()
+                .map_err(|e: custodia_vault::VaultError| {
+                    Outcome::new(400, IssueType::Value, e.to_string())
+                })?;
+        let rewrapped = custodia_vault::wrap(&key, &recipient, &hash);
+        tracing::info!(to = %org, record = %resource, version = request.version, "released a data key");
+        Ok(Released {
+            ciphertext: hex::encode(ciphertext),
+            wrapped_key: rewrapped.to_hex(),
+        })
+    }
+
+    /// Fetch and open a version held by another member.
+    pub(super) async fn open_released(
+        &self,
+        entry: &RecordEntry,
+        resource_type: ResourceType,
+        id: &LogicalId,
+        version: u64,
+        access_tx: &Digest,
+        aad: &[u8],
+    ) -> Result<custodia_vault::Opened, Outcome> {
+        let addr = self.peers.get(&entry.custodian).ok_or_else(|| {
+            Outcome::new(
+                502,
+                IssueType::Exception,
+                format!("no API address known for custodian {}", entry.custodian),
+            )
+        })?;
+        let one_time = EncryptionSecret::generate();
+        let mut request = ReleaseRequest {
+            access_tx: hex::encode(access_tx),
+            resource_type,
+            id: id.clone(),
+            version,
+            recipient: one_time.public().to_string(),
+            requester: key_hex(&self.node_key.public_key()),
+            signature: String::new(),
+        };
+        request.signature = hex::encode(self.node_key.sign(RELEASE_NAMESPACE, &message(&request)));
+        let unreachable = |e: reqwest::Error| {
+            Outcome::new(
+                502,
+                IssueType::Exception,
+                format!("custodian {} did not answer: {e}", entry.custodian),
+            )
+        };
+        let response = self
+            .http
+            .post(format!("http://{addr}/v1/vault/release"))
+            .json(&request)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            return Err(Outcome::new(
+                if status == 410 { 410 } else { 502 },
+                if status == 410 {
+                    IssueType::Deleted
+                } else {
+                    IssueType::Exception
+                },
+                format!(
+                    "custodian {} refused to release the key ({status}): {text}",
+                    entry.custodian
+                ),
+            ));
+        }
+        let released: Released = response.json().await.map_err(unreachable)?;
+        let ciphertext = hex::decode(&released.ciphertext).map_err(unavailable)?;
+        let hash: [u8; 32] = entry.ciphertext.as_ref().try_into().map_err(unavailable)?;
+        // A replica, checked against the chain before it is kept.
+        self.objects
+            .put_verified(&hash, &ciphertext)
+            .map_err(unavailable)?;
+        let wrapped = WrappedKey::from_hex(&released.wrapped_key).map_err(unavailable)?;
+        let key = custodia_vault::unwrap(&wrapped, &one_time, &hash).map_err(unavailable)?;
+        custodia_vault::open(&key, &ciphertext, aad).map_err(unavailable)
+    }
+}

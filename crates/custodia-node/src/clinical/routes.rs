@@ -1,0 +1,414 @@
+//! The FHIR R4 REST facade (`/fhir/...`) and the key-release endpoint.
+
+use super::{caller::Caller, records::Version, release::ReleaseRequest, rfc3339, Clinical};
+use crate::engine::Runtime;
+use axum::{
+    body::Bytes,
+    extract::{rejection::BytesRejection, DefaultBodyLimit, Path, Query, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use custodia_fhir::{BundleEntry, BundleKind, IssueType, Outcome};
+use custodia_state::{keys, records::AuditEvent, records::Decision};
+use custodia_types::{AccessAction, Pseudonym};
+use serde_json::Value;
+use std::{collections::HashMap, sync::Arc};
+
+/// Largest FHIR resource accepted in one request.
+pub const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
+const FHIR_JSON: &str = "application/fhir+json";
+
+type Shared<E> = Arc<Clinical<E>>;
+
+pub fn router<E: Runtime>(service: Shared<E>) -> Router {
+    Router::new()
+        .route("/fhir/metadata", get(metadata::<E>))
+        .route("/fhir/{type}", post(create::<E>).get(search::<E>))
+        .route("/fhir/{type}/{id}", get(read::<E>).put(update::<E>))
+        .route("/fhir/{type}/{id}/_history", get(history::<E>))
+        .route("/fhir/{type}/{id}/_history/{vid}", get(vread::<E>))
+        .route("/v1/vault/release", post(release::<E>))
+        .layer(DefaultBodyLimit::max(MAX_RESOURCE_BYTES))
+        .with_state(service)
+}
+
+struct Fhir(Response);
+
+impl IntoResponse for Fhir {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl From<Outcome> for Fhir {
+    fn from(outcome: Outcome) -> Self {
+        let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::BAD_REQUEST);
+        Fhir(resource(status, &outcome.to_json()))
+    }
+}
+
+fn resource(status: StatusCode, json: &Value) -> Response {
+    let mut response = (status, Json(json)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    response
+}
+
+fn version_response(status: StatusCode, version: &Version, location: Option<String>) -> Response {
+    let mut response = resource(status, &version.json);
+    if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", version.version)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn body_or_outcome(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, Outcome> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media != FHIR_JSON && media != "application/json" {
+        return Err(Outcome::new(
+            415,
+            IssueType::NotSupported,
+            format!("send resources as {FHIR_JSON} (got {content_type:?})"),
+        ));
+    }
+    body.map_err(|rejection| {
+        Outcome::new(
+            413,
+            IssueType::TooLong,
+            format!("request body refused: {rejection}; resources are at most {MAX_RESOURCE_BYTES} bytes (large files go to DocumentReference attachments in the vault)"),
+        )
+    })
+}
+
+async fn metadata<E: Runtime>(headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let statement = custodia_fhir::capability_statement(
+        &format!("http://{host}/fhir"),
+        env!("CARGO_PKG_VERSION"),
+        &rfc3339(super::now_ms()),
+    );
+    resource(StatusCode::OK, &statement)
+}
+
+async fn create<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Fhir> {
+    let body = body_or_outcome(&headers, body)?;
+    let caller = service.caller(&headers).await?;
+    let (version, _) = service.write(&caller, &type_name, None, &body).await?;
+    let id = version.json["id"].as_str().unwrap_or_default().to_string();
+    let location = format!("/fhir/{type_name}/{id}/_history/{}", version.version);
+    Ok(version_response(
+        StatusCode::CREATED,
+        &version,
+        Some(location),
+    ))
+}
+
+async fn update<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Fhir> {
+    let body = body_or_outcome(&headers, body)?;
+    let caller = service.caller(&headers).await?;
+    let (version, created) = service.write(&caller, &type_name, Some(&id), &body).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let location = format!("/fhir/{type_name}/{id}/_history/{}", version.version);
+    Ok(version_response(status, &version, Some(location)))
+}
+
+async fn read<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    let caller = service.caller(&headers).await?;
+    let version = service.read_version(&caller, &type_name, &id, None).await?;
+    Ok(version_response(StatusCode::OK, &version, None))
+}
+
+async fn vread<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path((type_name, id, vid)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    let vid: u64 = vid.parse().map_err(|_| {
+        Outcome::new(
+            400,
+            IssueType::Value,
+            format!("version id {vid:?} is not a number"),
+        )
+    })?;
+    let caller = service.caller(&headers).await?;
+    let version = service
+        .read_version(&caller, &type_name, &id, Some(vid))
+        .await?;
+    Ok(version_response(StatusCode::OK, &version, None))
+}
+
+async fn history<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    let caller = service.caller(&headers).await?;
+    let versions = service.history(&caller, &type_name, &id).await?;
+    let entries = versions
+        .into_iter()
+        .map(|v| BundleEntry {
+            full_url: format!("{type_name}/{id}/_history/{}", v.version),
+            resource: v.json,
+        })
+        .collect::<Vec<_>>();
+    let total = entries.len();
+    let bundle = custodia_fhir::bundle(
+        BundleKind::History,
+        &format!("/fhir/{type_name}/{id}/_history"),
+        None,
+        total,
+        entries,
+    );
+    Ok(resource(StatusCode::OK, &bundle))
+}
+
+/// `?patient=Patient/<p>` (or `subject=`), with `_count` paging.
+async fn search<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path(type_name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    let caller = service.caller(&headers).await?;
+    let patient = params
+        .get("patient")
+        .or_else(|| params.get("subject"))
+        .map(|p| p.trim_start_matches("Patient/").to_string())
+        .ok_or_else(|| {
+            Outcome::new(
+                400,
+                IssueType::Required,
+                "search needs patient=Patient/<pseudonym>: records are kept per patient",
+            )
+        })?;
+    if type_name == "AuditEvent" {
+        return audit(&service, &caller, &patient, &params).await;
+    }
+    let mut found = service.search(&caller, &type_name, &patient).await?;
+    if let Some(code) = params.get("code") {
+        found.retain(|v| matches_code(&v.json, code));
+    }
+    let count: usize = params
+        .get("_count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(20)
+        .clamp(1, 100);
+    let total = found.len();
+    let entries = found
+        .into_iter()
+        .take(count)
+        .map(|v| BundleEntry {
+            full_url: format!("{type_name}/{}", v.json["id"].as_str().unwrap_or_default()),
+            resource: v.json,
+        })
+        .collect();
+    let bundle = custodia_fhir::bundle(
+        BundleKind::Searchset,
+        &format!("/fhir/{type_name}?patient=Patient/{patient}&_count={count}"),
+        None,
+        total,
+        entries,
+    );
+    Ok(resource(StatusCode::OK, &bundle))
+}
+
+fn matches_code(json: &Value, wanted: &str) -> bool {
+    let (system, code) = match wanted.split_once('|') {
+        Some((s, c)) => (Some(s), c),
+        None => (None, wanted),
+    };
+    ["code", "vaccineCode", "medicationCodeableConcept", "type"]
+        .iter()
+        .filter_map(|e| json.get(*e)?.get("coding")?.as_array())
+        .flatten()
+        .any(|c| {
+            c.get("code").and_then(Value::as_str) == Some(code)
+                && system.is_none_or(|s| c.get("system").and_then(Value::as_str) == Some(s))
+        })
+}
+
+/// The patient's accounting of disclosures: every access, as AuditEvents.
+/// Reading it is itself audited. `_format=ndjson` or `csv` exports it.
+async fn audit<E: Runtime>(
+    service: &Clinical<E>,
+    caller: &Caller,
+    patient: &str,
+    params: &HashMap<String, String>,
+) -> Result<Response, Fhir> {
+    let patient: Pseudonym = patient.parse().map_err(|_| {
+        Outcome::new(
+            400,
+            IssueType::Value,
+            "patient must be a 64-hex-digit pseudonym",
+        )
+    })?;
+    let (_, event) = service
+        .access(caller, patient, None, AccessAction::ReadAudit)
+        .await?;
+    if event.decision == Decision::Deny {
+        return Err(Outcome::new(
+            403,
+            IssueType::Forbidden,
+            "only the patient, their custodian and regulators read this audit trail",
+        )
+        .into());
+    }
+    let events = service.audit_trail(&patient).await?;
+    match params.get("_format").map(String::as_str) {
+        Some("ndjson") | Some("application/fhir+ndjson") => {
+            let mut text = String::new();
+            for e in &events {
+                text.push_str(&serde_json::to_string(e).unwrap_or_default());
+                text.push('\n');
+            }
+            Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], text).into_response())
+        }
+        Some("csv") | Some("text/csv") => {
+            Ok(([(header::CONTENT_TYPE, "text/csv")], audit_csv(&events)).into_response())
+        }
+        _ => {
+            let entries: Vec<BundleEntry> = events
+                .iter()
+                .map(|e| {
+                    let id = e.seq.to_string();
+                    BundleEntry {
+                        full_url: format!("AuditEvent/{id}"),
+                        resource: fhir_audit_event(e),
+                    }
+                })
+                .collect();
+            let total = entries.len();
+            let bundle = custodia_fhir::bundle(
+                BundleKind::Searchset,
+                &format!("/fhir/AuditEvent?patient={patient}"),
+                None,
+                total,
+                entries,
+            );
+            Ok(resource(StatusCode::OK, &bundle))
+        }
+    }
+}
+
+fn fhir_audit_event(e: &AuditEvent) -> Value {
+    let tx = hex::encode(e.tx);
+    let patient = e.patient.to_hex();
+    let org = e.org.as_ref().map(|o| o.to_string());
+    custodia_fhir::audit_event(&custodia_fhir::AuditFacts {
+        id: &e.seq.to_string(),
+        recorded: &rfc3339(e.time_ms),
+        action: e.action.as_str(),
+        permitted: e.decision == Decision::Permit,
+        agent: &e.agent,
+        org: org.as_deref(),
+        patient: &patient,
+        resource: e.resource.as_deref(),
+        purpose: e.purpose.as_str(),
+        break_glass: e.break_glass.as_deref(),
+        reasons: &e.reasons,
+        tx: &tx,
+        height: e.height,
+    })
+}
+
+fn audit_csv(events: &[AuditEvent]) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut out = String::from(
+        "seq,time,height,action,decision,agent,org,resource,purpose,break_glass,reasons,tx\n",
+    );
+    for e in events {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            e.seq,
+            rfc3339(e.time_ms),
+            e.height,
+            e.action,
+            if e.decision == Decision::Permit {
+                "permit"
+            } else {
+                "deny"
+            },
+            e.agent,
+            e.org
+                .as_ref()
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "patient".into()),
+            e.resource.as_deref().unwrap_or(""),
+            e.purpose,
+            quote(e.break_glass.as_deref().unwrap_or("")),
+            quote(&e.reasons.join("; ")),
+            hex::encode(e.tx),
+        ));
+    }
+    out
+}
+
+async fn release<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Json(request): Json<ReleaseRequest>,
+) -> Result<Response, Fhir> {
+    let released = service.release(request).await?;
+    Ok(Json(released).into_response())
+}
+
+impl<E: Runtime> Clinical<E> {
+    /// Every audit event about a patient, oldest first.
+    pub(super) async fn audit_trail(
+        &self,
+        patient: &Pseudonym,
+    ) -> Result<Vec<AuditEvent>, Outcome> {
+        let count = self
+            .read_raw(&keys::patient_audit_count(patient))
+            .await?
+            .and_then(|b| keys::decode_u64(&b))
+            .unwrap_or(0);
+        let mut events = Vec::with_capacity(count as usize);
+        for index in 0..count {
+            let Some(seq) = self
+                .read_raw(&keys::patient_audit(patient, index))
+                .await?
+                .and_then(|b| keys::decode_u64(&b))
+            else {
+                continue;
+            };
+            if let Some(event) = self.read(&keys::audit_event(seq)).await? {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+}
