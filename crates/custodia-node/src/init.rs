@@ -11,10 +11,16 @@ use std::{
 /// The organisations a demo consortium is made of, in order.
 const DEMO_ORGS: &[(&str, &str, OrgRole)] = &[
     ("st-mary", "St Mary's Hospital", OrgRole::Provider),
+    ("riverside-clinic", "Riverside Clinic", OrgRole::Provider),
     (
         "northwind-health",
         "Northwind Health Insurance",
         OrgRole::Payer,
+    ),
+    (
+        "health-authority",
+        "National Health Authority",
+        OrgRole::Regulator,
     ),
     ("acme-pharma", "Acme Pharmaceuticals", OrgRole::Manufacturer),
     (
@@ -23,11 +29,6 @@ const DEMO_ORGS: &[(&str, &str, OrgRole)] = &[
         OrgRole::Distributor,
     ),
     ("corner-pharmacy", "Corner Pharmacy", OrgRole::Pharmacy),
-    (
-        "health-authority",
-        "National Health Authority",
-        OrgRole::Regulator,
-    ),
     (
         "oncology-trials",
         "Oncology Trials Group",

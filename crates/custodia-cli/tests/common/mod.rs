@@ -164,6 +164,14 @@ impl Consortium {
         }
     }
 
+    /// The index of organisation `org`'s node.
+    pub fn index_of(&self, org: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.home.file_name().is_some_and(|name| name == org))
+            .unwrap_or_else(|| panic!("no organisation {org} in this consortium"))
+    }
+
     pub fn api(&self, index: usize) -> &str {
         &self.nodes[index].api
     }

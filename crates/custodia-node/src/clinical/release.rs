@@ -79,11 +79,7 @@ impl<E: Runtime> Clinical<E> {
             .ok_or_else(|| {
                 Outcome::new(400, IssueType::Value, "access_tx is not a transaction id")
             })?;
-        let seq = self
-            .read_raw(&keys::audit_of_tx(&access_tx))
-            .await?
-            .and_then(|b| keys::decode_u64(&b))
-            .ok_or_else(|| refuse("no final access decision for that transaction here (yet)"))?;
+        let seq = self.await_decision(&access_tx).await?;
         let event: AuditEvent = self
             .read(&keys::audit_event(seq))
             .await?
@@ -154,6 +150,25 @@ impl<E: Runtime> Clinical<E> {
             ciphertext: hex::encode(ciphertext),
             wrapped_key: rewrapped.to_hex(),
         })
+    }
+
+    /// The asker may have seen the decision final a moment before this
+    /// node did: give the chain a few seconds to catch up.
+    async fn await_decision(&self, access_tx: &Digest) -> Result<u64, Outcome> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let seq = self
+                .read_raw(&keys::audit_of_tx(access_tx))
+                .await?
+                .and_then(|b| keys::decode_u64(&b));
+            if let Some(seq) = seq {
+                return Ok(seq);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(refuse("no final access decision for that transaction here"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Fetch and open a version held by another member.

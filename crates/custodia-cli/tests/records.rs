@@ -1,0 +1,382 @@
+//! Clinical records end to end, on real processes: FHIR writes at one
+//! hospital, reads at another only with the patient's consent, every
+//! attempt in the patient's disclosure log, bad requests refused with an
+//! OperationOutcome, and no personal data anywhere on disk but the vault.
+
+mod common;
+
+use common::{await_finalized, sign, submit, Consortium};
+use commonware_cryptography::Signer as _;
+use custodia_types::{
+    AgentKind, AuthToken, Body, ConsentGrant, Digest, Grantee, OrgId, PrivateKey, Pseudonym,
+    Purpose,
+};
+use serde_json::{json, Value};
+use std::{
+    path::Path,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+const NAME: &str = "Zebediah Quartermaine-Xylophone";
+const MRN: &str = "MRN-ZQX-99887766";
+const FINAL: Duration = Duration::from_secs(30);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+struct Fhir {
+    api: String,
+    token: String,
+}
+
+impl Fhir {
+    fn new(c: &Consortium, org: &str, key: &PrivateKey) -> Self {
+        let token = AuthToken {
+            chain_id: c.chain_id.clone(),
+            audience: OrgId::new(org).unwrap(),
+            key: key.public_key(),
+            expires_ms: now_ms() + 3_600_000,
+        }
+        .sign(key);
+        Self {
+            api: c.nodes[c.index_of(org)].api.clone(),
+            token,
+        }
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let url = format!("{}{path}", self.api);
+        let mut request = match method {
+            "GET" => client.get(url),
+            "POST" => client.post(url),
+            "PUT" => client.put(url),
+            other => panic!("{other}"),
+        };
+        request = request.header("authorization", format!("Bearer {}", self.token));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None, &[])
+    }
+}
+
+fn outcome(status: u16, body: &Value, expected: u16, needle: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    let text = body["issue"][0]["diagnostics"].as_str().unwrap_or_default();
+    assert!(text.contains(needle), "{needle:?} not in {text:?}");
+}
+
+/// Submit a transaction signed by `key` and wait until it is final.
+fn transact(c: &Consortium, key: &PrivateKey, nonce: u64, body: Body) {
+    let tx = sign(&c.chain_id, key, nonce, body);
+    let (code, answer) = submit(&c.nodes[0].api, &tx);
+    assert_eq!(code, 202, "{answer}");
+    // Panics unless it was applied ("finalized", not "rejected").
+    await_finalized(&c.nodes[0].api, &tx.id(), FINAL);
+}
+
+fn grant(c: &Consortium, patient: &PrivateKey, nonce: u64, until_ms: u64) -> Digest {
+    let body = Body::GrantConsent(ConsentGrant {
+        grantee: Grantee::Org {
+            org: OrgId::new("riverside-clinic").unwrap(),
+        },
+        scope: vec![],
+        purpose: Purpose::Treatment,
+        from_ms: 0,
+        until_ms,
+    });
+    let tx = sign(&c.chain_id, patient, nonce, body.clone());
+    transact(c, patient, nonce, body);
+    tx.id()
+}
+
+/// Every file under `dir` but vault objects (ciphertexts) holding `needle`.
+fn files_holding(dir: &Path, needle: &[u8], found: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if !path.ends_with("vault/objects") {
+                files_holding(&path, needle, found);
+            }
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+}
+
+#[test]
+fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
+    let mut c = Consortium::init("records");
+    c.start_all();
+    c.await_height(0, 1, Duration::from_secs(60));
+    let admin = |org: &str| c.nodes[c.index_of(org)].admin_key.clone();
+
+    // Agents: a clinician at each hospital, one at the regulator.
+    let doctor_a = PrivateKey::from_seed(1_001);
+    let doctor_b = PrivateKey::from_seed(1_002);
+    let inspector = PrivateKey::from_seed(1_003);
+    for (org, key) in [
+        ("st-mary", &doctor_a),
+        ("riverside-clinic", &doctor_b),
+        ("health-authority", &inspector),
+    ] {
+        let body = Body::RegisterAgent {
+            key: key.public_key(),
+            kind: AgentKind::Clinician,
+            label: "dr".into(),
+        };
+        transact(&c, &admin(org), 0, body);
+    }
+    let st_mary = Fhir::new(&c, "st-mary", &doctor_a);
+    let riverside = Fhir::new(&c, "riverside-clinic", &doctor_b);
+    let regulator = Fhir::new(&c, "health-authority", &inspector);
+
+    // St Mary's records the patient and one resource of every type.
+    let patient_body = json!({
+        "resourceType": "Patient",
+        "identifier": [{ "system": "urn:st-mary:mrn", "value": MRN }],
+        "name": [{ "text": NAME }],
+        "gender": "other"
+    });
+    let (code, created) = st_mary.call("POST", "/fhir/Patient", Some(patient_body), &[]);
+    assert_eq!(code, 201, "{created}");
+    let patient_id = created["id"].as_str().unwrap().to_string();
+    let patient: Pseudonym = patient_id.parse().unwrap();
+    assert_eq!(created["meta"]["versionId"], "1");
+    let mut ids = vec![("Patient".to_string(), patient_id.clone())];
+    for t in custodia_fhir::SUPPORTED.iter().filter(|t| **t != "Patient") {
+        let mut body = custodia_fhir::example(t, &patient_id).unwrap();
+        body["text"] = json!({ "status": "generated", "div": format!("<div>{NAME} {MRN}</div>") });
+        let (code, created) = st_mary.call("POST", &format!("/fhir/{t}"), Some(body), &[]);
+        assert_eq!(code, 201, "{t}: {created}");
+        ids.push((t.to_string(), created["id"].as_str().unwrap().to_string()));
+    }
+    // A second version of the Observation.
+    let obs_id = ids
+        .iter()
+        .find(|(t, _)| t == "Observation")
+        .unwrap()
+        .1
+        .clone();
+    let mut v2 = custodia_fhir::example("Observation", &patient_id).unwrap();
+    v2["valueQuantity"]["value"] = json!(91);
+    let (code, updated) =
+        st_mary.call("PUT", &format!("/fhir/Observation/{obs_id}"), Some(v2), &[]);
+    assert_eq!(code, 200, "{updated}");
+    assert_eq!(updated["meta"]["versionId"], "2");
+
+    // The custodian reads everything back, with history.
+    for (t, id) in &ids {
+        let (code, read) = st_mary.get(&format!("/fhir/{t}/{id}"));
+        assert_eq!(code, 200, "{t}/{id}: {read}");
+        assert_eq!(read["resourceType"], t.as_str());
+    }
+    let (code, history) = st_mary.get(&format!("/fhir/Observation/{obs_id}/_history"));
+    assert_eq!(code, 200, "{history}");
+    assert_eq!(history["type"], "history");
+    assert_eq!(history["entry"].as_array().unwrap().len(), 2);
+    let (code, v1) = st_mary.get(&format!("/fhir/Observation/{obs_id}/_history/1"));
+    assert_eq!(
+        (code, v1["valueQuantity"]["value"].clone()),
+        (200, json!(72))
+    );
+
+    // Riverside may not read without consent.
+    let (code, denied) = riverside.get(&format!("/fhir/Observation/{obs_id}"));
+    outcome(code, &denied, 403, "denied by the consortium's policy");
+
+    // The patient gets a key and consents to Riverside for treatment.
+    let patient_key = PrivateKey::from_seed(2_001);
+    transact(
+        &c,
+        &admin("st-mary"),
+        1,
+        Body::EnrolPatient {
+            patient,
+            key: patient_key.public_key(),
+        },
+    );
+    let consent = grant(&c, &patient_key, 0, now_ms() + 3_600_000);
+    for (t, id) in &ids {
+        let (code, read) = riverside.get(&format!("/fhir/{t}/{id}"));
+        assert_eq!(code, 200, "{t}/{id} at riverside: {read}");
+        let (_, original) = st_mary.get(&format!("/fhir/{t}/{id}"));
+        assert_eq!(read, original, "the same record on both nodes");
+    }
+    let (code, history) = riverside.get(&format!("/fhir/Observation/{obs_id}/_history"));
+    assert_eq!(
+        (code, history["entry"].as_array().map(Vec::len)),
+        (200, Some(2))
+    );
+    let (code, found) = riverside.get(&format!("/fhir/Condition?patient=Patient/{patient_id}"));
+    assert_eq!((code, found["total"].clone()), (200, json!(1)), "{found}");
+
+    // Revoked: denied again.
+    transact(&c, &patient_key, 1, Body::RevokeConsent { consent });
+    let (code, denied) = riverside.get(&format!("/fhir/Observation/{obs_id}"));
+    outcome(code, &denied, 403, "denied");
+
+    // A consent that runs out: allowed, then denied once it expires.
+    grant(&c, &patient_key, 2, now_ms() + 4_000);
+    let (code, _) = riverside.get(&format!("/fhir/Observation/{obs_id}"));
+    assert_eq!(code, 200);
+    std::thread::sleep(Duration::from_millis(4_500));
+    let (code, denied) = riverside.get(&format!("/fhir/Observation/{obs_id}"));
+    outcome(code, &denied, 403, "denied");
+
+    // Break-glass: allowed, and flagged.
+    let reason = "unconscious in the emergency department";
+    let (code, read) = riverside.call(
+        "GET",
+        &format!("/fhir/Observation/{obs_id}"),
+        None,
+        &[("x-break-glass", reason)],
+    );
+    assert_eq!(code, 200, "{read}");
+
+    // The regulator sees the audit trail but no content.
+    let (code, denied) = regulator.get(&format!("/fhir/Observation/{obs_id}"));
+    outcome(code, &denied, 403, "denied");
+    let (code, trail) = regulator.get(&format!("/fhir/AuditEvent?patient={patient_id}"));
+    assert_eq!(code, 200, "{trail}");
+
+    // The patient's accounting of disclosures, read at Riverside's node.
+    let me = Fhir::new(&c, "riverside-clinic", &patient_key);
+    let (code, trail) = me.get(&format!("/fhir/AuditEvent?patient=Patient/{patient_id}"));
+    assert_eq!(code, 200, "{trail}");
+    let observation = format!("Observation/{obs_id}");
+    let riverside_reads: Vec<(String, bool)> = trail["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["agent"][0]["onBehalfOf"]["identifier"]["value"] == "riverside-clinic")
+        .filter(|r| r["entity"][1]["what"]["reference"] == observation.as_str())
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap().to_string(),
+                r.get("purposeOfEvent").is_some(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, bool)> = [
+        ("4", false), // no consent
+        ("0", false), // consented: read
+        ("0", false), // consented: history
+        ("4", false), // revoked
+        ("0", false), // within the short consent
+        ("4", false), // expired
+        ("0", true),  // break-glass
+    ]
+    .iter()
+    .map(|(o, b)| (o.to_string(), *b))
+    .collect();
+    assert_eq!(riverside_reads, expected, "{trail}");
+    let (code, csv) = me.get(&format!(
+        "/fhir/AuditEvent?patient={patient_id}&_format=csv"
+    ));
+    assert_eq!(code, 200);
+    assert!(csv.as_str().unwrap().contains(reason));
+
+    // Bad requests: refused with an OperationOutcome, nothing stored.
+    let (code, body) = st_mary.call("POST", "/fhir/Observation", Some(json!({"resourceType": "Observation", "subject": {"reference": format!("Patient/{patient_id}")}})), &[]);
+    outcome(code, &body, 400, "Observation.status is required");
+    let (code, body) = st_mary.call(
+        "POST",
+        "/fhir/Basic",
+        Some(json!({"resourceType": "Basic"})),
+        &[],
+    );
+    outcome(code, &body, 404, "not kept here");
+    let wrong_type = reqwest::blocking::Client::new()
+        .post(format!("{}/fhir/Patient", st_mary.api))
+        .header("authorization", format!("Bearer {}", st_mary.token))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(wrong_type.status().as_u16(), 415);
+    let huge = json!({"resourceType": "Patient", "text": {"status": "generated", "div": "x".repeat(2 * 1024 * 1024)}});
+    let (code, body) = st_mary.call("POST", "/fhir/Patient", Some(huge), &[]);
+    outcome(code, &body, 413, "at most");
+    let forged = Fhir {
+        api: st_mary.api.clone(),
+        token: st_mary.token.replace(|c: char| c == 'a', "b"),
+    };
+    let (code, body) = forged.call(
+        "POST",
+        "/fhir/Patient",
+        Some(json!({"resourceType": "Patient"})),
+        &[],
+    );
+    assert!(matches!(code, 401), "{body}");
+    let stranger = Fhir::new(&c, "st-mary", &doctor_b);
+    let (code, body) = stranger.call(
+        "POST",
+        "/fhir/Patient",
+        Some(json!({"resourceType": "Patient"})),
+        &[],
+    );
+    outcome(code, &body, 403, "agent of riverside-clinic");
+    let anonymous = Fhir {
+        api: st_mary.api.clone(),
+        token: String::new(),
+    };
+    let (code, _) = anonymous.call(
+        "POST",
+        "/fhir/Patient",
+        Some(json!({"resourceType": "Patient"})),
+        &[],
+    );
+    assert_eq!(code, 401);
+    let (code, index) = common::get(
+        &st_mary.api,
+        &format!("/v1/state/patient/{patient_id}/records"),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(
+        index["value"].as_array().unwrap().len(),
+        ids.len(),
+        "nothing more was stored"
+    );
+
+    // No personal data anywhere on disk but the encrypted vault objects.
+    c.stop_all();
+    for needle in [NAME, MRN] {
+        let mut found = Vec::new();
+        files_holding(&c.root, needle.as_bytes(), &mut found);
+        assert!(found.is_empty(), "{needle:?} found in {found:?}");
+    }
+}
