@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use commonware_cryptography::Signer as _;
-use custodia_types::{key_hex, parse_private_key, Body, TxPayload};
+use custodia_types::{key_hex, parse_private_key, AuthToken, Body, OrgId, PrivateKey, TxPayload};
 use serde_json::Value;
 use std::{path::Path, time::Duration};
 
@@ -41,6 +41,18 @@ pub fn status(node: &str) -> Result<()> {
     Ok(())
 }
 
+/// Read a hex ed25519 private key from a file.
+pub fn read_key(key_file: &Path) -> Result<PrivateKey> {
+    let key_text = std::fs::read_to_string(key_file)
+        .with_context(|| format!("cannot read key file {}", key_file.display()))?;
+    parse_private_key(&key_text).map_err(|_| {
+        anyhow!(
+            "{} does not hold a hex ed25519 private key",
+            key_file.display()
+        )
+    })
+}
+
 pub fn submit(
     node: &str,
     key_file: &Path,
@@ -48,14 +60,7 @@ pub fn submit(
     nonce: Option<u64>,
     wait: bool,
 ) -> Result<()> {
-    let key_text = std::fs::read_to_string(key_file)
-        .with_context(|| format!("cannot read key file {}", key_file.display()))?;
-    let key = parse_private_key(&key_text).map_err(|_| {
-        anyhow!(
-            "{} does not hold a hex ed25519 private key",
-            key_file.display()
-        )
-    })?;
+    let key = read_key(key_file)?;
     let body_text = match body.strip_prefix('@') {
         Some(path) => {
             std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
@@ -65,11 +70,19 @@ pub fn submit(
     let body: Body = serde_json::from_str(&body_text).context(
         "the body is not a valid transaction body (see `custodia tx --help` for the types)",
     )?;
-    let status = get_json(node, "/v1/status")?;
-    let chain_id = status["chain_id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("the node's status has no chain_id"))?
-        .to_string();
+    let id = submit_body(node, &key, body, nonce)?;
+    println!("submitted {id}");
+    if wait {
+        let receipt = wait_final(node, &id)?;
+        println!("{}", serde_json::to_string_pretty(&receipt)?);
+    }
+    Ok(())
+}
+
+/// Sign `body` with `key` (asking the node for the nonce unless given) and
+/// submit it; the transaction id.
+pub fn submit_body(node: &str, key: &PrivateKey, body: Body, nonce: Option<u64>) -> Result<String> {
+    let chain_id = chain_id(node)?;
     let nonce = match nonce {
         Some(nonce) => nonce,
         None => get_json(
@@ -85,7 +98,7 @@ pub fn submit(
         nonce,
         body,
     }
-    .sign(&key);
+    .sign(key);
     let response = http()
         .post(format!("{}/v1/tx", node.trim_end_matches('/')))
         .header("content-type", "application/octet-stream")
@@ -93,18 +106,44 @@ pub fn submit(
         .send()
         .with_context(|| format!("cannot reach the node at {node}"))?;
     let accepted = read_json(response)?;
-    let id = accepted["id"].as_str().unwrap_or_default().to_string();
-    println!("submitted {id} (nonce {nonce})");
-    if !wait {
-        return Ok(());
-    }
+    Ok(accepted["id"].as_str().unwrap_or_default().to_string())
+}
+
+/// Wait until transaction `id` is final; its receipt.
+pub fn wait_final(node: &str, id: &str) -> Result<Value> {
     for _ in 0..300 {
         let status = get_json(node, &format!("/v1/tx/{id}"))?;
         if status["status"] != "pending" {
-            println!("{}", serde_json::to_string_pretty(&status)?);
-            return Ok(());
+            return Ok(status);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     bail!("transaction {id} was still pending after 30 s")
+}
+
+fn chain_id(node: &str) -> Result<String> {
+    let status = get_json(node, "/v1/status")?;
+    status["chain_id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("the node's status has no chain_id"))
+}
+
+/// A bearer token for `node`'s FHIR API, signed with `key`.
+pub fn token(node: &str, key: &PrivateKey, ttl: Duration) -> Result<String> {
+    let status = get_json(node, "/v1/status")?;
+    let chain_id = status["chain_id"].as_str().unwrap_or_default().to_string();
+    let org = status["org"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the node's status does not name its organisation"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(AuthToken {
+        chain_id,
+        audience: OrgId::new(org)?,
+        key: key.public_key(),
+        expires_ms: (now + ttl).as_millis() as u64,
+    }
+    .sign(key))
 }

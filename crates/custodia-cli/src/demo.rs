@@ -19,12 +19,14 @@ struct RunningNode {
 }
 
 pub fn run(dir: &Path, orgs: usize) -> Result<()> {
+    let fresh = !Home::genesis_path(dir).exists();
     let homes = prepare(dir, orgs)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the demo supervisor")?;
-    runtime.block_on(supervise(homes))
+    let seed_dir = fresh.then(|| dir.to_path_buf());
+    runtime.block_on(supervise(homes, seed_dir))
 }
 
 /// Initialise the consortium on the first run; reuse it afterwards.
@@ -48,7 +50,7 @@ fn prepare(dir: &Path, orgs: usize) -> Result<Vec<PathBuf>> {
     Ok(created.into_iter().map(|org| org.home).collect())
 }
 
-async fn supervise(homes: Vec<PathBuf>) -> Result<()> {
+async fn supervise(homes: Vec<PathBuf>, seed: Option<PathBuf>) -> Result<()> {
     let exe = std::env::current_exe().context("finding the custodia binary")?;
     let mut nodes = Vec::with_capacity(homes.len());
     for home in &homes {
@@ -83,6 +85,13 @@ async fn supervise(homes: Vec<PathBuf>) -> Result<()> {
         nodes[0].api
     );
 
+    if let Some(dir) = seed {
+        match tokio::task::spawn_blocking(move || crate::seed::seed(&dir)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("seeding sample data failed: {error:#}"),
+            Err(error) => eprintln!("seeding sample data failed: {error}"),
+        }
+    }
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let exited = async {
         loop {

@@ -3,6 +3,7 @@
 mod bench;
 mod client;
 mod demo;
+mod seed;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -115,7 +116,8 @@ anything was tampered with. Works on a copy; stop the node first."
     #[command(after_help = "Examples:\n  \
 custodia tx --key consortium/st-mary/keys/admin.key --body '{\"type\":\"note\",\"data\":\"68656c6c6f\"}'\n  \
 custodia tx --key admin.key --body '{\"type\":\"vote\",\"proposal_id\":0,\"approve\":true}' --wait\n\n\
-Body types: note, register_agent, revoke_agent, propose, vote. The nonce is\n\
+Body types: note, register_agent, revoke_agent, propose, vote, enrol_patient,\n\
+grant_consent, revoke_consent (the last two signed by the patient's key). The nonce is\n\
 fetched from the node unless --nonce is given.")]
     Tx {
         /// The node's API base URL.
@@ -134,6 +136,36 @@ fetched from the node unless --nonce is given.")]
         #[arg(long)]
         wait: bool,
     },
+    /// Print a bearer token for a node's FHIR API, signed with an agent's
+    /// or a patient's key.
+    #[command(after_help = "Example:\n  \
+T=$(custodia token --node http://127.0.0.1:8400 --key custodia-demo/st-mary/keys/clinician.key)\n  \
+curl -H \"Authorization: Bearer $T\" http://127.0.0.1:8400/fhir/metadata\n\n\
+The token names the chain, the node's organisation, the key and an expiry, and\n\
+is signed by the key: it works only at that organisation's node (an agent's\n\
+key only at its own organisation's; a patient's at any), until it expires.")]
+    Token {
+        /// The node's API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8400", env = "CUSTODIA_NODE")]
+        node: String,
+        /// File holding the agent's or patient's hex-encoded ed25519 private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// How long the token is valid, in hours.
+        #[arg(long, default_value = "8", value_parser = parse_hours)]
+        hours: std::time::Duration,
+    },
+}
+
+fn parse_hours(text: &str) -> Result<std::time::Duration, String> {
+    let hours: f64 = text
+        .trim_end_matches('h')
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of hours (e.g. 8 or 0.5)"))?;
+    if !(hours > 0.0 && hours <= 24.0 * 30.0) {
+        return Err("between a few minutes and 30 days (720 hours)".into());
+    }
+    Ok(std::time::Duration::from_secs_f64(hours * 3600.0))
 }
 
 fn verify(home: &std::path::Path) -> Result<()> {
@@ -208,5 +240,9 @@ fn main() -> Result<()> {
             nonce,
             wait,
         } => client::submit(&node, &key, &body, nonce, wait),
+        Command::Token { node, key, hours } => {
+            println!("{}", client::token(&node, &client::read_key(&key)?, hours)?);
+            Ok(())
+        }
     }
 }

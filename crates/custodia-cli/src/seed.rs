@@ -1,0 +1,151 @@
+//! Sample data for `custodia demo`: clinicians at both hospitals, an
+//! inspector at the regulator, and patients with records at each hospital,
+//! so a new user can follow the README from the first minute. Everything
+//! goes through the public API, as an integration would.
+
+use crate::client::{get_json, submit_body, token, wait_final};
+use anyhow::{anyhow, bail, Context, Result};
+use commonware_cryptography::Signer as _;
+use custodia_node::home::Home;
+use custodia_types::{generate_key, AgentKind, Body, PrivateKey, Pseudonym};
+use serde_json::{json, Value};
+use std::{path::Path, time::Duration};
+
+/// (file name, custodian, name on the record, record types to write)
+const PATIENTS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "alice",
+        "st-mary",
+        "Alice Example",
+        &["Observation", "Condition", "MedicationRequest"],
+    ),
+    (
+        "bob",
+        "st-mary",
+        "Bob Example",
+        &["Encounter", "AllergyIntolerance", "Immunization"],
+    ),
+    (
+        "carol",
+        "riverside-clinic",
+        "Carol Example",
+        &["DiagnosticReport", "Procedure"],
+    ),
+];
+
+/// Agents the demo registers: (org, key file, kind).
+const AGENTS: &[(&str, &str, AgentKind)] = &[
+    ("st-mary", "clinician.key", AgentKind::Clinician),
+    ("riverside-clinic", "clinician.key", AgentKind::Clinician),
+    ("health-authority", "inspector.key", AgentKind::Clinician),
+];
+
+fn save_key(path: &Path, key: &PrivateKey) -> Result<()> {
+    use commonware_codec::Encode as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, hex::encode(key.encode()))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn api(dir: &Path, org: &str) -> Result<String> {
+    Ok(format!("http://{}", Home::load(&dir.join(org))?.config.api))
+}
+
+fn transact(node: &str, key: &PrivateKey, body: Body) -> Result<()> {
+    let id = submit_body(node, key, body, None)?;
+    let receipt = wait_final(node, &id)?;
+    if receipt["status"] != "finalized" {
+        bail!("the chain refused a demo transaction: {receipt}");
+    }
+    Ok(())
+}
+
+fn post_fhir(node: &str, bearer: &str, resource_type: &str, body: &Value) -> Result<Value> {
+    let response = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?
+        .post(format!("{node}/fhir/{resource_type}"))
+        .header("authorization", format!("Bearer {bearer}"))
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()?;
+    let status = response.status();
+    let answer: Value = response.json()?;
+    if !status.is_success() {
+        bail!("writing a sample {resource_type} failed ({status}): {answer}");
+    }
+    Ok(answer)
+}
+
+/// Seed a fresh demo consortium; skipped when it lacks the demo's members.
+pub fn seed(dir: &Path) -> Result<()> {
+    for (org, _, _) in AGENTS {
+        if !dir.join(org).exists() {
+            println!("(no {org} in this consortium: sample records skipped; use --orgs 4 or more)");
+            return Ok(());
+        }
+    }
+    let first = api(dir, "st-mary")?;
+    for _ in 0..600 {
+        if get_json(&first, "/v1/status").is_ok_and(|s| s["finalized_height"].as_u64() >= Some(1)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("Seeding sample agents, patients and records...");
+    for (org, file, kind) in AGENTS {
+        let key = generate_key();
+        let home = Home::load(&dir.join(org))?;
+        transact(
+            &first,
+            &home.admin_key,
+            Body::RegisterAgent {
+                key: key.public_key(),
+                kind: *kind,
+                label: file.trim_end_matches(".key").into(),
+            },
+        )?;
+        save_key(&dir.join(org).join("keys").join(file), &key)?;
+    }
+    for (slug, custodian, name, types) in PATIENTS {
+        let node = api(dir, custodian)?;
+        let clinician = crate::client::read_key(&dir.join(custodian).join("keys/clinician.key"))?;
+        let bearer = token(&node, &clinician, Duration::from_secs(3600))?;
+        let patient = post_fhir(
+            &node,
+            &bearer,
+            "Patient",
+            &json!({
+                "resourceType": "Patient",
+                "name": [{ "text": name }],
+                "gender": "unknown"
+            }),
+        )?;
+        let id = patient["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no id in {patient}"))?
+            .to_string();
+        for t in *types {
+            let body = custodia_fhir::example(t, &id).ok_or_else(|| anyhow!("no example {t}"))?;
+            post_fhir(&node, &bearer, t, &body)?;
+        }
+        let key = generate_key();
+        let pseudonym: Pseudonym = id.parse().map_err(|_| anyhow!("bad pseudonym {id}"))?;
+        let admin = Home::load(&dir.join(custodian))?.admin_key;
+        transact(
+            &node,
+            &admin,
+            Body::EnrolPatient {
+                patient: pseudonym,
+                key: key.public_key(),
+            },
+        )?;
+        save_key(&dir.join("patients").join(format!("{slug}.key")), &key)?;
+        std::fs::write(dir.join("patients").join(format!("{slug}.id")), &id)?;
+        println!("  patient {slug:<6} at {custodian:<17} Patient/{id}");
+    }
+    println!("Keys: <dir>/<org>/keys/clinician.key, <dir>/patients/<name>.key; see README.md, \"Clinical records\".");
+    Ok(())
+}
