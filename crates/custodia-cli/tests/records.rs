@@ -64,6 +64,7 @@ impl Fhir {
             "GET" => client.get(url),
             "POST" => client.post(url),
             "PUT" => client.put(url),
+            "DELETE" => client.delete(url),
             other => panic!("{other}"),
         };
         request = request.header("authorization", format!("Bearer {}", self.token));
@@ -333,7 +334,13 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     outcome(code, &body, 413, "at most");
     let forged = Fhir {
         api: st_mary.api.clone(),
-        token: st_mary.token.replace(|c: char| c == 'a', "b"),
+        // The last signature byte changed: a token nobody signed.
+        token: {
+            let mut t = st_mary.token.clone();
+            let last = if t.ends_with('0') { "1" } else { "0" };
+            t.replace_range(t.len() - 1.., last);
+            t
+        },
     };
     let (code, body) = forged.call(
         "POST",
@@ -372,6 +379,48 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         "nothing more was stored"
     );
 
+    // Erasure: St Mary's erases the Condition; unreadable on every node.
+    let condition = ids
+        .iter()
+        .find(|(t, _)| t == "Condition")
+        .unwrap()
+        .1
+        .clone();
+    let (code, body) = riverside.call("DELETE", &format!("/fhir/Condition/{condition}"), None, &[]);
+    outcome(code, &body, 403, "only its custodian erases it");
+    let (code, body) = st_mary.call("DELETE", &format!("/fhir/Condition/{condition}"), None, &[]);
+    assert_eq!(code, 204, "{body}");
+    let (code, body) = st_mary.get(&format!("/fhir/Condition/{condition}"));
+    outcome(code, &body, 410, "erased");
+    let glass = [("x-break-glass", reason)];
+    let (code, body) = riverside.call("GET", &format!("/fhir/Condition/{condition}"), None, &glass);
+    outcome(code, &body, 410, "erased");
+    let (code, body) = st_mary.call(
+        "PUT",
+        &format!("/fhir/Condition/{condition}"),
+        Some(custodia_fhir::example("Condition", &patient_id).unwrap()),
+        &[],
+    );
+    outcome(code, &body, 410, "erased");
+    let (_, head) = common::get(
+        &st_mary.api,
+        &format!("/v1/state/rec/Condition/{condition}/_history/1"),
+    );
+    let ciphertext = head["value"]["ciphertext"].as_str().unwrap().to_string();
+    for node in &c.nodes {
+        assert!(!node.home.join("vault/keys").join(&ciphertext).exists());
+        let object = node
+            .home
+            .join("vault/objects")
+            .join(&ciphertext[..2])
+            .join(&ciphertext);
+        assert!(
+            !object.exists(),
+            "{} still holds the erased content",
+            node.home.display()
+        );
+    }
+
     // No personal data anywhere on disk but the encrypted vault objects.
     c.stop_all();
     for needle in [NAME, MRN] {
@@ -379,4 +428,12 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         files_holding(&c.root, needle.as_bytes(), &mut found);
         assert!(found.is_empty(), "{needle:?} found in {found:?}");
     }
+    // The chain, erasure included, still verifies from genesis.
+    let st_mary_home = c.nodes[c.index_of("st-mary")].home.clone();
+    let out = common::custodia(&["verify", "--home", st_mary_home.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -251,7 +251,14 @@ impl<E: Runtime> Clinical<E> {
         if event.decision == Decision::Deny {
             return Err(denied(&event));
         }
+        // Re-read: the decision is final, so this node's state now holds
+        // everything up to it, an erasure included.
+        let head: RecordHead = self
+            .read(&keys::record_head(resource_type, id))
+            .await?
+            .unwrap_or(head);
         if head.erased_height.is_some() {
+            self.forget(resource_type, id, head.version).await?;
             return Err(Outcome::new(
                 410,
                 IssueType::Deleted,
@@ -259,6 +266,80 @@ impl<E: Runtime> Clinical<E> {
             ));
         }
         Ok((head, tx))
+    }
+
+    /// `DELETE /fhir/{type}/{id}`: erasure by the custodian. The chain
+    /// marks the resource erased (its hashes stay, so the chain still
+    /// verifies); the data keys of every version are destroyed and the
+    /// ciphertexts deleted. Copies other members cached are unreadable
+    /// without the keys, and each node deletes its copies when it next
+    /// meets the erased resource.
+    pub(super) async fn erase(
+        &self,
+        caller: &Caller,
+        type_name: &str,
+        id: &str,
+    ) -> Result<(), Outcome> {
+        let resource_type = parse_type(type_name)?;
+        let id = parse_id(id)?;
+        if caller.is_patient() {
+            return Err(Outcome::new(
+                403,
+                IssueType::Forbidden,
+                "erasure is carried out by the custodian, at the patient's request",
+            ));
+        }
+        let head: RecordHead = self
+            .read(&keys::record_head(resource_type, &id))
+            .await?
+            .ok_or_else(|| {
+                Outcome::new(
+                    404,
+                    IssueType::NotFound,
+                    format!("no {resource_type}/{id} on this ledger"),
+                )
+            })?;
+        if head.custodian != self.org {
+            return Err(Outcome::new(
+                403,
+                IssueType::Forbidden,
+                format!(
+                    "{resource_type}/{id} is held by {}; only its custodian erases it",
+                    head.custodian
+                ),
+            ));
+        }
+        if head.erased_height.is_none() {
+            let (_, receipt) = self
+                .submit_final(Body::EraseRecord {
+                    resource_type,
+                    id: id.clone(),
+                })
+                .await?;
+            if let TxStatus::Rejected { reason } = receipt.status {
+                return Err(write_refusal(&reason));
+            }
+        }
+        self.forget(resource_type, &id, head.version).await
+    }
+
+    /// Destroy what this node holds of an erased resource: keys and content.
+    async fn forget(
+        &self,
+        resource_type: ResourceType,
+        id: &LogicalId,
+        versions: u64,
+    ) -> Result<(), Outcome> {
+        for version in 1..=versions {
+            let entry: Option<RecordEntry> = self
+                .read(&keys::record_version(resource_type, id, version))
+                .await?;
+            let Some(entry) = entry else { continue };
+            let hash: [u8; 32] = entry.ciphertext.as_ref().try_into().map_err(unavailable)?;
+            self.keyring.shred(&hash).map_err(unavailable)?;
+            self.objects.delete(&hash).map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     /// `GET /fhir/{type}/{id}[/_history/{vid}]`.

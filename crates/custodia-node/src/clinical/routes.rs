@@ -26,7 +26,10 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
     Router::new()
         .route("/fhir/metadata", get(metadata::<E>))
         .route("/fhir/{type}", post(create::<E>).get(search::<E>))
-        .route("/fhir/{type}/{id}", get(read::<E>).put(update::<E>))
+        .route(
+            "/fhir/{type}/{id}",
+            get(read::<E>).put(update::<E>).delete(erase::<E>),
+        )
         .route("/fhir/{type}/{id}/_history", get(history::<E>))
         .route("/fhir/{type}/{id}/_history/{vid}", get(vread::<E>))
         .route("/v1/vault/release", post(release::<E>))
@@ -150,6 +153,16 @@ async fn read<E: Runtime>(
     let caller = service.caller(&headers).await?;
     let version = service.read_version(&caller, &type_name, &id, None).await?;
     Ok(version_response(StatusCode::OK, &version, None))
+}
+
+async fn erase<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    let caller = service.caller(&headers).await?;
+    service.erase(&caller, &type_name, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn vread<E: Runtime>(
