@@ -117,7 +117,9 @@ anything was tampered with. Works on a copy; stop the node first."
 custodia tx --key consortium/st-mary/keys/admin.key --body '{\"type\":\"note\",\"data\":\"68656c6c6f\"}'\n  \
 custodia tx --key admin.key --body '{\"type\":\"vote\",\"proposal_id\":0,\"approve\":true}' --wait\n\n\
 Body types: note, register_agent, revoke_agent, propose, vote, enrol_patient,\n\
-grant_consent, revoke_consent (the last two signed by the patient's key). The nonce is\n\
+grant_consent, revoke_consent (the last two signed by the patient's key).\n\
+A proposal {\"kind\":\"set_policy\",\"policy\":\"<Cedar text>\"} replaces the access policy\n\
+once more than two thirds of members vote for it. The nonce is\n\
 fetched from the node unless --nonce is given.")]
     Tx {
         /// The node's API base URL.

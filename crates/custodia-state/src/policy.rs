@@ -17,7 +17,7 @@ use std::{
 pub const DEFAULT_POLICY: &str = include_str!("../policy/default.cedar");
 
 /// Largest policy text governance may install (it travels in one transaction).
-pub const MAX_POLICY_LEN: usize = 7 * 1024;
+pub const MAX_POLICY_LEN: usize = custodia_types::MAX_POLICY_BYTES;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("the policy does not parse as Cedar: {0}")]

@@ -12,7 +12,8 @@ use custodia_state::{
 };
 use custodia_types::{
     AccessAction, AccessRequest, AgentKind, Body, ConsentGrant, Grantee, LogicalId, OrgId, OrgRole,
-    Params, PrivateKey, Pseudonym, PublicKey, Purpose, RecordVersion, ResourceRef, ResourceType,
+    Params, PrivateKey, Proposal, Pseudonym, PublicKey, Purpose, RecordVersion, ResourceRef,
+    ResourceType,
 };
 
 const HOUR: u64 = 3_600_000;
@@ -517,4 +518,67 @@ fn nodes_speak_only_for_their_own_agents_and_agents_only_for_themselves() {
         },
     );
     assert!(rejected(&status, "only its custodian"));
+}
+
+#[test]
+fn the_access_policy_changes_only_by_governance() {
+    let mut w = World::new();
+    assert_eq!(w.write(0, observation(&w, 1)), TxStatus::Applied);
+    let other = w.clinician[1].public_key();
+    let emergency = |w: &mut World| {
+        w.access(
+            1,
+            &other,
+            Some((ResourceType::Observation, "obs-1")),
+            AccessAction::Read,
+            Purpose::Treatment,
+            Some("cardiac arrest"),
+        )
+        .decision
+    };
+    assert_eq!(emergency(&mut w), Decision::Permit);
+
+    // A policy that does not parse is refused when proposed.
+    let admin = w.chain.admins[0].clone();
+    let garbage = Body::Propose {
+        proposal: Proposal::SetPolicy {
+            policy: "permit(principal,".into(),
+        },
+    };
+    assert!(rejected(
+        &w.send(&admin, garbage),
+        "does not parse as Cedar"
+    ));
+
+    // The consortium votes break-glass out.
+    let without_break_glass: String = custodia_state::policy::DEFAULT_POLICY
+        .split("\n\n")
+        .filter(|rule| !rule.contains("@id(\"break-glass\")"))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let propose = Body::Propose {
+        proposal: Proposal::SetPolicy {
+            policy: without_break_glass.clone(),
+        },
+    };
+    assert_eq!(w.send(&admin, propose), TxStatus::Applied);
+    assert_eq!(emergency(&mut w), Decision::Permit, "not until it passes");
+    for voter in [1, 2] {
+        let key = w.chain.admins[voter].clone();
+        let vote = Body::Vote {
+            proposal_id: 0,
+            approve: true,
+        };
+        assert_eq!(w.send(&key, vote), TxStatus::Applied);
+    }
+    let installed: String = records::read(&w.chain.state, keys::POLICY).unwrap();
+    assert_eq!(installed, without_break_glass);
+    assert_eq!(emergency(&mut w), Decision::Deny);
+    // Only admins propose: a node or an agent cannot.
+    let sneaky = Body::Propose {
+        proposal: Proposal::SetPolicy {
+            policy: custodia_state::policy::DEFAULT_POLICY.into(),
+        },
+    };
+    assert!(rejected(&w.send(&node(0), sneaky), "admin"));
 }

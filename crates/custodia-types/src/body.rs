@@ -13,6 +13,8 @@ use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 use std::{fmt, net::SocketAddr};
 
+/// Largest access policy (Cedar text) a `set_policy` proposal may carry.
+pub const MAX_POLICY_BYTES: usize = 7 * 1024;
 /// Largest payload a `Note` may carry.
 pub const MAX_NOTE_BYTES: usize = 4096;
 const MAX_LABEL_LEN: usize = 64;
@@ -109,6 +111,10 @@ pub enum Proposal {
     SetParameter {
         parameter: Parameter,
         value: u64,
+    },
+    /// Replace the Cedar policy that decides access to records.
+    SetPolicy {
+        policy: String,
     },
 }
 
@@ -289,6 +295,10 @@ impl Write for Proposal {
                 parameter.write(buf);
                 value.write(buf);
             }
+            Proposal::SetPolicy { policy } => {
+                3u8.write(buf);
+                write_str(policy, buf);
+            }
         }
     }
 }
@@ -315,6 +325,7 @@ impl EncodeSize for Proposal {
             Proposal::SetParameter { parameter, value } => {
                 parameter.encode_size() + value.encode_size()
             }
+            Proposal::SetPolicy { policy } => str_size(policy),
         }
     }
 }
@@ -338,6 +349,9 @@ impl Read for Proposal {
                 parameter: Parameter::read(buf)?,
                 value: u64::read(buf)?,
             },
+            3 => Proposal::SetPolicy {
+                policy: read_str(buf, MAX_POLICY_BYTES)?,
+            },
             other => return Err(Error::InvalidEnum(other)),
         })
     }
@@ -349,6 +363,9 @@ impl fmt::Display for Proposal {
             Proposal::AddMember { id, role, .. } => write!(f, "add member {id} ({role})"),
             Proposal::RemoveMember { id } => write!(f, "remove member {id}"),
             Proposal::SetParameter { parameter, value } => write!(f, "set {parameter} = {value}"),
+            Proposal::SetPolicy { policy } => {
+                write!(f, "replace the access policy ({} bytes)", policy.len())
+            }
         }
     }
 }

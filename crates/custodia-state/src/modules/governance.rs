@@ -168,6 +168,9 @@ fn check_proposal(state: &dyn StateWrite, proposal: &Proposal) -> Result<(), Rej
             }
             Ok(())
         }
+        Proposal::SetPolicy { policy } => crate::policy::parse(policy)
+            .map(|_| ())
+            .map_err(|e| Rejection::BadPolicy(e.to_string())),
         Proposal::RemoveMember { id } => match find(id) {
             None => Err(Rejection::UnknownMember(id.clone())),
             Some(_) if members.len() == 1 => Err(Rejection::LastMember(id.clone())),
@@ -260,6 +263,9 @@ fn execute(state: &mut dyn StateWrite, proposal: &Proposal) {
                 Parameter::ProposalTtl => params.proposal_ttl = *value,
             }
             state.put(keys::PARAMS.to_vec(), records::encode(&params));
+        }
+        Proposal::SetPolicy { policy } => {
+            state.put(keys::POLICY.to_vec(), records::encode(policy));
         }
     }
     state.put(keys::MEMBERS.to_vec(), records::encode(&members));
