@@ -4,6 +4,7 @@ mod bench;
 mod client;
 mod demo;
 mod seed;
+mod verify_record;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -138,6 +139,35 @@ fetched from the node unless --nonce is given.")]
         #[arg(long)]
         wait: bool,
     },
+    /// Read one version of a record and prove it: in the chain's state,
+    /// finalized by a quorum, and matching its commitment.
+    #[command(
+        name = "verify-record",
+        after_help = "Example:\n  \
+custodia verify-record --node http://127.0.0.1:8401 --key custodia-demo/patients/alice.key \\\n    \
+--genesis custodia-demo/genesis.toml --resource Observation/<id> --version 1\n\n\
+The read is an ordinary, audited read with your key. The proof is checked\n\
+offline: the version's entry against the state root of a finalized block, the\n\
+block's finality certificate against the validators in genesis, and the\n\
+content you received against the salted commitment in the entry."
+    )]
+    VerifyRecord {
+        /// The node's API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8400", env = "CUSTODIA_NODE")]
+        node: String,
+        /// File holding your (agent's or patient's) private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The consortium's genesis.toml (the root of trust).
+        #[arg(long)]
+        genesis: PathBuf,
+        /// The resource, as Type/id.
+        #[arg(long)]
+        resource: String,
+        /// The version; the latest if omitted.
+        #[arg(long)]
+        version: Option<u64>,
+    },
     /// Print a bearer token for a node's FHIR API, signed with an agent's
     /// or a patient's key.
     #[command(after_help = "Example:\n  \
@@ -242,6 +272,13 @@ fn main() -> Result<()> {
             nonce,
             wait,
         } => client::submit(&node, &key, &body, nonce, wait),
+        Command::VerifyRecord {
+            node,
+            key,
+            genesis,
+            resource,
+            version,
+        } => verify_record::run(&node, &key, &genesis, &resource, version),
         Command::Token { node, key, hours } => {
             println!("{}", client::token(&node, &client::read_key(&key)?, hours)?);
             Ok(())

@@ -311,6 +311,57 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     assert_eq!(code, 200);
     assert!(csv.as_str().unwrap().contains(reason));
 
+    // The patient proves a version offline: on chain, finalized, and the
+    // content they read matches its commitment.
+    let key_file = c.root.join("patient.key");
+    std::fs::write(
+        &key_file,
+        hex::encode(commonware_codec::Encode::encode(&patient_key)),
+    )
+    .unwrap();
+    let genesis = c.root.join("consortium/genesis.toml");
+    let riverside_api = riverside.api.clone();
+    let out = common::custodia(&[
+        "verify-record",
+        "--node",
+        &riverside_api,
+        "--key",
+        key_file.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--resource",
+        &format!("Observation/{obs_id}"),
+        "--version",
+        "1",
+    ]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains("matches its commitment"), "{printed}");
+    // The same proof refuses other content, and a state it was not made for.
+    let key = format!("rec/Observation/{obs_id}/_history/1");
+    let (_, state) = common::get(&riverside_api, &format!("/v1/state/{key}?proof=true"));
+    let (_, block) = common::get(&riverside_api, &format!("/v1/blocks/{}", state["height"]));
+    let genesis =
+        custodia_types::Genesis::from_toml(&std::fs::read_to_string(&genesis).unwrap()).unwrap();
+    use custodia_node::record_proof::{verify_record, RecordProofError};
+    let forged = verify_record(&genesis, &key, &state, &block, b"{}", &[0; 32]);
+    assert!(
+        matches!(forged, Err(RecordProofError::CommitmentMismatch)),
+        "{:?}",
+        forged.err()
+    );
+    let other_key = format!("rec/Observation/{obs_id}/_history/2");
+    let misplaced = verify_record(&genesis, &other_key, &state, &block, b"{}", &[0; 32]);
+    assert!(
+        matches!(misplaced, Err(RecordProofError::BadStateProof)),
+        "{:?}",
+        misplaced.err()
+    );
+
     // Bad requests: refused with an OperationOutcome, nothing stored.
     let (code, body) = st_mary.call("POST", "/fhir/Observation", Some(json!({"resourceType": "Observation", "subject": {"reference": format!("Patient/{patient_id}")}})), &[]);
     outcome(code, &body, 400, "Observation.status is required");

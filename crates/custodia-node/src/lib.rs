@@ -8,5 +8,6 @@ pub mod home;
 pub mod init;
 pub mod ledger;
 pub mod mempool;
+pub mod record_proof;
 pub mod run;
 pub mod verify;

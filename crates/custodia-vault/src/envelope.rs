@@ -59,6 +59,8 @@ pub struct Sealed {
 
 pub struct Opened {
     pub plaintext: Vec<u8>,
+    /// Revealed to readers so they can check the commitment themselves.
+    pub salt: [u8; SALT_LEN],
     pub commitment: Hash,
 }
 
@@ -115,6 +117,7 @@ pub fn open(key: &DataKey, ciphertext: &[u8], aad: &[u8]) -> Result<Opened, Vaul
     Ok(Opened {
         commitment: commitment(&salt, &plaintext),
         plaintext,
+        salt,
     })
 }
 

@@ -20,6 +20,8 @@ use serde_json::Value;
 pub struct Version {
     pub json: Value,
     pub version: u64,
+    /// The commitment's salt, for readers who verify the version offline.
+    pub salt: Option<[u8; 32]>,
 }
 
 pub(super) fn aad(resource_type: ResourceType, id: &LogicalId, version: u64) -> String {
@@ -141,7 +143,14 @@ impl<E: Runtime> Clinical<E> {
             let _ = self.objects.delete(&sealed.ciphertext_hash);
             return Err(refusal);
         }
-        Ok((Version { json, version }, version == 1))
+        Ok((
+            Version {
+                json,
+                version,
+                salt: None,
+            },
+            version == 1,
+        ))
     }
 
     /// The patient and logical id a write is about.
@@ -459,7 +468,11 @@ impl<E: Runtime> Clinical<E> {
             )));
         }
         let json = serde_json::from_slice(&opened.plaintext).map_err(unavailable)?;
-        Ok(Version { json, version })
+        Ok(Version {
+            json,
+            version,
+            salt: Some(opened.salt),
+        })
     }
 
     fn open_own(&self, hash: &[u8; 32], aad: &[u8]) -> Result<custodia_vault::Opened, Outcome> {

@@ -65,6 +65,14 @@ fn version_response(status: StatusCode, version: &Version, location: Option<Stri
     if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", version.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
+    if let Some(salt) = version
+        .salt
+        .and_then(|s| HeaderValue::from_str(&hex::encode(s)).ok())
+    {
+        response
+            .headers_mut()
+            .insert("x-custodia-commitment-salt", salt);
+    }
     if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LOCATION, location);
     }
