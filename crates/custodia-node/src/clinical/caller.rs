@@ -98,12 +98,33 @@ impl<E: Runtime> Clinical<E> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|r| !r.is_empty())
-            .map(|r| r.chars().take(custodia_types::MAX_REASON_LEN).collect());
+            .map(|r| truncate(r, custodia_types::MAX_REASON_LEN));
         Ok(Caller {
             key: token.key,
             principal,
             purpose,
             break_glass,
         })
+    }
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary (the chain
+/// bounds the reason in bytes).
+fn truncate(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reasons_are_cut_to_the_byte_bound_on_a_character_boundary() {
+        let reason = "é".repeat(200);
+        let cut = super::truncate(&reason, 255);
+        assert_eq!(cut.len(), 254);
+        assert_eq!(super::truncate("short", 256), "short");
     }
 }

@@ -87,7 +87,8 @@ impl<E: Runtime> Clinical<E> {
         }
         .sign(&self.node_key);
         let bytes = tx.to_bytes();
-        let id = chain.admit_checked(tx).await.map_err(|e| match e {
+        // Admit the bytes, not the struct: exactly what peers will decode.
+        let id = chain.admit(&bytes).await.map_err(|e| match e {
             AdmitError::Rejected(rejection) => {
                 Outcome::new(403, IssueType::Forbidden, rejection.to_string())
             }

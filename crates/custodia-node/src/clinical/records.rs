@@ -233,15 +233,13 @@ impl<E: Runtime> Clinical<E> {
         Ok((tx, event))
     }
 
-    /// Read access to one resource, audited; its head and the permitting tx.
-    async fn permitted_read(
+    /// The head of a resource that must exist.
+    async fn existing(
         &self,
-        caller: &Caller,
         resource_type: ResourceType,
         id: &LogicalId,
-    ) -> Result<(RecordHead, Digest), Outcome> {
-        let head: RecordHead = self
-            .read(&keys::record_head(resource_type, id))
+    ) -> Result<RecordHead, Outcome> {
+        self.read(&keys::record_head(resource_type, id))
             .await?
             .ok_or_else(|| {
                 Outcome::new(
@@ -249,7 +247,17 @@ impl<E: Runtime> Clinical<E> {
                     IssueType::NotFound,
                     format!("no {resource_type}/{id} on this ledger"),
                 )
-            })?;
+            })
+    }
+
+    /// Read access to one resource, audited; its head and the permitting tx.
+    async fn permitted_read(
+        &self,
+        caller: &Caller,
+        resource_type: ResourceType,
+        id: &LogicalId,
+    ) -> Result<(RecordHead, Digest), Outcome> {
+        let head = self.existing(resource_type, id).await?;
         let resource = ResourceRef {
             resource_type,
             id: id.clone(),
@@ -298,16 +306,7 @@ impl<E: Runtime> Clinical<E> {
                 "erasure is carried out by the custodian, at the patient's request",
             ));
         }
-        let head: RecordHead = self
-            .read(&keys::record_head(resource_type, &id))
-            .await?
-            .ok_or_else(|| {
-                Outcome::new(
-                    404,
-                    IssueType::NotFound,
-                    format!("no {resource_type}/{id} on this ledger"),
-                )
-            })?;
+        let head = self.existing(resource_type, &id).await?;
         if head.custodian != self.org {
             return Err(Outcome::new(
                 403,
