@@ -198,6 +198,59 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     assert_eq!(code, 200, "{updated}");
     assert_eq!(updated["meta"]["versionId"], "2");
 
+    // A second observation, another code: search filters and pages.
+    let mut weight = custodia_fhir::example("Observation", &patient_id).unwrap();
+    weight["code"] = json!({"coding": [{"system": "http://loinc.org", "code": "29463-7"}]});
+    let (code, created) = st_mary.call("POST", "/fhir/Observation", Some(weight), &[]);
+    assert_eq!(code, 201, "{created}");
+    ids.push((
+        "Observation".into(),
+        created["id"].as_str().unwrap().to_string(),
+    ));
+    let search = |query: &str| {
+        let (code, bundle) = st_mary.get(&format!(
+            "/fhir/Observation?patient=Patient/{patient_id}{query}"
+        ));
+        assert_eq!(code, 200, "{bundle}");
+        bundle
+    };
+    let first = search("&_count=1");
+    assert_eq!(
+        (
+            first["total"].clone(),
+            first["entry"].as_array().unwrap().len()
+        ),
+        (json!(2), 1)
+    );
+    let next = first["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, second) = st_mary.get(&next);
+    assert_eq!(
+        (code, second["entry"].as_array().unwrap().len()),
+        (200, 1),
+        "{second}"
+    );
+    assert_ne!(first["entry"][0]["fullUrl"], second["entry"][0]["fullUrl"]);
+    assert!(second["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["relation"] != "next"));
+    assert_eq!(search("&code=http://loinc.org|8867-4")["total"], 1);
+    assert_eq!(search("&_lastUpdated=gt2999-01-01")["total"], 0);
+    assert_eq!(search("&_lastUpdated=ge2020-01-01")["total"], 2);
+    let (code, body) = st_mary.get(&format!(
+        "/fhir/Observation?patient={patient_id}&_lastUpdated=soon"
+    ));
+    outcome(code, &body, 400, "_lastUpdated");
+
     // The custodian reads everything back, with history.
     for (t, id) in &ids {
         let (code, read) = st_mary.get(&format!("/fhir/{t}/{id}"));

@@ -6,6 +6,7 @@
 mod examples;
 mod outcome;
 mod resources;
+pub mod search;
 mod validate;
 
 pub use examples::example;

@@ -239,47 +239,58 @@ async fn search<E: Runtime>(
     if type_name == "AuditEvent" {
         return audit(&service, &caller, &patient, &params).await;
     }
+    let last_updated = params
+        .get("_lastUpdated")
+        .map(|p| custodia_fhir::search::LastUpdated::parse(p))
+        .transpose()?;
     let mut found = service.search(&caller, &type_name, &patient).await?;
     if let Some(code) = params.get("code") {
-        found.retain(|v| matches_code(&v.json, code));
+        found.retain(|v| custodia_fhir::search::matches_code(&v.json, code));
+    }
+    if let Some(filter) = &last_updated {
+        found.retain(|v| filter.matches(&v.json));
     }
     let count: usize = params
         .get("_count")
         .and_then(|c| c.parse().ok())
         .unwrap_or(20)
         .clamp(1, 100);
+    let offset: usize = params
+        .get("_offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
     let total = found.len();
     let entries = found
         .into_iter()
+        .skip(offset)
         .take(count)
         .map(|v| BundleEntry {
             full_url: format!("{type_name}/{}", v.json["id"].as_str().unwrap_or_default()),
             resource: v.json,
         })
         .collect();
+    // Paging links repeat the query with another offset.
+    let mut query: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| k.as_str() != "_offset")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    query.sort();
+    let base: String = query
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let page = |offset: usize| format!("/fhir/{type_name}?{base}&_offset={offset}");
+    let next = (offset + count < total).then(|| page(offset + count));
     let bundle = custodia_fhir::bundle(
         BundleKind::Searchset,
-        &format!("/fhir/{type_name}?patient=Patient/{patient}&_count={count}"),
-        None,
+        &page(offset),
+        next.as_deref(),
         total,
         entries,
     );
     Ok(resource(StatusCode::OK, &bundle))
-}
-
-fn matches_code(json: &Value, wanted: &str) -> bool {
-    let (system, code) = match wanted.split_once('|') {
-        Some((s, c)) => (Some(s), c),
-        None => (None, wanted),
-    };
-    ["code", "vaccineCode", "medicationCodeableConcept", "type"]
-        .iter()
-        .filter_map(|e| json.get(*e)?.get("coding")?.as_array())
-        .flatten()
-        .any(|c| {
-            c.get("code").and_then(Value::as_str) == Some(code)
-                && system.is_none_or(|s| c.get("system").and_then(Value::as_str) == Some(s))
-        })
 }
 
 /// The patient's accounting of disclosures: every access, as AuditEvents.
