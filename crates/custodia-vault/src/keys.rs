@@ -44,10 +44,17 @@ impl EncryptionPublic {
         self.0.to_bytes().into()
     }
 
+    /// Parse a public key, refusing points no key can be wrapped to (the
+    /// low-order points, whose shared secret is all zeros): checked here so
+    /// that [`wrap`] cannot fail on a key that came from outside.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, VaultError> {
-        <Kem as hpke::Kem>::PublicKey::from_bytes(bytes)
-            .map(Self)
-            .map_err(|e| VaultError::BadKey(e.to_string()))
+        let key = <Kem as hpke::Kem>::PublicKey::from_bytes(bytes)
+            .map_err(|e| VaultError::BadKey(e.to_string()))?;
+        hpke::setup_sender::<ChaCha20Poly1305, HkdfSha256, Kem>(&OpModeS::Base, &key, b"")
+            .map_err(|_| {
+                VaultError::BadKey("a low-order point, which no key can be wrapped to".into())
+            })?;
+        Ok(Self(key))
     }
 }
 
@@ -156,5 +163,15 @@ mod tests {
         let again = WrappedKey::from_hex(&wrapped.to_hex()).unwrap();
         assert!(unwrap(&again, &restored, b"ct-hash").is_ok());
         assert!(WrappedKey::from_hex("00").is_err());
+    }
+
+    #[test]
+    fn low_order_points_are_refused_when_parsed() {
+        // The identity and a small-order point of Curve25519.
+        assert!(EncryptionPublic::from_bytes(&[0; 32]).is_err());
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert!(EncryptionPublic::from_bytes(&one).is_err());
+        assert!("00".repeat(32).parse::<EncryptionPublic>().is_err());
     }
 }
