@@ -129,19 +129,23 @@ impl<E: Runtime> Clinical<E> {
             time_ms,
             author: caller.key.clone(),
         };
-        let outcome = self.submit_final(Body::WriteRecord(record)).await;
-        let refused = match &outcome {
-            Ok((_, receipt)) => match &receipt.status {
-                TxStatus::Applied => None,
-                TxStatus::Rejected { reason } => Some(write_refusal(reason)),
-            },
-            Err(outcome) => Some(outcome.clone()),
-        };
-        if let Some(refusal) = refused {
-            // Nothing is kept for a write the chain refused.
+        // Content is dropped only when the chain certainly refused the
+        // write: not admitted, or final and rejected. After a timeout the
+        // version may still become final, and its content must be there.
+        let drop_content = || {
             let _ = self.keyring.shred(&sealed.ciphertext_hash);
             let _ = self.objects.delete(&sealed.ciphertext_hash);
-            return Err(refusal);
+        };
+        let tx = match self.submit(Body::WriteRecord(record)).await {
+            Ok(tx) => tx,
+            Err(refusal) => {
+                drop_content();
+                return Err(refusal);
+            }
+        };
+        if let TxStatus::Rejected { reason } = self.finalized(&tx).await?.status {
+            drop_content();
+            return Err(write_refusal(&reason));
         }
         Ok((
             Version {
