@@ -124,6 +124,18 @@ impl World {
         records::read(&self.chain.state, &keys::audit_event(seq)).unwrap()
     }
 
+    /// An emergency read of the observation, with a stated reason.
+    fn break_glass(&mut self, org: u64, agent: &PublicKey, reason: &str) -> AuditEvent {
+        self.access(
+            org,
+            agent,
+            Some((ResourceType::Observation, "obs-1")),
+            AccessAction::Read,
+            Purpose::Treatment,
+            Some(reason),
+        )
+    }
+
     fn read_as(&mut self, org: u64, agent: &PublicKey, purpose: Purpose) -> Decision {
         self.access(
             org,
@@ -362,14 +374,7 @@ fn reads_follow_consent_revocation_and_expiry_and_every_attempt_is_audited() {
     );
 
     // Break-glass: a clinician with a reason is let in, and it shows.
-    let event = w.access(
-        1,
-        &other,
-        Some((ResourceType::Observation, "obs-1")),
-        AccessAction::Read,
-        Purpose::Treatment,
-        Some("unconscious in A&E, allergies unknown"),
-    );
+    let event = w.break_glass(1, &other, "unconscious in A&E, allergies unknown");
     assert_eq!(event.decision, Decision::Permit);
     assert_eq!(event.reasons, vec!["break-glass".to_string()]);
     assert!(event.break_glass.is_some());
@@ -421,14 +426,7 @@ fn regulators_see_audit_but_not_content_and_patients_see_their_own() {
     assert_eq!(audit.decision, Decision::Permit);
     assert_eq!(audit.reasons, vec!["regulator-audit".to_string()]);
     // Even break-glass does not open content to a regulator.
-    let glass = w.access(
-        2,
-        &regulator,
-        Some((ResourceType::Observation, "obs-1")),
-        AccessAction::Read,
-        Purpose::Treatment,
-        Some("inspection"),
-    );
+    let glass = w.break_glass(2, &regulator, "inspection");
     assert_eq!(glass.decision, Decision::Deny);
 
     // The patient reads their own records and trail through any node.
@@ -525,17 +523,7 @@ fn the_access_policy_changes_only_by_governance() {
     let mut w = World::new();
     assert_eq!(w.write(0, observation(&w, 1)), TxStatus::Applied);
     let other = w.clinician[1].public_key();
-    let emergency = |w: &mut World| {
-        w.access(
-            1,
-            &other,
-            Some((ResourceType::Observation, "obs-1")),
-            AccessAction::Read,
-            Purpose::Treatment,
-            Some("cardiac arrest"),
-        )
-        .decision
-    };
+    let emergency = |w: &mut World| w.break_glass(1, &other, "cardiac arrest").decision;
     assert_eq!(emergency(&mut w), Decision::Permit);
 
     // A policy that does not parse is refused when proposed.
