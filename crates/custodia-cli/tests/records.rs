@@ -306,9 +306,28 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     grant(&c, &patient_key, 2, now_ms() + 4_000);
     let (code, _) = riverside.get(&format!("/fhir/Observation/{obs_id}"));
     assert_eq!(code, 200);
+    let (_, consents) = riverside.get(&format!("/fhir/Consent?patient={patient_id}"));
+    assert_eq!(
+        consents["entry"][1]["resource"]["status"], "active",
+        "{consents}"
+    );
     std::thread::sleep(Duration::from_millis(4_500));
     let (code, denied) = riverside.get(&format!("/fhir/Observation/{obs_id}"));
     outcome(code, &denied, 403, "denied");
+
+    // The patient's consents, as FHIR Consent resources: both over now.
+    let (code, consents) = riverside.get(&format!("/fhir/Consent?patient={patient_id}"));
+    assert_eq!(code, 200, "{consents}");
+    let statuses: Vec<&str> = consents["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["inactive", "inactive"], "{consents}");
+    let actor = &consents["entry"][0]["resource"]["provision"]["actor"][0]["reference"]
+        ["identifier"]["value"];
+    assert_eq!(actor, "riverside-clinic");
 
     // Break-glass: allowed, and flagged.
     let reason = "unconscious in the emergency department";

@@ -12,6 +12,7 @@ mod validate;
 pub use examples::example;
 pub use outcome::{IssueType, Outcome};
 pub use resources::{
-    audit_event, bundle, capability_statement, AuditFacts, BundleEntry, BundleKind,
+    audit_event, bundle, capability_statement, consent, AuditFacts, BundleEntry, BundleKind,
+    ConsentFacts,
 };
 pub use validate::{parse, set_meta, Resource, SUPPORTED};

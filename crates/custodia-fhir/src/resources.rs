@@ -69,11 +69,13 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
                 "searchParam": search_params,
             })
         })
-        .chain(std::iter::once(json!({
-            "type": "AuditEvent",
-            "interaction": [{ "code": "search-type" }],
-            "searchParam": [{ "name": "patient", "type": "reference" }],
-        })))
+        .chain(["AuditEvent", "Consent"].iter().map(|t| {
+            json!({
+                "type": t,
+                "interaction": [{ "code": "search-type" }],
+                "searchParam": [{ "name": "patient", "type": "reference" }],
+            })
+        }))
         .collect();
     json!({
         "resourceType": "CapabilityStatement",
@@ -149,4 +151,52 @@ pub fn audit_event(f: &AuditFacts<'_>) -> Value {
         event["purposeOfEvent"] = json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "Emergency treatment (break-glass)" }], "text": reason }]);
     }
     event
+}
+
+/// A patient's consent (as the chain holds it) as an R4 Consent.
+pub struct ConsentFacts<'a> {
+    pub id: &'a str,
+    pub patient: &'a str,
+    pub active: bool,
+    /// `("org", id)` or `("key", hex)`.
+    pub grantee: (&'a str, &'a str),
+    pub purpose: &'a str,
+    /// Resource types covered; empty for all.
+    pub scope: &'a [String],
+    pub start: &'a str,
+    pub end: &'a str,
+}
+
+pub fn consent(f: &ConsentFacts<'_>) -> Value {
+    let purpose = match f.purpose {
+        "treatment" => "TREAT",
+        "payment" => "HPAYMT",
+        _ => "HRESCH",
+    };
+    let mut provision = json!({
+        "type": "permit",
+        "period": { "start": f.start, "end": f.end },
+        "actor": [{
+            "role": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP" }] },
+            "reference": { "identifier": { "system": format!("urn:custodia:{}", f.grantee.0), "value": f.grantee.1 } }
+        }],
+        "purpose": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": purpose }],
+    });
+    if !f.scope.is_empty() {
+        provision["class"] = json!(f
+            .scope
+            .iter()
+            .map(|t| json!({ "system": "http://hl7.org/fhir/resource-types", "code": t }))
+            .collect::<Vec<_>>());
+    }
+    json!({
+        "resourceType": "Consent",
+        "id": f.id,
+        "status": if f.active { "active" } else { "inactive" },
+        "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+        "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent" }] }],
+        "patient": { "reference": format!("Patient/{}", f.patient) },
+        "policyRule": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN" }] },
+        "provision": provision,
+    })
 }

@@ -116,3 +116,18 @@ fn meta_is_stamped() {
     assert_eq!(body["meta"]["versionId"], "3");
     assert_eq!(body["meta"]["lastUpdated"], "2026-11-25T00:00:00Z");
 }
+
+#[test]
+fn the_capability_statement_lists_every_type_and_the_views() {
+    let statement = custodia_fhir::capability_statement("http://x/fhir", "0", "2026-11-25");
+    assert_eq!(statement["fhirVersion"], "4.0.1");
+    let types: Vec<&str> = statement["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    for t in SUPPORTED.iter().chain(["AuditEvent", "Consent"].iter()) {
+        assert!(types.contains(t), "{t}");
+    }
+}
