@@ -13,11 +13,13 @@ use chacha20poly1305::{
     XChaCha20Poly1305,
 };
 use rand::RngExt as _;
+use sha2::{Digest as _, Sha256};
 
 pub type Hash = [u8; 32];
 
 const NONCE_LEN: usize = 24;
-const SALT_LEN: usize = 32;
+/// Bytes of the commitment salt.
+pub const SALT_LEN: usize = 32;
 const COMMITMENT_DOMAIN: &[u8] = b"custodia/commitment/v1";
 
 /// A record version's own key. Never stored in the clear: only wrapped.
@@ -36,7 +38,7 @@ impl DataKey {
         &self.0
     }
 
-    fn cipher(&self) -> XChaCha20Poly1305 {
+    pub(crate) fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(&self.0.into())
     }
 }
@@ -66,7 +68,20 @@ pub struct Opened {
 
 /// The commitment to `plaintext` under `salt`.
 pub fn commitment(salt: &[u8; SALT_LEN], plaintext: &[u8]) -> Hash {
-    sha256(&[COMMITMENT_DOMAIN, salt, plaintext])
+    let mut hasher = commitment_hasher(salt);
+    hasher.update(plaintext);
+    hasher.finalize().into()
+}
+
+/// A commitment hasher with the domain and salt absorbed: feed it the
+/// plaintext, in one piece or many, and finalise. [`commitment`] and
+/// [`crate::stream`] both start here, so a file committed chunk by chunk
+/// gets the same commitment as the same bytes sealed in one go.
+pub(crate) fn commitment_hasher(salt: &[u8; SALT_LEN]) -> Sha256 {
+    let mut hasher = Sha256::new();
+    hasher.update(COMMITMENT_DOMAIN);
+    hasher.update(salt);
+    hasher
 }
 
 /// Encrypt `plaintext` under `key`; `aad` binds it to where it belongs

@@ -6,26 +6,36 @@
 //! - [`keys`]: data keys are wrapped with HPKE (X25519, HKDF-SHA256,
 //!   ChaCha20-Poly1305) to the organisation that holds them, or to a
 //!   reader's one-time key when the custodian releases one.
+//! - [`stream`]: the same encryption for large files (imaging, PDFs), in
+//!   64 KiB chunks with the STREAM construction, so a file of any size
+//!   passes through a few 64 KiB buffers. Same data keys, same commitment.
 //! - [`store`]: ciphertexts on local disk, addressed by their SHA-256, and
 //!   the custodian's wrapped data keys beside them. Deleting a key is
-//!   crypto-shredding: the ciphertext left anywhere is noise.
+//!   crypto-shredding: the ciphertext left anywhere is noise. Large objects
+//!   are sealed, opened and replicated straight from and to disk
+//!   ([`DiskStore::put_stream`], [`DiskStore::open_stream`],
+//!   [`DiskStore::reader`], [`DiskStore::put_verified_stream`]).
 //!
 //! No network and no chain knowledge: the node decides who gets what.
 
 pub mod envelope;
 pub mod keys;
 pub mod store;
+pub mod stream;
 
 pub use envelope::{commitment, open, seal, DataKey, Hash, Opened, Sealed};
 pub use keys::{unwrap, wrap, EncryptionPublic, EncryptionSecret, WrappedKey};
 pub use store::{DiskStore, KeyRing};
+pub use stream::{open_stream, seal_stream, StreamOpened, StreamSealed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     #[error("vault storage failed: {0}")]
     Io(#[from] std::io::Error),
     /// Deliberately says nothing more: which part failed would help an attacker.
-    #[error("decryption failed: wrong key, or the ciphertext was altered")]
+    #[error(
+        "decryption failed: wrong key, wrong context (aad), or the ciphertext was altered or cut short"
+    )]
     Decrypt,
     #[error("content hash mismatch: expected {expected}, got {got}")]
     HashMismatch { expected: String, got: String },
@@ -33,6 +43,26 @@ pub enum VaultError {
     BadWrappedKey,
     #[error("not an X25519 key: {0}")]
     BadKey(String),
+    /// An encrypted stream ended at a chunk boundary before its final chunk
+    /// (a cut inside a chunk fails authentication: [`VaultError::Decrypt`]).
+    #[error(
+        "encrypted stream is truncated: its final chunk is missing; fetch the whole ciphertext again"
+    )]
+    Truncated,
+    /// The reader yielded bytes after the final chunk. Bytes appended to a
+    /// stream in a file usually show up as [`VaultError::Decrypt`] instead,
+    /// because they join the last chunk.
+    #[error(
+        "encrypted stream has data after its final chunk: the ciphertext was altered or concatenated; fetch it again"
+    )]
+    TrailingData,
+    /// The bytes are not an encrypted stream this version can read (for
+    /// instance an envelope ciphertext: open those with [`open`]).
+    #[error("not a Custodia encrypted stream ({0}); small objects are opened with `open`, not `open_stream`")]
+    BadStreamHeader(&'static str),
+    /// More chunks than the STREAM counter allows (2^32 - 1 of 64 KiB).
+    #[error("file too large to encrypt as one stream (limit: 2^32 - 1 chunks of 64 KiB, about 256 TiB); split it")]
+    TooLarge,
 }
 
 pub(crate) fn sha256(parts: &[&[u8]]) -> Hash {

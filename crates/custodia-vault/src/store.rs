@@ -4,33 +4,90 @@
 //!
 //! ```text
 //! <root>/objects/ab/abcdef…   ciphertexts (anyone's; replicas too)
+//! <root>/objects/.tmp-…       large objects being streamed in
 //! <root>/keys/abcdef…         data keys this organisation holds, wrapped
 //!                             to its own encryption key
 //! ```
+//! Large objects (imaging, PDFs) are streamed to and from disk chunk by
+//! chunk ([`DiskStore::put_stream`], [`DiskStore::open_stream`],
+//! [`DiskStore::reader`], [`DiskStore::put_verified_stream`]), so the node
+//! never holds a whole file in memory.
+//!
 //! An S3-compatible object store can take the place of `objects/` for a
 //! consortium that outgrows local disks; the keys stay local.
 
-use crate::{sha256, Hash, VaultError, WrappedKey};
+use crate::stream::{self, read_full, HashingWriter, StreamOpened, StreamSealed};
+use crate::{sha256, DataKey, Hash, VaultError, WrappedKey};
 use std::{
     fs,
-    io::Write as _,
+    io::{Read, Write},
     path::{Path, PathBuf},
 };
 
+/// Bytes copied per step when a replica is streamed in.
+const COPY_BUF: usize = 64 * 1024;
+
+/// A file being written under a temporary name in `dir`. Removed when
+/// dropped unless persisted, so an error (or panic) part-way through a
+/// write leaves nothing behind.
+struct TempFile {
+    path: PathBuf,
+    file: fs::File,
+    persisted: bool,
+}
+
+impl TempFile {
+    fn create(dir: &Path) -> Result<Self, VaultError> {
+        fs::create_dir_all(dir)?;
+        let path = dir.join(format!(
+            ".tmp-{}-{:x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        // `create_new`: never share a file with a concurrent writer.
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(Self {
+            path,
+            file,
+            persisted: false,
+        })
+    }
+
+    /// fsync, rename to `dest`, then fsync the directories whose entries
+    /// changed (`dest`'s, and the temporary's if that is another one, which
+    /// also records a newly created shard directory beneath it).
+    fn persist(mut self, dest: &Path) -> Result<(), VaultError> {
+        let dest_dir = dest.parent().expect("vault paths have a parent");
+        fs::create_dir_all(dest_dir)?;
+        self.file.sync_all()?;
+        fs::rename(&self.path, dest)?;
+        self.persisted = true;
+        fs::File::open(dest_dir)?.sync_all()?;
+        if let Some(tmp_dir) = self.path.parent().filter(|dir| *dir != dest_dir) {
+            fs::File::open(tmp_dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            // Best effort: if even this fails, a stray `.tmp-` file is
+            // garbage, never mistaken for an object (not a hash name).
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
     let dir = path.parent().expect("vault paths have a parent");
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{:x}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&tmp, path)?;
-    fs::File::open(dir)?.sync_all()?;
-    Ok(())
+    let mut tmp = TempFile::create(dir)?;
+    tmp.file.write_all(bytes)?;
+    tmp.persist(path)
 }
 
 fn remove(path: &Path) -> Result<bool, VaultError> {
@@ -47,10 +104,40 @@ fn remove(path: &Path) -> Result<bool, VaultError> {
 }
 
 fn read(path: &Path) -> Result<Option<Vec<u8>>, VaultError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
+    not_found_as_none(fs::read(path))
+}
+
+/// A missing file is an answer (`None`), not an error.
+fn not_found_as_none<T>(result: std::io::Result<T>) -> Result<Option<T>, VaultError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+fn check_hash(expected: &Hash, got: &Hash) -> Result<(), VaultError> {
+    if got != expected {
+        return Err(VaultError::HashMismatch {
+            expected: hex::encode(expected),
+            got: hex::encode(got),
+        });
+    }
+    Ok(())
+}
+
+/// Copy `reader` to `writer` through one 64 KiB buffer; returns the SHA-256
+/// and length of what was copied.
+fn copy_hashing(mut reader: impl Read, writer: impl Write) -> Result<(Hash, u64), VaultError> {
+    let mut out = HashingWriter::new(writer);
+    let mut buf = vec![0u8; COPY_BUF];
+    loop {
+        let n = read_full(&mut reader, &mut buf)?;
+        out.write_all(&buf[..n])?;
+        if n < buf.len() {
+            out.flush()?;
+            return Ok(out.finish());
+        }
     }
 }
 
@@ -85,18 +172,93 @@ impl DiskStore {
     /// Store a replica received from another member, refusing bytes that
     /// are not what the chain says they are.
     pub fn put_verified(&self, expected: &Hash, bytes: &[u8]) -> Result<(), VaultError> {
-        let got = sha256(&[bytes]);
-        if &got != expected {
-            return Err(VaultError::HashMismatch {
-                expected: hex::encode(expected),
-                got: hex::encode(got),
-            });
-        }
+        check_hash(expected, &sha256(&[bytes]))?;
         self.put(bytes).map(|_| ())
     }
 
     pub fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, VaultError> {
         read(&self.path(hash))
+    }
+
+    /// Seal everything `reader` yields under `key` (see
+    /// [`crate::seal_stream`]) straight into the store, in flat memory: to a
+    /// temporary file first, renamed to its content address once complete
+    /// and synced. Returns what the chain records about it.
+    ///
+    /// # Errors
+    /// [`VaultError::Io`] if reading the plaintext or writing the disk
+    /// fails; nothing is left in the store then.
+    pub fn put_stream(
+        &self,
+        key: &DataKey,
+        aad: &[u8],
+        reader: impl Read,
+    ) -> Result<StreamSealed, VaultError> {
+        let mut tmp = TempFile::create(&self.root)?;
+        let sealed = stream::seal_stream(key, aad, reader, &mut tmp.file)?;
+        tmp.persist(&self.path(&sealed.ciphertext_hash))?;
+        Ok(sealed)
+    }
+
+    /// Decrypt the object `hash` (made by [`Self::put_stream`] or
+    /// [`crate::seal_stream`]) into `writer`, in flat memory, checking on the
+    /// way that the bytes on disk are the ones addressed. `None` if absent.
+    ///
+    /// Plaintext reaches `writer` chunk by chunk, each authenticated, but
+    /// the whole is verified only when this returns `Ok`: on an error,
+    /// discard what was written (or abort the response carrying it).
+    ///
+    /// # Errors
+    /// [`VaultError::HashMismatch`] if the file is not the object `hash`
+    /// (corrupt or misplaced: delete it and fetch it again from a replica);
+    /// otherwise as [`crate::open_stream`].
+    pub fn open_stream(
+        &self,
+        hash: &Hash,
+        key: &DataKey,
+        aad: &[u8],
+        writer: impl Write,
+    ) -> Result<Option<StreamOpened>, VaultError> {
+        let Some(file) = self.reader(hash)? else {
+            return Ok(None);
+        };
+        let opened = stream::open_stream(key, aad, file, writer)?;
+        check_hash(hash, &opened.ciphertext_hash)?;
+        Ok(Some(opened))
+    }
+
+    /// The object's ciphertext as an open file, to send a large object to
+    /// another member without loading it. `None` if absent. Not verified
+    /// here: the receiver checks it with [`Self::put_verified_stream`].
+    pub fn reader(&self, hash: &Hash) -> Result<Option<fs::File>, VaultError> {
+        not_found_as_none(fs::File::open(self.path(hash)))
+    }
+
+    /// Store a replica received from another member, chunk by chunk in flat
+    /// memory, keeping it only if its SHA-256 is `expected`. Returns its
+    /// length. Storing an object already present replaces it with the same
+    /// bytes, which is harmless.
+    ///
+    /// # Errors
+    /// [`VaultError::HashMismatch`] if the bytes are not what the chain
+    /// says (nothing is kept); [`VaultError::Io`] if reading or writing
+    /// fails (nothing is kept either).
+    pub fn put_verified_stream(
+        &self,
+        expected: &Hash,
+        reader: impl Read,
+    ) -> Result<u64, VaultError> {
+        let mut tmp = TempFile::create(&self.root)?;
+        let (got, len) = copy_hashing(reader, &mut tmp.file)?;
+        // On a mismatch `tmp` is dropped, which deletes it.
+        check_hash(expected, &got)?;
+        tmp.persist(&self.path(expected))?;
+        Ok(len)
+    }
+
+    /// The object's size on disk, if present (e.g. for Content-Length).
+    pub fn len(&self, hash: &Hash) -> Result<Option<u64>, VaultError> {
+        Ok(not_found_as_none(fs::metadata(self.path(hash)))?.map(|meta| meta.len()))
     }
 
     pub fn contains(&self, hash: &Hash) -> bool {
@@ -177,6 +339,167 @@ mod tests {
         assert!(store.get(&hash).unwrap().is_none());
         store.put_verified(&hash, b"ciphertext").unwrap();
         assert!(store.contains(&hash));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Every file under `dir`, at any depth (objects, shards, temporaries).
+    fn files_under(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(files_under(&path));
+            } else {
+                files.push(path);
+            }
+        }
+        files
+    }
+
+    /// Yields `good` bytes of `data`, then fails, like a dropped upload.
+    struct FailsAfter<'a> {
+        data: &'a [u8],
+        good: usize,
+    }
+
+    impl Read for FailsAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.good == 0 {
+                return Err(std::io::Error::other("connection reset"));
+            }
+            let n = buf.len().min(self.good).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            self.good -= n;
+            Ok(n)
+        }
+    }
+
+    fn big(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    const AAD: &[u8] = b"Media/scan/_history/1";
+
+    #[test]
+    fn streamed_objects_round_trip_through_disk() {
+        let dir = temp();
+        let store = DiskStore::open(&dir).unwrap();
+        let key = DataKey::generate();
+        let plaintext = big(3 * stream::CHUNK_SIZE + 123);
+
+        let sealed = store.put_stream(&key, AAD, &plaintext[..]).unwrap();
+        let hash = sealed.ciphertext_hash;
+        assert_eq!(sealed.plaintext_len, plaintext.len() as u64);
+        assert!(store.contains(&hash));
+        assert_eq!(store.len(&hash).unwrap(), Some(sealed.ciphertext_len));
+        // Only the object itself: the temporary was renamed, not copied.
+        assert_eq!(files_under(&dir.join("objects")), vec![store.path(&hash)]);
+        let mut on_disk = Vec::new();
+        store
+            .reader(&hash)
+            .unwrap()
+            .unwrap()
+            .read_to_end(&mut on_disk)
+            .unwrap();
+        assert_eq!(sha256(&[&on_disk]), hash);
+
+        let mut back = Vec::new();
+        let opened = store
+            .open_stream(&hash, &key, AAD, &mut back)
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, plaintext);
+        assert_eq!(opened.ciphertext_hash, hash);
+        assert!(opened.matches(&sealed.commitment));
+        assert_eq!(
+            crate::commitment(&opened.salt, &plaintext),
+            sealed.commitment
+        );
+
+        let mut sink = Vec::new();
+        assert!(matches!(
+            store.open_stream(&hash, &DataKey::generate(), AAD, &mut sink),
+            Err(VaultError::Decrypt)
+        ));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn absent_objects_are_none() {
+        let dir = temp();
+        let store = DiskStore::open(&dir).unwrap();
+        let hash = [7u8; 32];
+        let mut sink = Vec::new();
+        let opened = store.open_stream(&hash, &DataKey::generate(), AAD, &mut sink);
+        assert!(opened.unwrap().is_none());
+        assert!(store.reader(&hash).unwrap().is_none());
+        assert_eq!(store.len(&hash).unwrap(), None);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_stream_under_the_wrong_address_is_a_hash_mismatch() {
+        let dir = temp();
+        let store = DiskStore::open(&dir).unwrap();
+        let key = DataKey::generate();
+        let sealed = store.put_stream(&key, AAD, &big(1000)[..]).unwrap();
+        // A valid stream under the right key, but not the object asked for.
+        let elsewhere = [0xab; 32];
+        fs::create_dir_all(store.path(&elsewhere).parent().unwrap()).unwrap();
+        fs::rename(store.path(&sealed.ciphertext_hash), store.path(&elsewhere)).unwrap();
+        let mut sink = Vec::new();
+        assert!(matches!(
+            store.open_stream(&elsewhere, &key, AAD, &mut sink),
+            Err(VaultError::HashMismatch { .. })
+        ));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn replicas_are_streamed_in_only_if_they_hash_right() {
+        let dir = temp();
+        let store = DiskStore::open(&dir).unwrap();
+        let ciphertext = big(2 * COPY_BUF + 5);
+        let hash = sha256(&[&ciphertext]);
+
+        let mut forged = ciphertext.clone();
+        forged[COPY_BUF + 1] ^= 1;
+        assert!(matches!(
+            store.put_verified_stream(&hash, &forged[..]),
+            Err(VaultError::HashMismatch { .. })
+        ));
+        assert!(!store.contains(&hash));
+        assert!(files_under(&dir.join("objects")).is_empty());
+
+        let len = store.put_verified_stream(&hash, &ciphertext[..]).unwrap();
+        assert_eq!(len, ciphertext.len() as u64);
+        assert_eq!(store.get(&hash).unwrap().unwrap(), ciphertext);
+        // Again: harmless, same bytes.
+        assert_eq!(
+            store.put_verified_stream(&hash, &ciphertext[..]).unwrap(),
+            len
+        );
+        assert_eq!(files_under(&dir.join("objects")), vec![store.path(&hash)]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_interrupted_stream_leaves_nothing_behind() {
+        let dir = temp();
+        let store = DiskStore::open(&dir).unwrap();
+        let data = big(3 * stream::CHUNK_SIZE);
+        let good = stream::CHUNK_SIZE + stream::CHUNK_SIZE / 2;
+
+        let reader = FailsAfter { data: &data, good };
+        let result = store.put_stream(&DataKey::generate(), AAD, reader);
+        assert!(matches!(result, Err(VaultError::Io(_))));
+        assert!(files_under(&dir.join("objects")).is_empty());
+
+        let reader = FailsAfter { data: &data, good };
+        let result = store.put_verified_stream(&sha256(&[&data]), reader);
+        assert!(matches!(result, Err(VaultError::Io(_))));
+        assert!(files_under(&dir.join("objects")).is_empty());
         fs::remove_dir_all(dir).unwrap();
     }
 
