@@ -83,17 +83,40 @@ the chain stopped. Each node's log is <dir>/<org>/node.log.")]
         #[arg(long, default_value = "http://127.0.0.1:8400", env = "CUSTODIA_NODE")]
         node: String,
     },
-    /// Measure finalized transactions/s and submit-to-finality latency.
-    #[command(after_help = "Example:\n  custodia bench --txs-per-org 5000\n\n\
-Starts a fresh 4-validator consortium as local processes, signs every\n\
-transaction up front, submits them over HTTP from a separate load generator\n\
-(one organisation per node, POST /v1/txs), and reads finality from the finalized blocks.\n\
-Prints finalized tx/s, p50/p99 submit-to-finality latency and this machine's\n\
-single-core ed25519 verifications/s as the ceiling to compare with.")]
+    /// Measure the chain: ledger throughput, FHIR writes and audited reads, and PostgreSQL doing the same.
+    #[command(
+        after_help = "Examples:\n  custodia bench                          # every workload\n  \
+custodia bench --workload notes --txs-per-org 10000\n  \
+custodia bench --workload records --records 5000 --concurrency 64\n\n\
+Starts a fresh 4-validator consortium as local processes for each workload and\n\
+drives it over HTTP from a separate load generator:\n\
+  notes    signed transactions, signed up front, POST /v1/txs in batches;\n\
+           finalized tx/s and p50/p99 submit-to-finality latency, with this\n\
+           machine's single-core ed25519 verifications/s as the ceiling.\n\
+  records  FHIR Observations POSTed to each hospital's node (answered once\n\
+           final), then read back by their custodian (answered once the read's\n\
+           audit event is final): writes/s, reads/s, p50/p99. Then the same\n\
+           workload against a throwaway PostgreSQL cluster (synchronous commit\n\
+           on, a row per version, an audit row per read) driven by pgbench with\n\
+           as many clients as there were requests in flight.\n\
+Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the comparison."
+    )]
     Bench {
-        /// Transactions each organisation submits.
+        /// Which workload to run.
+        #[arg(long, value_enum, default_value_t = bench::Workload::All)]
+        workload: bench::Workload,
+        /// Note transactions each organisation submits (notes workload).
         #[arg(long, default_value_t = 5_000)]
         txs_per_org: usize,
+        /// FHIR resources written, and as many audited reads (records workload).
+        #[arg(long, default_value_t = 3_000)]
+        records: usize,
+        /// FHIR requests in flight per writing organisation (records workload).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Skip the PostgreSQL comparison.
+        #[arg(long)]
+        no_postgres: bool,
         /// Keep the consortium directory afterwards (to inspect or `custodia verify` it).
         #[arg(long)]
         keep: bool,
@@ -262,9 +285,21 @@ fn main() -> Result<()> {
         Command::Demo { dir, orgs } => demo::run(&dir, orgs),
         Command::Status { node } => client::status(&node),
         Command::Verify { home } => verify(&home),
-        Command::Bench { txs_per_org, keep } => {
-            bench::run(bench::BenchOptions { txs_per_org, keep })
-        }
+        Command::Bench {
+            workload,
+            txs_per_org,
+            records,
+            concurrency,
+            no_postgres,
+            keep,
+        } => bench::run(bench::BenchOptions {
+            workload,
+            txs_per_org,
+            records,
+            concurrency: concurrency.max(1),
+            no_postgres,
+            keep,
+        }),
         Command::Tx {
             node,
             key,

@@ -53,7 +53,7 @@ fn api(dir: &Path, org: &str) -> Result<String> {
     Ok(format!("http://{}", Home::load(&dir.join(org))?.config.api))
 }
 
-fn transact(node: &str, key: &PrivateKey, body: Body) -> Result<()> {
+pub(crate) fn transact(node: &str, key: &PrivateKey, body: Body) -> Result<()> {
     let id = submit_body(node, key, body, None)?;
     let receipt = wait_final(node, &id)?;
     if receipt["status"] != "finalized" {
@@ -62,7 +62,12 @@ fn transact(node: &str, key: &PrivateKey, body: Body) -> Result<()> {
     Ok(())
 }
 
-fn post_fhir(node: &str, bearer: &str, resource_type: &str, body: &Value) -> Result<Value> {
+pub(crate) fn post_fhir(
+    node: &str,
+    bearer: &str,
+    resource_type: &str,
+    body: &Value,
+) -> Result<Value> {
     let response = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?

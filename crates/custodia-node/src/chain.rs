@@ -70,6 +70,8 @@ pub struct Chain<E: Context + Spawner> {
     mempool: Mempool,
     max_block_txs: usize,
     metrics: ChainMetrics,
+    /// The finalized height, for whoever waits on finality.
+    finalized: tokio::sync::watch::Sender<u64>,
 }
 
 /// The checks a transaction's bytes pass before any state is read:
@@ -159,6 +161,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
             mempool: Mempool::new(mempool_capacity),
             max_block_txs,
             metrics,
+            finalized: tokio::sync::watch::Sender::new(0),
         };
         chain.metrics.finalized_height.set(0);
         Ok(chain)
@@ -335,6 +338,13 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
             header: block.header().clone(),
         };
         self.metrics.finalized_height.set(block.height() as i64);
+        self.finalized.send_replace(block.height());
+    }
+
+    /// Changes whenever a block is finalized: lets a request wait for its
+    /// transaction without polling the state.
+    pub fn finalized_heights(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.finalized.subscribe()
     }
 
     /// Keep only pending blocks that descend from the finalized tip.

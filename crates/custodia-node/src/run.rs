@@ -184,6 +184,7 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
         home.encryption_key()?,
         peers,
     )
+    .await
     .map_err(RunError::Vault)?;
     let app = crate::clinical::router(clinical).merge(custodia_api::router(ledger));
     let api_addr = home.config.api;

@@ -304,6 +304,82 @@ fn a_custodian_writes_versions_and_nobody_else_can() {
 }
 
 #[test]
+fn a_bundle_of_versions_is_recorded_all_together_or_not_at_all() {
+    let mut w = World::new();
+    let author = w.clinician[0].public_key();
+    let newborn = Pseudonym::new([5; 32]);
+    let patient = version(
+        newborn,
+        ResourceType::Patient,
+        &newborn.to_hex(),
+        1,
+        author.clone(),
+    );
+    let condition = version(
+        newborn,
+        ResourceType::Condition,
+        "cond-1",
+        1,
+        author.clone(),
+    );
+    let audit_count = |w: &World| {
+        w.chain
+            .state
+            .get(keys::AUDIT_COUNT)
+            .and_then(|b| keys::decode_u64(&b))
+            .unwrap_or(0)
+    };
+    let events_before = audit_count(&w);
+
+    // The second entry skips a version: the whole bundle is refused and
+    // even the new Patient, which alone would be fine, is not kept.
+    let mut bad = condition.clone();
+    bad.version = 2;
+    let status = w.send(
+        &node(0),
+        Body::WriteRecords {
+            versions: vec![patient.clone(), bad],
+        },
+    );
+    assert!(rejected(&status, "expected version 1"));
+    assert!(w.chain.state.get(&keys::patient(&newborn)).is_none());
+    assert!(w
+        .chain
+        .state
+        .get(&keys::record_head(ResourceType::Patient, &patient.id))
+        .is_none());
+    assert_eq!(audit_count(&w), events_before);
+
+    // A Patient and a resource about it in one bundle: both recorded, in
+    // order, each with its audit event.
+    let status = w.send(
+        &node(0),
+        Body::WriteRecords {
+            versions: vec![patient.clone(), condition.clone()],
+        },
+    );
+    assert_eq!(status, TxStatus::Applied);
+    let index: Vec<String> =
+        records::read(&w.chain.state, &keys::patient_records(&newborn)).unwrap();
+    assert_eq!(
+        index,
+        vec![format!("Patient/{newborn}"), "Condition/cond-1".into()]
+    );
+    assert_eq!(audit_count(&w), events_before + 2);
+    // Another organisation cannot slip a version into someone else's record
+    // by bundling it with its own.
+    let mut foreign = version(newborn, ResourceType::Condition, "cond-1", 2, author);
+    foreign.author = w.clinician[1].public_key();
+    let status = w.send(
+        &node(1),
+        Body::WriteRecords {
+            versions: vec![foreign],
+        },
+    );
+    assert!(rejected(&status, "only its custodian"));
+}
+
+#[test]
 fn reads_follow_consent_revocation_and_expiry_and_every_attempt_is_audited() {
     let mut w = World::new();
     assert_eq!(w.write(0, observation(&w, 1)), TxStatus::Applied);

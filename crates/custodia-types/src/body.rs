@@ -17,6 +17,10 @@ use std::{fmt, net::SocketAddr};
 pub const MAX_POLICY_BYTES: usize = 7 * 1024;
 /// Largest payload a `Note` may carry.
 pub const MAX_NOTE_BYTES: usize = 4096;
+/// Most record versions one `WriteRecords` carries (a FHIR transaction
+/// Bundle's entries): as many as fit in a transaction (`MAX_TX_BYTES`)
+/// with the longest logical ids.
+pub const MAX_BUNDLE_VERSIONS: usize = 32;
 const MAX_LABEL_LEN: usize = 64;
 const MAX_NAME_LEN: usize = 128;
 
@@ -66,6 +70,9 @@ pub enum Body {
     /// A custodian records a new version of a clinical resource (hashes
     /// only; the content is encrypted in the vaults).
     WriteRecord(RecordVersion),
+    /// Several versions recorded together or not at all (a FHIR
+    /// `transaction` Bundle): if any is refused, none is kept.
+    WriteRecords { versions: Vec<RecordVersion> },
     /// The custodian erases a resource: every version's keys and
     /// ciphertext are destroyed off chain; the chain keeps only hashes.
     EraseRecord {
@@ -128,6 +135,7 @@ impl Body {
             Body::Propose { .. } => "propose",
             Body::Vote { .. } => "vote",
             Body::WriteRecord(_) => "write_record",
+            Body::WriteRecords { .. } => "write_records",
             Body::EraseRecord { .. } => "erase_record",
             Body::EnrolPatient { .. } => "enrol_patient",
             Body::GrantConsent(_) => "grant_consent",
@@ -197,6 +205,10 @@ impl Write for Body {
                 10u8.write(buf);
                 request.write(buf);
             }
+            Body::WriteRecords { versions } => {
+                11u8.write(buf);
+                versions.write(buf);
+            }
         }
     }
 }
@@ -222,6 +234,7 @@ impl EncodeSize for Body {
             Body::GrantConsent(grant) => grant.encode_size(),
             Body::RevokeConsent { consent } => consent.encode_size(),
             Body::Access(request) => request.encode_size(),
+            Body::WriteRecords { versions } => versions.encode_size(),
         }
     }
 }
@@ -262,6 +275,12 @@ impl Read for Body {
                 consent: Digest::read(buf)?,
             },
             10 => Body::Access(AccessRequest::read(buf)?),
+            11 => Body::WriteRecords {
+                versions: Vec::<RecordVersion>::read_cfg(
+                    buf,
+                    &(RangeCfg::new(1..=MAX_BUNDLE_VERSIONS), ()),
+                )?,
+            },
             other => return Err(Error::InvalidEnum(other)),
         })
     }

@@ -288,6 +288,9 @@ mod tests {
                 resource_type: ResourceType::Patient,
                 id: LogicalId::new("p").unwrap(),
             },
+            Body::WriteRecords {
+                versions: vec![version(), version()],
+            },
         ] {
             assert_eq!(Body::decode(body.encode()).unwrap(), body);
             let json = serde_json::to_string(&body).unwrap();
@@ -297,6 +300,39 @@ mod tests {
         assert_eq!(json["type"], "write_record");
         assert_eq!(json["resource_type"], "MedicationRequest");
         assert_eq!(json["patient"], "07".repeat(32));
+    }
+
+    #[test]
+    fn a_bundle_holds_one_to_max_versions() {
+        let empty = Body::WriteRecords { versions: vec![] };
+        assert!(Body::decode(empty.encode()).is_err());
+        let full = Body::WriteRecords {
+            versions: vec![version(); crate::MAX_BUNDLE_VERSIONS + 1],
+        };
+        assert!(Body::decode(full.encode()).is_err());
+    }
+
+    #[test]
+    fn a_full_bundle_with_the_longest_ids_fits_in_a_transaction() {
+        use commonware_cryptography::Signer as _;
+        let key = crate::PrivateKey::from_seed(3);
+        let longest = RecordVersion {
+            id: LogicalId::new("a".repeat(LogicalId::MAX_LEN)).unwrap(),
+            version: u64::MAX,
+            size: u64::MAX,
+            time_ms: u64::MAX,
+            ..version()
+        };
+        let tx = crate::TxPayload {
+            chain_id: "c".repeat(64),
+            signer: key.public_key(),
+            nonce: u64::MAX,
+            body: Body::WriteRecords {
+                versions: vec![longest; crate::MAX_BUNDLE_VERSIONS],
+            },
+        }
+        .sign(&key);
+        assert!(tx.to_bytes().len() <= crate::MAX_TX_BYTES);
     }
 
     #[test]

@@ -42,11 +42,12 @@ pub struct Clinical<E: Runtime> {
     /// Other members' API addresses, for key release.
     peers: HashMap<OrgId, SocketAddr>,
     http: reqwest::Client,
+    finalized_heights: tokio::sync::watch::Receiver<u64>,
 }
 
 impl<E: Runtime> Clinical<E> {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub async fn new(
         chain: SharedChain<E>,
         gossip: Gossip,
         chain_id: String,
@@ -56,6 +57,7 @@ impl<E: Runtime> Clinical<E> {
         secret: EncryptionSecret,
         peers: HashMap<OrgId, SocketAddr>,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
+        let finalized_heights = chain.lock().await.finalized_heights();
         Ok(Arc::new(Self {
             chain,
             gossip,
@@ -70,6 +72,7 @@ impl<E: Runtime> Clinical<E> {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("a plain HTTP client builds"),
+            finalized_heights,
         }))
     }
 
@@ -101,20 +104,29 @@ impl<E: Runtime> Clinical<E> {
 
     /// Wait until transaction `id` is final; its receipt.
     async fn finalized(&self, id: &Digest) -> Result<Receipt, Outcome> {
-        let deadline = tokio::time::Instant::now() + FINALITY_TIMEOUT;
-        loop {
-            if let Some(receipt) = self.read::<Receipt>(&keys::receipt(id)).await? {
-                return Ok(receipt);
+        let mut heights = self.finalized_heights.clone();
+        let wait = async {
+            loop {
+                // Marked seen before reading: a block finalized after the
+                // read wakes the wait below.
+                heights.borrow_and_update();
+                if let Some(receipt) = self.read::<Receipt>(&keys::receipt(id)).await? {
+                    return Ok(receipt);
+                }
+                if heights.changed().await.is_err() {
+                    return Err(unavailable("the chain stopped"));
+                }
             }
-            if tokio::time::Instant::now() > deadline {
-                return Err(Outcome::new(
+        };
+        tokio::time::timeout(FINALITY_TIMEOUT, wait)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Outcome::new(
                     504,
                     IssueType::Timeout,
                     "the chain did not finalize the request in time; is a quorum of validators up?",
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+                ))
+            })
     }
 
     /// Submit and wait: the receipt of a node-signed transaction.

@@ -19,7 +19,10 @@ pub struct Clinical;
 
 impl Module for Clinical {
     fn handles(&self, body: &Body) -> bool {
-        matches!(body, Body::WriteRecord(_) | Body::EraseRecord { .. })
+        matches!(
+            body,
+            Body::WriteRecord(_) | Body::WriteRecords { .. } | Body::EraseRecord { .. }
+        )
     }
 
     fn authorize(&self, principal: &Principal, _: &Body) -> Result<(), Rejection> {
@@ -39,13 +42,11 @@ impl Module for Clinical {
 
     fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>) {
         match tx.body() {
-            Body::WriteRecord(record) => {
-                keys.insert(keys::principal(&record.author));
-                keys.insert(keys::AUDIT_COUNT.to_vec());
-                keys.insert(keys::patient_audit_count(&record.patient));
-                keys.insert(keys::patient(&record.patient));
-                keys.insert(keys::patient_records(&record.patient));
-                keys.insert(keys::record_head(record.resource_type, &record.id));
+            Body::WriteRecord(record) => write_read_set(record, keys),
+            Body::WriteRecords { versions } => {
+                for record in versions {
+                    write_read_set(record, keys);
+                }
             }
             Body::EraseRecord { resource_type, id } => {
                 keys.insert(keys::record_head(*resource_type, id));
@@ -69,34 +70,12 @@ impl Module for Clinical {
             ));
         }
         match body {
-            Body::WriteRecord(record) => {
-                let author = resolve_actor(&*ctx.state, ctx.signer, ctx.principal, &record.author)?;
-                match author {
-                    Actor::Agent {
-                        kind: Some(AgentKind::Device),
-                        ..
-                    } => {
-                        return Err(Rejection::NotRecordAuthor(
-                            "devices may not write clinical records",
-                        ))
-                    }
-                    Actor::Patient(_) => {
-                        return Err(Rejection::NotRecordAuthor(
-                            "patients do not write clinical records; their custodian does",
-                        ))
-                    }
-                    Actor::Agent { .. } => {}
-                }
-                write(ctx, org.clone(), record)?;
-                record_event(
-                    ctx,
-                    &write_request(record.author.clone(), record),
-                    Some(org),
-                    Decision::Permit,
-                    vec!["custodian-writes".into()],
-                );
-                Ok(())
-            }
+            Body::WriteRecord(record) => write_audited(ctx, &org, record),
+            // All or nothing: the first refusal fails the transaction and
+            // the machine discards every write it made.
+            Body::WriteRecords { versions } => versions
+                .iter()
+                .try_for_each(|record| write_audited(ctx, &org, record)),
             Body::EraseRecord { resource_type, id } => {
                 let key = keys::record_head(*resource_type, id);
                 let mut head: RecordHead = records::read(&*ctx.state, &key)
@@ -117,6 +96,50 @@ impl Module for Clinical {
             _ => unreachable!("dispatch only sends clinical bodies here"),
         }
     }
+}
+
+fn write_read_set(record: &RecordVersion, keys: &mut BTreeSet<Vec<u8>>) {
+    keys.insert(keys::principal(&record.author));
+    keys.insert(keys::AUDIT_COUNT.to_vec());
+    keys.insert(keys::patient_audit_count(&record.patient));
+    keys.insert(keys::patient(&record.patient));
+    keys.insert(keys::patient_records(&record.patient));
+    keys.insert(keys::record_head(record.resource_type, &record.id));
+}
+
+/// Record one version written by an agent of the custodian, and its audit
+/// event.
+fn write_audited(
+    ctx: &mut TxContext<'_>,
+    org: &custodia_types::OrgId,
+    record: &RecordVersion,
+) -> Result<(), Rejection> {
+    let author = resolve_actor(&*ctx.state, ctx.signer, ctx.principal, &record.author)?;
+    match author {
+        Actor::Agent {
+            kind: Some(AgentKind::Device),
+            ..
+        } => {
+            return Err(Rejection::NotRecordAuthor(
+                "devices may not write clinical records",
+            ))
+        }
+        Actor::Patient(_) => {
+            return Err(Rejection::NotRecordAuthor(
+                "patients do not write clinical records; their custodian does",
+            ))
+        }
+        Actor::Agent { .. } => {}
+    }
+    write(ctx, org.clone(), record)?;
+    record_event(
+        ctx,
+        &write_request(record.author.clone(), record),
+        Some(org.clone()),
+        Decision::Permit,
+        vec!["custodian-writes".into()],
+    );
+    Ok(())
 }
 
 fn write(

@@ -1,0 +1,358 @@
+//! The records workload: FHIR Observations written through each hospital's
+//! FHIR facade (validated, encrypted into the vault, recorded on the chain,
+//! answered once final), then read back by the custodian's clinicians
+//! (each read answered only after its audit event is final). The same
+//! workload then runs against PostgreSQL.
+
+use super::{postgres, BenchOptions, Consortium, Latencies, ORGS};
+use anyhow::{anyhow, Result};
+use commonware_cryptography::Signer as _;
+use custodia_node::home::Home;
+use custodia_types::{generate_key, AgentKind, Body, OrgRole};
+use serde_json::json;
+use std::{
+    io::Write as _,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+/// Patients each writing organisation has; writes spread over them.
+const PATIENTS_PER_ORG: usize = 20;
+
+/// One hospital's side of the load: its node, a clinician's token and its
+/// patients.
+struct Writer {
+    api: String,
+    bearer: String,
+    patients: Vec<String>,
+}
+
+/// What one phase measured.
+pub(super) struct Phase {
+    pub done: usize,
+    pub failed: usize,
+    pub first_error: Option<String>,
+    pub seconds: f64,
+    pub latencies: Latencies,
+}
+
+impl Phase {
+    pub fn line(&self, what: &str) -> String {
+        format!(
+            "  {what:<28} {:>6} in {:>6.2} s = {:>6.0}/s   {}{}",
+            self.done,
+            self.seconds,
+            self.done as f64 / self.seconds.max(1e-9),
+            self.latencies.summary(),
+            if self.failed > 0 {
+                format!("   ({} failed)", self.failed)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+pub fn run(options: &BenchOptions) -> Result<()> {
+    let consortium = Consortium::start("records", options.keep)?;
+    eprintln!("registering clinicians and patients...");
+    let writers = setup(&consortium)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let in_flight = options.concurrency * writers.len();
+
+    eprintln!(
+        "writing {} Observations, {in_flight} requests in flight...",
+        options.records
+    );
+    let writers = Arc::new(writers);
+    let (writes, written) = runtime.block_on(write_phase(
+        writers.clone(),
+        options.records,
+        options.concurrency,
+    ));
+    eprintln!("reading them back, each read audited on the chain...");
+    let reads = runtime.block_on(read_phase(writers.clone(), written, options.concurrency));
+    drop(consortium);
+
+    println!(
+        "custodia bench records: {ORGS} validators as local processes, {} writing organisations, {in_flight} requests in flight",
+        writers.len()
+    );
+    println!("{}", writes.line("FHIR writes (final)"));
+    println!("{}", reads.line("audited FHIR reads (final)"));
+    for phase in [&writes, &reads] {
+        if let Some(error) = &phase.first_error {
+            println!("  first failure: {error}");
+        }
+    }
+    if options.no_postgres {
+        return Ok(());
+    }
+    let body = custodia_fhir::example("Observation", &writers[0].patients[0])
+        .ok_or_else(|| anyhow!("no Observation example"))?
+        .to_string();
+    match postgres::run(options.records, in_flight, &body)? {
+        Some((writes, reads)) => {
+            println!(
+                "PostgreSQL, same machine, synchronous_commit=on, {in_flight} clients (pgbench):"
+            );
+            println!("{}", writes.line("row per version (commit)"));
+            println!("{}", reads.line("read + audit row (commit)"));
+        }
+        None => println!(
+            "PostgreSQL comparison skipped: no initdb/pg_ctl/pgbench found (apt install postgresql)"
+        ),
+    }
+    Ok(())
+}
+
+/// A clinician at each non-regulator member, and its patients.
+fn setup(consortium: &Consortium) -> Result<Vec<Writer>> {
+    let mut writers = Vec::new();
+    for org in &consortium.orgs {
+        let home = Home::load(&org.home)?;
+        if home.member().is_some_and(|m| m.role == OrgRole::Regulator) {
+            continue;
+        }
+        let api = format!("http://{}", org.api);
+        let clinician = generate_key();
+        crate::seed::transact(
+            &api,
+            &home.admin_key,
+            Body::RegisterAgent {
+                key: clinician.public_key(),
+                kind: AgentKind::Clinician,
+                label: "bench".into(),
+            },
+        )?;
+        let bearer = crate::client::token(&api, &clinician, Duration::from_secs(3600))?;
+        let mut patients = Vec::new();
+        for i in 0..PATIENTS_PER_ORG {
+            let patient = crate::seed::post_fhir(
+                &api,
+                &bearer,
+                "Patient",
+                &json!({
+                    "resourceType": "Patient",
+                    "name": [{ "text": format!("Bench Patient {i}") }],
+                    "gender": "unknown"
+                }),
+            )?;
+            patients.push(
+                patient["id"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("no id in {patient}"))?
+                    .to_string(),
+            );
+        }
+        writers.push(Writer {
+            api,
+            bearer,
+            patients,
+        });
+    }
+    Ok(writers)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(1024)
+        .build()
+        .expect("a plain HTTP client always builds")
+}
+
+/// Results shared by a phase's tasks.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    failed: usize,
+    first_error: Option<String>,
+    written: Vec<(usize, String)>,
+}
+
+impl Tally {
+    fn fail(&mut self, error: String) {
+        self.failed += 1;
+        self.first_error.get_or_insert(error);
+    }
+}
+
+/// `total` writes spread over the writers, `concurrency` tasks each.
+/// Returns the phase and the (writer, id) of every resource written.
+async fn write_phase(
+    writers: Arc<Vec<Writer>>,
+    total: usize,
+    concurrency: usize,
+) -> (Phase, Vec<(usize, String)>) {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let per_writer = total.div_ceil(writers.len());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers.len() {
+        let next = Arc::new(AtomicUsize::new(0));
+        for _ in 0..concurrency {
+            let (writers, tally, next) = (writers.clone(), tally.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let client = client();
+                let writer = &writers[w];
+                let url = format!("{}/fhir/Observation", writer.api);
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= per_writer {
+                        break;
+                    }
+                    let patient = &writer.patients[n % writer.patients.len()];
+                    let body = custodia_fhir::example("Observation", patient)
+                        .map(|b| b.to_string())
+                        .unwrap_or_default();
+                    let sent = Instant::now();
+                    let answer = client
+                        .post(&url)
+                        .bearer_auth(&writer.bearer)
+                        .header("content-type", "application/fhir+json")
+                        .body(body)
+                        .send()
+                        .await;
+                    let outcome = match answer {
+                        Ok(response) if response.status().is_success() => response
+                            .json::<serde_json::Value>()
+                            .await
+                            .ok()
+                            .and_then(|v| v["id"].as_str().map(str::to_string))
+                            .ok_or_else(|| "a write answered without an id".to_string()),
+                        Ok(response) => Err(format!(
+                            "{}: {}",
+                            response.status(),
+                            response.text().await.unwrap_or_default()
+                        )),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let latency = sent.elapsed();
+                    let mut tally = tally.lock().expect("lock");
+                    match outcome {
+                        Ok(id) => {
+                            tally.latencies.push(latency);
+                            tally.written.push((w, id));
+                        }
+                        Err(error) => tally.fail(error),
+                    }
+                }
+            }));
+        }
+    }
+    let progress = progress(tally.clone(), per_writer * writers.len());
+    for task in tasks {
+        let _ = task.await;
+    }
+    progress.abort();
+    eprintln!();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut tally = std::mem::take(&mut *tally.lock().expect("lock"));
+    let written = std::mem::take(&mut tally.written);
+    (finish(tally, seconds), written)
+}
+
+/// Read every written resource once at its custodian's node, in an order
+/// unlike the writes'.
+async fn read_phase(
+    writers: Arc<Vec<Writer>>,
+    written: Vec<(usize, String)>,
+    concurrency: usize,
+) -> Phase {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let written = Arc::new(written);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency * writers.len() {
+        let (writers, written, tally, next) = (
+            writers.clone(),
+            written.clone(),
+            tally.clone(),
+            next.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let client = client();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= written.len() {
+                    break;
+                }
+                // A stride coprime with almost any length: a scattered order.
+                let (w, id) = &written[(n * 7919) % written.len()];
+                let writer = &writers[*w];
+                let sent = Instant::now();
+                let answer = client
+                    .get(format!("{}/fhir/Observation/{id}", writer.api))
+                    .bearer_auth(&writer.bearer)
+                    .header("accept", "application/fhir+json")
+                    .send()
+                    .await;
+                let outcome = match answer {
+                    Ok(response) if response.status().is_success() => response
+                        .bytes()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    Ok(response) => Err(format!(
+                        "{}: {}",
+                        response.status(),
+                        response.text().await.unwrap_or_default()
+                    )),
+                    Err(e) => Err(e.to_string()),
+                };
+                let latency = sent.elapsed();
+                let mut tally = tally.lock().expect("lock");
+                match outcome {
+                    Ok(()) => tally.latencies.push(latency),
+                    Err(error) => tally.fail(error),
+                }
+            }
+        }));
+    }
+    let progress = progress(tally.clone(), written.len());
+    for task in tasks {
+        let _ = task.await;
+    }
+    progress.abort();
+    eprintln!();
+    let seconds = started.elapsed().as_secs_f64();
+    let tally = std::mem::take(&mut *tally.lock().expect("lock"));
+    finish(tally, seconds)
+}
+
+fn finish(tally: Tally, seconds: f64) -> Phase {
+    Phase {
+        done: tally.latencies.len(),
+        failed: tally.failed,
+        first_error: tally.first_error,
+        seconds,
+        latencies: Latencies::new(tally.latencies),
+    }
+}
+
+/// A progress line on stderr while a phase runs.
+fn progress(tally: Arc<Mutex<Tally>>, total: usize) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let started = Instant::now();
+        loop {
+            let (done, failed) = {
+                let tally = tally.lock().expect("lock");
+                (tally.latencies.len(), tally.failed)
+            };
+            eprint!(
+                "\r  {done:>7}/{total} done, {failed} failed, {:>5.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            let _ = std::io::stderr().flush();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+}
