@@ -502,6 +502,82 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         "nothing more was stored"
     );
 
+    // A transaction Bundle: a new patient and an Observation about them,
+    // named by urn:uuid before either has an id, written together.
+    let vault_objects = |node: usize| {
+        let mut count = 0;
+        let objects = c.nodes[node].home.join("vault/objects");
+        for shard in std::fs::read_dir(objects).unwrap().flatten() {
+            if shard.path().is_dir() {
+                count += std::fs::read_dir(shard.path()).unwrap().count();
+            }
+        }
+        count
+    };
+    let observation = |subject: &str| {
+        let mut o = custodia_fhir::example("Observation", "x").unwrap();
+        o["subject"] = json!({ "reference": subject });
+        o
+    };
+    let transaction = |entries: Value| json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries });
+    let (code, response) = st_mary.call(
+        "POST",
+        "/fhir",
+        Some(transaction(json!([
+            { "fullUrl": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a",
+              "request": { "method": "POST", "url": "Patient" },
+              "resource": { "resourceType": "Patient", "gender": "other" } },
+            { "request": { "method": "POST", "url": "Observation" },
+              "resource": observation("urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a") },
+        ]))),
+        &[],
+    );
+    assert_eq!(code, 200, "{response}");
+    assert_eq!(response["type"], "transaction-response");
+    let entries = response["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(entries
+        .iter()
+        .all(|e| e["response"]["status"] == "201 Created"));
+    let newborn = entries[0]["resource"]["id"].as_str().unwrap().to_string();
+    let location = entries[1]["response"]["location"].as_str().unwrap();
+    let (code, read_back) = st_mary.get(&format!("/fhir/{}", location));
+    assert_eq!(code, 200, "{read_back}");
+    assert_eq!(
+        read_back["subject"]["reference"],
+        format!("Patient/{newborn}"),
+        "the internal reference resolved to the new patient"
+    );
+    // All or nothing: a new patient bundled with an Observation about a
+    // patient the chain does not know is refused whole; no content kept.
+    let before = vault_objects(0);
+    let (code, body) = st_mary.call(
+        "POST",
+        "/fhir",
+        Some(transaction(json!([
+            { "request": { "method": "POST", "url": "Patient" },
+              "resource": { "resourceType": "Patient" } },
+            { "request": { "method": "POST", "url": "Observation" },
+              "resource": observation(&format!("Patient/{}", "ab".repeat(32))) },
+        ]))),
+        &[],
+    );
+    outcome(code, &body, 422, "create the Patient first");
+    assert_eq!(
+        vault_objects(0),
+        before,
+        "the refused bundle left no content"
+    );
+    let (code, body) = st_mary.call(
+        "POST",
+        "/fhir",
+        Some(transaction(json!([
+            { "request": { "method": "DELETE", "url": format!("Patient/{newborn}") } },
+        ]))),
+        &[],
+    );
+    outcome(code, &body, 400, "DELETE is not supported in a transaction");
+
     // Erasure: St Mary's erases the Condition; unreadable on every node.
     let condition = ids
         .iter()

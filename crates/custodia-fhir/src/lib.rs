@@ -7,6 +7,7 @@ mod examples;
 mod outcome;
 mod resources;
 pub mod search;
+mod transaction;
 mod validate;
 
 pub use examples::example;
@@ -14,5 +15,8 @@ pub use outcome::{IssueType, Outcome};
 pub use resources::{
     audit_event, bundle, capability_statement, consent, AuditFacts, BundleEntry, BundleKind,
     ConsentFacts,
+};
+pub use transaction::{
+    parse_transaction, transaction_response, Method, TransactionEntry, TransactionResult,
 };
 pub use validate::{parse, set_meta, Resource, SUPPORTED};

@@ -92,6 +92,10 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
                 "description": "Authorization: Bearer <token> signed by an agent's or patient's registered key (`custodia token`)"
             },
             "resource": resources,
+            "interaction": [{
+                "code": "transaction",
+                "documentation": "POST /fhir with a transaction Bundle of POST/PUT entries (at most 32): all written or none"
+            }],
         }],
     })
 }

@@ -3,7 +3,7 @@
 
 use super::{caller::Caller, now_ms, rfc3339, unavailable, Clinical};
 use crate::engine::Runtime;
-use custodia_fhir::{IssueType, Outcome, Resource};
+use custodia_fhir::{IssueType, Outcome, Resource, TransactionEntry};
 use custodia_state::{
     keys,
     records::{AuditEvent, Decision, RecordEntry, RecordHead},
@@ -11,7 +11,7 @@ use custodia_state::{
 };
 use custodia_types::{
     AccessAction, AccessRequest, Body, Digest, LogicalId, Pseudonym, RecordVersion, ResourceRef,
-    ResourceType,
+    ResourceType, MAX_BUNDLE_VERSIONS,
 };
 use custodia_vault::{seal, wrap, DataKey};
 use serde_json::Value;
@@ -41,8 +41,25 @@ fn parse_type(text: &str) -> Result<ResourceType, Outcome> {
     })
 }
 
+fn refuse_patient_writers(caller: &Caller) -> Result<(), Outcome> {
+    if caller.is_patient() {
+        return Err(Outcome::new(
+            403,
+            IssueType::Forbidden,
+            "patients read their records; their custodian writes them",
+        ));
+    }
+    Ok(())
+}
+
 fn parse_id(text: &str) -> Result<LogicalId, Outcome> {
     LogicalId::new(text).map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))
+}
+
+/// A version sealed into the vault, not yet on the chain.
+pub(super) struct Prepared {
+    record: RecordVersion,
+    json: Value,
 }
 
 impl<E: Runtime> Clinical<E> {
@@ -56,13 +73,7 @@ impl<E: Runtime> Clinical<E> {
     ) -> Result<(Version, bool), Outcome> {
         let resource_type = parse_type(type_name)?;
         let resource = custodia_fhir::parse(body, Some(type_name))?;
-        if caller.is_patient() {
-            return Err(Outcome::new(
-                403,
-                IssueType::Forbidden,
-                "patients read their records; their custodian writes them",
-            ));
-        }
+        refuse_patient_writers(caller)?;
         if let (Some(url_id), Some(body_id)) = (id, resource.id.as_deref()) {
             if url_id != body_id {
                 return Err(Outcome::new(
@@ -73,6 +84,78 @@ impl<E: Runtime> Clinical<E> {
             }
         }
         let (patient, id) = self.identify(resource_type, id, &resource)?;
+        let prepared = self
+            .prepare(caller, resource_type, id, patient, resource.json, &[])
+            .await?;
+        self.record(vec![prepared]).await.map(|mut versions| {
+            let version = versions.remove(0);
+            let created = version.version == 1;
+            (version, created)
+        })
+    }
+
+    /// `POST /fhir` with a `transaction` Bundle: every entry is written, in
+    /// one chain transaction, or none is.
+    pub(super) async fn transaction(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Vec<(TransactionEntry, Version)>, Outcome> {
+        refuse_patient_writers(caller)?;
+        let entries = custodia_fhir::parse_transaction(body, MAX_BUNDLE_VERSIONS, |t| {
+            if t == "Patient" {
+                Pseudonym::random().to_hex()
+            } else {
+                hex::encode(rand::random::<[u8; 16]>())
+            }
+        })?;
+        // Patients created earlier in the same bundle count as known.
+        let mut created_patients = Vec::new();
+        let mut prepared = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let resource_type = parse_type(&entry.resource.resource_type)?;
+            let identified = self.identify(resource_type, Some(&entry.id), &entry.resource);
+            let result = match identified {
+                Ok((patient, id)) => {
+                    self.prepare(
+                        caller,
+                        resource_type,
+                        id,
+                        patient,
+                        entry.resource.json.clone(),
+                        &created_patients,
+                    )
+                    .await
+                }
+                Err(outcome) => Err(outcome),
+            };
+            match result {
+                Ok(version) => {
+                    if resource_type == ResourceType::Patient {
+                        created_patients.push(version.record.patient);
+                    }
+                    prepared.push(version);
+                }
+                Err(outcome) => {
+                    self.drop_content(&prepared);
+                    return Err(outcome);
+                }
+            }
+        }
+        let versions = self.record(prepared).await?;
+        Ok(entries.into_iter().zip(versions).collect())
+    }
+
+    /// Check a version can be written, stamp it, seal it into the vault.
+    async fn prepare(
+        &self,
+        caller: &Caller,
+        resource_type: ResourceType,
+        id: LogicalId,
+        patient: Pseudonym,
+        mut json: Value,
+        created_patients: &[Pseudonym],
+    ) -> Result<Prepared, Outcome> {
         let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, &id)).await?;
         if let Some(head) = &head {
             if head.custodian != self.org {
@@ -92,7 +175,7 @@ impl<E: Runtime> Clinical<E> {
                 ));
             }
         }
-        if resource_type != ResourceType::Patient {
+        if resource_type != ResourceType::Patient && !created_patients.contains(&patient) {
             let known: Option<Value> = self.read(&keys::patient(&patient)).await?;
             if known.is_none() {
                 return Err(Outcome::new(
@@ -104,7 +187,6 @@ impl<E: Runtime> Clinical<E> {
         }
         let version = head.as_ref().map_or(1, |h| h.version + 1);
         let time_ms = now_ms();
-        let mut json = resource.json;
         custodia_fhir::set_meta(&mut json, id.as_str(), version, &rfc3339(time_ms));
         let plaintext = serde_json::to_vec(&json).map_err(unavailable)?;
         let key = DataKey::generate();
@@ -118,43 +200,60 @@ impl<E: Runtime> Clinical<E> {
         self.keyring
             .put(&sealed.ciphertext_hash, &wrapped)
             .map_err(unavailable)?;
-        let record = RecordVersion {
-            patient,
-            resource_type,
-            id: id.clone(),
-            version,
-            ciphertext: Digest::from(sealed.ciphertext_hash),
-            commitment: Digest::from(sealed.commitment),
-            size: plaintext.len() as u64,
-            time_ms,
-            author: caller.key.clone(),
+        Ok(Prepared {
+            record: RecordVersion {
+                patient,
+                resource_type,
+                id,
+                version,
+                ciphertext: Digest::from(sealed.ciphertext_hash),
+                commitment: Digest::from(sealed.commitment),
+                size: plaintext.len() as u64,
+                time_ms,
+                author: caller.key.clone(),
+            },
+            json,
+        })
+    }
+
+    /// Put sealed versions on the chain (one transaction) and wait for it.
+    async fn record(&self, prepared: Vec<Prepared>) -> Result<Vec<Version>, Outcome> {
+        let body = match prepared.as_slice() {
+            [one] => Body::WriteRecord(one.record.clone()),
+            many => Body::WriteRecords {
+                versions: many.iter().map(|p| p.record.clone()).collect(),
+            },
         };
         // Content is dropped only when the chain certainly refused the
         // write: not admitted, or final and rejected. After a timeout the
-        // version may still become final, and its content must be there.
-        let drop_content = || {
-            let _ = self.keyring.shred(&sealed.ciphertext_hash);
-            let _ = self.objects.delete(&sealed.ciphertext_hash);
-        };
-        let tx = match self.submit(Body::WriteRecord(record)).await {
+        // versions may still become final, and their content must be there.
+        let tx = match self.submit(body).await {
             Ok(tx) => tx,
             Err(refusal) => {
-                drop_content();
+                self.drop_content(&prepared);
                 return Err(refusal);
             }
         };
         if let TxStatus::Rejected { reason } = self.finalized(&tx).await?.status {
-            drop_content();
+            self.drop_content(&prepared);
             return Err(write_refusal(&reason));
         }
-        Ok((
-            Version {
-                json,
-                version,
+        Ok(prepared
+            .into_iter()
+            .map(|p| Version {
+                json: p.json,
+                version: p.record.version,
                 salt: None,
-            },
-            version == 1,
-        ))
+            })
+            .collect())
+    }
+
+    fn drop_content(&self, prepared: &[Prepared]) {
+        for version in prepared {
+            let hash: [u8; 32] = version.record.ciphertext.into();
+            let _ = self.keyring.shred(&hash);
+            let _ = self.objects.delete(&hash);
+        }
     }
 
     /// The patient and logical id a write is about.

@@ -27,6 +27,7 @@ type Shared<E> = Arc<Clinical<E>>;
 
 pub fn router<E: Runtime>(service: Shared<E>) -> Router {
     Router::new()
+        .route("/fhir", post(transaction::<E>))
         .route("/fhir/metadata", get(metadata::<E>))
         .route("/fhir/{type}", post(create::<E>).get(search::<E>))
         .route(
@@ -135,6 +136,36 @@ async fn create<E: Runtime>(
         StatusCode::CREATED,
         &version,
         Some(location),
+    ))
+}
+
+async fn transaction<E: Runtime>(
+    State(service): State<Shared<E>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Fhir> {
+    let body = body_or_outcome(&headers, body)?;
+    let caller = service.caller(&headers).await?;
+    let written = service.transaction(&caller, &body).await?;
+    let results: Vec<_> = written
+        .into_iter()
+        .map(|(entry, version)| custodia_fhir::TransactionResult {
+            created: version.version == 1,
+            location: format!(
+                "{}/{}/_history/{}",
+                entry.resource.resource_type, entry.id, version.version
+            ),
+            version: version.version,
+            last_modified: version.json["meta"]["lastUpdated"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            resource: version.json,
+        })
+        .collect();
+    Ok(resource(
+        StatusCode::OK,
+        &custodia_fhir::transaction_response(&results),
     ))
 }
 

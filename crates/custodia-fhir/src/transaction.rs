@@ -1,0 +1,416 @@
+//! FHIR `transaction` Bundles (`POST /fhir`): several creates and updates
+//! that succeed or fail together. Entries that create resources may name
+//! each other by their `fullUrl` (`urn:uuid:...`); once the server has
+//! assigned ids, those references are rewritten to `Type/id` before each
+//! resource is validated like any single write.
+
+use crate::{outcome::Issue, parse, IssueType, Outcome, Resource};
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+
+/// Whether an entry creates a resource or writes a version of a named one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// `POST Type`: the server assigns the id.
+    Create,
+    /// `PUT Type/id`.
+    Update,
+}
+
+/// One entry of a transaction, validated, with its id decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransactionEntry {
+    pub method: Method,
+    pub id: String,
+    pub resource: Resource,
+}
+
+/// Check a transaction Bundle and resolve its internal references.
+/// `assign_id(type)` gives the id of each created resource. At most
+/// `max_entries` entries.
+pub fn parse_transaction(
+    body: &[u8],
+    max_entries: usize,
+    mut assign_id: impl FnMut(&str) -> String,
+) -> Result<Vec<TransactionEntry>, Outcome> {
+    let bundle: Value = serde_json::from_slice(body).map_err(|e| {
+        Outcome::new(
+            400,
+            IssueType::Structure,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(Outcome::new(
+            400,
+            IssueType::Invalid,
+            "POST /fhir takes a Bundle of type \"transaction\"; post single resources to /fhir/{type}",
+        ));
+    }
+    match bundle.get("type").and_then(Value::as_str) {
+        Some("transaction") => {}
+        Some("batch") => {
+            return Err(Outcome::new(
+                400,
+                IssueType::NotSupported,
+                "batch Bundles are not supported; send a \"transaction\" (all or nothing)",
+            ))
+        }
+        other => {
+            return Err(Outcome::new(
+                400,
+                IssueType::Invalid,
+                format!("Bundle.type must be \"transaction\" (got {other:?})"),
+            ))
+        }
+    }
+    let entries = match bundle.get("entry") {
+        Some(Value::Array(entries)) if !entries.is_empty() => entries,
+        _ => {
+            return Err(Outcome::new(
+                400,
+                IssueType::Required,
+                "Bundle.entry is required: a transaction needs at least one entry",
+            ))
+        }
+    };
+    if entries.len() > max_entries {
+        return Err(Outcome::new(
+            413,
+            IssueType::TooLong,
+            format!(
+                "a transaction holds at most {max_entries} entries (got {}); split it",
+                entries.len()
+            ),
+        ));
+    }
+
+    // First pass: each entry's target, and ids for the created ones.
+    let mut planned = Vec::with_capacity(entries.len());
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    let mut targets = HashSet::new();
+    let mut issues = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        match plan(i, entry, &mut assign_id) {
+            Ok((method, resource_type, id, full_url)) => {
+                let target = format!("{resource_type}/{id}");
+                if !targets.insert(target.clone()) {
+                    issues.push(at(
+                        i,
+                        "request.url",
+                        format!("{target} appears twice in one transaction"),
+                    ));
+                }
+                if let Some(full_url) = full_url {
+                    aliases.insert(full_url, target);
+                }
+                planned.push((method, resource_type, id, entry["resource"].clone()));
+            }
+            Err(issue) => issues.push(issue),
+        }
+    }
+    if !issues.is_empty() {
+        return Err(Outcome::invalid(issues));
+    }
+
+    // Second pass: rewrite internal references, then validate each
+    // resource exactly as a single write would be.
+    let mut resolved = Vec::with_capacity(planned.len());
+    for (i, (method, resource_type, id, mut json)) in planned.into_iter().enumerate() {
+        rewrite_references(&mut json, &aliases);
+        if let Some(object) = json.as_object_mut() {
+            object.insert("id".into(), Value::String(id.clone()));
+        }
+        let bytes = serde_json::to_vec(&json).unwrap_or_default();
+        match parse(&bytes, Some(&resource_type)) {
+            Ok(resource) => resolved.push(TransactionEntry {
+                method,
+                id,
+                resource,
+            }),
+            Err(outcome) => {
+                for issue in outcome.issues {
+                    issues.push(Issue {
+                        expression: issue
+                            .expression
+                            .map(|e| format!("Bundle.entry[{i}].resource.{e}")),
+                        ..issue
+                    });
+                }
+            }
+        }
+    }
+    if !issues.is_empty() {
+        return Err(Outcome::invalid(issues));
+    }
+    Ok(resolved)
+}
+
+/// An entry's method, type, id and `fullUrl`.
+fn plan(
+    i: usize,
+    entry: &Value,
+    assign_id: &mut impl FnMut(&str) -> String,
+) -> Result<(Method, String, String, Option<String>), Issue> {
+    let request = entry.get("request").ok_or_else(|| {
+        at(
+            i,
+            "request",
+            "each entry needs a request (method and url)".into(),
+        )
+    })?;
+    let method = match request.get("method").and_then(Value::as_str) {
+        Some("POST") => Method::Create,
+        Some("PUT") => Method::Update,
+        other => {
+            return Err(at(
+                i,
+                "request.method",
+                format!(
+                    "{} is not supported in a transaction here; use POST (create) or PUT (update)",
+                    other.unwrap_or("a missing method")
+                ),
+            ))
+        }
+    };
+    let url = request
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| at(i, "request.url", "request.url is required".into()))?;
+    let resource_type = entry
+        .get("resource")
+        .and_then(|r| r.get("resourceType"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            at(
+                i,
+                "resource",
+                "each entry needs a resource with a resourceType".into(),
+            )
+        })?
+        .to_string();
+    let full_url = entry
+        .get("fullUrl")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let path = url.trim_start_matches('/');
+    match method {
+        Method::Create => {
+            if path != resource_type {
+                return Err(at(
+                    i,
+                    "request.url",
+                    format!("POST {url} does not match the entry's {resource_type}"),
+                ));
+            }
+            let id = assign_id(&resource_type);
+            Ok((Method::Create, resource_type, id, full_url))
+        }
+        Method::Update => {
+            let id = path
+                .strip_prefix(&format!("{resource_type}/"))
+                .filter(|id| crate::validate::valid_id(id))
+                .ok_or_else(|| {
+                    at(
+                        i,
+                        "request.url",
+                        format!("PUT {url} must be {resource_type}/<id>"),
+                    )
+                })?;
+            if let Some(body_id) = entry["resource"].get("id").and_then(Value::as_str) {
+                if body_id != id {
+                    return Err(at(
+                        i,
+                        "resource.id",
+                        format!("the request names id {id} but the resource has id {body_id}"),
+                    ));
+                }
+            }
+            Ok((Method::Update, resource_type, id.to_string(), full_url))
+        }
+    }
+}
+
+fn at(i: usize, element: &str, diagnostics: String) -> Issue {
+    Issue {
+        code: IssueType::Invalid,
+        expression: Some(format!("Bundle.entry[{i}].{element}")),
+        diagnostics,
+    }
+}
+
+/// Replace every `"reference": "<alias>"` by the aliased `Type/id`.
+fn rewrite_references(value: &mut Value, aliases: &HashMap<String, String>) {
+    match value {
+        Value::Object(object) => {
+            for (key, child) in object.iter_mut() {
+                if key == "reference" {
+                    if let Some(target) = child.as_str().and_then(|r| aliases.get(r)) {
+                        *child = Value::String(target.clone());
+                        continue;
+                    }
+                }
+                rewrite_references(child, aliases);
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| rewrite_references(item, aliases)),
+        _ => {}
+    }
+}
+
+/// One entry of the `transaction-response`.
+pub struct TransactionResult {
+    pub created: bool,
+    pub location: String,
+    pub version: u64,
+    pub last_modified: String,
+    pub resource: Value,
+}
+
+/// The `transaction-response` Bundle, entries in request order.
+pub fn transaction_response(results: &[TransactionResult]) -> Value {
+    let entries: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            json!({
+                "resource": r.resource,
+                "response": {
+                    "status": if r.created { "201 Created" } else { "200 OK" },
+                    "location": r.location,
+                    "etag": format!("W/\"{}\"", r.version),
+                    "lastModified": r.last_modified,
+                }
+            })
+        })
+        .collect();
+    json!({
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": entries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> impl FnMut(&str) -> String {
+        let mut n = 0;
+        move |t: &str| {
+            n += 1;
+            if t == "Patient" {
+                format!("{n:064x}")
+            } else {
+                format!("new-{n}")
+            }
+        }
+    }
+
+    fn bundle(entries: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "resourceType": "Bundle", "type": "transaction", "entry": entries
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn creates_get_ids_and_internal_references_resolve() {
+        let body = bundle(json!([
+            { "fullUrl": "urn:uuid:p1", "request": { "method": "POST", "url": "Patient" },
+              "resource": { "resourceType": "Patient", "gender": "female" } },
+            { "request": { "method": "POST", "url": "Observation" },
+              "resource": crate::example("Observation", "x").map(|mut o| {
+                  o["subject"] = json!({ "reference": "urn:uuid:p1" }); o
+              }).unwrap() },
+        ]));
+        let entries = parse_transaction(&body, 10, ids()).unwrap();
+        assert_eq!(entries.len(), 2);
+        let patient_id = format!("{:064x}", 1);
+        assert_eq!(entries[0].id, patient_id);
+        assert_eq!(entries[0].method, Method::Create);
+        assert_eq!(entries[1].id, "new-2");
+        assert_eq!(
+            entries[1].resource.patient.as_deref(),
+            Some(patient_id.as_str())
+        );
+        assert_eq!(
+            entries[1].resource.json["subject"]["reference"],
+            format!("Patient/{patient_id}")
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_all_or_nothing_write() {
+        let refused = |body: Vec<u8>, status: u16, words: &str| {
+            let outcome = parse_transaction(&body, 2, ids()).unwrap_err();
+            assert_eq!(outcome.status, status, "{outcome:?}");
+            let text = serde_json::to_string(&outcome.to_json()).unwrap();
+            assert!(text.contains(words), "{text} lacks {words:?}");
+        };
+        let patient = json!({ "resourceType": "Patient" });
+        refused(b"{".to_vec(), 400, "not JSON");
+        refused(
+            serde_json::to_vec(&json!({ "resourceType": "Bundle", "type": "batch", "entry": [] }))
+                .unwrap(),
+            400,
+            "batch",
+        );
+        refused(bundle(json!([])), 400, "at least one entry");
+        refused(
+            bundle(json!([
+                { "request": { "method": "POST", "url": "Patient" }, "resource": patient },
+                { "request": { "method": "POST", "url": "Patient" }, "resource": patient },
+                { "request": { "method": "POST", "url": "Patient" }, "resource": patient },
+            ])),
+            413,
+            "at most 2",
+        );
+        refused(
+            bundle(
+                json!([{ "request": { "method": "DELETE", "url": "Patient/a" }, "resource": patient }]),
+            ),
+            400,
+            "DELETE is not supported",
+        );
+        refused(
+            bundle(
+                json!([{ "request": { "method": "POST", "url": "Observation" }, "resource": patient }]),
+            ),
+            400,
+            "does not match",
+        );
+        refused(
+            bundle(json!([
+                { "request": { "method": "PUT", "url": "Patient/a" }, "resource": patient },
+                { "request": { "method": "PUT", "url": "Patient/a" }, "resource": patient },
+            ])),
+            400,
+            "appears twice",
+        );
+        // An invalid resource inside: located by its entry.
+        refused(
+            bundle(
+                json!([{ "request": { "method": "POST", "url": "Observation" },
+                            "resource": { "resourceType": "Observation" } }]),
+            ),
+            400,
+            "Bundle.entry[0].resource.Observation.status",
+        );
+    }
+
+    #[test]
+    fn the_response_lists_each_entry_in_order() {
+        let response = transaction_response(&[TransactionResult {
+            created: true,
+            location: "Patient/a/_history/1".into(),
+            version: 1,
+            last_modified: "2026-01-01T00:00:00.000Z".into(),
+            resource: json!({ "resourceType": "Patient", "id": "a" }),
+        }]);
+        assert_eq!(response["type"], "transaction-response");
+        assert_eq!(response["entry"][0]["response"]["status"], "201 Created");
+        assert_eq!(response["entry"][0]["response"]["etag"], "W/\"1\"");
+    }
+}
