@@ -27,6 +27,8 @@ tagged_enum! {
         DiagnosticReport = 8 => "DiagnosticReport",
         DocumentReference = 9 => "DocumentReference",
         ImagingStudy = 10 => "ImagingStudy",
+        // A file (imaging, PDF), streamed to and from the vault.
+        Binary = 11 => "Binary",
     }
 }
 

@@ -298,9 +298,24 @@ impl KeyRing {
             .transpose()
     }
 
+    fn media_type_path(&self, hash: &Hash) -> PathBuf {
+        self.root.join(format!("{}.type", hex::encode(hash)))
+    }
+
+    /// Remember the media type of a file (e.g. `application/dicom`) so it
+    /// is served back as it came. Local to this node, like the key.
+    pub fn put_media_type(&self, hash: &Hash, media_type: &str) -> Result<(), VaultError> {
+        write_atomically(&self.media_type_path(hash), media_type.as_bytes())
+    }
+
+    pub fn media_type(&self, hash: &Hash) -> Result<Option<String>, VaultError> {
+        Ok(read(&self.media_type_path(hash))?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
     /// Destroy a key: overwrite, sync, remove. After this the ciphertext it
     /// opened is unreadable by anyone, wherever copies of it survive.
     pub fn shred(&self, hash: &Hash) -> Result<bool, VaultError> {
+        remove(&self.media_type_path(hash))?;
         let path = self.path(hash);
         let Ok(meta) = fs::metadata(&path) else {
             return Ok(false);
@@ -336,6 +351,18 @@ mod tests {
         ));
         assert!(store.delete(&hash).unwrap());
         assert!(!store.contains(&hash));
+        let ring = KeyRing::open(&dir).unwrap();
+        ring.put_media_type(&hash, "application/dicom").unwrap();
+        assert_eq!(
+            ring.media_type(&hash).unwrap().as_deref(),
+            Some("application/dicom")
+        );
+        ring.shred(&hash).unwrap();
+        assert_eq!(
+            ring.media_type(&hash).unwrap(),
+            None,
+            "shredding forgets it too"
+        );
         assert!(store.get(&hash).unwrap().is_none());
         store.put_verified(&hash, b"ciphertext").unwrap();
         assert!(store.contains(&hash));

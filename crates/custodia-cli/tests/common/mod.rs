@@ -133,6 +133,12 @@ impl Consortium {
         );
     }
 
+    /// The OS process id of a running node.
+    #[allow(dead_code)]
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.nodes[index].process.as_ref().map(Child::id)
+    }
+
     pub fn start_all(&mut self) {
         for index in 0..self.nodes.len() {
             self.start(index);

@@ -5,10 +5,12 @@
 //!
 //! - `caller`: who is asking (bearer tokens from registered keys).
 //! - `records`: write, read, history, search, audit trail.
+//! - `binary`: large files, streamed through the vault.
 //! - `release`: a custodian handing a data key to another member's node
 //!   for a read the chain permitted.
 //! - `routes`: the FHIR REST surface.
 
+mod binary;
 mod caller;
 mod records;
 mod release;

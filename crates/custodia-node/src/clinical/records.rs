@@ -41,7 +41,7 @@ fn parse_type(text: &str) -> Result<ResourceType, Outcome> {
     })
 }
 
-fn refuse_patient_writers(caller: &Caller) -> Result<(), Outcome> {
+pub(super) fn refuse_patient_writers(caller: &Caller) -> Result<(), Outcome> {
     if caller.is_patient() {
         return Err(Outcome::new(
             403,
@@ -58,8 +58,8 @@ fn parse_id(text: &str) -> Result<LogicalId, Outcome> {
 
 /// A version sealed into the vault, not yet on the chain.
 pub(super) struct Prepared {
-    record: RecordVersion,
-    json: Value,
+    pub record: RecordVersion,
+    pub json: Value,
 }
 
 impl<E: Runtime> Clinical<E> {
@@ -217,7 +217,7 @@ impl<E: Runtime> Clinical<E> {
     }
 
     /// Put sealed versions on the chain (one transaction) and wait for it.
-    async fn record(&self, prepared: Vec<Prepared>) -> Result<Vec<Version>, Outcome> {
+    pub(super) async fn record(&self, prepared: Vec<Prepared>) -> Result<Vec<Version>, Outcome> {
         let body = match prepared.as_slice() {
             [one] => Body::WriteRecord(one.record.clone()),
             many => Body::WriteRecords {
@@ -354,7 +354,7 @@ impl<E: Runtime> Clinical<E> {
     }
 
     /// Read access to one resource, audited; its head and the permitting tx.
-    async fn permitted_read(
+    pub(super) async fn permitted_read(
         &self,
         caller: &Caller,
         resource_type: ResourceType,
@@ -539,6 +539,13 @@ impl<E: Runtime> Clinical<E> {
         version: u64,
         access_tx: &Digest,
     ) -> Result<Version, Outcome> {
+        if resource_type == ResourceType::Binary {
+            return Err(Outcome::new(
+                400,
+                IssueType::NotSupported,
+                format!("files are not FHIR JSON: read the content at /fhir/Binary/{id}"),
+            ));
+        }
         let entry: RecordEntry = self
             .read(&keys::record_version(resource_type, id, version))
             .await?

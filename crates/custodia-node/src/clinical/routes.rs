@@ -26,6 +26,12 @@ const FHIR_JSON: &str = "application/fhir+json";
 type Shared<E> = Arc<Clinical<E>>;
 
 pub fn router<E: Runtime>(service: Shared<E>) -> Router {
+    // Files stream through the vault whatever their size: no body limit.
+    let binaries = Router::new()
+        .route("/fhir/Binary", post(upload_binary::<E>))
+        .route("/fhir/Binary/{id}", get(download_binary::<E>))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(service.clone());
     Router::new()
         .route("/fhir", post(transaction::<E>))
         .route("/fhir/metadata", get(metadata::<E>))
@@ -39,6 +45,64 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .route("/v1/vault/release", post(release::<E>))
         .layer(DefaultBodyLimit::max(MAX_RESOURCE_BYTES))
         .with_state(service)
+        .merge(binaries)
+}
+
+async fn upload_binary<E: Runtime>(
+    State(service): State<Shared<E>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, Fhir> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    if content_type.starts_with(FHIR_JSON) {
+        return Err(Outcome::new(
+            415,
+            IssueType::NotSupported,
+            "send the file itself as the body, with its own media type (e.g. application/dicom, application/pdf), not a base64 Binary resource",
+        )
+        .into());
+    }
+    let caller = service.caller(&headers).await?;
+    let patient = headers
+        .get("x-security-context")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let json = service
+        .upload_binary(&caller, &patient, content_type, body)
+        .await?;
+    let location = format!(
+        "/fhir/Binary/{}/_history/1",
+        json["id"].as_str().unwrap_or_default()
+    );
+    let mut response = resource(StatusCode::CREATED, &json);
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn download_binary<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    let caller = service.caller(&headers).await?;
+    let content = service.download_binary(&caller, &id).await?;
+    let mut response = Response::new(content.body);
+    let response_headers = response.headers_mut();
+    if let Ok(media) = HeaderValue::from_str(&content.content_type) {
+        response_headers.insert(header::CONTENT_TYPE, media);
+    }
+    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content.size));
+    if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", content.version)) {
+        response_headers.insert(header::ETAG, etag);
+    }
+    Ok(response)
 }
 
 struct Fhir(Response);
