@@ -344,6 +344,30 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     outcome(code, &denied, 403, "denied");
     let (code, trail) = regulator.get(&format!("/fhir/AuditEvent?patient={patient_id}"));
     assert_eq!(code, 200, "{trail}");
+    // Across patients, newest first and paged: the regulator only, and
+    // the query is itself the newest event of the log.
+    let (code, log) = regulator.get("/fhir/AuditEvent?_count=5");
+    assert_eq!(code, 200, "{log}");
+    let entries = log["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 5, "{log}");
+    assert!(log["total"].as_u64().unwrap() > 5);
+    assert_eq!(
+        entries[0]["resource"]["entity"][0]["what"]["display"],
+        "AuditLog"
+    );
+    let next = log["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .and_then(|l| l["url"].as_str())
+        .unwrap()
+        .to_string();
+    let (code, page_two) = regulator.get(&next);
+    assert_eq!(code, 200, "{page_two}");
+    assert_eq!(page_two["entry"].as_array().unwrap().len(), 5);
+    let (code, denied) = st_mary.get("/fhir/AuditEvent");
+    outcome(code, &denied, 403, "only regulators");
 
     // The patient's accounting of disclosures, read at Riverside's node.
     let me = Fhir::new(&c, "riverside-clinic", &patient_key);

@@ -108,7 +108,8 @@ pub struct AuditFacts<'a> {
     pub permitted: bool,
     pub agent: &'a str,
     pub org: Option<&'a str>,
-    pub patient: &'a str,
+    /// None for a query of the whole audit log.
+    pub patient: Option<&'a str>,
     pub resource: Option<&'a str>,
     pub purpose: &'a str,
     pub break_glass: Option<&'a str>,
@@ -132,11 +133,17 @@ pub fn audit_event(f: &AuditFacts<'_>) -> Value {
         agent["onBehalfOf"] =
             json!({ "identifier": { "system": "urn:custodia:org", "value": org } });
     }
-    let mut entity = vec![
-        json!({ "what": { "reference": format!("Patient/{}", f.patient) }, "role": { "code": "1", "display": "Patient" } }),
-    ];
-    if let Some(resource) = f.resource {
-        entity.push(json!({ "what": { "reference": resource } }));
+    let mut entity = Vec::new();
+    if let Some(patient) = f.patient {
+        entity.push(json!({ "what": { "reference": format!("Patient/{patient}") }, "role": { "code": "1", "display": "Patient" } }));
+    }
+    match f.resource {
+        Some(resource) if resource.contains('/') => {
+            entity.push(json!({ "what": { "reference": resource } }))
+        }
+        // Not a resource: the whole audit log.
+        Some(other) => entity.push(json!({ "what": { "display": other } })),
+        None => {}
     }
     let mut event = json!({
         "resourceType": "AuditEvent",

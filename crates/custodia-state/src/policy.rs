@@ -46,13 +46,14 @@ pub enum Asker<'a> {
     Patient(&'a Pseudonym),
 }
 
-/// What is asked about: a resource (`Type/id`) or a patient's compartment.
+/// What is asked about: a resource (`Type/id`), a patient's compartment,
+/// or the whole audit log (no patient, no custodian).
 pub struct Target<'a> {
-    /// `Type/id`, or `Patient/<pseudonym>` for the compartment.
+    /// `Type/id`, `Patient/<pseudonym>` for the compartment, or `AuditLog`.
     pub name: &'a str,
     pub resource_type: &'a str,
-    pub patient: &'a Pseudonym,
-    pub custodian: &'a OrgId,
+    pub patient: Option<&'a Pseudonym>,
+    pub custodian: Option<&'a OrgId>,
     /// The agent who wrote the version in question, if one exists.
     pub author: Option<&'a PublicKey>,
 }
@@ -153,12 +154,20 @@ fn string(value: &str) -> RestrictedExpression {
 
 fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
     let mut entities = Vec::new();
-    let patient = uid("Patient", &q.target.patient.to_hex())?;
-    let custodian = uid("Org", q.target.custodian.as_str())?;
+    let patient = q
+        .target
+        .patient
+        .map(|p| uid("Patient", &p.to_hex()))
+        .transpose()?;
+    let custodian = q
+        .target
+        .custodian
+        .map(|c| uid("Org", c.as_str()))
+        .transpose()?;
     let principal = match &q.asker {
         Asker::Patient(p) => {
             let principal = uid("Patient", &p.to_hex())?;
-            if **p != *q.target.patient {
+            if q.target.patient != Some(*p) {
                 entities.push(Entity::new_no_attrs(principal.clone(), HashSet::new()));
             }
             principal
@@ -186,26 +195,30 @@ fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
                 Entity::new(principal.clone(), attrs, HashSet::from([org_uid.clone()]))
                     .map_err(|e| e.to_string())?,
             );
-            if *org != q.target.custodian {
+            if q.target.custodian != Some(*org) {
                 entities.push(Entity::new_no_attrs(org_uid, HashSet::new()));
             }
             principal
         }
     };
-    entities.push(Entity::new_no_attrs(patient.clone(), HashSet::new()));
-    entities.push(Entity::new_no_attrs(custodian.clone(), HashSet::new()));
     let resource = uid("Record", q.target.name)?;
-    let mut attrs = HashMap::from([
-        (
+    // Attributes a target lacks are absent: a rule that reads them does not
+    // apply (Cedar skips it), so only rules about the asker can permit.
+    let mut attrs = HashMap::from([("type".to_string(), string(q.target.resource_type))]);
+    if let Some(patient) = patient {
+        entities.push(Entity::new_no_attrs(patient.clone(), HashSet::new()));
+        attrs.insert(
             "patient".to_string(),
             RestrictedExpression::new_entity_uid(patient),
-        ),
-        (
+        );
+    }
+    if let Some(custodian) = custodian {
+        entities.push(Entity::new_no_attrs(custodian.clone(), HashSet::new()));
+        attrs.insert(
             "custodian".to_string(),
             RestrictedExpression::new_entity_uid(custodian),
-        ),
-        ("type".to_string(), string(q.target.resource_type)),
-    ]);
+        );
+    }
     if let Some(author) = q.target.author {
         let author = uid("Agent", &custodia_types::key_hex(author))?;
         attrs.insert(

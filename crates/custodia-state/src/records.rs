@@ -191,8 +191,10 @@ pub struct AuditEvent {
     pub org: Option<OrgId>,
     /// The member whose node recorded it (none if the patient signed).
     pub recorded_by: Option<OrgId>,
-    pub patient: Pseudonym,
-    /// `Type/id`, or none for a search over the patient's records.
+    /// Whose records; none for a query of the whole audit log.
+    pub patient: Option<Pseudonym>,
+    /// `Type/id`, `AuditLog` for a query of the whole log, or none for a
+    /// search over the patient's records.
     pub resource: Option<String>,
     pub action: AccessAction,
     pub purpose: Purpose,

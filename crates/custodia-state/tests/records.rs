@@ -124,6 +124,22 @@ impl World {
         records::read(&self.chain.state, &keys::audit_event(seq)).unwrap()
     }
 
+    /// Org `org`'s node asks for `agent` to read the whole audit log.
+    fn query_audit(&mut self, org: u64, agent: &PublicKey) -> AuditEvent {
+        let body = Body::QueryAudit {
+            agent: agent.clone(),
+            purpose: Purpose::Treatment,
+        };
+        let tx = self.chain.tx(&node(org), body);
+        assert_eq!(
+            self.chain.block(vec![tx.clone()]).remove(0),
+            TxStatus::Applied
+        );
+        let seq =
+            keys::decode_u64(&self.chain.state.get(&keys::audit_of_tx(&tx.id())).unwrap()).unwrap();
+        records::read(&self.chain.state, &keys::audit_event(seq)).unwrap()
+    }
+
     /// An emergency read of the observation, with a stated reason.
     fn break_glass(&mut self, org: u64, agent: &PublicKey, reason: &str) -> AuditEvent {
         self.access(
@@ -522,6 +538,20 @@ fn regulators_see_audit_but_not_content_and_patients_see_their_own() {
     // A device may not read, even at its own custodian.
     let device = w.device.public_key();
     assert_eq!(w.read_as(0, &device, Purpose::Treatment), Decision::Deny);
+
+    // The whole audit log, across patients: the regulator only. Both
+    // queries are themselves events of the log, in no patient's trail.
+    let trail_before = w.audit_trail().len();
+    let oversight = w.query_audit(2, &regulator);
+    assert_eq!(oversight.decision, Decision::Permit);
+    assert_eq!(oversight.reasons, vec!["regulator-audit".to_string()]);
+    assert_eq!(
+        (oversight.patient, oversight.resource.as_deref()),
+        (None, Some("AuditLog"))
+    );
+    let clinician = w.clinician[0].public_key();
+    assert_eq!(w.query_audit(0, &clinician).decision, Decision::Deny);
+    assert_eq!(w.audit_trail().len(), trail_before);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use crate::{
     codec_util::{read_str, str_size, write_str},
     hexser,
     ids::tagged_enum,
-    AccessRequest, ConsentGrant, Digest, LogicalId, OrgId, OrgRole, Pseudonym, PublicKey,
+    AccessRequest, ConsentGrant, Digest, LogicalId, OrgId, OrgRole, Pseudonym, PublicKey, Purpose,
     RecordVersion, ResourceType,
 };
 use bytes::{BufMut, Bytes};
@@ -73,6 +73,14 @@ pub enum Body {
     /// Several versions recorded together or not at all (a FHIR
     /// `transaction` Bundle): if any is refused, none is kept.
     WriteRecords { versions: Vec<RecordVersion> },
+    /// A node asks, for one of its agents, to read the audit log across all
+    /// patients (a regulator's oversight). Decided by policy; the query is
+    /// itself an audit event.
+    QueryAudit {
+        #[serde(with = "hexser")]
+        agent: PublicKey,
+        purpose: Purpose,
+    },
     /// The custodian erases a resource: every version's keys and
     /// ciphertext are destroyed off chain; the chain keeps only hashes.
     EraseRecord {
@@ -136,6 +144,7 @@ impl Body {
             Body::Vote { .. } => "vote",
             Body::WriteRecord(_) => "write_record",
             Body::WriteRecords { .. } => "write_records",
+            Body::QueryAudit { .. } => "query_audit",
             Body::EraseRecord { .. } => "erase_record",
             Body::EnrolPatient { .. } => "enrol_patient",
             Body::GrantConsent(_) => "grant_consent",
@@ -209,6 +218,11 @@ impl Write for Body {
                 11u8.write(buf);
                 versions.write(buf);
             }
+            Body::QueryAudit { agent, purpose } => {
+                12u8.write(buf);
+                agent.write(buf);
+                purpose.write(buf);
+            }
         }
     }
 }
@@ -235,6 +249,7 @@ impl EncodeSize for Body {
             Body::RevokeConsent { consent } => consent.encode_size(),
             Body::Access(request) => request.encode_size(),
             Body::WriteRecords { versions } => versions.encode_size(),
+            Body::QueryAudit { agent, purpose } => agent.encode_size() + purpose.encode_size(),
         }
     }
 }
@@ -280,6 +295,10 @@ impl Read for Body {
                     buf,
                     &(RangeCfg::new(1..=MAX_BUNDLE_VERSIONS), ()),
                 )?,
+            },
+            12 => Body::QueryAudit {
+                agent: PublicKey::read(buf)?,
+                purpose: Purpose::read(buf)?,
             },
             other => return Err(Error::InvalidEnum(other)),
         })

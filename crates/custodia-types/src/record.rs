@@ -293,6 +293,10 @@ mod tests {
             Body::WriteRecords {
                 versions: vec![version(), version()],
             },
+            Body::QueryAudit {
+                agent: version().author,
+                purpose: crate::Purpose::Payment,
+            },
         ] {
             assert_eq!(Body::decode(body.encode()).unwrap(), body);
             let json = serde_json::to_string(&body).unwrap();

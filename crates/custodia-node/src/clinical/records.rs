@@ -304,6 +304,32 @@ impl<E: Runtime> Clinical<E> {
         .map(|_| ())
     }
 
+    /// Ask the chain whether `caller` may read the whole audit log; the
+    /// final audit event of the question.
+    pub(super) async fn query_audit(&self, caller: &Caller) -> Result<AuditEvent, Outcome> {
+        let body = Body::QueryAudit {
+            agent: caller.key.clone(),
+            purpose: caller.purpose,
+        };
+        let (tx, receipt) = self.submit_final(body).await?;
+        if let TxStatus::Rejected { reason } = receipt.status {
+            return Err(Outcome::new(403, IssueType::Forbidden, reason));
+        }
+        self.event_of(&tx).await
+    }
+
+    /// The audit event transaction `tx` recorded.
+    async fn event_of(&self, tx: &Digest) -> Result<AuditEvent, Outcome> {
+        let seq = self
+            .read_raw(&keys::audit_of_tx(tx))
+            .await?
+            .and_then(|b| keys::decode_u64(&b))
+            .ok_or_else(|| unavailable("an applied access has no audit event"))?;
+        self.read(&keys::audit_event(seq))
+            .await?
+            .ok_or_else(|| unavailable("audit event missing"))
+    }
+
     /// Ask the chain for access; the final audit event and its tx id.
     pub(super) async fn access(
         &self,
@@ -324,16 +350,7 @@ impl<E: Runtime> Clinical<E> {
         if let TxStatus::Rejected { reason } = receipt.status {
             return Err(Outcome::new(403, IssueType::Forbidden, reason));
         }
-        let seq = self
-            .read_raw(&keys::audit_of_tx(&tx))
-            .await?
-            .and_then(|b| keys::decode_u64(&b))
-            .ok_or_else(|| unavailable("an applied access has no audit event"))?;
-        let event = self
-            .read(&keys::audit_event(seq))
-            .await?
-            .ok_or_else(|| unavailable("audit event missing"))?;
-        Ok((tx, event))
+        Ok((tx, self.event_of(&tx).await?))
     }
 
     /// The head of a resource that must exist.

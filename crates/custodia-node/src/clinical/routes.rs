@@ -323,6 +323,9 @@ async fn search<E: Runtime>(
     headers: HeaderMap,
 ) -> Result<Response, Fhir> {
     let caller = service.caller(&headers).await?;
+    if type_name == "AuditEvent" && !params.contains_key("patient") {
+        return audit_log(&service, &caller, &params).await;
+    }
     let patient = params
         .get("patient")
         .or_else(|| params.get("subject"))
@@ -421,6 +424,70 @@ async fn audit<E: Runtime>(
         .into());
     }
     let events = service.audit_trail(&patient).await?;
+    let total = events.len();
+    audit_answer(
+        events,
+        total,
+        params,
+        &format!("/fhir/AuditEvent?patient={patient}"),
+        None,
+    )
+}
+
+/// Audit events across every patient, newest first: a regulator's
+/// oversight. The query is decided by policy and is itself an event.
+/// `_count` (default 100, at most 1000) and `_offset` page through it.
+async fn audit_log<E: Runtime>(
+    service: &Clinical<E>,
+    caller: &Caller,
+    params: &HashMap<String, String>,
+) -> Result<Response, Fhir> {
+    let event = service.query_audit(caller).await?;
+    if event.decision == Decision::Deny {
+        return Err(Outcome::new(
+            403,
+            IssueType::Forbidden,
+            "only regulators read audit events across patients; others name one: /fhir/AuditEvent?patient=<pseudonym>",
+        )
+        .into());
+    }
+    let count: u64 = params
+        .get("_count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    let offset: u64 = params
+        .get("_offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    // Everything up to the query's own event, which is the newest it sees.
+    let total = event.seq + 1;
+    let events = service
+        .audit_events(total.saturating_sub(offset), count)
+        .await?;
+    let format = params
+        .get("_format")
+        .map(|f| format!("&_format={f}"))
+        .unwrap_or_default();
+    let page = |offset: u64| format!("/fhir/AuditEvent?_count={count}&_offset={offset}{format}");
+    let next = (offset + count < total).then(|| page(offset + count));
+    audit_answer(
+        events,
+        total as usize,
+        params,
+        &page(offset),
+        next.as_deref(),
+    )
+}
+
+/// Audit events as a searchset Bundle, or exported as NDJSON or CSV.
+fn audit_answer(
+    events: Vec<AuditEvent>,
+    total: usize,
+    params: &HashMap<String, String>,
+    self_url: &str,
+    next_url: Option<&str>,
+) -> Result<Response, Fhir> {
     match params.get("_format").map(String::as_str) {
         Some("ndjson") | Some("application/fhir+ndjson") => {
             let mut text = String::new();
@@ -444,14 +511,8 @@ async fn audit<E: Runtime>(
                     }
                 })
                 .collect();
-            let total = entries.len();
-            let bundle = custodia_fhir::bundle(
-                BundleKind::Searchset,
-                &format!("/fhir/AuditEvent?patient={patient}"),
-                None,
-                total,
-                entries,
-            );
+            let bundle =
+                custodia_fhir::bundle(BundleKind::Searchset, self_url, next_url, total, entries);
             Ok(resource(StatusCode::OK, &bundle))
         }
     }
@@ -509,7 +570,7 @@ async fn consents<E: Runtime>(service: &Clinical<E>, patient: &str) -> Result<Re
 
 fn fhir_audit_event(e: &AuditEvent) -> Value {
     let tx = hex::encode(e.tx);
-    let patient = e.patient.to_hex();
+    let patient = e.patient.map(Pseudonym::to_hex);
     let org = e.org.as_ref().map(|o| o.to_string());
     custodia_fhir::audit_event(&custodia_fhir::AuditFacts {
         id: &e.seq.to_string(),
@@ -518,7 +579,7 @@ fn fhir_audit_event(e: &AuditEvent) -> Value {
         permitted: e.decision == Decision::Permit,
         agent: &e.agent,
         org: org.as_deref(),
-        patient: &patient,
+        patient: patient.as_deref(),
         resource: e.resource.as_deref(),
         purpose: e.purpose.as_str(),
         break_glass: e.break_glass.as_deref(),
@@ -531,11 +592,11 @@ fn fhir_audit_event(e: &AuditEvent) -> Value {
 fn audit_csv(events: &[AuditEvent]) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut out = String::from(
-        "seq,time,height,action,decision,agent,org,resource,purpose,break_glass,reasons,tx\n",
+        "seq,time,height,action,decision,agent,org,patient,resource,purpose,break_glass,reasons,tx\n",
     );
     for e in events {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             e.seq,
             rfc3339(e.time_ms),
             e.height,
@@ -550,6 +611,7 @@ fn audit_csv(events: &[AuditEvent]) -> String {
                 .as_ref()
                 .map(|o| o.to_string())
                 .unwrap_or_else(|| "patient".into()),
+            e.patient.map(Pseudonym::to_hex).unwrap_or_default(),
             e.resource.as_deref().unwrap_or(""),
             e.purpose,
             quote(e.break_glass.as_deref().unwrap_or("")),
@@ -588,6 +650,22 @@ impl<E: Runtime> Clinical<E> {
     }
 
     /// Every audit event about a patient, oldest first.
+    /// Up to `count` events of the whole log before sequence `end`,
+    /// newest first.
+    pub(super) async fn audit_events(
+        &self,
+        end: u64,
+        count: u64,
+    ) -> Result<Vec<AuditEvent>, Outcome> {
+        let mut events = Vec::new();
+        for seq in (end.saturating_sub(count)..end).rev() {
+            if let Some(event) = self.read(&keys::audit_event(seq)).await? {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
     pub(super) async fn audit_trail(
         &self,
         patient: &Pseudonym,

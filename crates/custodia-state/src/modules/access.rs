@@ -24,7 +24,7 @@ pub struct Access {
 
 impl Module for Access {
     fn handles(&self, body: &Body) -> bool {
-        matches!(body, Body::Access(_))
+        matches!(body, Body::Access(_) | Body::QueryAudit { .. })
     }
 
     fn authorize(&self, _: &Principal, _: &Body) -> Result<(), Rejection> {
@@ -34,6 +34,12 @@ impl Module for Access {
     }
 
     fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>) {
+        if let Body::QueryAudit { agent, .. } = tx.body() {
+            keys.insert(keys::principal(agent));
+            keys.insert(keys::AUDIT_COUNT.to_vec());
+            keys.insert(keys::POLICY.to_vec());
+            return;
+        }
         let Body::Access(request) = tx.body() else {
             return;
         };
@@ -49,6 +55,9 @@ impl Module for Access {
     }
 
     fn apply(&self, ctx: &mut TxContext<'_>, body: &Body) -> Result<(), Rejection> {
+        if let Body::QueryAudit { agent, purpose } = body {
+            return self.query_audit(ctx, agent, *purpose);
+        }
         let Body::Access(request) = body else {
             unreachable!("dispatch only sends access bodies here")
         };
@@ -125,8 +134,8 @@ impl Module for Access {
             target: Target {
                 name: &name,
                 resource_type: &resource_type,
-                patient: &request.patient,
-                custodian: &custodian,
+                patient: Some(&request.patient),
+                custodian: Some(&custodian),
                 author: author.as_ref(),
             },
             purpose: request.purpose,
@@ -148,6 +157,59 @@ impl Module for Access {
         Ok(())
     }
 }
+
+impl Access {
+    /// A query of the whole audit log: the target has no patient and no
+    /// custodian, so only rules about the asker (the regulator's) permit.
+    fn query_audit(
+        &self,
+        ctx: &mut TxContext<'_>,
+        agent: &PublicKey,
+        purpose: Purpose,
+    ) -> Result<(), Rejection> {
+        let actor = resolve_actor(&*ctx.state, ctx.signer, ctx.principal, agent)?;
+        let policy: String = records::read(&*ctx.state, keys::POLICY)
+            .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.into());
+        let question = Question {
+            asker: actor.asker(agent),
+            action: AccessAction::ReadAudit,
+            target: Target {
+                name: AUDIT_LOG,
+                resource_type: AUDIT_LOG,
+                patient: None,
+                custodian: None,
+                author: None,
+            },
+            purpose,
+            consented: false,
+            break_glass: false,
+        };
+        let answer = self.policy.decide(&policy, &question);
+        let event = EventFacts {
+            agent,
+            patient: None,
+            resource: Some(AUDIT_LOG.to_string()),
+            action: AccessAction::ReadAudit,
+            purpose,
+            break_glass: None,
+        };
+        append_event(
+            ctx,
+            event,
+            actor.org().cloned(),
+            if answer.permit {
+                Decision::Permit
+            } else {
+                Decision::Deny
+            },
+            answer.reasons,
+        );
+        Ok(())
+    }
+}
+
+/// The name a query of the whole audit log is recorded under.
+pub const AUDIT_LOG: &str = "AuditLog";
 
 /// The agent (or patient) a transaction acts for.
 pub(crate) enum Actor {
@@ -231,8 +293,17 @@ pub(crate) fn resolve_actor(
     }
 }
 
-/// Append an audit event: under `audit/{seq}`, indexed for the patient and
-/// by the transaction that caused it.
+/// What an audit event is about.
+pub(crate) struct EventFacts<'a> {
+    agent: &'a PublicKey,
+    patient: Option<Pseudonym>,
+    resource: Option<String>,
+    action: AccessAction,
+    purpose: Purpose,
+    break_glass: Option<String>,
+}
+
+/// Append the audit event of an access request.
 pub(crate) fn record_event(
     ctx: &mut TxContext<'_>,
     request: &AccessRequest,
@@ -240,37 +311,57 @@ pub(crate) fn record_event(
     decision: Decision,
     reasons: Vec<String>,
 ) {
+    let facts = EventFacts {
+        agent: &request.agent,
+        patient: Some(request.patient),
+        resource: request.resource.as_ref().map(ToString::to_string),
+        action: request.action,
+        purpose: request.purpose,
+        break_glass: request.break_glass.clone(),
+    };
+    append_event(ctx, facts, org, decision, reasons);
+}
+
+/// Append an audit event: under `audit/{seq}`, indexed by the transaction
+/// that caused it and, when it is about a patient, for that patient.
+fn append_event(
+    ctx: &mut TxContext<'_>,
+    facts: EventFacts<'_>,
+    org: Option<OrgId>,
+    decision: Decision,
+    reasons: Vec<String>,
+) {
     let seq = counter(&*ctx.state, keys::AUDIT_COUNT);
-    let patient_count_key = keys::patient_audit_count(&request.patient);
-    let index = counter(&*ctx.state, &patient_count_key);
     let event = AuditEvent {
         seq,
         height: ctx.height,
         time_ms: ctx.time_ms,
         tx: ctx.tx_id,
-        agent: key_hex(&request.agent),
+        agent: key_hex(facts.agent),
         org,
         recorded_by: ctx.principal.org().cloned(),
-        patient: request.patient,
-        resource: request.resource.as_ref().map(ToString::to_string),
-        action: request.action,
-        purpose: request.purpose,
+        patient: facts.patient,
+        resource: facts.resource,
+        action: facts.action,
+        purpose: facts.purpose,
         decision,
-        break_glass: request.break_glass.clone(),
+        break_glass: facts.break_glass,
         reasons,
     };
     ctx.state
         .put(keys::audit_event(seq), records::encode(&event));
     ctx.state
         .put(keys::audit_of_tx(&ctx.tx_id), keys::encode_u64(seq));
-    ctx.state.put(
-        keys::patient_audit(&request.patient, index),
-        keys::encode_u64(seq),
-    );
     ctx.state
         .put(keys::AUDIT_COUNT.to_vec(), keys::encode_u64(seq + 1));
-    ctx.state
-        .put(patient_count_key, keys::encode_u64(index + 1));
+    if let Some(patient) = facts.patient {
+        let patient_count_key = keys::patient_audit_count(&patient);
+        let index = counter(&*ctx.state, &patient_count_key);
+        ctx.state
+            .put(keys::patient_audit(&patient, index), keys::encode_u64(seq));
+        ctx.state
+            .put(patient_count_key, keys::encode_u64(index + 1));
+    }
 }
 
 fn counter(state: &(impl StateRead + ?Sized), key: &[u8]) -> u64 {

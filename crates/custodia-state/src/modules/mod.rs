@@ -7,7 +7,7 @@ mod governance;
 mod identity;
 mod note;
 
-pub use access::Access;
+pub use access::{Access, AUDIT_LOG};
 pub use clinical::Clinical;
 pub use consent::Consent;
 pub use governance::Governance;
