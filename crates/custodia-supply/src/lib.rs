@@ -1,0 +1,3 @@
+//! Custodia's drug traceability domain (see README.md).
+
+pub mod gs1;
