@@ -39,7 +39,12 @@ fn life_cycle_in_epc_urns_round_trips() {
         panic!("event 1 is not an ObjectEvent")
     };
     assert_eq!(commission.common.action, Action::Add);
-    assert!(commission.common.biz_step.as_ref().unwrap().is("commissioning"));
+    assert!(commission
+        .common
+        .biz_step
+        .as_ref()
+        .unwrap()
+        .is("commissioning"));
     let ilmd = commission.ilmd.as_ref().expect("ilmd");
     assert_eq!(ilmd.lot.as_ref().unwrap().as_str(), "L2026A");
     assert_eq!(ilmd.expiry.unwrap().to_string(), "2027-06-30");
@@ -81,7 +86,10 @@ fn life_cycle_in_digital_links_round_trips() {
     let doc = round_trip("lifecycle_digital_link.json");
     // Same identifiers and terms, other spelling.
     for (a, b) in urn.iter().zip(&doc.events) {
-        assert_eq!(a.common().biz_step.as_ref().unwrap().term(), b.common().biz_step.as_ref().unwrap().term());
+        assert_eq!(
+            a.common().biz_step.as_ref().unwrap().term(),
+            b.common().biz_step.as_ref().unwrap().term()
+        );
         assert_eq!(
             b.common().biz_step.as_ref().unwrap().to_string(),
             format!(
@@ -111,7 +119,10 @@ fn sensor_data_round_trips_and_converts_units() {
     let sensors = &doc.events[0].common().sensor_element_list;
     assert_eq!(sensors.len(), 3);
     let meta = sensors[0].metadata.as_ref().unwrap();
-    assert_eq!(meta.device_id.as_deref(), Some("urn:epc:id:giai:0012345.TRUCK7"));
+    assert_eq!(
+        meta.device_id.as_deref(),
+        Some("urn:epc:id:giai:0012345.TRUCK7")
+    );
     assert_eq!(meta.extra["ext1:firmware"], "4.2");
     let kinds: Vec<_> = sensors[0]
         .reports
@@ -196,10 +207,7 @@ fn emitting_a_new_document() {
     assert_eq!(json["schemaVersion"], "2.0");
     assert_eq!(json["@context"], epcis::EPCIS_CONTEXT);
     assert_eq!(json["creationDate"], created.text.as_str());
-    assert_eq!(
-        parse_document(json.to_string().as_bytes()).unwrap(),
-        events
-    );
+    assert_eq!(parse_document(json.to_string().as_bytes()).unwrap(), events);
 }
 
 /// The second event of a small document, with `patch` applied to it.
@@ -338,9 +346,15 @@ fn malformed_epcis_names_event_field_and_reason() {
     // Document-level problems.
     for (text, expected) in [
         ("{not json", "the document is not JSON"),
-        (r#"{"type": "ObjectEvent"}"#, "type is \"ObjectEvent\"; expected \"EPCISDocument\""),
+        (
+            r#"{"type": "ObjectEvent"}"#,
+            "type is \"ObjectEvent\"; expected \"EPCISDocument\"",
+        ),
         (r#"{"type": "EPCISDocument"}"#, "epcisBody is required"),
-        (r#"{"type": "EPCISDocument", "epcisBody": {}}"#, "epcisBody.eventList is required"),
+        (
+            r#"{"type": "EPCISDocument", "epcisBody": {}}"#,
+            "epcisBody.eventList is required",
+        ),
         (r#"[1, 2]"#, "must be a JSON object, not an array"),
     ] {
         let err = parse_document(text.as_bytes()).expect_err(text).to_string();

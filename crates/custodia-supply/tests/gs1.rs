@@ -1,8 +1,6 @@
 //! GS1 identifiers: validation and exact round trips of both URI forms.
 
-use custodia_supply::gs1::{
-    digital_link, epc_urn, Epc, EpcUri, Gln, Gs1Error, Gtin, IdForm, Sscc,
-};
+use custodia_supply::gs1::{digital_link, epc_urn, Epc, EpcUri, Gln, Gs1Error, Gtin, IdForm, Sscc};
 
 fn round_trip(text: &str) -> EpcUri {
     let parsed = EpcUri::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -83,7 +81,12 @@ fn lots_containers_and_locations_round_trip() {
 
 #[test]
 fn gtin_forms_and_check_digits() {
-    for short in ["96385074", "614141000036", "4006381333931", "04006381333931"] {
+    for short in [
+        "96385074",
+        "614141000036",
+        "4006381333931",
+        "04006381333931",
+    ] {
         assert_eq!(Gtin::parse(short).unwrap().as_str().len(), 14);
     }
     let err = Gtin::parse("80614141123459").unwrap_err();
@@ -116,7 +119,10 @@ fn malformed_uris_say_why() {
         ("urn:epc:id:giai:4000001.111", "unsupported EPC URN scheme"),
         ("https://id.gs1.org/01/0614141123452/21/1", "14 digits"),
         ("https://id.gs1.org/01/80614141123458", "no serial"),
-        ("https://id.gs1.org/01/80614141123458/21/1?17=261231", "query"),
+        (
+            "https://id.gs1.org/01/80614141123458/21/1?17=261231",
+            "query",
+        ),
         ("https://id.gs1.org/01/80614141123459/21/1", "expected 8"),
         ("6789", "expected an EPC URN"),
     ];

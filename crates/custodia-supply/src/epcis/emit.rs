@@ -16,7 +16,11 @@ pub fn to_json(event: &Event) -> Value {
     put(&mut m, "type", event.type_name().into());
     match event {
         Event::Object(e) => {
-            put_list(&mut m, "epcList", e.epc_list.iter().map(|r| r.text.clone().into()));
+            put_list(
+                &mut m,
+                "epcList",
+                e.epc_list.iter().map(|r| r.text.clone().into()),
+            );
             put_list(&mut m, "quantityList", e.quantity_list.iter().map(quantity));
             if let Some(ilmd) = &e.ilmd {
                 put(&mut m, "ilmd", ilmd_json(ilmd));
@@ -26,8 +30,16 @@ pub fn to_json(event: &Event) -> Value {
             if let Some(parent) = &e.parent_id {
                 put(&mut m, "parentID", parent.text.clone().into());
             }
-            put_list(&mut m, "childEPCs", e.child_epcs.iter().map(|r| r.text.clone().into()));
-            put_list(&mut m, "childQuantityList", e.child_quantity_list.iter().map(quantity));
+            put_list(
+                &mut m,
+                "childEPCs",
+                e.child_epcs.iter().map(|r| r.text.clone().into()),
+            );
+            put_list(
+                &mut m,
+                "childQuantityList",
+                e.child_quantity_list.iter().map(quantity),
+            );
         }
     }
     common_json(common, &mut m);
@@ -55,7 +67,11 @@ fn opt(m: &mut Extra, key: &str, value: Option<&str>) {
 
 fn common_json(c: &EventCommon, m: &mut Extra) {
     put(m, "eventTime", c.event_time.text.clone().into());
-    put(m, "eventTimeZoneOffset", c.event_time_zone_offset.clone().into());
+    put(
+        m,
+        "eventTimeZoneOffset",
+        c.event_time_zone_offset.clone().into(),
+    );
     opt(m, "eventID", c.event_id.as_deref());
     put(m, "action", c.action.as_str().into());
     if let Some(step) = &c.biz_step {
@@ -70,13 +86,21 @@ fn common_json(c: &EventCommon, m: &mut Extra) {
     if let Some(p) = &c.biz_location {
         put(m, "bizLocation", place(p));
     }
-    put_list(m, "sourceList", c.source_list.iter().map(|s| party(s, "source")));
+    put_list(
+        m,
+        "sourceList",
+        c.source_list.iter().map(|s| party(s, "source")),
+    );
     put_list(
         m,
         "destinationList",
         c.destination_list.iter().map(|s| party(s, "destination")),
     );
-    put_list(m, "sensorElementList", c.sensor_element_list.iter().map(sensor));
+    put_list(
+        m,
+        "sensorElementList",
+        c.sensor_element_list.iter().map(sensor),
+    );
 }
 
 fn place(p: &Place) -> Value {
@@ -108,7 +132,11 @@ fn ilmd_json(i: &Ilmd) -> Value {
         put(&mut m, "cbvmda:lotNumber", lot.as_str().into());
     }
     if let Some(expiry) = &i.expiry {
-        put(&mut m, "cbvmda:itemExpirationDate", expiry.to_string().into());
+        put(
+            &mut m,
+            "cbvmda:itemExpirationDate",
+            expiry.to_string().into(),
+        );
     }
     Value::Object(m)
 }

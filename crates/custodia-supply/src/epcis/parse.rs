@@ -5,9 +5,7 @@ use serde_json::Value;
 use crate::gs1::{Epc, EpcUri, Lot};
 use crate::time::{Date, Timestamp};
 
-use super::event::{
-    AggregationEvent, EventCommon, Ilmd, ObjectEvent, Place, Quantity, SourceDest,
-};
+use super::event::{AggregationEvent, EventCommon, Ilmd, ObjectEvent, Place, Quantity, SourceDest};
 use super::reader::{item_str, parse_epc, Obj};
 use super::sensor::{SensorElement, SensorMetadata, SensorReport};
 use super::vocab::{Action, BizStep, Disposition, SourceDestType};
@@ -119,9 +117,9 @@ fn quantities(o: &mut Obj, key: &str) -> Result<Vec<Quantity>, EpcisError> {
 fn ilmd(value: &Value, path: &str, event: Option<usize>) -> Result<Ilmd, EpcisError> {
     let mut o = Obj::new(value, path, event)?;
     let lot = match o.opt_str("cbvmda:lotNumber")? {
-        Some(text) => Some(
-            Lot::parse(&text).map_err(|e| o.err("cbvmda:lotNumber", e.to_string()))?,
-        ),
+        Some(text) => {
+            Some(Lot::parse(&text).map_err(|e| o.err("cbvmda:lotNumber", e.to_string()))?)
+        }
         None => None,
     };
     let expiry = match o.opt_str("cbvmda:itemExpirationDate")? {

@@ -75,7 +75,9 @@ impl Obj {
         match self.map.remove(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(self.err(key, format!("must be a string, not {}", json_kind(&other)))),
+            Some(other) => {
+                Err(self.err(key, format!("must be a string, not {}", json_kind(&other))))
+            }
         }
     }
 
@@ -88,7 +90,9 @@ impl Obj {
         match self.map.remove(key) {
             None => Ok(None),
             Some(Value::Number(n)) => Ok(Some(n)),
-            Some(other) => Err(self.err(key, format!("must be a number, not {}", json_kind(&other)))),
+            Some(other) => {
+                Err(self.err(key, format!("must be a number, not {}", json_kind(&other))))
+            }
         }
     }
 
@@ -96,7 +100,9 @@ impl Obj {
         match self.map.remove(key) {
             None => Ok(None),
             Some(v @ Value::Object(_)) => Ok(Some(v)),
-            Some(other) => Err(self.err(key, format!("must be an object, not {}", json_kind(&other)))),
+            Some(other) => {
+                Err(self.err(key, format!("must be an object, not {}", json_kind(&other))))
+            }
         }
     }
 
@@ -110,7 +116,9 @@ impl Obj {
                 Some(Value::Array(items)) => Ok(items),
                 _ => Ok(Vec::new()),
             },
-            Some(other) => Err(self.err(key, format!("must be an array, not {}", json_kind(other)))),
+            Some(other) => {
+                Err(self.err(key, format!("must be an array, not {}", json_kind(other))))
+            }
         }
     }
 
@@ -134,9 +142,13 @@ pub(crate) fn item_str<'v>(
     event: Option<usize>,
     field: &str,
 ) -> Result<&'v str, EpcisError> {
-    value
-        .as_str()
-        .ok_or_else(|| EpcisError::new(event, field, format!("must be a string, not {}", json_kind(value))))
+    value.as_str().ok_or_else(|| {
+        EpcisError::new(
+            event,
+            field,
+            format!("must be a string, not {}", json_kind(value)),
+        )
+    })
 }
 
 /// Parses an identifier that must be one of `kinds` (e.g. `["SGTIN", "SSCC"]`).
@@ -153,13 +165,20 @@ pub(crate) fn parse_epc(
             Gs1Error::Uri { reason, .. } => reason,
             other => other.to_string(),
         };
-        EpcisError::new(event, field, format!("{text:?} is not an {expected}: {why}"))
+        EpcisError::new(
+            event,
+            field,
+            format!("{text:?} is not an {expected}: {why}"),
+        )
     })?;
     if !kinds.contains(&parsed.epc.kind()) {
         return Err(EpcisError::new(
             event,
             field,
-            format!("{text:?} is not an {expected}: it names an {}", parsed.epc.kind()),
+            format!(
+                "{text:?} is not an {expected}: it names an {}",
+                parsed.epc.kind()
+            ),
         ));
     }
     Ok(EpcRef {

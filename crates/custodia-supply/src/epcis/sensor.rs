@@ -71,9 +71,7 @@ impl SensorReport {
                     Some("FAH") => (v - 32.0) * 5.0 / 9.0,
                     Some("KEL") => v - 273.15,
                     Some(other) => {
-                        return Err(format!(
-                            "temperature unit {other:?} is not CEL, FAH or KEL"
-                        ))
+                        return Err(format!("temperature unit {other:?} is not CEL, FAH or KEL"))
                     }
                 };
                 Ok(Some(Measurement::Celsius(celsius)))

@@ -150,7 +150,10 @@ pub struct Code<L> {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum CodeValue {
-    Cbv { term: &'static str, spelling: Spelling },
+    Cbv {
+        term: &'static str,
+        spelling: Spelling,
+    },
     Extension(String),
 }
 
@@ -169,10 +172,7 @@ impl<L: CodeList> Code<L> {
             (text, Spelling::Bare)
         };
         if let Some(term) = L::TERMS.iter().find(|t| **t == name) {
-            return Ok(Self::from_value(CodeValue::Cbv {
-                term,
-                spelling,
-            }));
+            return Ok(Self::from_value(CodeValue::Cbv { term, spelling }));
         }
         if spelling == Spelling::Bare && text.contains(':') {
             return Ok(Self::from_value(CodeValue::Extension(text.to_string())));

@@ -128,8 +128,14 @@ mod tests {
 
     #[test]
     fn gtin_lengths_normalise_to_14() {
-        assert_eq!(Gtin::parse("4006381333931").unwrap().as_str(), "04006381333931");
-        assert_eq!(Gtin::parse("04006381333931").unwrap().as_str(), "04006381333931");
+        assert_eq!(
+            Gtin::parse("4006381333931").unwrap().as_str(),
+            "04006381333931"
+        );
+        assert_eq!(
+            Gtin::parse("04006381333931").unwrap().as_str(),
+            "04006381333931"
+        );
         assert!(matches!(
             Gtin::parse("123"),
             Err(Gs1Error::Length { len: 3, .. })

@@ -82,7 +82,10 @@ fn to_urn(epc: &Epc, cp: u8) -> String {
     match epc {
         Epc::Sgtin(id) => {
             let (prefix, item) = split_gtin(&id.gtin, cp);
-            format!("{SGTIN_URN}{prefix}.{item}.{}", escape_urn(id.serial.as_str()))
+            format!(
+                "{SGTIN_URN}{prefix}.{item}.{}",
+                escape_urn(id.serial.as_str())
+            )
         }
         Epc::Lgtin(id) => {
             let (prefix, item) = split_gtin(&id.gtin, cp);
@@ -111,7 +114,11 @@ fn split_gtin(gtin: &Gtin, cp: usize) -> (&str, String) {
 
 fn to_link(epc: &Epc, base: &str) -> String {
     match epc {
-        Epc::Sgtin(id) => format!("{base}/01/{}/21/{}", id.gtin, escape_link(id.serial.as_str())),
+        Epc::Sgtin(id) => format!(
+            "{base}/01/{}/21/{}",
+            id.gtin,
+            escape_link(id.serial.as_str())
+        ),
         Epc::Lgtin(id) => format!("{base}/01/{}/10/{}", id.gtin, escape_link(id.lot.as_str())),
         Epc::Sscc(sscc) => format!("{base}/00/{sscc}"),
         Epc::Sgln(id) => match &id.extension {
@@ -170,8 +177,7 @@ fn parse_urn(text: &str) -> Result<EpcUri, Gs1Error> {
                 text,
                 format!(
                     "company prefix and reference must be {total} digits together; got {}.{}",
-                    prefix,
-                    reference
+                    prefix, reference
                 ),
             ))
         }
@@ -222,7 +228,12 @@ fn parse_link(text: &str) -> Result<EpcUri, Gs1Error> {
     let path_start = text[scheme_end..]
         .find('/')
         .map(|i| scheme_end + i)
-        .ok_or_else(|| Gs1Error::uri(text, "a Digital Link needs a path such as /01/{gtin}/21/{serial}"))?;
+        .ok_or_else(|| {
+            Gs1Error::uri(
+                text,
+                "a Digital Link needs a path such as /01/{gtin}/21/{serial}",
+            )
+        })?;
     let base = &text[..path_start];
     if path_start == scheme_end {
         return Err(Gs1Error::uri(text, "missing host"));
