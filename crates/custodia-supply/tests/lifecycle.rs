@@ -233,3 +233,40 @@ fn life_cycle_from_epcis_in_both_identifier_forms() {
         "urn:epc:id:sgtin:0614141.812345.2017"
     );
 }
+
+#[test]
+fn recall_return_and_decommission_from_epcis() {
+    let mut w = run_epcis_life_cycle("lifecycle_urn.json");
+    let events = fixture_events("recall_and_return.json");
+    w.advance(DAY);
+    // The manufacturer recalls lot L2026A (a quantityList LGTIN)...
+    w.epcis(MANUFACTURER, vec![events[0].clone()]).unwrap();
+    // ...the pharmacy sends its recalled pack 2018 back to the distributor
+    // (shipping, disposition returned), which receives it...
+    w.advance(HOUR);
+    w.epcis(PHARMACY, vec![events[1].clone()]).unwrap();
+    let PackStatus::InTransit(t) = w.pack("2018").status else {
+        panic!("2018 should be on its way back")
+    };
+    assert!(t.returning);
+    assert_eq!(t.to, org(DISTRIBUTOR));
+    w.advance(HOUR);
+    w.receive(DISTRIBUTOR, vec![pack_id("2018")]);
+    // ...and the distributor destroys its own recalled pack 2019.
+    w.epcis(DISTRIBUTOR, vec![events[2].clone()]).unwrap();
+    assert_eq!(
+        w.pack("2019").status,
+        PackStatus::Decommissioned {
+            by: org(DISTRIBUTOR),
+            at_ms: w.now,
+            reason: "inactive".into()
+        }
+    );
+    let report = custodia_supply::ledger::recall_report(&w.store, &lot()).unwrap();
+    assert_eq!(report.outstanding, 1, "only 2018 is still in the chain");
+    let still = report.packs.iter().find(|p| !p.status.is_final()).unwrap();
+    assert_eq!(
+        (&still.sgtin, &still.custodian),
+        (&sgtin("2018"), &org(DISTRIBUTOR))
+    );
+}

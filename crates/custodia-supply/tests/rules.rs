@@ -76,7 +76,7 @@ fn only_the_current_custodian_may_ship() {
     assert!(matches!(err, SupplyError::InTransit { .. }), "{err}");
     assert!(err
         .to_string()
-        .contains("must be received before it can be ship"));
+        .contains("medline-logistics must receive it before anyone can ship it"));
 }
 
 #[test]
@@ -553,4 +553,16 @@ fn an_epcis_document_is_all_or_nothing() {
         w.pack("2017").status,
         custodia_supply::model::PackStatus::InTransit(_)
     ));
+}
+
+#[test]
+fn an_item_named_twice_is_refused() {
+    let mut w = World::new();
+    w.commission(&["1"]);
+    let err = refused(
+        &mut w,
+        MANUFACTURER,
+        ship_action(vec![pack_id("1"), pack_id("1")], DISTRIBUTOR, "S1"),
+    );
+    assert_eq!(err, SupplyError::NamedTwice(pack_id("1")));
 }

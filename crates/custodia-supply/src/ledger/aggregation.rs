@@ -5,7 +5,7 @@
 use crate::gs1::Sscc;
 use crate::model::{Container, ContainerStatus, ItemId, TrailEvent};
 
-use super::items::{check_head, load_container, Head, Loaded};
+use super::items::{check_head, distinct, load_container, Head, Loaded};
 use super::{Ctx, SupplyError, SupplyStore};
 
 /// Packs `children` into container `sscc`, creating the container on first
@@ -45,6 +45,7 @@ pub fn pack_into<S: SupplyStore + ?Sized>(
             history: Vec::new(),
         },
     };
+    distinct(children)?;
     let ancestors = ancestors(store, &container)?;
     let entry = ctx.entry(TrailEvent::Packed { into: sscc.clone() });
     for child in children {
@@ -105,6 +106,7 @@ pub fn unpack<S: SupplyStore + ?Sized>(
     let mut head = Head::of_container(&container);
     head.parent = None;
     check_head(&ItemId::Container(sscc.clone()), &head, &ctx.org, "unpack")?;
+    distinct(children)?;
     let taking: Vec<ItemId> = if children.is_empty() {
         container.children.clone()
     } else {

@@ -10,7 +10,7 @@ use crate::model::{
     Transit,
 };
 
-use super::items::{index_site_packs, open_custody, Loaded};
+use super::items::{distinct, index_site_packs, open_custody, Loaded};
 use super::{Ctx, SupplyError, SupplyStore};
 
 /// A ship event.
@@ -40,6 +40,7 @@ pub fn ship<S: SupplyStore + ?Sized>(
             "a shipment names at least one item".into(),
         ));
     }
+    distinct(&ship.items)?;
     if store.shipment(&ship.shipment)?.is_some() {
         return Err(SupplyError::ShipmentExists(ship.shipment.clone()));
     }
@@ -123,6 +124,7 @@ pub fn receive<S: SupplyStore + ?Sized>(
             "a receive names at least one item".into(),
         ));
     }
+    distinct(&receive.items)?;
     let site = CustodyPlace::Site {
         location: receive.location.clone(),
     };

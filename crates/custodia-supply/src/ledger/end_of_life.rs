@@ -4,7 +4,7 @@
 use crate::gs1::{Lgtin, Sgtin};
 use crate::model::{ItemId, Pack, PackStatus, Recall, TrailEvent};
 
-use super::items::{close_custody, load_pack, Loaded};
+use super::items::{close_custody, distinct, load_pack, Loaded};
 use super::{Ctx, SupplyError, SupplyStore};
 
 /// Dispenses packs to patients. Only the custodian, only at its site, and
@@ -20,6 +20,7 @@ pub fn dispense<S: SupplyStore + ?Sized>(
             "a dispense names at least one pack".into(),
         ));
     }
+    distinct(&packs.iter().cloned().map(ItemId::Pack).collect::<Vec<_>>())?;
     for sgtin in packs {
         let loaded = Loaded::load(store, &ItemId::Pack(sgtin.clone()))?;
         if let Some(PackStatus::Dispensed { by, .. }) = &loaded.head.pack_status {
@@ -78,6 +79,7 @@ pub fn decommission<S: SupplyStore + ?Sized>(
             "a decommission names at least one pack".into(),
         ));
     }
+    distinct(&packs.iter().cloned().map(ItemId::Pack).collect::<Vec<_>>())?;
     for sgtin in packs {
         let loaded = Loaded::load(store, &ItemId::Pack(sgtin.clone()))?;
         loaded.check_holder(&ctx.org, "decommission")?;

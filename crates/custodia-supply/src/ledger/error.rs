@@ -9,6 +9,8 @@ use crate::time::Date;
 pub enum SupplyError {
     #[error("{0}")]
     Invalid(String),
+    #[error("{0} is named twice in one event")]
+    NamedTwice(ItemId),
     #[error("stored record {key} cannot be read ({reason}); the state is damaged")]
     Corrupt { key: String, reason: String },
 
@@ -57,7 +59,7 @@ pub enum SupplyError {
         action: &'static str,
     },
     #[error(
-        "{item} is in transit from {from} to {to}; it must be received before it can be {action}"
+        "{item} is in transit from {from} to {to}; {to} must receive it before anyone can {action} it"
     )]
     InTransit {
         item: ItemId,

@@ -250,3 +250,14 @@ pub(crate) fn index_site_packs<'a, S: SupplyStore + ?Sized>(
     }
     Ok(())
 }
+
+/// Refuses a list naming the same item twice (it would be moved twice).
+pub(crate) fn distinct(items: &[ItemId]) -> Result<(), SupplyError> {
+    let mut seen = BTreeSet::new();
+    for item in items {
+        if !seen.insert(item) {
+            return Err(SupplyError::NamedTwice(item.clone()));
+        }
+    }
+    Ok(())
+}

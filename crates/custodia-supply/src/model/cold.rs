@@ -112,7 +112,7 @@ pub struct Excursion {
 
 impl Excursion {
     pub fn minutes(&self) -> u64 {
-        (self.until_ms - self.from_ms) / 60_000
+        self.until_ms.saturating_sub(self.from_ms) / 60_000
     }
 }
 
