@@ -131,3 +131,16 @@ fn malformed_uris_say_why() {
         assert!(err.contains(why), "{text}: {err}");
     }
 }
+
+#[test]
+fn a_hand_built_form_cannot_split_outside_the_key() {
+    let id = EpcUri::parse("urn:epc:id:sgtin:0614141.812345.6789").unwrap();
+    let odd = EpcUri {
+        epc: id.epc.clone(),
+        form: IdForm::Urn {
+            company_prefix_len: 200,
+        },
+    };
+    assert_eq!(odd.to_uri(), "urn:epc:id:sgtin:061414112345.8.6789");
+    assert_eq!(EpcUri::parse(&odd.to_uri()).unwrap().epc, id.epc);
+}

@@ -270,3 +270,22 @@ fn recall_return_and_decommission_from_epcis() {
         (&sgtin("2018"), &org(DISTRIBUTOR))
     );
 }
+
+#[test]
+fn a_cloned_serial_dispensed_again_by_epcis_is_caught() {
+    let mut w = run_epcis_life_cycle("lifecycle_digital_link.json");
+    let dispense = fixture_events("lifecycle_digital_link.json")[7].clone();
+    w.advance(HOUR);
+    let err = w.epcis(PHARMACY_2, vec![dispense]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("event 1: pack (01)80614141123458(21)2017 was already dispensed"),
+        "{err}"
+    );
+    let v = w.verify("2017");
+    assert_eq!(
+        v.signals,
+        vec![custodia_supply::model::CounterfeitSignal::DispensedTwice]
+    );
+    assert_eq!(v.signal_records[0].by, org(PHARMACY_2));
+}

@@ -74,11 +74,13 @@ pub fn digital_link(epc: &Epc) -> String {
 /// Writes `epc` as an EPC URN with a GS1 company prefix of
 /// `company_prefix_len` digits (clamped to the valid 6–12).
 pub fn epc_urn(epc: &Epc, company_prefix_len: u8) -> String {
-    to_urn(epc, company_prefix_len.clamp(6, 12))
+    to_urn(epc, company_prefix_len)
 }
 
+/// `cp` is clamped to the valid 6–12 digits, so a form built by hand
+/// cannot make the split fall outside the key.
 fn to_urn(epc: &Epc, cp: u8) -> String {
-    let cp = usize::from(cp);
+    let cp = usize::from(cp.clamp(6, 12));
     match epc {
         Epc::Sgtin(id) => {
             let (prefix, item) = split_gtin(&id.gtin, cp);

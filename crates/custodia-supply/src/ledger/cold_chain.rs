@@ -135,7 +135,7 @@ pub fn record_readings<S: SupplyStore + ?Sized>(
         let allowed_ms = u64::from(product.storage.max_excursion_minutes) * 60_000;
         let mut open = device.open.iter().find(|o| o.gtin == gtin).cloned();
         let flag = |o: &OpenExcursion, until_ms: u64, ongoing: bool, packs: &mut [Pack]| {
-            if until_ms - o.from_ms > allowed_ms {
+            if until_ms.saturating_sub(o.from_ms) > allowed_ms {
                 let excursion = Excursion {
                     id: format!("{device_id}@{}/{}", o.from_ms, o.gtin),
                     device: device_id.to_string(),

@@ -7,11 +7,11 @@
 //! | ObjectEvent | `commissioning` | ADD | [`commission`] (ilmd lot + expiry) |
 //! | AggregationEvent | `packing` (or none) | ADD | [`pack_into`] |
 //! | AggregationEvent | `unpacking` (or none) | DELETE | [`unpack`] |
-//! | ObjectEvent | `shipping` | OBSERVE | [`ship`] (disposition `returned` = a return) |
+//! | ObjectEvent | `shipping` | OBSERVE | [`ship`] (disposition `returned` or `recalled` = a return) |
 //! | ObjectEvent | `receiving` | OBSERVE | [`receive`] |
 //! | ObjectEvent | `dispensing` | OBSERVE or DELETE | [`dispense`] |
 //! | ObjectEvent | `decommissioning` / `destroying` | DELETE | [`decommission`] |
-//! | ObjectEvent | any | OBSERVE, disposition `recalled` | [`recall_lot`] per LGTIN in quantityList |
+//! | ObjectEvent | any but shipping/receiving | OBSERVE, disposition `recalled` | [`recall_lot`] per LGTIN in quantityList |
 //! | any with `sensorElementList` | `sensor_reporting`, none, or one above | | [`record_readings`] first |
 //!
 //! Parties in `destinationList` are EPCIS URIs (a PGLN, …); an organisation
@@ -116,7 +116,11 @@ fn apply_event<S: SupplyStore + ?Sized>(
                 unpack(store, ctx, parent, &children)
             }
         }
-        (Event::Object(o), _, Action::Observe) if disposition == Some("recalled") => {
+        // Shipping or receiving recalled goods is a movement (a return), not
+        // a new recall.
+        (Event::Object(o), _, Action::Observe)
+            if disposition == Some("recalled") && !matches!(step, Some("shipping" | "receiving")) =>
+        {
             if !o.epc_list.is_empty() || o.quantity_list.is_empty() {
                 return Err(SupplyError::Epcis(
                     "a recall names lots in quantityList (urn:epc:class:lgtin:… or …/01/{gtin}/10/{lot}), \
@@ -149,7 +153,7 @@ fn apply_event<S: SupplyStore + ?Sized>(
                     shipment,
                     items: items(&o.epc_list)?,
                     to,
-                    returning: disposition == Some("returned"),
+                    returning: matches!(disposition, Some("returned" | "recalled")),
                 },
             )
         }
