@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::epcis::Event;
-use crate::gs1::{Lgtin, Sgtin, Sscc};
+use crate::gs1::{Epc, Lgtin, Sgtin, Sscc};
 use crate::model::{CounterfeitSignal, ItemId, Product, Reading, ReadingScope};
 
 use super::aggregation::{pack_into, unpack};
@@ -14,7 +14,7 @@ use super::end_of_life::{decommission, dispense, recall_lot};
 use super::from_epcis::{apply_events, link_party};
 use super::products::{commission, register_product, Commission};
 use super::signals::{record_refusal, report_suspect};
-use super::{Ctx, SupplyError, SupplyStore};
+use super::{keys, Ctx, SupplyError, SupplyStore};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "action")]
@@ -64,6 +64,186 @@ pub enum SupplyAction {
         signal: CounterfeitSignal,
         detail: String,
     },
+}
+
+impl SupplyAction {
+    /// A short name for receipts, logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SupplyAction::RegisterProduct(_) => "register_product",
+            SupplyAction::Commission(_) => "commission",
+            SupplyAction::Pack { .. } => "pack",
+            SupplyAction::Unpack { .. } => "unpack",
+            SupplyAction::Ship(_) => "ship",
+            SupplyAction::Receive(_) => "receive",
+            SupplyAction::Dispense { .. } => "dispense",
+            SupplyAction::Decommission { .. } => "decommission",
+            SupplyAction::RecallLot { .. } => "recall_lot",
+            SupplyAction::RegisterDevice { .. } => "register_device",
+            SupplyAction::RecordReadings { .. } => "record_readings",
+            SupplyAction::LinkParty { .. } => "link_party",
+            SupplyAction::Epcis { .. } => "epcis",
+            SupplyAction::ReportSuspect { .. } => "report_suspect",
+        }
+    }
+
+    /// The devices whose sensor readings this action records: the chain
+    /// checks that each is the signer itself (a device signs its own
+    /// readings). For EPCIS, every `deviceID` of its sensor reports.
+    pub fn reporting_devices(&self) -> Vec<&str> {
+        let mut devices: Vec<&str> = match self {
+            SupplyAction::RecordReadings { device, .. } => vec![device.as_str()],
+            SupplyAction::Epcis { events } => events
+                .iter()
+                .flat_map(|e| &e.common().sensor_element_list)
+                .flat_map(|element| {
+                    let meta = element
+                        .metadata
+                        .as_ref()
+                        .and_then(|m| m.device_id.as_deref());
+                    element
+                        .reports
+                        .iter()
+                        .filter_map(move |r| r.device_id.as_deref().or(meta))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        devices.sort_unstable();
+        devices.dedup();
+        devices
+    }
+
+    /// Does this action only report sensor readings (what a device may send)?
+    pub fn only_readings(&self) -> bool {
+        match self {
+            SupplyAction::RecordReadings { .. } => true,
+            SupplyAction::Epcis { events } => events.iter().all(|e| {
+                let c = e.common();
+                !c.sensor_element_list.is_empty()
+                    && matches!(
+                        c.biz_step.as_ref().and_then(|s| s.term()),
+                        None | Some("sensor_reporting")
+                    )
+                    && c.action == crate::epcis::Action::Observe
+                    && c.disposition.is_none()
+            }),
+            _ => false,
+        }
+    }
+    /// State keys applying this action will likely read (so a node can
+    /// load them before executing a block): the records of every product,
+    /// pack, container, lot, shipment, device and party it names. Not
+    /// complete (the contents of containers are found while applying), and
+    /// it need not be.
+    pub fn likely_keys(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let item = |out: &mut Vec<Vec<u8>>, item: &ItemId| match item {
+            ItemId::Pack(s) => {
+                out.push(keys::pack(s));
+                out.push(keys::product(&s.gtin));
+                out.push(keys::signals(s));
+            }
+            ItemId::Container(c) => out.push(keys::container(c)),
+        };
+        match self {
+            SupplyAction::RegisterProduct(p) => out.push(keys::product(&p.gtin)),
+            SupplyAction::Commission(c) => {
+                out.push(keys::product(&c.gtin));
+                out.push(keys::lot(&Lgtin::new(c.gtin.clone(), c.lot.clone())));
+                for serial in &c.serials {
+                    out.push(keys::pack(&Sgtin::new(c.gtin.clone(), serial.clone())));
+                }
+            }
+            SupplyAction::Pack {
+                container,
+                children,
+            }
+            | SupplyAction::Unpack {
+                container,
+                children,
+            } => {
+                out.push(keys::container(container));
+                for c in children {
+                    item(&mut out, c);
+                }
+            }
+            SupplyAction::Ship(s) => {
+                out.push(keys::shipment(&s.shipment));
+                for i in &s.items {
+                    item(&mut out, i);
+                }
+            }
+            SupplyAction::Receive(r) => {
+                for i in &r.items {
+                    item(&mut out, i);
+                }
+            }
+            SupplyAction::Dispense { packs } | SupplyAction::Decommission { packs, .. } => {
+                for p in packs {
+                    item(&mut out, &ItemId::Pack(p.clone()));
+                }
+            }
+            SupplyAction::RecallLot { lot, .. } => {
+                out.push(keys::lot(lot));
+                out.push(keys::product(&lot.gtin));
+            }
+            SupplyAction::RegisterDevice { device } => out.push(keys::device(device)),
+            SupplyAction::RecordReadings { device, scope, .. } => {
+                out.push(keys::device(device));
+                if let ReadingScope::Shipment(id) = scope {
+                    out.push(keys::shipment(id));
+                }
+            }
+            SupplyAction::LinkParty { party } => out.push(keys::party(party)),
+            SupplyAction::ReportSuspect { sgtin, .. } => out.push(keys::signals(sgtin)),
+            SupplyAction::Epcis { events } => {
+                for device in self.reporting_devices() {
+                    out.push(keys::device(device));
+                }
+                for e in events {
+                    let c = e.common();
+                    for d in &c.destination_list {
+                        out.push(keys::party(&d.id));
+                    }
+                    if let Some(id) = &c.event_id {
+                        if let Ok(id) = crate::model::ShipmentId::new(id) {
+                            out.push(keys::shipment(&id));
+                        }
+                    }
+                    let refs: Vec<&crate::epcis::EpcRef> = match e {
+                        Event::Object(o) => o.epc_list.iter().collect(),
+                        Event::Aggregation(a) => a.parent_id.iter().chain(&a.child_epcs).collect(),
+                    };
+                    for r in refs {
+                        match &r.epc {
+                            Epc::Sgtin(s) => {
+                                item(&mut out, &ItemId::Pack(s.clone()));
+                                if let Event::Object(o) = e {
+                                    if let Some(lot) = o.ilmd.as_ref().and_then(|i| i.lot.clone()) {
+                                        out.push(keys::lot(&Lgtin::new(s.gtin.clone(), lot)));
+                                    }
+                                }
+                            }
+                            Epc::Sscc(c) => item(&mut out, &ItemId::Container(c.clone())),
+                            Epc::Sgln(_) | Epc::Lgtin(_) => {}
+                        }
+                    }
+                    if let Event::Object(o) = e {
+                        for q in &o.quantity_list {
+                            if let Some(lot) = q.lot() {
+                                out.push(keys::lot(lot));
+                                out.push(keys::product(&lot.gtin));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
 }
 
 /// Applies one action at `ctx.at_ms` by `ctx.org`, writing into `store`.

@@ -5,7 +5,7 @@ use crate::gs1::{Gtin, Lgtin, Sgtin, Sscc};
 use crate::model::{CounterfeitSignal, ItemId, OrgId, ShipmentId};
 use crate::time::Date;
 
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SupplyError {
     #[error("{0}")]
     Invalid(String),

@@ -17,6 +17,7 @@ mod cold_chain;
 mod custody;
 mod end_of_life;
 mod error;
+mod export;
 mod from_epcis;
 mod items;
 mod products;
@@ -30,6 +31,7 @@ pub use cold_chain::{record_readings, register_device};
 pub use custody::{receive, ship, Receive, Ship};
 pub use end_of_life::{decommission, dispense, recall_lot};
 pub use error::SupplyError;
+pub use export::pack_events;
 pub use from_epcis::{apply_events, link_party};
 pub use products::{commission, register_product, Commission};
 pub use queries::{

@@ -203,6 +203,13 @@ impl World {
             .unwrap_or_else(|| panic!("no pack {serial}"))
     }
 
+    pub fn pack_by(&self, sgtin: &Sgtin) -> Pack {
+        self.store
+            .pack(sgtin)
+            .expect("readable")
+            .unwrap_or_else(|| panic!("no pack {sgtin}"))
+    }
+
     pub fn verify(&self, serial: &str) -> Verification {
         verify(&self.store, &VerifyRequest::new(sgtin(serial), self.now)).expect("verify")
     }
