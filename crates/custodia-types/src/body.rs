@@ -6,7 +6,7 @@ use crate::{
     hexser,
     ids::tagged_enum,
     AccessRequest, ConsentGrant, Digest, LogicalId, OrgId, OrgRole, Pseudonym, PublicKey, Purpose,
-    RecordVersion, ResourceType,
+    RecordVersion, ResourceType, SupplyTx,
 };
 use bytes::{BufMut, Bytes};
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
@@ -104,6 +104,9 @@ pub enum Body {
     /// A node asks, on behalf of an agent or patient, to access records;
     /// the chain decides by policy and keeps it as an audit event.
     Access(AccessRequest),
+    /// A drug-traceability action (custodia-supply): products, packs,
+    /// custody events (EPCIS 2.0), sensor readings, recalls.
+    Supply(SupplyTx),
 }
 
 /// A change to the consortium that needs more than two thirds of members.
@@ -150,6 +153,7 @@ impl Body {
             Body::GrantConsent(_) => "grant_consent",
             Body::RevokeConsent { .. } => "revoke_consent",
             Body::Access(_) => "access",
+            Body::Supply(_) => "supply",
         }
     }
 
@@ -223,6 +227,10 @@ impl Write for Body {
                 agent.write(buf);
                 purpose.write(buf);
             }
+            Body::Supply(supply) => {
+                13u8.write(buf);
+                supply.write(buf);
+            }
         }
     }
 }
@@ -250,6 +258,7 @@ impl EncodeSize for Body {
             Body::Access(request) => request.encode_size(),
             Body::WriteRecords { versions } => versions.encode_size(),
             Body::QueryAudit { agent, purpose } => agent.encode_size() + purpose.encode_size(),
+            Body::Supply(supply) => supply.encode_size(),
         }
     }
 }
@@ -300,6 +309,7 @@ impl Read for Body {
                 agent: PublicKey::read(buf)?,
                 purpose: Purpose::read(buf)?,
             },
+            13 => Body::Supply(SupplyTx::read(buf)?),
             other => return Err(Error::InvalidEnum(other)),
         })
     }

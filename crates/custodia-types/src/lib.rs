@@ -12,6 +12,7 @@ mod genesis;
 pub mod hexser;
 mod ids;
 mod record;
+mod supply;
 mod token;
 mod tx;
 
@@ -25,6 +26,7 @@ pub use consent::{
 pub use genesis::{Genesis, GenesisError, MemberSpec, Params};
 pub use ids::{IdError, OrgId, OrgRole};
 pub use record::{LogicalId, Pseudonym, RecordIdError, RecordVersion, ResourceType};
+pub use supply::{SupplyTx, SupplyTxError, MAX_SUPPLY_JSON_BYTES};
 pub use token::{AuthToken, TokenError, TOKEN_NAMESPACE};
 pub use tx::{SignedTx, TxDecodeError, TxPayload, MAX_TX_BYTES, TX_NAMESPACE};
 

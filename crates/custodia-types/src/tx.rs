@@ -20,8 +20,16 @@ const MAX_CHAIN_ID_LEN: usize = 64;
 pub enum TxDecodeError {
     #[error("transaction is {size} bytes; the limit is {max}")]
     TooLarge { size: usize, max: usize },
-    #[error("transaction bytes are malformed: {0}")]
+    #[error("transaction bytes are malformed: {}", describe(.0))]
     Malformed(#[from] Error),
+}
+
+/// A codec error with its wrapped reason, if it has one.
+fn describe(error: &Error) -> String {
+    match error {
+        Error::Wrapped(context, source) => format!("{context}: {source}"),
+        other => other.to_string(),
+    }
 }
 
 /// What the signer signs.
