@@ -66,6 +66,9 @@ pub enum Rejection {
     ConsentRevoked(String),
     #[error("{0}")]
     BadPolicy(String),
+    /// A supply-chain rule refused the action (custodia-supply).
+    #[error("{0}")]
+    Supply(custodia_supply::ledger::SupplyError),
     #[error("parameter {name} must be at least {min}, got {value}")]
     BadParameter {
         name: &'static str,

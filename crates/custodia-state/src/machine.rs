@@ -4,7 +4,8 @@
 use crate::{
     keys,
     modules::{
-        Access, Clinical, Consent, Governance, Identity, Module, Note, StateWrite, TxContext,
+        Access, Clinical, Consent, Governance, Identity, Module, Note, StateWrite, Supply,
+        TxContext,
     },
     records::{self, Member, Principal, Receipt, TxStatus, Validators},
     view::Overlay,
@@ -36,6 +37,7 @@ impl StateMachine {
                 Box::new(Clinical),
                 Box::new(Consent),
                 Box::new(Access::default()),
+                Box::new(Supply),
             ],
         }
     }
@@ -245,7 +247,24 @@ impl StateMachine {
             principal: &principal,
             state: &mut scratch as &mut dyn StateWrite,
         };
-        module.apply(&mut ctx, tx.body())?;
+        if let Err(refusal) = module.apply(&mut ctx, tx.body()) {
+            drop(scratch);
+            // The refused writes are gone; what the refusal itself must
+            // leave behind (a counterfeit signal) is kept.
+            let mut kept = Overlay::new(&*block);
+            let mut ctx = TxContext {
+                height,
+                time_ms,
+                tx_id: tx.id(),
+                signer: tx.signer(),
+                principal: &principal,
+                state: &mut kept as &mut dyn StateWrite,
+            };
+            module.record_refusal(&mut ctx, tx.body(), &refusal);
+            let writes = kept.into_writes();
+            block.merge(writes);
+            return Err(refusal);
+        }
         let writes = scratch.into_writes();
         block.merge(writes);
         Ok(())

@@ -6,6 +6,7 @@ mod consent;
 mod governance;
 mod identity;
 mod note;
+mod supply;
 
 pub use access::{Access, AUDIT_LOG};
 pub use clinical::Clinical;
@@ -13,6 +14,7 @@ pub use consent::Consent;
 pub use governance::Governance;
 pub use identity::Identity;
 pub use note::Note;
+pub use supply::{Supply, SupplyView};
 
 use crate::{records::Principal, view::Overlay, Rejection, StateRead};
 use custodia_types::{Body, Digest, PublicKey, SignedTx};
@@ -59,6 +61,12 @@ pub trait Module: Send + Sync {
 
     /// Apply an authorized transaction. On error nothing it wrote is kept.
     fn apply(&self, ctx: &mut TxContext<'_>, body: &Body) -> Result<(), Rejection>;
+
+    /// After `apply` refused a transaction and its writes were discarded:
+    /// whatever must be recorded because of the refusal itself (a
+    /// counterfeit signal), written to a fresh overlay that is kept. The
+    /// receipt still says rejected. Must be deterministic like `apply`.
+    fn record_refusal(&self, _ctx: &mut TxContext<'_>, _body: &Body, _refusal: &Rejection) {}
 
     /// Keys `end_block` reads at `height`.
     fn end_block_read_set(&self, _height: u64, _keys: &mut BTreeSet<Vec<u8>>) {}
