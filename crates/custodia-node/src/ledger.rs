@@ -63,7 +63,7 @@ fn value_json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap_or_else(|_| json!({ "hex": hex::encode(bytes) }))
 }
 
-fn admit_error(error: AdmitError) -> ApiError {
+pub(crate) fn admit_error(error: AdmitError) -> ApiError {
     let message = error.to_string();
     let (status, code) = match &error {
         AdmitError::Decode(custodia_types::TxDecodeError::TooLarge { .. }) => {

@@ -10,4 +10,6 @@ pub mod ledger;
 pub mod mempool;
 pub mod record_proof;
 pub mod run;
+pub mod submit;
+pub mod supply;
 pub mod verify;

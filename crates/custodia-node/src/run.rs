@@ -178,7 +178,7 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
         validator.chain.clone(),
         validator.gossip.clone(),
         genesis.chain_id.clone(),
-        org,
+        org.clone(),
         signer.clone(),
         &home.vault_dir(),
         home.encryption_key()?,
@@ -186,7 +186,17 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
     )
     .await
     .map_err(RunError::Vault)?;
-    let app = crate::clinical::router(clinical).merge(custodia_api::router(ledger));
+    let supply = crate::supply::Supply::new(
+        validator.chain.clone(),
+        validator.gossip.clone(),
+        genesis.chain_id.clone(),
+        org.clone(),
+        signer.clone(),
+    )
+    .await;
+    let app = crate::clinical::router(clinical)
+        .merge(crate::supply::router(supply))
+        .merge(custodia_api::router(ledger));
     let api_addr = home.config.api;
     let listener = tokio::net::TcpListener::bind(api_addr)
         .await

@@ -23,8 +23,8 @@ use crate::{
     engine::{gossip::Gossip, Runtime, SharedChain},
 };
 use custodia_fhir::{IssueType, Outcome};
-use custodia_state::{keys, Receipt};
-use custodia_types::{Body, Digest, OrgId, PrivateKey, TxPayload};
+use custodia_state::Receipt;
+use custodia_types::{Body, Digest, OrgId, PrivateKey};
 use custodia_vault::{DiskStore, EncryptionSecret, KeyRing};
 use serde::de::DeserializeOwned;
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
@@ -80,54 +80,33 @@ impl<E: Runtime> Clinical<E> {
 
     /// Sign `body` with the node's key, admit it and gossip it.
     async fn submit(&self, body: Body) -> Result<Digest, Outcome> {
-        use commonware_cryptography::Signer as _;
-        let signer = self.node_key.public_key();
-        let mut chain = self.chain.lock().await;
-        let nonce = chain.next_nonce(&signer).await.map_err(unavailable)?;
-        let tx = TxPayload {
-            chain_id: self.chain_id.clone(),
-            signer,
-            nonce,
+        crate::submit::sign_and_admit(
+            &self.chain,
+            &self.gossip,
+            &self.chain_id,
+            &self.node_key,
             body,
-        }
-        .sign(&self.node_key);
-        let bytes = tx.to_bytes();
-        // Admit the bytes, not the struct: exactly what peers will decode.
-        let id = chain.admit(&bytes).await.map_err(|e| match e {
+        )
+        .await
+        .map_err(|e| match e {
             AdmitError::Rejected(rejection) => {
                 Outcome::new(403, IssueType::Forbidden, rejection.to_string())
             }
             other => unavailable(other),
-        })?;
-        drop(chain);
-        self.gossip.publish(bytes);
-        Ok(id)
+        })
     }
 
     /// Wait until transaction `id` is final; its receipt.
     async fn finalized(&self, id: &Digest) -> Result<Receipt, Outcome> {
-        let mut heights = self.finalized_heights.clone();
-        let wait = async {
-            loop {
-                // Marked seen before reading: a block finalized after the
-                // read wakes the wait below.
-                heights.borrow_and_update();
-                if let Some(receipt) = self.read::<Receipt>(&keys::receipt(id)).await? {
-                    return Ok(receipt);
-                }
-                if heights.changed().await.is_err() {
-                    return Err(unavailable("the chain stopped"));
-                }
-            }
-        };
-        tokio::time::timeout(FINALITY_TIMEOUT, wait)
+        crate::submit::wait_final(&self.chain, &self.finalized_heights, id, FINALITY_TIMEOUT)
             .await
-            .unwrap_or_else(|_| {
-                Err(Outcome::new(
+            .map_err(|e| match e {
+                crate::submit::WaitError::Timeout(_) => Outcome::new(
                     504,
                     IssueType::Timeout,
                     "the chain did not finalize the request in time; is a quorum of validators up?",
-                ))
+                ),
+                other => unavailable(other),
             })
     }
 

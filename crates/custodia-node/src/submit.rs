@@ -1,0 +1,87 @@
+//! Transactions a node signs with its own validator key on behalf of a
+//! caller it authenticated (clinical writes and reads, supply events): sign,
+//! admit, gossip, and wait until the receipt is committed.
+//!
+//! Shared by the node's services so that every one of them waits for
+//! finality the same way: only a committed receipt counts.
+
+use crate::{
+    chain::AdmitError,
+    engine::{gossip::Gossip, Runtime, SharedChain},
+};
+use custodia_state::{keys, Receipt};
+use custodia_store::StoreError;
+use custodia_types::{Body, Digest, PrivateKey, TxPayload};
+use std::time::Duration;
+
+/// Why a node-signed transaction has no receipt.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("transaction {0} was not final in time")]
+    Timeout(Digest),
+    #[error("the chain stopped")]
+    Stopped,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("receipt of {id} is not readable: {error}")]
+    BadReceipt {
+        id: Digest,
+        error: serde_json::Error,
+    },
+}
+
+/// Signs `body` with `key` at the signer's next nonce, admits the bytes
+/// (exactly what peers will decode, not the struct) and gossips them.
+pub async fn sign_and_admit<E: Runtime>(
+    chain: &SharedChain<E>,
+    gossip: &Gossip,
+    chain_id: &str,
+    key: &PrivateKey,
+    body: Body,
+) -> Result<Digest, AdmitError> {
+    use commonware_cryptography::Signer as _;
+    let signer = key.public_key();
+    let mut chain = chain.lock().await;
+    let nonce = chain.next_nonce(&signer).await?;
+    let bytes = TxPayload {
+        chain_id: chain_id.to_string(),
+        signer,
+        nonce,
+        body,
+    }
+    .sign(key)
+    .to_bytes();
+    let id = chain.admit(&bytes).await?;
+    drop(chain);
+    gossip.publish(bytes);
+    Ok(id)
+}
+
+/// Waits until transaction `id`'s receipt is committed, for at most
+/// `timeout`.
+pub async fn wait_final<E: Runtime>(
+    chain: &SharedChain<E>,
+    finalized_heights: &tokio::sync::watch::Receiver<u64>,
+    id: &Digest,
+    timeout: Duration,
+) -> Result<Receipt, WaitError> {
+    let mut heights = finalized_heights.clone();
+    let wait = async {
+        loop {
+            // Marked seen before reading: a block finalized after the read
+            // wakes the wait below.
+            heights.borrow_and_update();
+            let receipt = chain.lock().await.get(&keys::receipt(id)).await?;
+            if let Some(bytes) = receipt {
+                return serde_json::from_slice(&bytes)
+                    .map_err(|error| WaitError::BadReceipt { id: *id, error });
+            }
+            if heights.changed().await.is_err() {
+                return Err(WaitError::Stopped);
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .unwrap_or(Err(WaitError::Timeout(*id)))
+}

@@ -1,0 +1,211 @@
+//! The node's supply-chain service: DSCSA-style verification, traces and
+//! recall reports answered from committed chain state, and EPCIS documents
+//! submitted by an organisation's agents (the node signs them on the
+//! agent's behalf and answers once they are final).
+//!
+//! Queries run the pure functions of `custodia-supply` over the committed
+//! state: the keys they read are loaded round by round (a missing key is
+//! loaded and the query run again), under the chain's lock, so an answer
+//! always reflects one finalized height, which it names.
+
+mod routes;
+
+pub use routes::router;
+
+use crate::{
+    engine::{gossip::Gossip, Runtime, SharedChain},
+    submit::WaitError,
+};
+use custodia_api::ApiError;
+use custodia_state::{keys, modules::SupplyView, records::Principal, Preloaded, Receipt};
+use custodia_supply::ledger::SupplyError;
+use custodia_types::{AgentKind, AuthToken, Body, Digest, OrgId, PrivateKey, PublicKey};
+use std::{sync::Arc, time::Duration};
+
+/// How long a submission waits for its transaction to be final.
+const FINALITY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Rounds of loading a query may take (a lot's packs are prefetched, so
+/// this bounds only deep container nesting and damaged state).
+const MAX_QUERY_ROUNDS: usize = 64;
+
+pub struct Supply<E: Runtime> {
+    chain: SharedChain<E>,
+    gossip: Gossip,
+    chain_id: String,
+    org: OrgId,
+    node_key: PrivateKey,
+    finalized_heights: tokio::sync::watch::Receiver<u64>,
+}
+
+/// The finalized block an answer was computed at.
+#[derive(Clone, Copy, Debug)]
+pub struct AsOf {
+    pub height: u64,
+    /// That block's timestamp: "now" for expiry, identical on every node.
+    pub time_ms: u64,
+}
+
+impl<E: Runtime> Supply<E> {
+    pub async fn new(
+        chain: SharedChain<E>,
+        gossip: Gossip,
+        chain_id: String,
+        org: OrgId,
+        node_key: PrivateKey,
+    ) -> Arc<Self> {
+        let finalized_heights = chain.lock().await.finalized_heights();
+        Arc::new(Self {
+            chain,
+            gossip,
+            chain_id,
+            org,
+            node_key,
+            finalized_heights,
+        })
+    }
+
+    /// Runs `query` over committed state at the finalized tip (`AsOf`). `hint` names keys worth loading
+    /// together once others are known (a lot's packs), saving rounds.
+    pub async fn query<T>(
+        &self,
+        hint: impl Fn(&SupplyView<'_, Preloaded>) -> Vec<Vec<u8>>,
+        query: impl Fn(&SupplyView<'_, Preloaded>, AsOf) -> Result<T, SupplyError>,
+    ) -> Result<(T, AsOf), ApiError> {
+        let chain = self.chain.lock().await;
+        let tip = chain.tip();
+        let as_of = AsOf {
+            height: tip.height,
+            time_ms: tip.header.timestamp_ms,
+        };
+        let mut loaded = Preloaded::default();
+        for _ in 0..MAX_QUERY_ROUNDS {
+            let result = query(&SupplyView(&loaded), as_of);
+            let mut wanted = loaded.take_misses();
+            wanted.extend(
+                hint(&SupplyView(&loaded))
+                    .into_iter()
+                    .filter(|k| !loaded.contains(k)),
+            );
+            loaded.take_misses();
+            if wanted.is_empty() {
+                return result.map(|answer| (answer, as_of)).map_err(query_error);
+            }
+            for key in wanted {
+                let value = chain.get(&key).await.map_err(unavailable)?;
+                loaded.insert(key, value);
+            }
+        }
+        Err(unavailable(
+            "a supply query needed more loading rounds than allowed (containers nested too deep?)",
+        ))
+    }
+
+    /// Who is calling: an agent or the admin of this node's organisation,
+    /// by a bearer token (`custodia token`).
+    pub async fn caller(&self, token: Option<&str>) -> Result<PublicKey, ApiError> {
+        let token = token.ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send `Authorization: Bearer <token>`; make a token with `custodia token`",
+            )
+        })?;
+        let token = AuthToken::verify(token, &self.chain_id, &self.org, now_ms()).map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "bad_token",
+                e.to_string(),
+            )
+        })?;
+        let principal = {
+            let chain = self.chain.lock().await;
+            chain
+                .get(&keys::principal(&token.key))
+                .await
+                .map_err(unavailable)?
+                .and_then(|b| serde_json::from_slice::<Principal>(&b).ok())
+        };
+        let forbidden =
+            |m: String| ApiError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", m);
+        match principal {
+            None => Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "bad_token",
+                "the token's key is not registered on the chain",
+            )),
+            Some(Principal::Agent { revoked: true, .. }) => {
+                Err(forbidden("the token's agent key was revoked".into()))
+            }
+            Some(Principal::Agent {
+                kind: AgentKind::Device,
+                ..
+            }) => Err(forbidden(
+                "a device signs its own readings: submit a supply transaction signed with the \
+                 device's key to POST /v1/tx"
+                    .into(),
+            )),
+            Some(Principal::Agent { org, .. } | Principal::Admin { org }) if org != self.org => {
+                Err(forbidden(format!(
+                    "the token's key is an agent of {org}; use {org}'s own node"
+                )))
+            }
+            Some(Principal::Agent { .. } | Principal::Admin { .. }) => Ok(token.key),
+            Some(_) => Err(forbidden(
+                "only an organisation's agents and admin submit supply events".into(),
+            )),
+        }
+    }
+
+    /// Signs `body` with the node's key, admits and gossips it, and waits
+    /// until it is final: its id and receipt.
+    pub async fn submit_final(&self, body: Body) -> Result<(Digest, Receipt), ApiError> {
+        let id = crate::submit::sign_and_admit(
+            &self.chain,
+            &self.gossip,
+            &self.chain_id,
+            &self.node_key,
+            body,
+        )
+        .await
+        .map_err(crate::ledger::admit_error)?;
+        let receipt =
+            crate::submit::wait_final(&self.chain, &self.finalized_heights, &id, FINALITY_TIMEOUT)
+                .await
+                .map_err(|e| match e {
+                    WaitError::Timeout(id) => ApiError::new(
+                        axum::http::StatusCode::GATEWAY_TIMEOUT,
+                        "timeout",
+                        format!(
+                            "transaction {id} was not final within {} s; is a quorum of \
+                             validators up? Ask GET /v1/tx/{id} later",
+                            FINALITY_TIMEOUT.as_secs()
+                        ),
+                    ),
+                    other => unavailable(other),
+                })?;
+        Ok((id, receipt))
+    }
+}
+
+/// A query's refusal: what was not found is a 404, damage a 503.
+fn query_error(error: SupplyError) -> ApiError {
+    match error.root() {
+        SupplyError::UnknownPack(_)
+        | SupplyError::UnknownLot(_)
+        | SupplyError::UnknownProduct(_) => ApiError::not_found(error.to_string()),
+        SupplyError::Corrupt { .. } => unavailable(error),
+        _ => ApiError::bad_request("bad_request", error.to_string()),
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "supply service failed");
+    ApiError::unavailable("the node could not complete the request; see its log")
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
