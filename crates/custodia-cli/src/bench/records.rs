@@ -57,7 +57,7 @@ impl Phase {
 }
 
 pub fn run(options: &BenchOptions) -> Result<()> {
-    let consortium = Consortium::start("records", options.keep)?;
+    let consortium = Consortium::start("records", options)?;
     eprintln!("registering clinicians and patients...");
     let writers = setup(&consortium)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -86,8 +86,7 @@ impl Module for Access {
                                 head.version,
                             ),
                         );
-                        let author =
-                            latest.and_then(|e| custodia_types::parse_public_key(&e.author).ok());
+                        let author = latest.map(|e| e.author);
                         (
                             name,
                             resource.resource_type.to_string(),
@@ -136,7 +135,7 @@ impl Module for Access {
                 resource_type: &resource_type,
                 patient: Some(&request.patient),
                 custodian: Some(&custodian),
-                author: author.as_ref(),
+                author: author.as_deref(),
             },
             purpose: request.purpose,
             consented,
@@ -264,11 +263,7 @@ pub(crate) fn resolve_actor(
             .ok_or_else(|| Rejection::UnknownSigner(key_hex(agent)))?
     };
     let role_of = |org: &OrgId| {
-        records::members(state)
-            .into_iter()
-            .find(|m| &m.id == org)
-            .map(|m| m.role)
-            .ok_or_else(|| Rejection::UnknownMember(org.clone()))
+        records::member_role(state, org).ok_or_else(|| Rejection::UnknownMember(org.clone()))
     };
     let foreign = |org: &OrgId| principal.org().is_some_and(|signer_org| signer_org != org);
     match agent_principal {

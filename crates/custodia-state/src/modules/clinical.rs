@@ -59,10 +59,7 @@ impl Module for Clinical {
         let Some(org) = ctx.principal.org().cloned() else {
             unreachable!("authorize refuses patients")
         };
-        let role = records::members(&*ctx.state)
-            .into_iter()
-            .find(|m| m.id == org)
-            .map(|m| m.role)
+        let role = records::member_role(&*ctx.state, &org)
             .ok_or_else(|| Rejection::UnknownMember(org.clone()))?;
         if matches!(role, OrgRole::Regulator) {
             return Err(Rejection::NotRecordAuthor(
