@@ -609,6 +609,30 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         .unwrap()
         .1
         .clone();
+    let (_, head) = common::get(
+        &st_mary.api,
+        &format!("/v1/state/rec/Condition/{condition}/_history/1"),
+    );
+    let ciphertext = head["value"]["ciphertext"].as_str().unwrap().to_string();
+    let object = |node: &common::Node| {
+        node.home
+            .join("vault/objects")
+            .join(&ciphertext[..2])
+            .join(&ciphertext)
+    };
+    // Until then every member's vault holds the ciphertext (pushed by the
+    // custodian once final), though only St Mary's holds its key.
+    let everywhere = |present: bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while c.nodes.iter().any(|n| object(n).exists() != present) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replicas: expected present={present} on every node"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    everywhere(true);
     let (code, body) = riverside.call("DELETE", &format!("/fhir/Condition/{condition}"), None, &[]);
     outcome(code, &body, 403, "only its custodian erases it");
     let (code, body) = st_mary.call("DELETE", &format!("/fhir/Condition/{condition}"), None, &[]);
@@ -625,23 +649,10 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         &[],
     );
     outcome(code, &body, 410, "erased");
-    let (_, head) = common::get(
-        &st_mary.api,
-        &format!("/v1/state/rec/Condition/{condition}/_history/1"),
-    );
-    let ciphertext = head["value"]["ciphertext"].as_str().unwrap().to_string();
+    // Every node follows the chain's erasure log: no key, no replica.
+    everywhere(false);
     for node in &c.nodes {
         assert!(!node.home.join("vault/keys").join(&ciphertext).exists());
-        let object = node
-            .home
-            .join("vault/objects")
-            .join(&ciphertext[..2])
-            .join(&ciphertext);
-        assert!(
-            !object.exists(),
-            "{} still holds the erased content",
-            node.home.display()
-        );
     }
 
     // No personal data anywhere on disk but the encrypted vault objects.

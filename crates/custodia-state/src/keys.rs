@@ -14,6 +14,8 @@ pub const VALIDATORS: &[u8] = b"gov/validators";
 pub const POLICY: &[u8] = b"gov/policy";
 /// How many audit events were ever recorded (the next one's sequence number).
 pub const AUDIT_COUNT: &[u8] = b"audit/count";
+/// How many resources were ever erased (the next erasure's sequence number).
+pub const ERASED_COUNT: &[u8] = b"erased/count";
 /// The id the next governance proposal will get.
 pub const NEXT_PROPOSAL: &[u8] = b"gov/next-proposal";
 
@@ -58,6 +60,12 @@ pub fn patient_records(patient: &Pseudonym) -> Vec<u8> {
 }
 
 /// A resource's latest version, custodian and erasure.
+/// The `seq`th erasure: `Type/id` of the erased resource. Every node
+/// follows this log to delete its replicas.
+pub fn erased(seq: u64) -> Vec<u8> {
+    format!("erased/{seq}").into_bytes()
+}
+
 pub fn record_head(resource_type: ResourceType, id: &LogicalId) -> Vec<u8> {
     format!("rec/{resource_type}/{id}").into_bytes()
 }

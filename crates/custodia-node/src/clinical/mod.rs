@@ -6,6 +6,8 @@
 //! - `caller`: who is asking (bearer tokens from registered keys).
 //! - `records`: write, read, history, search, audit trail.
 //! - `binary`: large files, streamed through the vault.
+//! - `replication`: ciphertexts pushed to every member; erasure followed
+//!   on every node.
 //! - `release`: a custodian handing a data key to another member's node
 //!   for a read the chain permitted.
 //! - `routes`: the FHIR REST surface.
@@ -14,6 +16,7 @@ mod binary;
 mod caller;
 mod records;
 mod release;
+mod replication;
 mod routes;
 
 pub use routes::router;
@@ -60,7 +63,7 @@ impl<E: Runtime> Clinical<E> {
         peers: HashMap<OrgId, SocketAddr>,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
         let finalized_heights = chain.lock().await.finalized_heights();
-        Ok(Arc::new(Self {
+        let service = Arc::new(Self {
             chain,
             gossip,
             chain_id,
@@ -75,7 +78,9 @@ impl<E: Runtime> Clinical<E> {
                 .build()
                 .expect("a plain HTTP client builds"),
             finalized_heights,
-        }))
+        });
+        service.follow_erasures();
+        Ok(service)
     }
 
     /// Sign `body` with the node's key, admit it and gossip it.

@@ -32,6 +32,14 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .route("/fhir/Binary/{id}", get(download_binary::<E>))
         .layer(DefaultBodyLimit::disable())
         .with_state(service.clone());
+    // A replica is a resource's ciphertext: a little larger than the resource.
+    let replicas = Router::new()
+        .route(
+            "/v1/vault/replica/{type}/{id}/{version}",
+            post(accept_replica::<E>),
+        )
+        .layer(DefaultBodyLimit::max(2 * MAX_RESOURCE_BYTES))
+        .with_state(service.clone());
     Router::new()
         .route("/fhir", post(transaction::<E>))
         .route("/fhir/metadata", get(metadata::<E>))
@@ -46,6 +54,24 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_RESOURCE_BYTES))
         .with_state(service)
         .merge(binaries)
+        .merge(replicas)
+}
+
+async fn accept_replica<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path((type_name, id, version)): Path<(String, String, u64)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Fhir> {
+    let body = body.map_err(|e| Outcome::new(413, IssueType::TooLong, e.to_string()))?;
+    let resource_type = type_name
+        .parse()
+        .map_err(|_| Outcome::new(404, IssueType::NotSupported, "unknown resource type"))?;
+    let id = custodia_types::LogicalId::new(id)
+        .map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))?;
+    service
+        .accept_replica(resource_type, &id, version, &body)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn upload_binary<E: Runtime>(

@@ -50,6 +50,7 @@ impl Module for Clinical {
             }
             Body::EraseRecord { resource_type, id } => {
                 keys.insert(keys::record_head(*resource_type, id));
+                keys.insert(keys::ERASED_COUNT.to_vec());
             }
             _ => {}
         }
@@ -88,6 +89,17 @@ impl Module for Clinical {
                 }
                 head.erased_height = Some(ctx.height);
                 ctx.state.put(key, records::encode(&head));
+                let seq = ctx
+                    .state
+                    .get(keys::ERASED_COUNT)
+                    .and_then(|b| keys::decode_u64(&b))
+                    .unwrap_or(0);
+                ctx.state.put(
+                    keys::erased(seq),
+                    records::encode(&format!("{resource_type}/{id}")),
+                );
+                ctx.state
+                    .put(keys::ERASED_COUNT.to_vec(), keys::encode_u64(seq + 1));
                 Ok(())
             }
             _ => unreachable!("dispatch only sends clinical bodies here"),
