@@ -125,8 +125,6 @@ impl Module for Access {
             }
             Actor::Patient(_) => false,
         };
-        let policy: String = records::read(&*ctx.state, keys::POLICY)
-            .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.into());
         let question = Question {
             asker: actor.asker(&request.agent),
             action: request.action,
@@ -141,23 +139,31 @@ impl Module for Access {
             consented,
             break_glass,
         };
-        let answer = self.policy.decide(&policy, &question);
-        record_event(
-            ctx,
-            request,
-            actor.org().cloned(),
-            if answer.permit {
-                Decision::Permit
-            } else {
-                Decision::Deny
-            },
-            answer.reasons,
-        );
+        let (decision, reasons) = self.decide(&*ctx.state, &question);
+        record_event(ctx, request, actor.org().cloned(), decision, reasons);
         Ok(())
     }
 }
 
 impl Access {
+    /// The decision of the policy in force, and the ids of the rules that
+    /// made it.
+    fn decide(
+        &self,
+        state: &(impl StateRead + ?Sized),
+        question: &Question<'_>,
+    ) -> (Decision, Vec<String>) {
+        let policy: String = records::read(state, keys::POLICY)
+            .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.into());
+        let answer = self.policy.decide(&policy, question);
+        let decision = if answer.permit {
+            Decision::Permit
+        } else {
+            Decision::Deny
+        };
+        (decision, answer.reasons)
+    }
+
     /// A query of the whole audit log: the target has no patient and no
     /// custodian, so only rules about the asker (the regulator's) permit.
     fn query_audit(
@@ -167,8 +173,6 @@ impl Access {
         purpose: Purpose,
     ) -> Result<(), Rejection> {
         let actor = resolve_actor(&*ctx.state, ctx.signer, ctx.principal, agent)?;
-        let policy: String = records::read(&*ctx.state, keys::POLICY)
-            .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.into());
         let question = Question {
             asker: actor.asker(agent),
             action: AccessAction::ReadAudit,
@@ -183,7 +187,7 @@ impl Access {
             consented: false,
             break_glass: false,
         };
-        let answer = self.policy.decide(&policy, &question);
+        let (decision, reasons) = self.decide(&*ctx.state, &question);
         let event = EventFacts {
             agent,
             patient: None,
@@ -192,17 +196,7 @@ impl Access {
             purpose,
             break_glass: None,
         };
-        append_event(
-            ctx,
-            event,
-            actor.org().cloned(),
-            if answer.permit {
-                Decision::Permit
-            } else {
-                Decision::Deny
-            },
-            answer.reasons,
-        );
+        append_event(ctx, event, actor.org().cloned(), decision, reasons);
         Ok(())
     }
 }
