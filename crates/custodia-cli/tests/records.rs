@@ -368,6 +368,16 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     assert_eq!(page_two["entry"].as_array().unwrap().len(), 5);
     let (code, denied) = st_mary.get("/fhir/AuditEvent");
     outcome(code, &denied, 403, "only regulators");
+    // Paging past the end (even absurdly far) is an empty page, not an error.
+    let far = u64::MAX;
+    let (code, empty) = regulator.get(&format!("/fhir/AuditEvent?_count=5&_offset={far}"));
+    assert_eq!(code, 200, "{empty}");
+    assert!(empty["entry"].as_array().unwrap().is_empty());
+    let (code, empty) = st_mary.get(&format!(
+        "/fhir/Observation?patient={patient_id}&_offset={far}"
+    ));
+    assert_eq!(code, 200, "{empty}");
+    assert!(empty["entry"].as_array().unwrap().is_empty());
 
     // The patient's accounting of disclosures, read at Riverside's node.
     let me = Fhir::new(&c, "riverside-clinic", &patient_key);

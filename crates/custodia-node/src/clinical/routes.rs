@@ -412,7 +412,9 @@ async fn search<E: Runtime>(
         .collect::<Vec<_>>()
         .join("&");
     let page = |offset: usize| format!("/fhir/{type_name}?{base}&_offset={offset}");
-    let next = (offset + count < total).then(|| page(offset + count));
+    let next = Some(offset.saturating_add(count))
+        .filter(|n| *n < total)
+        .map(page);
     let bundle = custodia_fhir::bundle(
         BundleKind::Searchset,
         &page(offset),
@@ -496,7 +498,9 @@ async fn audit_log<E: Runtime>(
         .map(|f| format!("&_format={f}"))
         .unwrap_or_default();
     let page = |offset: u64| format!("/fhir/AuditEvent?_count={count}&_offset={offset}{format}");
-    let next = (offset + count < total).then(|| page(offset + count));
+    let next = Some(offset.saturating_add(count))
+        .filter(|n| *n < total)
+        .map(page);
     audit_answer(
         events,
         total as usize,
