@@ -538,9 +538,9 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
 
     // A transaction Bundle: a new patient and an Observation about them,
     // named by urn:uuid before either has an id, written together.
-    let vault_objects = |node: usize| {
+    let vault_objects = |node: &str| {
         let mut count = 0;
-        let objects = c.nodes[node].home.join("vault/objects");
+        let objects = c.nodes[c.index_of(node)].home.join("vault/objects");
         for shard in std::fs::read_dir(objects).unwrap().flatten() {
             if shard.path().is_dir() {
                 count += std::fs::read_dir(shard.path()).unwrap().count();
@@ -584,7 +584,7 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     );
     // All or nothing: a new patient bundled with an Observation about a
     // patient the chain does not know is refused whole; no content kept.
-    let before = vault_objects(0);
+    let before = vault_objects("st-mary");
     let (code, body) = st_mary.call(
         "POST",
         "/fhir",
@@ -598,7 +598,7 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     );
     outcome(code, &body, 422, "create the Patient first");
     assert_eq!(
-        vault_objects(0),
+        vault_objects("st-mary"),
         before,
         "the refused bundle left no content"
     );

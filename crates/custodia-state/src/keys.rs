@@ -59,13 +59,13 @@ pub fn patient_records(patient: &Pseudonym) -> Vec<u8> {
     format!("patient/{patient}/records").into_bytes()
 }
 
-/// A resource's latest version, custodian and erasure.
 /// The `seq`th erasure: `Type/id` of the erased resource. Every node
 /// follows this log to delete its replicas.
 pub fn erased(seq: u64) -> Vec<u8> {
     format!("erased/{seq}").into_bytes()
 }
 
+/// A resource's latest version, custodian and erasure.
 pub fn record_head(resource_type: ResourceType, id: &LogicalId) -> Vec<u8> {
     format!("rec/{resource_type}/{id}").into_bytes()
 }

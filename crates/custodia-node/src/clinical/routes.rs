@@ -28,8 +28,13 @@ type Shared<E> = Arc<Clinical<E>>;
 pub fn router<E: Runtime>(service: Shared<E>) -> Router {
     // Files stream through the vault whatever their size: no body limit.
     let binaries = Router::new()
-        .route("/fhir/Binary", post(upload_binary::<E>))
-        .route("/fhir/Binary/{id}", get(download_binary::<E>))
+        // The same path's other methods must be routed here too: axum does
+        // not fall back to `/fhir/{type}/{id}` for a method this path lacks.
+        .route("/fhir/Binary", post(upload_binary::<E>).get(search::<E>))
+        .route(
+            "/fhir/Binary/{id}",
+            get(download_binary::<E>).delete(erase::<E>),
+        )
         .layer(DefaultBodyLimit::disable())
         .with_state(service.clone());
     // A replica is a resource's ciphertext: a little larger than the resource.
@@ -679,7 +684,6 @@ impl<E: Runtime> Clinical<E> {
         Ok(consents)
     }
 
-    /// Every audit event about a patient, oldest first.
     /// Up to `count` events of the whole log before sequence `end`,
     /// newest first.
     pub(super) async fn audit_events(
@@ -696,6 +700,7 @@ impl<E: Runtime> Clinical<E> {
         Ok(events)
     }
 
+    /// Every audit event about a patient, oldest first.
     pub(super) async fn audit_trail(
         &self,
         patient: &Pseudonym,
