@@ -187,10 +187,11 @@ impl DiskStore {
     }
 
     /// Keep a copy pushed by the custodian, refusing bytes that are not
-    /// what the chain says, without waiting for the disk: a replica lost
-    /// in a crash is fetched again from its custodian on first read, so it
-    /// does not need a sync of its own (the custodian's copy has one). A
-    /// file left short by a crash is rewritten when the copy comes again.
+    /// what the chain says, without waiting for the disk: the custodian's
+    /// copy is the synced one, and a read at this node fetches the
+    /// ciphertext from the custodian again (with the key), so a replica
+    /// lost in a crash costs nothing. A file of the wrong length (left
+    /// short by a crash) is replaced when the copy is pushed again.
     pub fn put_replica(&self, expected: &Hash, bytes: &[u8]) -> Result<(), VaultError> {
         check_hash(expected, &sha256(&[bytes]))?;
         let path = self.path(expected);

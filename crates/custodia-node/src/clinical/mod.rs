@@ -47,6 +47,7 @@ pub struct Clinical<E: Runtime> {
     /// Other members' API addresses, for key release.
     peers: HashMap<OrgId, SocketAddr>,
     http: reqwest::Client,
+    replicator: replication::Replicator,
     finalized_heights: tokio::sync::watch::Receiver<u64>,
 }
 
@@ -63,13 +64,20 @@ impl<E: Runtime> Clinical<E> {
         peers: HashMap<OrgId, SocketAddr>,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
         let finalized_heights = chain.lock().await.finalized_heights();
+        let objects = DiskStore::open(vault_dir)?;
+        let others = peers
+            .iter()
+            .filter(|(peer, _)| **peer != org)
+            .map(|(_, addr)| *addr)
+            .collect();
+        let replicator = replication::Replicator::start(others, objects.clone());
         let service = Arc::new(Self {
             chain,
             gossip,
             chain_id,
             org,
             node_key,
-            objects: DiskStore::open(vault_dir)?,
+            objects,
             keyring: KeyRing::open(vault_dir)?,
             secret,
             peers,
@@ -77,6 +85,7 @@ impl<E: Runtime> Clinical<E> {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("a plain HTTP client builds"),
+            replicator,
             finalized_heights,
         });
         service.follow_erasures();

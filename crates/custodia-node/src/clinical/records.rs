@@ -238,8 +238,8 @@ impl<E: Runtime> Clinical<E> {
             self.drop_content(&prepared);
             return Err(write_refusal(&reason));
         }
-        self.push_replicas(
-            prepared
+        self.replicator.push(
+            &prepared
                 .iter()
                 .filter(|p| p.record.resource_type != ResourceType::Binary)
                 .map(|p| super::replication::ReplicaOf {
@@ -248,7 +248,7 @@ impl<E: Runtime> Clinical<E> {
                     version: p.record.version,
                     ciphertext: p.record.ciphertext.into(),
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
         );
         Ok(prepared
             .into_iter()

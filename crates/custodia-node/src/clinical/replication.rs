@@ -8,17 +8,20 @@
 //! log (`erased/{seq}`) and deletes what it holds of each erased resource.
 //! Files (`Binary`) stay with their custodian.
 
-use super::Clinical;
+use super::{unavailable, Clinical};
 use crate::engine::Runtime;
+use bytes::Bytes;
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::{
     keys,
     records::{RecordEntry, RecordHead},
 };
 use custodia_types::{LogicalId, ResourceType};
+use custodia_vault::DiskStore;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::sync::mpsc;
 
-/// Attempts to hand a replica to a peer (whose chain may lag by a block).
+/// Attempts to hand a replica to a peer whose chain lags by a block or so.
 const PUSH_ATTEMPTS: u32 = 20;
 const PUSH_RETRY: Duration = Duration::from_millis(250);
 
@@ -40,33 +43,51 @@ impl ReplicaOf {
     }
 }
 
-impl<E: Runtime> Clinical<E> {
-    /// Push final versions' ciphertexts to every other member, in the
-    /// background: the writer's answer does not wait for it.
-    pub(super) fn push_replicas(&self, versions: Vec<ReplicaOf>) {
-        let peers: Vec<SocketAddr> = self
-            .peers
-            .iter()
-            .filter(|(org, _)| **org != self.org)
-            .map(|(_, addr)| *addr)
+/// Versions waiting to be pushed to one peer. Bounded: a peer that is down
+/// or slow must not make the writer's node hold an ever-growing backlog;
+/// what does not fit is dropped (logged), and the peer fetches that
+/// ciphertext from the custodian on its first read.
+const QUEUE_PER_PEER: usize = 4096;
+/// One push may take this long before the peer counts as unreachable.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One queue and one worker per peer, so a slow peer delays only itself.
+pub(super) struct Replicator {
+    queues: Vec<(SocketAddr, mpsc::Sender<ReplicaOf>)>,
+}
+
+impl Replicator {
+    /// Start a worker for each of `peers`; must run inside the runtime.
+    pub(super) fn start(peers: Vec<SocketAddr>, objects: DiskStore) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(PUSH_TIMEOUT)
+            .build()
+            .expect("a plain HTTP client builds");
+        let queues = peers
+            .into_iter()
+            .map(|peer| {
+                let (sender, receiver) = mpsc::channel(QUEUE_PER_PEER);
+                tokio::spawn(push_to(peer, receiver, http.clone(), objects.clone()));
+                (peer, sender)
+            })
             .collect();
-        if peers.is_empty() {
-            return;
-        }
-        let (http, objects) = (self.http.clone(), self.objects.clone());
-        tokio::spawn(async move {
-            for version in versions {
-                let Ok(Some(ciphertext)) = objects.get(&version.ciphertext) else {
-                    continue;
-                };
-                let pushes = peers
-                    .iter()
-                    .map(|peer| push(&http, *peer, &version, ciphertext.clone()));
-                futures::future::join_all(pushes).await;
-            }
-        });
+        Self { queues }
     }
 
+    /// Queue final versions for every peer; the writer's answer does not
+    /// wait for them.
+    pub(super) fn push(&self, versions: &[ReplicaOf]) {
+        for (peer, queue) in &self.queues {
+            for version in versions {
+                if queue.try_send(version.clone()).is_err() {
+                    tracing::warn!(peer = %peer, "replica queue full; the member will fetch that version on first read");
+                }
+            }
+        }
+    }
+}
+
+impl<E: Runtime> Clinical<E> {
     /// `POST /v1/vault/replica/{type}/{id}/{version}`: keep another
     /// member's ciphertext if this node's chain records exactly its hash.
     pub(super) async fn accept_replica(
@@ -98,7 +119,19 @@ impl<E: Runtime> Clinical<E> {
         let hash: [u8; 32] = entry.ciphertext.into();
         self.objects
             .put_replica(&hash, ciphertext)
-            .map_err(|e| Outcome::new(422, IssueType::Invalid, e.to_string()))
+            .map_err(|e| Outcome::new(422, IssueType::Invalid, e.to_string()))?;
+        // An erasure may have become final, and been followed, while the
+        // copy was written: look again, or the copy outlives the erasure.
+        let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, id)).await?;
+        if head.is_some_and(|h| h.erased_height.is_some()) {
+            self.objects.delete(&hash).map_err(unavailable)?;
+            return Err(Outcome::new(
+                410,
+                IssueType::Deleted,
+                format!("{name} was erased"),
+            ));
+        }
+        Ok(())
     }
 
     /// Follow the chain's erasure log for as long as the node runs,
@@ -152,7 +185,24 @@ impl<E: Runtime> Clinical<E> {
     }
 }
 
-async fn push(http: &reqwest::Client, peer: SocketAddr, version: &ReplicaOf, ciphertext: Vec<u8>) {
+/// A peer's worker: pushes each queued version in order until the node stops.
+async fn push_to(
+    peer: SocketAddr,
+    mut queue: mpsc::Receiver<ReplicaOf>,
+    http: reqwest::Client,
+    objects: DiskStore,
+) {
+    while let Some(version) = queue.recv().await {
+        // Read per peer: the page cache makes the repeats cheap, and the
+        // queues then hold names, not ciphertexts.
+        let Ok(Some(ciphertext)) = objects.get(&version.ciphertext) else {
+            continue;
+        };
+        push(&http, peer, &version, Bytes::from(ciphertext)).await;
+    }
+}
+
+async fn push(http: &reqwest::Client, peer: SocketAddr, version: &ReplicaOf, ciphertext: Bytes) {
     let url = format!("http://{peer}{}", version.path());
     for _ in 0..PUSH_ATTEMPTS {
         let sent = http
@@ -163,8 +213,14 @@ async fn push(http: &reqwest::Client, peer: SocketAddr, version: &ReplicaOf, cip
             .await;
         match sent.map(|r| r.status().as_u16()) {
             Ok(204) | Ok(410) => return,
-            // Not final there yet, or the peer is down: try again shortly.
-            Ok(409) | Err(_) => tokio::time::sleep(PUSH_RETRY).await,
+            // Not final there yet: try again shortly.
+            Ok(409) => tokio::time::sleep(PUSH_RETRY).await,
+            // Down or too slow: give up on this version rather than stall
+            // the queue behind it.
+            Err(error) => {
+                tracing::warn!(peer = %peer, %error, "a member did not take a replica; it will fetch it on first read");
+                return;
+            }
             Ok(status) => {
                 tracing::warn!(status, peer = %peer, "a member refused a replica");
                 return;
