@@ -117,6 +117,10 @@ Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the compar
         /// Skip the PostgreSQL comparison.
         #[arg(long)]
         no_postgres: bool,
+        /// The nodes' target time between blocks: lower means lower latency, so more
+        /// throughput for the same requests in flight, and more, smaller blocks.
+        #[arg(long, default_value_t = 200)]
+        block_interval_ms: u64,
         /// Keep the consortium directory afterwards (to inspect or `custodia verify` it).
         #[arg(long)]
         keep: bool,
@@ -291,8 +295,10 @@ fn main() -> Result<()> {
             records,
             concurrency,
             no_postgres,
+            block_interval_ms,
             keep,
         } => bench::run(bench::BenchOptions {
+            block_interval_ms,
             workload,
             txs_per_org,
             records,

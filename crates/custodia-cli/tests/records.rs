@@ -368,6 +368,16 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     assert_eq!(page_two["entry"].as_array().unwrap().len(), 5);
     let (code, denied) = st_mary.get("/fhir/AuditEvent");
     outcome(code, &denied, 403, "only regulators");
+    // Paging past the end (even absurdly far) is an empty page, not an error.
+    let far = u64::MAX;
+    let (code, empty) = regulator.get(&format!("/fhir/AuditEvent?_count=5&_offset={far}"));
+    assert_eq!(code, 200, "{empty}");
+    assert!(empty["entry"].as_array().unwrap().is_empty());
+    let (code, empty) = st_mary.get(&format!(
+        "/fhir/Observation?patient={patient_id}&_offset={far}"
+    ));
+    assert_eq!(code, 200, "{empty}");
+    assert!(empty["entry"].as_array().unwrap().is_empty());
 
     // The patient's accounting of disclosures, read at Riverside's node.
     let me = Fhir::new(&c, "riverside-clinic", &patient_key);
@@ -528,9 +538,9 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
 
     // A transaction Bundle: a new patient and an Observation about them,
     // named by urn:uuid before either has an id, written together.
-    let vault_objects = |node: usize| {
+    let vault_objects = |node: &str| {
         let mut count = 0;
-        let objects = c.nodes[node].home.join("vault/objects");
+        let objects = c.nodes[c.index_of(node)].home.join("vault/objects");
         for shard in std::fs::read_dir(objects).unwrap().flatten() {
             if shard.path().is_dir() {
                 count += std::fs::read_dir(shard.path()).unwrap().count();
@@ -574,7 +584,7 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     );
     // All or nothing: a new patient bundled with an Observation about a
     // patient the chain does not know is refused whole; no content kept.
-    let before = vault_objects(0);
+    let before = vault_objects("st-mary");
     let (code, body) = st_mary.call(
         "POST",
         "/fhir",
@@ -588,7 +598,7 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     );
     outcome(code, &body, 422, "create the Patient first");
     assert_eq!(
-        vault_objects(0),
+        vault_objects("st-mary"),
         before,
         "the refused bundle left no content"
     );
@@ -609,6 +619,30 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         .unwrap()
         .1
         .clone();
+    let (_, head) = common::get(
+        &st_mary.api,
+        &format!("/v1/state/rec/Condition/{condition}/_history/1"),
+    );
+    let ciphertext = head["value"]["ciphertext"].as_str().unwrap().to_string();
+    let object = |node: &common::Node| {
+        node.home
+            .join("vault/objects")
+            .join(&ciphertext[..2])
+            .join(&ciphertext)
+    };
+    // Until then every member's vault holds the ciphertext (pushed by the
+    // custodian once final), though only St Mary's holds its key.
+    let everywhere = |present: bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while c.nodes.iter().any(|n| object(n).exists() != present) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replicas: expected present={present} on every node"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    everywhere(true);
     let (code, body) = riverside.call("DELETE", &format!("/fhir/Condition/{condition}"), None, &[]);
     outcome(code, &body, 403, "only its custodian erases it");
     let (code, body) = st_mary.call("DELETE", &format!("/fhir/Condition/{condition}"), None, &[]);
@@ -625,23 +659,10 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         &[],
     );
     outcome(code, &body, 410, "erased");
-    let (_, head) = common::get(
-        &st_mary.api,
-        &format!("/v1/state/rec/Condition/{condition}/_history/1"),
-    );
-    let ciphertext = head["value"]["ciphertext"].as_str().unwrap().to_string();
+    // Every node follows the chain's erasure log: no key, no replica.
+    everywhere(false);
     for node in &c.nodes {
         assert!(!node.home.join("vault/keys").join(&ciphertext).exists());
-        let object = node
-            .home
-            .join("vault/objects")
-            .join(&ciphertext[..2])
-            .join(&ciphertext);
-        assert!(
-            !object.exists(),
-            "{} still holds the erased content",
-            node.home.display()
-        );
     }
 
     // No personal data anywhere on disk but the encrypted vault objects.

@@ -3,6 +3,7 @@
 //! resources the server answers with (OperationOutcome,
 //! CapabilityStatement, Bundle).
 
+mod elements;
 mod examples;
 mod outcome;
 mod resources;

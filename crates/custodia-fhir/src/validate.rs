@@ -6,7 +6,10 @@
 //! references of a shape FHIR allows. Every problem is reported, with its
 //! location, in one OperationOutcome.
 
-use crate::outcome::{Issue, IssueType, Outcome};
+use crate::{
+    elements::known_element,
+    outcome::{Issue, IssueType, Outcome},
+};
 use serde_json::{Map, Value};
 
 /// The resource types this server keeps.
@@ -340,6 +343,15 @@ pub fn parse(body: &[u8], expected_type: Option<&str>) -> Result<Resource, Outco
         }
     }
     let mut issues = Vec::new();
+    for name in object.keys() {
+        if !known_element(&resource_type, name) {
+            issues.push(issue(
+                IssueType::Structure,
+                format!("{resource_type}.{name}"),
+                format!("{name:?} is not an element of {resource_type} in FHIR R4 (check its spelling, or carry local data in an extension)"),
+            ));
+        }
+    }
     let id = match object.get("id") {
         None => None,
         Some(Value::String(id)) if valid_id(id) => Some(id.clone()),

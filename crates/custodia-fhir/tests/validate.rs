@@ -131,3 +131,29 @@ fn the_capability_statement_lists_every_type_and_the_views() {
         assert!(types.contains(t), "{t}");
     }
 }
+
+#[test]
+fn only_elements_r4_defines_are_accepted() {
+    let mut obs = example("Observation", "p").unwrap();
+    // Choice forms, primitive extensions and extensions are R4.
+    obs["valueQuantity"] = json!({ "value": 70, "unit": "kg" });
+    obs["_status"] = json!({ "extension": [] });
+    obs["extension"] = json!([{ "url": "urn:local", "valueString": "x" }]);
+    parse(obs.to_string().as_bytes(), Some("Observation")).unwrap();
+
+    for (element, value) in [
+        ("valu", json!(1)),
+        ("valueBanana", json!(1)),
+        ("birthDate", json!("2000-01-01")),
+        ("_nonsense", json!({})),
+    ] {
+        let mut bad = example("Observation", "p").unwrap();
+        bad[element] = value;
+        let outcome = refused(bad, Some("Observation"));
+        let text = serde_json::to_string(&outcome.to_json()).unwrap();
+        assert!(
+            text.contains(&format!("Observation.{element}")) && text.contains("not an element"),
+            "{text}"
+        );
+    }
+}

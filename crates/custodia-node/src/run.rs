@@ -190,13 +190,25 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
         validator.chain.clone(),
         validator.gossip.clone(),
         genesis.chain_id.clone(),
-        org.clone(),
+        org,
         signer.clone(),
     )
     .await;
     let app = crate::clinical::router(clinical)
         .merge(crate::supply::router(supply))
-        .merge(custodia_api::router(ledger));
+        .merge(custodia_api::router(ledger))
+        // A bug in one handler answers that request with a 500 and leaves
+        // the node serving (and logs it; the message holds no request data).
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("an HTTP handler panicked; answered 500");
+                axum::response::IntoResponse::into_response((
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    r#"{"error":"internal","message":"the node failed on this request and logged it; other requests are unaffected"}"#,
+                ))
+            },
+        ));
     let api_addr = home.config.api;
     let listener = tokio::net::TcpListener::bind(api_addr)
         .await

@@ -14,6 +14,8 @@ pub const VALIDATORS: &[u8] = b"gov/validators";
 pub const POLICY: &[u8] = b"gov/policy";
 /// How many audit events were ever recorded (the next one's sequence number).
 pub const AUDIT_COUNT: &[u8] = b"audit/count";
+/// How many resources were ever erased (the next erasure's sequence number).
+pub const ERASED_COUNT: &[u8] = b"erased/count";
 /// The id the next governance proposal will get.
 pub const NEXT_PROPOSAL: &[u8] = b"gov/next-proposal";
 
@@ -55,6 +57,12 @@ pub fn patient(patient: &Pseudonym) -> Vec<u8> {
 /// The resources (`Type/id`) recorded about a patient, oldest first.
 pub fn patient_records(patient: &Pseudonym) -> Vec<u8> {
     format!("patient/{patient}/records").into_bytes()
+}
+
+/// The `seq`th erasure: `Type/id` of the erased resource. Every node
+/// follows this log to delete its replicas.
+pub fn erased(seq: u64) -> Vec<u8> {
+    format!("erased/{seq}").into_bytes()
 }
 
 /// A resource's latest version, custodian and erasure.

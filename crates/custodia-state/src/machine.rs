@@ -287,8 +287,7 @@ impl StateMachine {
             // the custodian that enrolled them leaves the consortium.
             return Ok(principal);
         };
-        let member = records::members(state).iter().any(|m| &m.id == org);
-        if !member {
+        if records::member_role(state, org).is_none() {
             return Err(Rejection::UnknownSigner(signer));
         }
         Ok(principal)

@@ -55,7 +55,8 @@ pub struct Target<'a> {
     pub patient: Option<&'a Pseudonym>,
     pub custodian: Option<&'a OrgId>,
     /// The agent who wrote the version in question, if one exists.
-    pub author: Option<&'a PublicKey>,
+    /// (Its key in hex, as the record keeps it: no need to decode a point.)
+    pub author: Option<&'a str>,
 }
 
 pub struct Question<'a> {
@@ -220,7 +221,7 @@ fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
         );
     }
     if let Some(author) = q.target.author {
-        let author = uid("Agent", &custodia_types::key_hex(author))?;
+        let author = uid("Agent", author)?;
         attrs.insert(
             "author".to_string(),
             RestrictedExpression::new_entity_uid(author),

@@ -229,3 +229,18 @@ pub fn params(state: &(impl StateRead + ?Sized)) -> Params {
 pub fn members(state: &(impl StateRead + ?Sized)) -> Vec<Member> {
     read(state, crate::keys::MEMBERS).unwrap_or_default()
 }
+
+/// A member's id and role, read without the rest of its record.
+#[derive(Deserialize)]
+struct MemberRole {
+    id: OrgId,
+    role: OrgRole,
+}
+
+/// The role of member `org`, if it is one. Called for nearly every
+/// transaction: it skips the members' keys rather than decoding them
+/// (each decode is an elliptic-curve point decompression).
+pub fn member_role(state: &(impl StateRead + ?Sized), org: &OrgId) -> Option<OrgRole> {
+    let members: Vec<MemberRole> = read(state, crate::keys::MEMBERS).unwrap_or_default();
+    members.into_iter().find(|m| &m.id == org).map(|m| m.role)
+}

@@ -42,6 +42,8 @@ pub struct BenchOptions {
     pub concurrency: usize,
     /// Skip the PostgreSQL comparison.
     pub no_postgres: bool,
+    /// The nodes' target time between blocks (`block_interval_ms`).
+    pub block_interval_ms: u64,
     /// Keep the consortium directory afterwards (for `custodia verify`).
     pub keep: bool,
 }
@@ -85,7 +87,8 @@ struct Consortium {
 impl Consortium {
     /// A fresh consortium of [`ORGS`] members on free loopback ports,
     /// started and finalizing.
-    fn start(name: &str, keep: bool) -> Result<Self> {
+    fn start(name: &str, options: &BenchOptions) -> Result<Self> {
+        let keep = options.keep;
         let dir =
             std::env::temp_dir().join(format!("custodia-bench-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -95,6 +98,14 @@ impl Consortium {
             ..InitOptions::new(ORGS)
         };
         let orgs = init_consortium(&dir, &init)?;
+        for org in &orgs {
+            let mut home = custodia_node::home::Home::load(&org.home)?;
+            home.config.block_interval_ms = options.block_interval_ms;
+            std::fs::write(
+                custodia_node::home::Home::config_path(&org.home),
+                home.config.to_commented_toml(),
+            )?;
+        }
         let exe = std::env::current_exe().context("finding the custodia binary")?;
         let mut consortium = Self {
             dir,

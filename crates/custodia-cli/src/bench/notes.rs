@@ -46,7 +46,7 @@ fn ed25519_verifications_per_second() -> f64 {
 pub fn run(options: &BenchOptions) -> Result<()> {
     eprintln!("measuring single-core ed25519 verification...");
     let ceiling = ed25519_verifications_per_second();
-    let consortium = Consortium::start("notes", options.keep)?;
+    let consortium = Consortium::start("notes", options)?;
     let orgs = &consortium.orgs;
     let apis = consortium.apis();
 

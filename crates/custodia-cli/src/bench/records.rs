@@ -57,7 +57,7 @@ impl Phase {
 }
 
 pub fn run(options: &BenchOptions) -> Result<()> {
-    let consortium = Consortium::start("records", options.keep)?;
+    let consortium = Consortium::start("records", options)?;
     eprintln!("registering clinicians and patients...");
     let writers = setup(&consortium)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -220,19 +220,14 @@ async fn write_phase(
                         .body(body)
                         .send()
                         .await;
-                    let outcome = match answer {
-                        Ok(response) if response.status().is_success() => response
+                    let outcome = match succeeded(answer).await {
+                        Ok(response) => response
                             .json::<serde_json::Value>()
                             .await
                             .ok()
                             .and_then(|v| v["id"].as_str().map(str::to_string))
                             .ok_or_else(|| "a write answered without an id".to_string()),
-                        Ok(response) => Err(format!(
-                            "{}: {}",
-                            response.status(),
-                            response.text().await.unwrap_or_default()
-                        )),
-                        Err(e) => Err(e.to_string()),
+                        Err(error) => Err(error),
                     };
                     let latency = sent.elapsed();
                     let mut tally = tally.lock().expect("lock");
@@ -295,18 +290,13 @@ async fn read_phase(
                     .header("accept", "application/fhir+json")
                     .send()
                     .await;
-                let outcome = match answer {
-                    Ok(response) if response.status().is_success() => response
+                let outcome = match succeeded(answer).await {
+                    Ok(response) => response
                         .bytes()
                         .await
                         .map(|_| ())
                         .map_err(|e| e.to_string()),
-                    Ok(response) => Err(format!(
-                        "{}: {}",
-                        response.status(),
-                        response.text().await.unwrap_or_default()
-                    )),
-                    Err(e) => Err(e.to_string()),
+                    Err(error) => Err(error),
                 };
                 let latency = sent.elapsed();
                 let mut tally = tally.lock().expect("lock");
@@ -326,6 +316,21 @@ async fn read_phase(
     let seconds = started.elapsed().as_secs_f64();
     let tally = std::mem::take(&mut *tally.lock().expect("lock"));
     finish(tally, seconds)
+}
+
+/// A successful answer, or what went wrong (status and body, or transport).
+async fn succeeded(
+    answer: reqwest::Result<reqwest::Response>,
+) -> Result<reqwest::Response, String> {
+    match answer {
+        Ok(response) if response.status().is_success() => Ok(response),
+        Ok(response) => Err(format!(
+            "{}: {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn finish(tally: Tally, seconds: f64) -> Phase {

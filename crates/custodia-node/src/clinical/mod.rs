@@ -6,6 +6,8 @@
 //! - `caller`: who is asking (bearer tokens from registered keys).
 //! - `records`: write, read, history, search, audit trail.
 //! - `binary`: large files, streamed through the vault.
+//! - `replication`: ciphertexts pushed to every member; erasure followed
+//!   on every node.
 //! - `release`: a custodian handing a data key to another member's node
 //!   for a read the chain permitted.
 //! - `routes`: the FHIR REST surface.
@@ -14,6 +16,7 @@ mod binary;
 mod caller;
 mod records;
 mod release;
+mod replication;
 mod routes;
 
 pub use routes::router;
@@ -44,6 +47,7 @@ pub struct Clinical<E: Runtime> {
     /// Other members' API addresses, for key release.
     peers: HashMap<OrgId, SocketAddr>,
     http: reqwest::Client,
+    replicator: replication::Replicator,
     finalized_heights: tokio::sync::watch::Receiver<u64>,
 }
 
@@ -60,13 +64,20 @@ impl<E: Runtime> Clinical<E> {
         peers: HashMap<OrgId, SocketAddr>,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
         let finalized_heights = chain.lock().await.finalized_heights();
-        Ok(Arc::new(Self {
+        let objects = DiskStore::open(vault_dir)?;
+        let others = peers
+            .iter()
+            .filter(|(peer, _)| **peer != org)
+            .map(|(_, addr)| *addr)
+            .collect();
+        let replicator = replication::Replicator::start(others, objects.clone());
+        let service = Arc::new(Self {
             chain,
             gossip,
             chain_id,
             org,
             node_key,
-            objects: DiskStore::open(vault_dir)?,
+            objects,
             keyring: KeyRing::open(vault_dir)?,
             secret,
             peers,
@@ -74,8 +85,11 @@ impl<E: Runtime> Clinical<E> {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("a plain HTTP client builds"),
+            replicator,
             finalized_heights,
-        }))
+        });
+        service.follow_erasures();
+        Ok(service)
     }
 
     /// Sign `body` with the node's key, admit it and gossip it.

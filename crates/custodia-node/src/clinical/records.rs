@@ -238,6 +238,18 @@ impl<E: Runtime> Clinical<E> {
             self.drop_content(&prepared);
             return Err(write_refusal(&reason));
         }
+        self.replicator.push(
+            &prepared
+                .iter()
+                .filter(|p| p.record.resource_type != ResourceType::Binary)
+                .map(|p| super::replication::ReplicaOf {
+                    resource_type: p.record.resource_type,
+                    id: p.record.id.clone(),
+                    version: p.record.version,
+                    ciphertext: p.record.ciphertext.into(),
+                })
+                .collect::<Vec<_>>(),
+        );
         Ok(prepared
             .into_iter()
             .map(|p| Version {
@@ -452,7 +464,7 @@ impl<E: Runtime> Clinical<E> {
     }
 
     /// Destroy what this node holds of an erased resource: keys and content.
-    async fn forget(
+    pub(super) async fn forget(
         &self,
         resource_type: ResourceType,
         id: &LogicalId,

@@ -28,9 +28,22 @@ type Shared<E> = Arc<Clinical<E>>;
 pub fn router<E: Runtime>(service: Shared<E>) -> Router {
     // Files stream through the vault whatever their size: no body limit.
     let binaries = Router::new()
-        .route("/fhir/Binary", post(upload_binary::<E>))
-        .route("/fhir/Binary/{id}", get(download_binary::<E>))
+        // The same path's other methods must be routed here too: axum does
+        // not fall back to `/fhir/{type}/{id}` for a method this path lacks.
+        .route("/fhir/Binary", post(upload_binary::<E>).get(search::<E>))
+        .route(
+            "/fhir/Binary/{id}",
+            get(download_binary::<E>).delete(erase::<E>),
+        )
         .layer(DefaultBodyLimit::disable())
+        .with_state(service.clone());
+    // A replica is a resource's ciphertext: a little larger than the resource.
+    let replicas = Router::new()
+        .route(
+            "/v1/vault/replica/{type}/{id}/{version}",
+            post(accept_replica::<E>),
+        )
+        .layer(DefaultBodyLimit::max(2 * MAX_RESOURCE_BYTES))
         .with_state(service.clone());
     Router::new()
         .route("/fhir", post(transaction::<E>))
@@ -46,6 +59,24 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_RESOURCE_BYTES))
         .with_state(service)
         .merge(binaries)
+        .merge(replicas)
+}
+
+async fn accept_replica<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path((type_name, id, version)): Path<(String, String, u64)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Fhir> {
+    let body = body.map_err(|e| Outcome::new(413, IssueType::TooLong, e.to_string()))?;
+    let resource_type = type_name
+        .parse()
+        .map_err(|_| Outcome::new(404, IssueType::NotSupported, "unknown resource type"))?;
+    let id = custodia_types::LogicalId::new(id)
+        .map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))?;
+    service
+        .accept_replica(resource_type, &id, version, &body)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn upload_binary<E: Runtime>(
@@ -386,7 +417,9 @@ async fn search<E: Runtime>(
         .collect::<Vec<_>>()
         .join("&");
     let page = |offset: usize| format!("/fhir/{type_name}?{base}&_offset={offset}");
-    let next = (offset + count < total).then(|| page(offset + count));
+    let next = Some(offset.saturating_add(count))
+        .filter(|n| *n < total)
+        .map(page);
     let bundle = custodia_fhir::bundle(
         BundleKind::Searchset,
         &page(offset),
@@ -470,7 +503,9 @@ async fn audit_log<E: Runtime>(
         .map(|f| format!("&_format={f}"))
         .unwrap_or_default();
     let page = |offset: u64| format!("/fhir/AuditEvent?_count={count}&_offset={offset}{format}");
-    let next = (offset + count < total).then(|| page(offset + count));
+    let next = Some(offset.saturating_add(count))
+        .filter(|n| *n < total)
+        .map(page);
     audit_answer(
         events,
         total as usize,
@@ -649,7 +684,6 @@ impl<E: Runtime> Clinical<E> {
         Ok(consents)
     }
 
-    /// Every audit event about a patient, oldest first.
     /// Up to `count` events of the whole log before sequence `end`,
     /// newest first.
     pub(super) async fn audit_events(
@@ -666,6 +700,7 @@ impl<E: Runtime> Clinical<E> {
         Ok(events)
     }
 
+    /// Every audit event about a patient, oldest first.
     pub(super) async fn audit_trail(
         &self,
         patient: &Pseudonym,

@@ -86,8 +86,7 @@ impl Module for Access {
                                 head.version,
                             ),
                         );
-                        let author =
-                            latest.and_then(|e| custodia_types::parse_public_key(&e.author).ok());
+                        let author = latest.map(|e| e.author);
                         (
                             name,
                             resource.resource_type.to_string(),
@@ -126,8 +125,6 @@ impl Module for Access {
             }
             Actor::Patient(_) => false,
         };
-        let policy: String = records::read(&*ctx.state, keys::POLICY)
-            .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.into());
         let question = Question {
             asker: actor.asker(&request.agent),
             action: request.action,
@@ -136,29 +133,37 @@ impl Module for Access {
                 resource_type: &resource_type,
                 patient: Some(&request.patient),
                 custodian: Some(&custodian),
-                author: author.as_ref(),
+                author: author.as_deref(),
             },
             purpose: request.purpose,
             consented,
             break_glass,
         };
-        let answer = self.policy.decide(&policy, &question);
-        record_event(
-            ctx,
-            request,
-            actor.org().cloned(),
-            if answer.permit {
-                Decision::Permit
-            } else {
-                Decision::Deny
-            },
-            answer.reasons,
-        );
+        let (decision, reasons) = self.decide(&*ctx.state, &question);
+        record_event(ctx, request, actor.org().cloned(), decision, reasons);
         Ok(())
     }
 }
 
 impl Access {
+    /// The decision of the policy in force, and the ids of the rules that
+    /// made it.
+    fn decide(
+        &self,
+        state: &(impl StateRead + ?Sized),
+        question: &Question<'_>,
+    ) -> (Decision, Vec<String>) {
+        let policy: String = records::read(state, keys::POLICY)
+            .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.into());
+        let answer = self.policy.decide(&policy, question);
+        let decision = if answer.permit {
+            Decision::Permit
+        } else {
+            Decision::Deny
+        };
+        (decision, answer.reasons)
+    }
+
     /// A query of the whole audit log: the target has no patient and no
     /// custodian, so only rules about the asker (the regulator's) permit.
     fn query_audit(
@@ -168,8 +173,6 @@ impl Access {
         purpose: Purpose,
     ) -> Result<(), Rejection> {
         let actor = resolve_actor(&*ctx.state, ctx.signer, ctx.principal, agent)?;
-        let policy: String = records::read(&*ctx.state, keys::POLICY)
-            .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.into());
         let question = Question {
             asker: actor.asker(agent),
             action: AccessAction::ReadAudit,
@@ -184,7 +187,7 @@ impl Access {
             consented: false,
             break_glass: false,
         };
-        let answer = self.policy.decide(&policy, &question);
+        let (decision, reasons) = self.decide(&*ctx.state, &question);
         let event = EventFacts {
             agent,
             patient: None,
@@ -193,17 +196,7 @@ impl Access {
             purpose,
             break_glass: None,
         };
-        append_event(
-            ctx,
-            event,
-            actor.org().cloned(),
-            if answer.permit {
-                Decision::Permit
-            } else {
-                Decision::Deny
-            },
-            answer.reasons,
-        );
+        append_event(ctx, event, actor.org().cloned(), decision, reasons);
         Ok(())
     }
 }
@@ -264,11 +257,7 @@ pub(crate) fn resolve_actor(
             .ok_or_else(|| Rejection::UnknownSigner(key_hex(agent)))?
     };
     let role_of = |org: &OrgId| {
-        records::members(state)
-            .into_iter()
-            .find(|m| &m.id == org)
-            .map(|m| m.role)
-            .ok_or_else(|| Rejection::UnknownMember(org.clone()))
+        records::member_role(state, org).ok_or_else(|| Rejection::UnknownMember(org.clone()))
     };
     let foreign = |org: &OrgId| principal.org().is_some_and(|signer_org| signer_org != org);
     match agent_principal {

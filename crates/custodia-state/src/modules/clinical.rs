@@ -50,6 +50,7 @@ impl Module for Clinical {
             }
             Body::EraseRecord { resource_type, id } => {
                 keys.insert(keys::record_head(*resource_type, id));
+                keys.insert(keys::ERASED_COUNT.to_vec());
             }
             _ => {}
         }
@@ -59,10 +60,7 @@ impl Module for Clinical {
         let Some(org) = ctx.principal.org().cloned() else {
             unreachable!("authorize refuses patients")
         };
-        let role = records::members(&*ctx.state)
-            .into_iter()
-            .find(|m| m.id == org)
-            .map(|m| m.role)
+        let role = records::member_role(&*ctx.state, &org)
             .ok_or_else(|| Rejection::UnknownMember(org.clone()))?;
         if matches!(role, OrgRole::Regulator) {
             return Err(Rejection::NotRecordAuthor(
@@ -91,6 +89,17 @@ impl Module for Clinical {
                 }
                 head.erased_height = Some(ctx.height);
                 ctx.state.put(key, records::encode(&head));
+                let seq = ctx
+                    .state
+                    .get(keys::ERASED_COUNT)
+                    .and_then(|b| keys::decode_u64(&b))
+                    .unwrap_or(0);
+                ctx.state.put(
+                    keys::erased(seq),
+                    records::encode(&format!("{resource_type}/{id}")),
+                );
+                ctx.state
+                    .put(keys::ERASED_COUNT.to_vec(), keys::encode_u64(seq + 1));
                 Ok(())
             }
             _ => unreachable!("dispatch only sends clinical bodies here"),
