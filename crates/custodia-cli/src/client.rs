@@ -147,3 +147,49 @@ pub fn token(node: &str, key: &PrivateKey, ttl: Duration) -> Result<String> {
     }
     .sign(key))
 }
+
+/// Write `key` hex-encoded to `path` (creating its directory).
+pub fn save_key(path: &Path, key: &PrivateKey) -> Result<()> {
+    use commonware_codec::Encode as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, hex::encode(key.encode()))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// POST `body` (of `content_type`) with a bearer token and read the JSON
+/// answer; the node's own message on a refusal. Waits up to a minute: such
+/// requests answer once their transaction is final.
+pub fn post_authorized(
+    node: &str,
+    path: &str,
+    bearer: &str,
+    content_type: &str,
+    body: String,
+) -> Result<Value> {
+    let response = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?
+        .post(format!("{}{path}", node.trim_end_matches('/')))
+        .header("authorization", format!("Bearer {bearer}"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .with_context(|| format!("cannot reach the node at {node} (is it running?)"))?;
+    read_json(response)
+}
+
+/// Sign `body`, submit it and wait until it is final; an error naming the
+/// reason if the chain refused it.
+pub fn transact(node: &str, key: &PrivateKey, body: Body) -> Result<Value> {
+    let id = submit_body(node, key, body, None)?;
+    let receipt = wait_final(node, &id)?;
+    if receipt["status"] != "finalized" {
+        bail!(
+            "the chain refused transaction {id}: {}",
+            receipt["reason"].as_str().unwrap_or(&receipt.to_string())
+        );
+    }
+    Ok(receipt)
+}

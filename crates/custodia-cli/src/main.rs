@@ -4,6 +4,7 @@ mod bench;
 mod client;
 mod demo;
 mod seed;
+mod supply;
 mod verify_record;
 
 use anyhow::{Context, Result};
@@ -19,7 +20,7 @@ use std::path::PathBuf;
     long_about = "Custodia keeps one tamper-evident history of who wrote, shared and read what \
 across hospitals, insurers, manufacturers, pharmacies and regulators. Each member \
 organisation runs a validator; blocks are final once more than two thirds agree.\n\n\
-Start here:\n  custodia demo              run a 4-organisation consortium on this machine\n  \
+Start here:\n  custodia demo              run a 9-organisation consortium on this machine\n  \
 custodia status            ask a node how it is doing",
     after_help = "Every subcommand has its own --help with examples."
 )]
@@ -43,6 +44,12 @@ Copy each <org> directory to the machine that organisation runs its node on."
         /// How many member organisations (one validator each).
         #[arg(long, default_value_t = 4)]
         orgs: usize,
+        /// Start at this organisation of the demo list (0 st-mary, 1 riverside-clinic,
+        /// 2 northwind-health, 3 health-authority, 4 acme-pharma, 5 medline-logistics,
+        /// 6 corner-pharmacy, 7 oncology-trials, 8 harbour-pharmacy); e.g. `--first-org 4 --orgs 3` for a
+        /// supply chain alone.
+        #[arg(long, default_value_t = 0)]
+        first_org: usize,
         /// The chain's id; transactions signed for another chain are refused.
         #[arg(long, default_value = "custodia-local")]
         chain_id: String,
@@ -64,7 +71,7 @@ stops cleanly on Ctrl-C or SIGTERM. Its data survives restarts and crashes."
         #[arg(long)]
         home: PathBuf,
     },
-    /// Run a whole local consortium (4 validators as 4 processes) until Ctrl-C.
+    /// Run a whole local consortium (9 validators as 9 processes) until Ctrl-C.
     #[command(after_help = "Example:\n  custodia demo\n\n\
 The first run creates ./custodia-demo; later runs reuse it and pick up where\n\
 the chain stopped. Each node's log is <dir>/<org>/node.log.")]
@@ -72,8 +79,11 @@ the chain stopped. Each node's log is <dir>/<org>/node.log.")]
         /// Where the demo consortium lives.
         #[arg(long, default_value = "./custodia-demo")]
         dir: PathBuf,
-        /// How many organisations (validators).
-        #[arg(long, default_value_t = 4)]
+        /// How many organisations (validators). The default 9 holds the demo's
+        /// hospitals, insurer and regulator (the first 4: clinical records) and its
+        /// supply chain (acme-pharma, medline-logistics, corner-pharmacy,
+        /// harbour-pharmacy); fewer skip the sample data of missing members.
+        #[arg(long, default_value_t = 9)]
         orgs: usize,
     },
     /// Show a node's chain id, heights, validators and peers.
@@ -195,6 +205,18 @@ content you received against the salted commitment in the entry."
         #[arg(long)]
         version: Option<u64>,
     },
+    /// Drug traceability: verify a pack before dispensing, trace packs and lots,
+    /// recall reports, EPCIS events, cold-chain sensors.
+    #[command(after_help = "Examples (the demo's supply chain):\n  \
+custodia supply verify --node http://127.0.0.1:8406 80614141123458 DEMO-0003 --asked-by corner-pharmacy\n  \
+custodia supply trace --node http://127.0.0.1:8406 80614141123458 --lot VX2611\n  \
+custodia supply epcis --node http://127.0.0.1:8404 --key custodia-demo/acme-pharma/keys/supply.key events.json\n\n\
+Typed actions (register_product, commission, pack, ship, receive, dispense,\n\
+recall_lot, ...) are transactions: custodia tx --body '{\"type\":\"supply\",\"action\":{...}}'.")]
+    Supply {
+        #[command(subcommand)]
+        command: supply::Command,
+    },
     /// Print a bearer token for a node's FHIR API, signed with an agent's
     /// or a patient's key.
     #[command(after_help = "Example:\n  \
@@ -257,12 +279,14 @@ fn main() -> Result<()> {
         Command::Init {
             dir,
             orgs,
+            first_org,
             chain_id,
             p2p_port,
             api_port,
         } => {
             let options = InitOptions {
                 chain_id,
+                first_org,
                 p2p_base_port: p2p_port,
                 api_base_port: api_port,
                 ..InitOptions::new(orgs)
@@ -320,6 +344,7 @@ fn main() -> Result<()> {
             resource,
             version,
         } => verify_record::run(&node, &key, &genesis, &resource, version),
+        Command::Supply { command } => supply::run(command),
         Command::Token { node, key, hours } => {
             println!("{}", client::token(&node, &client::read_key(&key)?, hours)?);
             Ok(())

@@ -3,11 +3,11 @@
 //! so a new user can follow the README from the first minute. Everything
 //! goes through the public API, as an integration would.
 
-use crate::client::{get_json, submit_body, token, wait_final};
+use crate::client::{get_json, save_key, token, transact};
 use anyhow::{anyhow, bail, Context, Result};
 use commonware_cryptography::Signer as _;
 use custodia_node::home::Home;
-use custodia_types::{generate_key, AgentKind, Body, PrivateKey, Pseudonym};
+use custodia_types::{generate_key, AgentKind, Body, Pseudonym};
 use serde_json::{json, Value};
 use std::{path::Path, time::Duration};
 
@@ -40,26 +40,8 @@ const AGENTS: &[(&str, &str, AgentKind)] = &[
     ("health-authority", "inspector.key", AgentKind::Clinician),
 ];
 
-fn save_key(path: &Path, key: &PrivateKey) -> Result<()> {
-    use commonware_codec::Encode as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, hex::encode(key.encode()))
-        .with_context(|| format!("writing {}", path.display()))
-}
-
 fn api(dir: &Path, org: &str) -> Result<String> {
     Ok(format!("http://{}", Home::load(&dir.join(org))?.config.api))
-}
-
-pub(crate) fn transact(node: &str, key: &PrivateKey, body: Body) -> Result<()> {
-    let id = submit_body(node, key, body, None)?;
-    let receipt = wait_final(node, &id)?;
-    if receipt["status"] != "finalized" {
-        bail!("the chain refused a demo transaction: {receipt}");
-    }
-    Ok(())
 }
 
 pub(crate) fn post_fhir(
@@ -68,24 +50,44 @@ pub(crate) fn post_fhir(
     resource_type: &str,
     body: &Value,
 ) -> Result<Value> {
-    let response = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()?
-        .post(format!("{node}/fhir/{resource_type}"))
-        .header("authorization", format!("Bearer {bearer}"))
-        .header("content-type", "application/fhir+json")
-        .body(body.to_string())
-        .send()?;
-    let status = response.status();
-    let answer: Value = response.json()?;
-    if !status.is_success() {
-        bail!("writing a sample {resource_type} failed ({status}): {answer}");
-    }
-    Ok(answer)
+    crate::client::post_authorized(
+        node,
+        &format!("/fhir/{resource_type}"),
+        bearer,
+        "application/fhir+json",
+        body.to_string(),
+    )
+    .with_context(|| format!("writing a sample {resource_type}"))
 }
 
-/// Seed a fresh demo consortium; skipped when it lacks the demo's members.
+/// Seed a fresh demo consortium: clinical records, then the supply chain;
+/// each part is skipped when the consortium lacks its members.
 pub fn seed(dir: &Path) -> Result<()> {
+    await_first_block(dir)?;
+    clinical(dir)?;
+    crate::supply::seed::seed(dir)
+}
+
+/// Wait (up to a minute) until the consortium has finalized a block.
+fn await_first_block(dir: &Path) -> Result<()> {
+    let genesis = custodia_types::Genesis::from_toml(
+        &std::fs::read_to_string(Home::genesis_path(dir)).context("reading genesis.toml")?,
+    )?;
+    let first = genesis
+        .members
+        .first()
+        .ok_or_else(|| anyhow!("genesis names no members"))?;
+    let node = api(dir, first.id.as_str())?;
+    for _ in 0..600 {
+        if get_json(&node, "/v1/status").is_ok_and(|s| s["finalized_height"].as_u64() >= Some(1)) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("the consortium finalized no block within a minute; see <dir>/<org>/node.log")
+}
+
+fn clinical(dir: &Path) -> Result<()> {
     for (org, _, _) in AGENTS {
         if !dir.join(org).exists() {
             println!("(no {org} in this consortium: sample records skipped; use --orgs 4 or more)");
@@ -93,12 +95,6 @@ pub fn seed(dir: &Path) -> Result<()> {
         }
     }
     let first = api(dir, "st-mary")?;
-    for _ in 0..600 {
-        if get_json(&first, "/v1/status").is_ok_and(|s| s["finalized_height"].as_u64() >= Some(1)) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
     println!("Seeding sample agents, patients and records...");
     for (org, file, kind) in AGENTS {
         let key = generate_key();

@@ -34,6 +34,7 @@ const DEMO_ORGS: &[(&str, &str, OrgRole)] = &[
         "Oncology Trials Group",
         OrgRole::ResearchSponsor,
     ),
+    ("harbour-pharmacy", "Harbour Pharmacy", OrgRole::Pharmacy),
 ];
 
 /// How to lay out a new consortium.
@@ -41,6 +42,10 @@ const DEMO_ORGS: &[(&str, &str, OrgRole)] = &[
 pub struct InitOptions {
     pub chain_id: String,
     pub orgs: usize,
+    /// Which of the demo organisations comes first (0 = st-mary): a
+    /// consortium of, say, only the supply chain's members starts later in
+    /// the list.
+    pub first_org: usize,
     pub host: IpAddr,
     pub p2p_base_port: u16,
     pub api_base_port: u16,
@@ -53,6 +58,7 @@ impl InitOptions {
         Self {
             chain_id: "custodia-local".into(),
             orgs,
+            first_org: 0,
             host: IpAddr::from([127, 0, 0, 1]),
             p2p_base_port: 30400,
             api_base_port: 8400,
@@ -84,11 +90,11 @@ pub fn init_consortium(
     let mut members = Vec::with_capacity(options.orgs);
     let mut keys = Vec::with_capacity(options.orgs);
     for i in 0..options.orgs {
-        let (id, name, role) = match DEMO_ORGS.get(i) {
+        let (id, name, role) = match DEMO_ORGS.get(options.first_org + i) {
             Some((id, name, role)) => ((*id).to_string(), (*name).to_string(), *role),
             None => (
-                format!("org-{i}"),
-                format!("Organisation {i}"),
+                format!("org-{}", options.first_org + i),
+                format!("Organisation {}", options.first_org + i),
                 OrgRole::Provider,
             ),
         };

@@ -122,7 +122,7 @@ fn setup(consortium: &Consortium) -> Result<Vec<Writer>> {
         }
         let api = format!("http://{}", org.api);
         let clinician = generate_key();
-        crate::seed::transact(
+        crate::client::transact(
             &api,
             &home.admin_key,
             Body::RegisterAgent {

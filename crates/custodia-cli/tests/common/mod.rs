@@ -65,17 +65,25 @@ pub struct Consortium {
 impl Consortium {
     /// `custodia init` a fresh 4-organisation consortium under the temp dir.
     pub fn init(test: &str) -> Self {
+        Self::init_orgs(test, ORGS, 0)
+    }
+
+    /// `orgs` organisations of the demo list, from its `first_org`th
+    /// (`custodia init --first-org`).
+    pub fn init_orgs(test: &str, orgs: usize, first_org: usize) -> Self {
         let root = std::env::temp_dir().join(format!("custodia-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let dir = root.join("consortium");
-        let p2p = free_ports(ORGS as u16);
-        let api = free_ports(ORGS as u16);
+        let p2p = free_ports(orgs as u16);
+        let api = free_ports(orgs as u16);
         let out = custodia(&[
             "init",
             "--dir",
             dir.to_str().unwrap(),
             "--orgs",
-            &ORGS.to_string(),
+            &orgs.to_string(),
+            "--first-org",
+            &first_org.to_string(),
             "--p2p-port",
             &p2p.to_string(),
             "--api-port",
@@ -92,7 +100,7 @@ impl Consortium {
             .filter(|p| p.join("config.toml").exists())
             .collect();
         homes.sort();
-        assert_eq!(homes.len(), ORGS);
+        assert_eq!(homes.len(), orgs);
         let mut chain_id = String::new();
         let nodes = homes
             .into_iter()

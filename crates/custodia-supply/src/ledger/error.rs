@@ -138,7 +138,7 @@ pub enum SupplyError {
 
     #[error("party {party} is linked to {org}; it cannot be linked to another organisation")]
     PartyClaimed { party: String, org: OrgId },
-    #[error("party {0} is not linked to any organisation; its organisation must link it first")]
+    #[error("party {0} is not linked to any organisation; its organisation must link it first (action link_party), or name the organisation as urn:custodia:org:<org id>")]
     UnknownParty(String),
     #[error("{0}")]
     Epcis(String),

@@ -133,7 +133,7 @@ impl Ids {
 }
 
 fn org_uri(org: &OrgId) -> String {
-    format!("urn:custodia:org:{org}")
+    format!("{}{org}", super::from_epcis::ORG_URI_PREFIX)
 }
 
 /// An event for an entry recorded from a typed action. `around` are the

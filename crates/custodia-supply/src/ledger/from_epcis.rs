@@ -289,10 +289,20 @@ fn receiver<S: SupplyStore + ?Sized>(store: &S, c: &EventCommon) -> Result<OrgId
                     .into(),
             )
         })?;
-    store
-        .party(&party.id)?
+    if let Some(org) = store.party(&party.id)? {
+        return Ok(org);
+    }
+    // The form this ledger emits for organisations (`export`), so an
+    // exported event names its receiver without a linked party URI.
+    party
+        .id
+        .strip_prefix(ORG_URI_PREFIX)
+        .and_then(|id| OrgId::new(id).ok())
         .ok_or_else(|| SupplyError::UnknownParty(party.id.clone()))
 }
+
+/// `urn:custodia:org:{id}`: an organisation as an EPCIS party URI.
+pub const ORG_URI_PREFIX: &str = "urn:custodia:org:";
 
 /// Turns the event's sensor data into readings per device and records
 /// them. The scope is the shipment the listed items are travelling in, or

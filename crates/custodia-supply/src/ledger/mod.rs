@@ -32,7 +32,7 @@ pub use custody::{receive, ship, Receive, Ship};
 pub use end_of_life::{decommission, dispense, recall_lot};
 pub use error::SupplyError;
 pub use export::pack_events;
-pub use from_epcis::{apply_events, link_party};
+pub use from_epcis::{apply_events, link_party, ORG_URI_PREFIX};
 pub use products::{commission, register_product, Commission};
 pub use queries::{
     recall_report, trace_lot, trace_pack, verify, LotTrace, PackPosition, PackTrace, RecallReport,

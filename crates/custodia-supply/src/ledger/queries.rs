@@ -160,10 +160,13 @@ pub fn verify<S: SupplyStore + ?Sized>(
     }
     for e in &pack.compromised {
         reasons.push(format!(
-            "cold-chain excursion: device {} measured {} min outside range in {}'s custody (allowed {} min)",
+            "cold-chain excursion: device {} measured {} outside range{} in {}'s custody ({} \
+             readings; allowed {} min)",
             e.device,
-            e.minutes(),
+            e.duration_text(),
+            e.values.describe(),
             e.org,
+            e.readings,
             e.allowed_minutes
         ));
     }

@@ -83,6 +83,27 @@ impl ValueSpan {
         self.min_humidity_pct = lo(self.min_humidity_pct, r.humidity_pct);
         self.max_humidity_pct = hi(self.max_humidity_pct, r.humidity_pct);
     }
+
+    /// " (3.1–12.6 °C, 40–80 % RH)", or "" when nothing was measured.
+    pub fn describe(&self) -> String {
+        let range = |lo: Option<f64>, hi: Option<f64>, unit: &str| match (lo, hi) {
+            (Some(lo), Some(hi)) if lo == hi => Some(format!("{lo} {unit}")),
+            (Some(lo), Some(hi)) => Some(format!("{lo}–{hi} {unit}")),
+            _ => None,
+        };
+        let parts: Vec<String> = [
+            range(self.min_celsius, self.max_celsius, "°C"),
+            range(self.min_humidity_pct, self.max_humidity_pct, "% RH"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    }
 }
 
 /// Evidence that packs of one product were out of their storage range for
@@ -113,6 +134,17 @@ pub struct Excursion {
 impl Excursion {
     pub fn minutes(&self) -> u64 {
         self.until_ms.saturating_sub(self.from_ms) / 60_000
+    }
+
+    /// How long, in words a pharmacist reads: minutes, or seconds when
+    /// under one (a zero-tolerance product is flagged by any excursion).
+    pub fn duration_text(&self) -> String {
+        let ms = self.until_ms.saturating_sub(self.from_ms);
+        if ms >= 60_000 {
+            format!("{} min", ms / 60_000)
+        } else {
+            format!("{:.1} s", ms as f64 / 1000.0)
+        }
     }
 }
 

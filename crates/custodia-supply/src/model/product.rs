@@ -36,6 +36,19 @@ pub struct StorageRange {
     pub max_excursion_minutes: u32,
 }
 
+impl StorageRange {
+    /// A temperature range only (no humidity condition).
+    pub fn celsius(min_celsius: f64, max_celsius: f64, max_excursion_minutes: u32) -> Self {
+        Self {
+            min_celsius,
+            max_celsius,
+            min_humidity_pct: None,
+            max_humidity_pct: None,
+            max_excursion_minutes,
+        }
+    }
+}
+
 impl Product {
     /// Checks the declaration makes sense; the message says what to fix.
     pub fn validate(&self) -> Result<(), String> {
