@@ -97,7 +97,8 @@ the chain stopped. Each node's log is <dir>/<org>/node.log.")]
     #[command(
         after_help = "Examples:\n  custodia bench                          # every workload\n  \
 custodia bench --workload notes --txs-per-org 10000\n  \
-custodia bench --workload records --records 5000 --concurrency 64\n\n\
+custodia bench --workload records --records 5000 --concurrency 64\n  \
+custodia bench --workload supply --packs 5000\n\n\
 Starts a fresh 4-validator consortium as local processes for each workload and\n\
 drives it over HTTP from a separate load generator:\n\
   notes    signed transactions, signed up front, POST /v1/txs in batches;\n\
@@ -109,6 +110,12 @@ drives it over HTTP from a separate load generator:\n\
            workload against a throwaway PostgreSQL cluster (synchronous commit\n\
            on, a row per version, an audit row per read) driven by pgbench with\n\
            as many clients as there were requests in flight.\n\
+  supply   on the supply chain's validators (acme-pharma, medline-logistics,\n\
+           corner-pharmacy, oncology-trials): custody events (commission,\n\
+           ship, receive; 5 packs each) and signed truck-logger readings\n\
+           (batches of 60), finalized and checked applied: events/s and\n\
+           readings/s; then GET /v1/supply/verify from --concurrency clients\n\
+           for 10 s: queries/s, p50/p99.\n\
 Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the comparison."
     )]
     Bench {
@@ -121,7 +128,11 @@ Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the compar
         /// FHIR resources written, and as many audited reads (records workload).
         #[arg(long, default_value_t = 3_000)]
         records: usize,
-        /// FHIR requests in flight per writing organisation (records workload).
+        /// Serialised packs commissioned, shipped and received (supply workload).
+        #[arg(long, default_value_t = 5_000)]
+        packs: usize,
+        /// FHIR requests in flight per writing organisation (records workload), and
+        /// verification clients (supply workload).
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
         /// Skip the PostgreSQL comparison.
@@ -317,11 +328,13 @@ fn main() -> Result<()> {
             workload,
             txs_per_org,
             records,
+            packs,
             concurrency,
             no_postgres,
             block_interval_ms,
             keep,
         } => bench::run(bench::BenchOptions {
+            packs,
             block_interval_ms,
             workload,
             txs_per_org,

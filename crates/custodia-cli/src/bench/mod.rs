@@ -5,12 +5,16 @@
 //!   submit-to-finality latency read from the finalized blocks.
 //! - `records`: FHIR writes and audited reads through the nodes' FHIR
 //!   facades, as a hospital integration would send them.
+//! - `supply`: EPCIS-style custody events, signed sensor readings and
+//!   verification queries between a manufacturer, a distributor and
+//!   pharmacies.
 //! - `postgres`: the same records workload against a throwaway PostgreSQL
 //!   cluster on the same machine, for the side-by-side comparison.
 
 mod notes;
 mod postgres;
 mod records;
+mod supply;
 
 use anyhow::{bail, Context, Result};
 use custodia_node::init::{init_consortium, InitOptions, InitializedOrg};
@@ -28,7 +32,10 @@ pub enum Workload {
     Notes,
     /// FHIR writes and audited reads, then the same against PostgreSQL.
     Records,
-    /// Both, one after the other, each on a fresh consortium.
+    /// Drug traceability: supply-chain events, cold-chain sensor readings and
+    /// verification queries.
+    Supply,
+    /// Every workload, one after the other, each on a fresh consortium.
     All,
 }
 
@@ -38,6 +45,8 @@ pub struct BenchOptions {
     pub txs_per_org: usize,
     /// FHIR resources written (and as many audited reads).
     pub records: usize,
+    /// Serialised packs taken through the supply chain (supply workload).
+    pub packs: usize,
     /// Requests in flight per writing organisation.
     pub concurrency: usize,
     /// Skip the PostgreSQL comparison.
@@ -54,6 +63,9 @@ pub fn run(options: BenchOptions) -> Result<()> {
     }
     if matches!(options.workload, Workload::Records | Workload::All) {
         records::run(&options)?;
+    }
+    if matches!(options.workload, Workload::Supply | Workload::All) {
+        supply::run(&options)?;
     }
     Ok(())
 }
@@ -88,6 +100,12 @@ impl Consortium {
     /// A fresh consortium of [`ORGS`] members on free loopback ports,
     /// started and finalizing.
     fn start(name: &str, options: &BenchOptions) -> Result<Self> {
+        Self::start_from(name, options, 0)
+    }
+
+    /// As [`Consortium::start`], with the demo's organisations from the
+    /// `first_org`th (4: the supply chain's).
+    fn start_from(name: &str, options: &BenchOptions, first_org: usize) -> Result<Self> {
         let keep = options.keep;
         let dir =
             std::env::temp_dir().join(format!("custodia-bench-{name}-{}", std::process::id()));
@@ -95,6 +113,7 @@ impl Consortium {
         let init = InitOptions {
             p2p_base_port: free_ports(ORGS as u16)?,
             api_base_port: free_ports(ORGS as u16)?,
+            first_org,
             ..InitOptions::new(ORGS)
         };
         let orgs = init_consortium(&dir, &init)?;
@@ -135,6 +154,25 @@ impl Consortium {
             .iter()
             .map(|o| format!("http://{}", o.api))
             .collect()
+    }
+
+    /// Wait until every node has finalized `height`.
+    fn wait_height(&self, height: u64) -> Result<()> {
+        let client = http();
+        let started = Instant::now();
+        for api in self.apis() {
+            while get_json(&client, &format!("{api}/v1/status"))
+                .and_then(|s| s["finalized_height"].as_u64())
+                .unwrap_or(0)
+                < height
+            {
+                if started.elapsed() > Duration::from_secs(60) {
+                    bail!("{api} did not reach height {height} within 60 s");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
     }
 
     fn wait_finalizing(&self) -> Result<()> {

@@ -74,6 +74,52 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         );
     }
     let total = work.iter().map(Vec::len).sum::<usize>() as u64;
+    let Driven {
+        finalized,
+        window,
+        latencies,
+        blocks,
+        refused,
+    } = drive(&apis, work)?;
+
+    println!("custodia bench: {ORGS} validators as local processes, {total} signed Note transactions over HTTP");
+    println!(
+        "  finalized           {finalized} txs in {window:.2} s = {:.0} tx/s",
+        finalized as f64 / window
+    );
+    println!("  submit-to-finality  {}", latencies.summary());
+    let busy: Vec<_> = blocks.iter().filter(|(_, txs)| *txs > 0).collect();
+    println!(
+        "  blocks              {} with transactions, {:.0} txs per block on average, largest {}",
+        busy.len(),
+        busy.iter().map(|(_, t)| *t).sum::<usize>() as f64 / busy.len().max(1) as f64,
+        busy.iter().map(|(_, t)| *t).max().unwrap_or(0)
+    );
+    println!("  refused             {refused}");
+    println!("  ceiling             {ceiling:.0} ed25519 verifications/s on one core");
+    drop(consortium);
+    Ok(())
+}
+
+/// What driving a load measured.
+pub(super) struct Driven {
+    /// Transactions seen in finalized blocks (applied or rejected: check
+    /// receipts where that matters).
+    pub finalized: usize,
+    /// Seconds from the first submission to the last finalization.
+    pub window: f64,
+    pub latencies: Latencies,
+    /// (height, transactions) of every finalized block seen.
+    pub blocks: Vec<(u64, usize)>,
+    /// Refused at admission.
+    pub refused: u64,
+}
+
+/// Submits each list of signed transactions in order, in batches to
+/// `POST /v1/txs` (list i to node i, round robin), from its own thread, and
+/// watches the finalized blocks until every admitted one is in a block.
+pub(super) fn drive(apis: &[String], work: Vec<Vec<SignedTx>>) -> Result<Driven> {
+    let total = work.iter().map(Vec::len).sum::<usize>() as u64;
 
     let submitted_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let finalized_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -91,7 +137,11 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         );
         std::thread::spawn(move || {
             let client = http();
-            let mut next = 1u64;
+            // Only blocks from now on: earlier ones hold none of this work.
+            let mut next = get_json(&client, &format!("{api}/v1/status"))
+                .and_then(|s| s["finalized_height"].as_u64())
+                .unwrap_or(0)
+                + 1;
             while !stop.load(Ordering::Relaxed) {
                 let height = get_json(&client, &format!("{api}/v1/status"))
                     .and_then(|s| s["finalized_height"].as_u64())
@@ -119,7 +169,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let started = Instant::now();
     let loaders: Vec<_> = work
         .into_iter()
-        .zip(apis.clone())
+        .zip(apis.iter().cycle().cloned())
         .map(|(txs, api)| {
             let (submitted_at, submitted, refused) =
                 (submitted_at.clone(), submitted.clone(), refused.clone());
@@ -161,7 +211,9 @@ pub fn run(options: &BenchOptions) -> Result<()> {
                             std::thread::sleep(Duration::from_millis(20));
                             break;
                         } else {
-                            refused.fetch_add(1, Ordering::Relaxed);
+                            if refused.fetch_add(1, Ordering::Relaxed) == 0 {
+                                eprintln!("\nfirst refusal: {answer}");
+                            }
                         }
                         taken += 1;
                     }
@@ -218,23 +270,12 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         .as_secs_f64()
         .max(1e-9);
     let finalized = latencies.0.len();
-
-    println!("custodia bench: {ORGS} validators as local processes, {total} signed Note transactions over HTTP");
-    println!(
-        "  finalized           {finalized} txs in {window:.2} s = {:.0} tx/s",
-        finalized as f64 / window
-    );
-    println!("  submit-to-finality  {}", latencies.summary());
-    let blocks = blocks.lock().expect("lock");
-    let busy: Vec<_> = blocks.iter().filter(|(_, txs)| *txs > 0).collect();
-    println!(
-        "  blocks              {} with transactions, {:.0} txs per block on average, largest {}",
-        busy.len(),
-        busy.iter().map(|(_, t)| *t).sum::<usize>() as f64 / busy.len().max(1) as f64,
-        busy.iter().map(|(_, t)| *t).max().unwrap_or(0)
-    );
-    println!("  refused             {}", refused.load(Ordering::Relaxed));
-    println!("  ceiling             {ceiling:.0} ed25519 verifications/s on one core");
-    drop(consortium);
-    Ok(())
+    let blocks = std::mem::take(&mut *blocks.lock().expect("lock"));
+    Ok(Driven {
+        finalized,
+        window,
+        latencies,
+        blocks,
+        refused: refused.load(Ordering::Relaxed),
+    })
 }
