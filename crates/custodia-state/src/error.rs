@@ -69,6 +69,16 @@ pub enum Rejection {
     /// A supply-chain rule refused the action (custodia-supply).
     #[error("{0}")]
     Supply(custodia_supply::ledger::SupplyError),
+    /// Applying it would store a value the state store cannot hold.
+    #[error(
+        "applying it would make state record {key} {size} bytes, more than the {max} one \
+         record may hold; nothing was changed"
+    )]
+    ValueTooLarge {
+        key: String,
+        size: usize,
+        max: usize,
+    },
     #[error("parameter {name} must be at least {min}, got {value}")]
     BadParameter {
         name: &'static str,

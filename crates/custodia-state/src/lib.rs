@@ -15,6 +15,11 @@ pub mod records;
 mod view;
 
 pub use error::Rejection;
+
+/// Largest value one state key may hold: the state store refuses to read
+/// back anything larger, so the machine refuses a transaction that would
+/// write it (a block holding one could never be proposed again).
+pub const MAX_STATE_VALUE: usize = 64 * 1024;
 pub use machine::{BlockOutcome, StateMachine};
 pub use records::{Receipt, TxStatus};
 pub use view::{MapState, Overlay, Preloaded, StateRead, WriteSet};

@@ -1,6 +1,7 @@
 //! The state machine: dispatches transactions to modules and keeps the
 //! cross-cutting rules (signer known, nonce order, receipts) in one place.
 
+use crate::MAX_STATE_VALUE;
 use crate::{
     keys,
     modules::{
@@ -262,10 +263,16 @@ impl StateMachine {
             };
             module.record_refusal(&mut ctx, tx.body(), &refusal);
             let writes = kept.into_writes();
-            block.merge(writes);
+            // A record too large to keep is dropped; the refusal stands.
+            if oversized(&writes).is_none() {
+                block.merge(writes);
+            }
             return Err(refusal);
         }
         let writes = scratch.into_writes();
+        if let Some(too_large) = oversized(&writes) {
+            return Err(too_large);
+        }
         block.merge(writes);
         Ok(())
     }
@@ -300,4 +307,16 @@ impl StateMachine {
             .map(|m| m.as_ref())
             .expect("every body kind has a module")
     }
+}
+
+/// A write the state store could not read back, as the refusal naming it.
+fn oversized(writes: &WriteSet) -> Option<Rejection> {
+    writes.iter().find_map(|(key, value)| {
+        let size = value.as_ref().map_or(0, Vec::len);
+        (size > MAX_STATE_VALUE).then(|| Rejection::ValueTooLarge {
+            key: String::from_utf8_lossy(key).into_owned(),
+            size,
+            max: MAX_STATE_VALUE,
+        })
+    })
 }

@@ -974,3 +974,32 @@ fn expired_packs_are_not_dispensed() {
     // An expiry beyond the product's shelf life is refused at commissioning.
     w.refused(MANUFACTURER, commission(&["2"], "2030-01-01"), "shelf life");
 }
+
+#[test]
+fn a_record_growing_past_what_the_store_holds_is_refused_and_the_chain_goes_on() {
+    let mut w = World::new();
+    // The manufacturer's list of packs held on site grows with every
+    // commissioning (about 46 bytes a pack); the store holds 64 KiB a record.
+    let mut refused = None;
+    for batch in 0..4 {
+        let serials: Vec<String> = (0..500).map(|i| format!("N{batch}{i:04}")).collect();
+        let serials: Vec<&str> = serials.iter().map(String::as_str).collect();
+        let status = w.act(MANUFACTURER, commission(&serials, "2027-06-30"));
+        if status != TxStatus::Applied {
+            refused = Some((batch, reason(&status)));
+            break;
+        }
+    }
+    let (batch, reason) = refused.expect("a record past 64 KiB is refused");
+    assert!(batch >= 2, "1 000 packs fit: refused at batch {batch}");
+    assert!(
+        reason.contains("supply/org/") && reason.contains("65536"),
+        "{reason}"
+    );
+    // Nothing of the refused batch was written; later actions still apply.
+    assert!(SupplyView(&w.chain.state)
+        .pack(&sgtin(&format!("N{batch}0000")))
+        .unwrap()
+        .is_none());
+    w.commission(&["after"], "2027-06-30");
+}

@@ -23,7 +23,7 @@ pub(crate) type Family = mmr::Family;
 /// Bitmap chunk size in bytes; part of the root's definition.
 pub(crate) const CHUNK: usize = 32;
 /// Largest value the state holds.
-pub(crate) const MAX_VALUE: usize = 64 * 1024;
+pub(crate) const MAX_VALUE: usize = custodia_state::MAX_STATE_VALUE;
 /// Most digests a proof from an untrusted source may carry.
 pub(crate) const MAX_PROOF_DIGESTS: usize = 256;
 
