@@ -1,7 +1,8 @@
 //! Large files end to end: a file far bigger than the node could sensibly
 //! hold streams in through `POST /fhir/Binary`, is recorded on the chain
 //! like any version, and streams back out byte for byte, while the node's
-//! peak memory barely moves.
+//! peak memory barely moves. Uploads over the node's limit or cut off
+//! midway leave nothing behind, and erasure removes file, key and type.
 
 mod common;
 
@@ -18,6 +19,8 @@ use std::{
 const SIZE: u64 = 2 << 30;
 /// What the node's peak resident memory may grow by while it streams.
 const MEMORY_BUDGET: u64 = 64 << 20;
+/// St Mary's `max_file_bytes` in this test: the file above just fits.
+const LIMIT: u64 = SIZE;
 
 /// `len` bytes of a deterministic, incompressible-looking pattern, made on
 /// the fly so the test holds no more of it than the node does.
@@ -52,8 +55,16 @@ fn peak_memory(pid: u32) -> u64 {
 #[test]
 fn a_large_file_streams_in_and_out_in_flat_memory() {
     let mut c = Consortium::init("binary");
-    c.start_all();
     let st_mary = c.index_of("st-mary");
+    let config = c.nodes[st_mary].home.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let limited = text.replace(
+        &format!("max_file_bytes = {}", 16u64 << 30),
+        &format!("max_file_bytes = {LIMIT}"),
+    );
+    assert_ne!(limited, text, "config.toml names max_file_bytes");
+    std::fs::write(&config, limited).unwrap();
+    c.start_all();
     let api = c.nodes[st_mary].api.clone();
     c.await_height(st_mary, 1, Duration::from_secs(60));
 
@@ -175,6 +186,23 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
         SIZE >> 20
     );
 
+    // Paths that cannot serve a file answer so before any read is
+    // recorded (the trail below has exactly one read).
+    for (path, status) in [
+        (format!("/fhir/Binary/{id}/_history/2"), 404),
+        (format!("/fhir/Binary/{id}/_history"), 400),
+        (format!("/fhir/Binary?patient={patient}"), 400),
+    ] {
+        let answer = client
+            .get(format!("{api}{path}"))
+            .header("authorization", &bearer)
+            .send()
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{path}");
+        let outcome: Value = answer.json().unwrap();
+        assert_eq!(outcome["resourceType"], "OperationOutcome", "{path}");
+    }
+
     // The read is audited like any other: in the patient's trail.
     let trail: Vec<Value> = client
         .get(format!(
@@ -191,4 +219,91 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
         .collect();
     let actions: Vec<&str> = trail.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, ["write", "read"], "{trail:?}");
+
+    // Uploads that must leave nothing behind.
+    let vault = c.nodes[st_mary].home.join("vault");
+    let stored = files_under(&vault);
+    let address = api.trim_start_matches("http://");
+    let headers = |length: u64| {
+        format!(
+            "POST /fhir/Binary HTTP/1.1\r\nhost: {address}\r\nauthorization: {bearer}\r\n\
+             content-type: application/pdf\r\nx-security-context: Patient/{patient}\r\n\
+             content-length: {length}\r\n\r\n"
+        )
+    };
+    // Declared larger than the node's max_file_bytes: refused unread.
+    let answer = raw_request(address, &headers(LIMIT + 1), b"%PDF", true);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("max_file_bytes"), "{answer}");
+    // Cut off midway by its client: the partial file is removed.
+    raw_request(address, &headers(1 << 20), &[7u8; 100 << 10], false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while files_under(&vault) != stored && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        files_under(&vault),
+        stored,
+        "an unfinished upload left files"
+    );
+
+    // Erasure: the file, its key and its media type go; reads answer 410.
+    let hash = version["value"]["ciphertext"].as_str().unwrap().to_string();
+    let held = |name: &str| stored.iter().any(|f| f.ends_with(name));
+    assert!(held(&hash) && held(&format!("{hash}.type")), "{stored:?}");
+    let erased = client
+        .delete(format!("{api}/fhir/Binary/{id}"))
+        .header("authorization", &bearer)
+        .send()
+        .unwrap();
+    let status = erased.status().as_u16();
+    assert_eq!(status, 204, "{}", erased.text().unwrap());
+    let left = files_under(&vault);
+    assert!(
+        !left.iter().any(|f| f.contains(&hash)),
+        "erasure left {left:?}"
+    );
+    let gone = client
+        .get(format!("{api}/fhir/Binary/{id}"))
+        .header("authorization", &bearer)
+        .send()
+        .unwrap();
+    assert_eq!(gone.status().as_u16(), 410);
+}
+
+/// Every file under `dir`, as paths relative to it, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Send `head` and `body` over a fresh connection to `address`; with
+/// `answer`, read the response, else hang up without finishing.
+fn raw_request(address: &str, head: &str, body: &[u8], answer: bool) -> String {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    if answer {
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).unwrap();
+        response = String::from_utf8_lossy(&buf[..n]).into_owned();
+    }
+    response
 }

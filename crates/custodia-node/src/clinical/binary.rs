@@ -8,22 +8,40 @@
 use super::{
     caller::Caller,
     now_ms,
-    records::{aad, Prepared},
+    pending::Unrecorded,
+    records::{aad, new_logical_id, Prepared},
     rfc3339, unavailable, Clinical,
 };
 use crate::engine::Runtime;
 use axum::body::{Body, Bytes};
 use custodia_fhir::{IssueType, Outcome};
-use custodia_state::{keys, records::RecordEntry};
+use custodia_state::{
+    keys,
+    records::{RecordEntry, RecordHead},
+};
 use custodia_types::{Digest, LogicalId, Pseudonym, RecordVersion, ResourceType};
 use custodia_vault::{unwrap, wrap, DataKey};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use tokio::sync::mpsc;
+use std::{
+    io::{Read, Write},
+    time::Duration,
+};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 /// Chunks buffered between the network and the cipher, each way.
 const PIPE_CHUNKS: usize = 8;
+/// A transfer whose client sends or reads nothing for this long is dropped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Limits on file transfers, from the node's configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct FileLimits {
+    /// Largest file accepted, in bytes.
+    pub max_bytes: u64,
+    /// Uploads and downloads running at once; more are refused (503).
+    pub max_transfers: usize,
+}
 
 /// A Binary about to be served: its media type, size and content stream.
 pub struct BinaryContent {
@@ -66,41 +84,37 @@ impl<E: Runtime> Clinical<E> {
                 format!("no Patient/{patient} on the chain; create the Patient first"),
             ));
         }
-        let id = LogicalId::new(hex::encode(rand::random::<[u8; 16]>())).map_err(unavailable)?;
+        let _transfer = self.file_transfer()?;
+        let id = new_logical_id();
         let version = 1;
         let key = DataKey::generate();
         let context = aad(ResourceType::Binary, &id, version);
 
         // The network feeds a pipe; a blocking thread seals what comes out.
-        let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(PIPE_CHUNKS);
+        let (sender, receiver) = mpsc::channel::<Piece>(PIPE_CHUNKS);
         let objects = self.objects.clone();
         let seal_key = DataKey::from_bytes(*key.as_bytes());
         let sealing = tokio::task::spawn_blocking(move || {
             objects.put_stream(&seal_key, context.as_bytes(), PipeReader::new(receiver))
         });
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
-            let failed = item.is_err();
-            if sender.send(item).await.is_err() || failed {
-                break;
-            }
-        }
+        let refused = feed(body, &sender, self.files.max_bytes).await;
         drop(sender);
-        let sealed = sealing.await.map_err(unavailable)?.map_err(|e| {
-            Outcome::new(
-                400,
-                IssueType::Structure,
-                format!("the upload did not arrive whole ({e}); nothing was stored"),
-            )
-        })?;
+        let sealed = sealing.await.map_err(unavailable);
+        // The client's fault first: the sealing thread then only saw the
+        // pipe break, and removed its partial file.
+        if let Some(refusal) = refused {
+            return Err(refusal);
+        }
+        let sealed = sealed?.map_err(not_stored)?;
+        let mut content = Unrecorded::new(&self.objects, &self.keyring);
+        content.add(sealed.ciphertext_hash);
         let wrapped = wrap(&key, &self.secret.public(), &sealed.ciphertext_hash);
         self.keyring
             .put(&sealed.ciphertext_hash, &wrapped)
-            .map_err(unavailable)?;
+            .map_err(not_stored)?;
         self.keyring
             .put_media_type(&sealed.ciphertext_hash, &content_type)
-            .map_err(unavailable)?;
+            .map_err(not_stored)?;
         let time_ms = now_ms();
         let json = json!({
             "resourceType": "Binary",
@@ -123,7 +137,7 @@ impl<E: Runtime> Clinical<E> {
             },
             json: json.clone(),
         };
-        self.record(vec![prepared]).await?;
+        self.record(vec![prepared], content).await?;
         Ok(json)
     }
 
@@ -136,6 +150,23 @@ impl<E: Runtime> Clinical<E> {
     ) -> Result<BinaryContent, Outcome> {
         let id =
             LogicalId::new(id).map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))?;
+        // Where the file is served is known before the read is recorded:
+        // an attempt at the wrong node is not an access.
+        let head: RecordHead = self
+            .read(&keys::record_head(ResourceType::Binary, &id))
+            .await?
+            .ok_or_else(|| Outcome::new(404, IssueType::NotFound, format!("no Binary/{id}")))?;
+        if head.custodian != self.org {
+            return Err(Outcome::new(
+                409,
+                IssueType::NotSupported,
+                format!(
+                    "large files are streamed from their custodian's node: read Binary/{id} at {}'s node (the read there is audited the same way)",
+                    head.custodian
+                ),
+            ));
+        }
+        let transfer = self.file_transfer()?;
         let (head, _) = self
             .permitted_read(caller, ResourceType::Binary, &id)
             .await?;
@@ -144,16 +175,6 @@ impl<E: Runtime> Clinical<E> {
             .read(&keys::record_version(ResourceType::Binary, &id, version))
             .await?
             .ok_or_else(|| unavailable("a Binary head without its version"))?;
-        if entry.custodian != self.org {
-            return Err(Outcome::new(
-                409,
-                IssueType::NotSupported,
-                format!(
-                    "large files are streamed from their custodian's node: read Binary/{id} at {}'s node (the read there is audited the same way)",
-                    entry.custodian
-                ),
-            ));
-        }
         let hash: [u8; 32] = entry.ciphertext.into();
         let wrapped = self
             .keyring
@@ -170,8 +191,10 @@ impl<E: Runtime> Clinical<E> {
         let commitment: [u8; 32] = entry.commitment.into();
         let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(PIPE_CHUNKS);
         let objects = self.objects.clone();
+        let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            let mut pipe = PipeWriter(sender);
+            let _transfer = transfer;
+            let mut pipe = PipeWriter { sender, runtime };
             let result = objects.open_stream(&hash, &key, context.as_bytes(), &mut pipe);
             // A failure mid-stream aborts the response: the transfer breaks,
             // so no client receives a complete file the chain does not
@@ -183,7 +206,9 @@ impl<E: Runtime> Clinical<E> {
                 Err(e) => e.to_string(),
             };
             tracing::error!(error = %failure, "streaming a Binary failed");
-            let _ = pipe.0.blocking_send(Err(std::io::Error::other(failure)));
+            let _ = pipe
+                .sender
+                .blocking_send(Err(std::io::Error::other(failure)));
         });
         let body = Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async {
             receiver.recv().await.map(|item| (item, receiver))
@@ -197,17 +222,120 @@ impl<E: Runtime> Clinical<E> {
     }
 }
 
+impl<E: Runtime> Clinical<E> {
+    /// A place among the node's concurrent file transfers, held for as
+    /// long as the transfer runs; refused when all are taken.
+    fn file_transfer(&self) -> Result<OwnedSemaphorePermit, Outcome> {
+        self.transfers.clone().try_acquire_owned().map_err(|_| {
+            Outcome::new(
+                503,
+                IssueType::Throttled,
+                format!(
+                    "this node is already moving {} files (its max_file_transfers); retry shortly",
+                    self.files.max_transfers
+                ),
+            )
+        })
+    }
+}
+
+/// What the network hands the sealing thread. The end is marked: a pipe
+/// that closes without `End` means the upload was cut short (its handler
+/// dropped), and nothing may be stored.
+enum Piece {
+    Data(Bytes),
+    End,
+}
+
+/// Pass the request body into the pipe, enforcing the size limit and the
+/// idle timeout; the refusal to answer if the client is at fault.
+async fn feed(body: Body, pipe: &mpsc::Sender<Piece>, max_bytes: u64) -> Option<Outcome> {
+    let too_long = || {
+        Outcome::new(
+            413,
+            IssueType::TooLong,
+            format!(
+                "files at this node are limited to {max_bytes} bytes (its max_file_bytes); nothing was stored"
+            ),
+        )
+    };
+    // A declared length over the limit is refused before reading any of it.
+    if axum::body::HttpBody::size_hint(&body).lower() > max_bytes {
+        return Some(too_long());
+    }
+    let mut stream = body.into_data_stream();
+    let mut received = 0u64;
+    loop {
+        let next = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                return Some(Outcome::new(
+                    408,
+                    IssueType::Timeout,
+                    format!(
+                        "the upload sent nothing for {} s and was abandoned; nothing was stored",
+                        IDLE_TIMEOUT.as_secs()
+                    ),
+                ))
+            }
+        };
+        let piece = match next {
+            None => Piece::End,
+            Some(Err(error)) => {
+                return Some(Outcome::new(
+                    400,
+                    IssueType::Structure,
+                    format!("the upload did not arrive whole ({error}); nothing was stored"),
+                ))
+            }
+            Some(Ok(chunk)) => {
+                received += chunk.len() as u64;
+                if received > max_bytes {
+                    return Some(too_long());
+                }
+                Piece::Data(chunk)
+            }
+        };
+        let end = matches!(piece, Piece::End);
+        // A closed pipe means the sealing thread failed: its error says why.
+        if pipe.send(piece).await.is_err() || end {
+            return None;
+        }
+    }
+}
+
+/// A vault failure while storing: the node's fault, not the request's.
+fn not_stored(error: custodia_vault::VaultError) -> Outcome {
+    let full = matches!(&error, custodia_vault::VaultError::Io(e) if e.kind() == std::io::ErrorKind::StorageFull);
+    tracing::error!(%error, "storing a file failed");
+    if full {
+        Outcome::new(
+            507,
+            IssueType::NoStore,
+            "the node's vault is full; nothing was stored",
+        )
+    } else {
+        Outcome::new(
+            503,
+            IssueType::NoStore,
+            "the node could not store the file; nothing was stored; see its log",
+        )
+    }
+}
+
 /// The blocking end of an upload: reads chunks the network handed over.
 struct PipeReader {
-    receiver: mpsc::Receiver<std::io::Result<Bytes>>,
+    receiver: mpsc::Receiver<Piece>,
     current: Bytes,
+    ended: bool,
 }
 
 impl PipeReader {
-    fn new(receiver: mpsc::Receiver<std::io::Result<Bytes>>) -> Self {
+    fn new(receiver: mpsc::Receiver<Piece>) -> Self {
         Self {
             receiver,
             current: Bytes::new(),
+            ended: false,
         }
     }
 }
@@ -215,9 +343,18 @@ impl PipeReader {
 impl Read for PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.receiver.blocking_recv() {
-                Some(chunk) => self.current = chunk?,
-                None => return Ok(0),
+                Some(Piece::Data(chunk)) => self.current = chunk,
+                Some(Piece::End) => self.ended = true,
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the upload stopped before its end",
+                    ))
+                }
             }
         }
         let n = buf.len().min(self.current.len());
@@ -226,15 +363,30 @@ impl Read for PipeReader {
     }
 }
 
-/// The blocking end of a download: hands plaintext chunks to the network.
-struct PipeWriter(mpsc::Sender<std::io::Result<Bytes>>);
+/// The blocking end of a download: hands plaintext chunks to the network,
+/// giving up on a client that stops reading.
+struct PipeWriter {
+    sender: mpsc::Sender<std::io::Result<Bytes>>,
+    runtime: tokio::runtime::Handle,
+}
 
 impl Write for PipeWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client left"))?;
-        Ok(buf.len())
+        let chunk = Ok(Bytes::copy_from_slice(buf));
+        let sent = self
+            .runtime
+            .block_on(tokio::time::timeout(IDLE_TIMEOUT, self.sender.send(chunk)));
+        match sent {
+            Ok(Ok(())) => Ok(buf.len()),
+            Ok(Err(_)) => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the client left",
+            )),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            )),
+        }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

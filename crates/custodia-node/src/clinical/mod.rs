@@ -5,6 +5,7 @@
 //!
 //! - `caller`: who is asking (bearer tokens from registered keys).
 //! - `records`: write, read, history, search, audit trail.
+//! - `pending`: vault content whose transaction is not final yet.
 //! - `binary`: large files, streamed through the vault.
 //! - `replication`: ciphertexts pushed to every member; erasure followed
 //!   on every node.
@@ -14,11 +15,13 @@
 
 mod binary;
 mod caller;
+mod pending;
 mod records;
 mod release;
 mod replication;
 mod routes;
 
+pub use binary::FileLimits;
 pub use routes::router;
 
 use crate::{
@@ -48,6 +51,9 @@ pub struct Clinical<E: Runtime> {
     peers: HashMap<OrgId, SocketAddr>,
     http: reqwest::Client,
     replicator: replication::Replicator,
+    files: FileLimits,
+    /// One permit per file transfer in progress.
+    transfers: Arc<tokio::sync::Semaphore>,
     finalized_heights: tokio::sync::watch::Receiver<u64>,
 }
 
@@ -62,6 +68,7 @@ impl<E: Runtime> Clinical<E> {
         vault_dir: &std::path::Path,
         secret: EncryptionSecret,
         peers: HashMap<OrgId, SocketAddr>,
+        files: FileLimits,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
         let finalized_heights = chain.lock().await.finalized_heights();
         let objects = DiskStore::open(vault_dir)?;
@@ -86,6 +93,8 @@ impl<E: Runtime> Clinical<E> {
                 .build()
                 .expect("a plain HTTP client builds"),
             replicator,
+            files,
+            transfers: Arc::new(tokio::sync::Semaphore::new(files.max_transfers)),
             finalized_heights,
         });
         service.follow_erasures();
@@ -120,29 +129,10 @@ impl<E: Runtime> Clinical<E> {
 
     /// Wait until transaction `id` is final; its receipt.
     async fn finalized(&self, id: &Digest) -> Result<Receipt, Outcome> {
-        let mut heights = self.finalized_heights.clone();
-        let wait = async {
-            loop {
-                // Marked seen before reading: a block finalized after the
-                // read wakes the wait below.
-                heights.borrow_and_update();
-                if let Some(receipt) = self.read::<Receipt>(&keys::receipt(id)).await? {
-                    return Ok(receipt);
-                }
-                if heights.changed().await.is_err() {
-                    return Err(unavailable("the chain stopped"));
-                }
-            }
-        };
+        let wait = wait_receipt(&self.chain, self.finalized_heights.clone(), id);
         tokio::time::timeout(FINALITY_TIMEOUT, wait)
             .await
-            .unwrap_or_else(|_| {
-                Err(Outcome::new(
-                    504,
-                    IssueType::Timeout,
-                    "the chain did not finalize the request in time; is a quorum of validators up?",
-                ))
-            })
+            .unwrap_or_else(|_| Err(finality_timeout()))
     }
 
     /// Submit and wait: the receipt of a node-signed transaction.
@@ -166,6 +156,39 @@ impl<E: Runtime> Clinical<E> {
     async fn read_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Outcome> {
         self.chain.lock().await.get(key).await.map_err(unavailable)
     }
+}
+
+/// Wait, without a limit, until transaction `id` has a receipt.
+async fn wait_receipt<E: Runtime>(
+    chain: &SharedChain<E>,
+    mut heights: tokio::sync::watch::Receiver<u64>,
+    id: &Digest,
+) -> Result<Receipt, Outcome> {
+    loop {
+        // Marked seen before reading: a block finalized after the read
+        // wakes the wait below.
+        heights.borrow_and_update();
+        let bytes = chain
+            .lock()
+            .await
+            .get(&keys::receipt(id))
+            .await
+            .map_err(unavailable)?;
+        if let Some(receipt) = bytes.and_then(|b| serde_json::from_slice(&b).ok()) {
+            return Ok(receipt);
+        }
+        if heights.changed().await.is_err() {
+            return Err(unavailable("the chain stopped"));
+        }
+    }
+}
+
+fn finality_timeout() -> Outcome {
+    Outcome::new(
+        504,
+        IssueType::Timeout,
+        "the chain did not finalize the request in time; is a quorum of validators up?",
+    )
 }
 
 fn unavailable(error: impl std::fmt::Display) -> Outcome {

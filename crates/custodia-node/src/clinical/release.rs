@@ -75,6 +75,15 @@ impl<E: Runtime> Clinical<E> {
         let Some(Principal::Node { org }) = self.read(&keys::principal(&requester)).await? else {
             return Err(refuse("only members' nodes may ask for keys"));
         };
+        if request.resource_type == ResourceType::Binary {
+            // Files are streamed from their custodian, never handed over
+            // whole in one answer (which would hold them in memory).
+            return Err(Outcome::new(
+                400,
+                IssueType::NotSupported,
+                "files (Binary) are not released between nodes; they are read at their custodian's node",
+            ));
+        }
         let access_tx: Digest = custodia_types::hexser::decode_fixed(&request.access_tx)
             .ok_or_else(|| {
                 Outcome::new(400, IssueType::Value, "access_tx is not a transaction id")

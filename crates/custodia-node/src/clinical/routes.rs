@@ -30,10 +30,18 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
     let binaries = Router::new()
         // The same path's other methods must be routed here too: axum does
         // not fall back to `/fhir/{type}/{id}` for a method this path lacks.
-        .route("/fhir/Binary", post(upload_binary::<E>).get(search::<E>))
+        .route(
+            "/fhir/Binary",
+            post(upload_binary::<E>).get(search_binary::<E>),
+        )
         .route(
             "/fhir/Binary/{id}",
-            get(download_binary::<E>).delete(erase::<E>),
+            get(download_binary::<E>).delete(erase_binary::<E>),
+        )
+        // Where an upload's Location points: files have one version.
+        .route(
+            "/fhir/Binary/{id}/_history/{vid}",
+            get(download_binary_version::<E>),
         )
         .layer(DefaultBodyLimit::disable())
         .with_state(service.clone());
@@ -115,6 +123,43 @@ async fn upload_binary<E: Runtime>(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+async fn search_binary<E: Runtime>() -> Result<Response, Fhir> {
+    Err(Outcome::new(
+        400,
+        IssueType::NotSupported,
+        "files are found through the DocumentReference or ImagingStudy that points to them: search those, then read /fhir/Binary/{id}",
+    )
+    .into())
+}
+
+async fn erase_binary<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    let caller = service.caller(&headers).await?;
+    service.erase(&caller, "Binary", &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn download_binary_version<E: Runtime>(
+    state: State<Shared<E>>,
+    Path((id, vid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    if vid != "1" {
+        return Err(Outcome::new(
+            404,
+            IssueType::NotFound,
+            format!(
+                "Binary/{id} has one version, 1: files are not updated, a new file is a new Binary"
+            ),
+        )
+        .into());
+    }
+    download_binary(state, Path(id), headers).await
 }
 
 async fn download_binary<E: Runtime>(
