@@ -366,6 +366,18 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     let (code, page_two) = regulator.get(&next);
     assert_eq!(code, 200, "{page_two}");
     assert_eq!(page_two["entry"].as_array().unwrap().len(), 5);
+    // Page two goes on where page one stopped, although asking for it was
+    // one more event.
+    let seq = |entry: &Value| {
+        entry["fullUrl"].as_str().unwrap()["AuditEvent/".len()..]
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(
+        seq(&page_two["entry"][0]) + 1,
+        seq(&entries[4]),
+        "{page_two}"
+    );
     let (code, denied) = st_mary.get("/fhir/AuditEvent");
     outcome(code, &denied, 403, "only regulators");
     // Paging past the end (even absurdly far) is an empty page, not an error.

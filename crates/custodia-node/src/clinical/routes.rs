@@ -68,6 +68,19 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .with_state(service)
         .merge(binaries)
         .merge(replicas)
+        // A bug in a handler answers as FHIR clients expect, and the node
+        // keeps serving (the node's outer layer does the same for /v1).
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a FHIR handler panicked; answered 500");
+                Fhir::from(Outcome::new(
+                    500,
+                    IssueType::Exception,
+                    "the node failed on this request and logged it; other requests are unaffected",
+                ))
+                .into_response()
+            },
+        ))
 }
 
 async fn accept_replica<E: Runtime>(
@@ -243,7 +256,7 @@ fn body_or_outcome(
         Outcome::new(
             413,
             IssueType::TooLong,
-            format!("request body refused: {rejection}; resources are at most {MAX_RESOURCE_BYTES} bytes (large files go to DocumentReference attachments in the vault)"),
+            format!("request body refused: {rejection}; resources are at most {MAX_RESOURCE_BYTES} bytes (send large files to POST /fhir/Binary as their raw bytes, and point a DocumentReference at the Binary)"),
         )
     })
 }
@@ -538,8 +551,13 @@ async fn audit_log<E: Runtime>(
         .get("_offset")
         .and_then(|o| o.parse().ok())
         .unwrap_or(0);
-    // Everything up to the query's own event, which is the newest it sees.
-    let total = event.seq + 1;
+    // Everything up to the query's own event, which is the newest it sees;
+    // or, when paging on, up to where the first page ended. Every query is
+    // itself an event, so the end must be fixed or pages would shift.
+    let total = params
+        .get("_before")
+        .and_then(|b| b.parse::<u64>().ok())
+        .map_or(event.seq + 1, |before| before.min(event.seq + 1));
     let events = service
         .audit_events(total.saturating_sub(offset), count)
         .await?;
@@ -547,7 +565,9 @@ async fn audit_log<E: Runtime>(
         .get("_format")
         .map(|f| format!("&_format={f}"))
         .unwrap_or_default();
-    let page = |offset: u64| format!("/fhir/AuditEvent?_count={count}&_offset={offset}{format}");
+    let page = |offset: u64| {
+        format!("/fhir/AuditEvent?_count={count}&_before={total}&_offset={offset}{format}")
+    };
     let next = Some(offset.saturating_add(count))
         .filter(|n| *n < total)
         .map(page);
