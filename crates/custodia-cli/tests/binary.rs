@@ -3,11 +3,14 @@
 //! like any version, and streams back out byte for byte, while the node's
 //! peak memory barely moves. Uploads over the node's limit or cut off
 //! midway leave nothing behind, and erasure removes file, key and type.
+//! Another member's node streams a file from its custodian for a permitted
+//! read.
 
 mod common;
 
 use common::{await_finalized, sign, submit, Consortium};
 use commonware_cryptography::Signer as _;
+use custodia_node::home::Home;
 use custodia_types::{AgentKind, AuthToken, Body, OrgId, PrivateKey};
 use serde_json::Value;
 use std::{
@@ -68,33 +71,11 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
     let api = c.nodes[st_mary].api.clone();
     c.await_height(st_mary, 1, Duration::from_secs(60));
 
-    let clinician = PrivateKey::from_seed(7001);
-    let admin = c.nodes[st_mary].admin_key.clone();
-    let tx = sign(
-        &c.chain_id,
-        &admin,
-        0,
-        Body::RegisterAgent {
-            key: clinician.public_key(),
-            kind: AgentKind::Clinician,
-            label: "radiology".into(),
-        },
-    );
-    assert_eq!(submit(&api, &tx).0, 202);
-    await_finalized(&api, &tx.id(), Duration::from_secs(30));
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let token = AuthToken {
-        chain_id: c.chain_id.clone(),
-        audience: OrgId::new("st-mary").unwrap(),
-        key: clinician.public_key(),
-        expires_ms: (now + Duration::from_secs(3600)).as_millis() as u64,
-    }
-    .sign(&clinician);
+    let bearer = clinician_bearer(&c, st_mary, 7001);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();
-    let bearer = format!("Bearer {token}");
     let patient: Value = client
         .post(format!("{api}/fhir/Patient"))
         .header("authorization", &bearer)
@@ -123,22 +104,9 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
 
     let pid = c.pid(st_mary).unwrap();
     let before = peak_memory(pid);
-    let upload = client
-        .post(format!("{api}/fhir/Binary"))
-        .header("authorization", &bearer)
-        .header("content-type", "application/dicom")
-        .header("x-security-context", format!("Patient/{patient}"))
-        .body(reqwest::blocking::Body::sized(
-            Pattern {
-                position: 0,
-                len: SIZE,
-            },
-            SIZE,
-        ))
-        .send()
-        .unwrap();
-    assert_eq!(upload.status().as_u16(), 201);
-    let binary: Value = upload.json().unwrap();
+    let uploaded = upload(&client, &api, &bearer, &patient, "application/dicom", SIZE);
+    assert_eq!(uploaded.status().as_u16(), 201);
+    let binary: Value = uploaded.json().unwrap();
     let id = binary["id"].as_str().unwrap().to_string();
     assert_eq!(binary["contentType"], "application/dicom");
 
@@ -220,6 +188,45 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
     let actions: Vec<&str> = trail.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, ["write", "read"], "{trail:?}");
 
+    // Another member's clinician reads a file St Mary's holds (here by
+    // break-glass): it streams from St Mary's through Riverside's node,
+    // decrypted there, and the read is audited like any other.
+    let riverside = c.index_of("riverside-clinic");
+    let riverside_api = c.nodes[riverside].api.clone();
+    let riverside_bearer = clinician_bearer(&c, riverside, 7002);
+    const SMALL: u64 = 300 << 10;
+    let small: Value = upload(&client, &api, &bearer, &patient, "application/pdf", SMALL)
+        .json()
+        .unwrap();
+    let small_id = small["id"].as_str().unwrap();
+    let read_at_riverside = |glass: Option<&str>| {
+        let mut request = client
+            .get(format!("{riverside_api}/fhir/Binary/{small_id}"))
+            .header("authorization", &riverside_bearer);
+        if let Some(reason) = glass {
+            request = request.header("x-break-glass", reason);
+        }
+        request.send().unwrap()
+    };
+    assert_eq!(read_at_riverside(None).status().as_u16(), 403);
+    let released = read_at_riverside(Some("unconscious on arrival"));
+    assert_eq!(released.status().as_u16(), 200);
+    assert_eq!(
+        released.headers()["content-type"].to_str().unwrap(),
+        "application/pdf"
+    );
+    let mut want = Vec::new();
+    Pattern {
+        position: 0,
+        len: SMALL,
+    }
+    .read_to_end(&mut want)
+    .unwrap();
+    assert!(
+        released.bytes().unwrap()[..] == want[..],
+        "the file arrived changed"
+    );
+
     // Uploads that must leave nothing behind.
     let vault = c.nodes[st_mary].home.join("vault");
     let stored = files_under(&vault);
@@ -269,6 +276,57 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
         .send()
         .unwrap();
     assert_eq!(gone.status().as_u16(), 410);
+}
+
+/// `POST /fhir/Binary`: `len` bytes of the pattern, filed under `patient`.
+fn upload(
+    client: &reqwest::blocking::Client,
+    api: &str,
+    bearer: &str,
+    patient: &str,
+    media_type: &str,
+    len: u64,
+) -> reqwest::blocking::Response {
+    client
+        .post(format!("{api}/fhir/Binary"))
+        .header("authorization", bearer)
+        .header("content-type", media_type)
+        .header("x-security-context", format!("Patient/{patient}"))
+        .body(reqwest::blocking::Body::sized(
+            Pattern { position: 0, len },
+            len,
+        ))
+        .send()
+        .unwrap()
+}
+
+/// Register a clinician at organisation `index` (its admin's first
+/// transaction) and make them a bearer token for that organisation's node.
+fn clinician_bearer(c: &Consortium, index: usize, seed: u64) -> String {
+    let clinician = PrivateKey::from_seed(seed);
+    let api = &c.nodes[index].api;
+    let tx = sign(
+        &c.chain_id,
+        &c.nodes[index].admin_key,
+        0,
+        Body::RegisterAgent {
+            key: clinician.public_key(),
+            kind: AgentKind::Clinician,
+            label: "radiology".into(),
+        },
+    );
+    assert_eq!(submit(api, &tx).0, 202);
+    await_finalized(api, &tx.id(), Duration::from_secs(30));
+    let org = Home::load(&c.nodes[index].home).unwrap().config.org;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let token = AuthToken {
+        chain_id: c.chain_id.clone(),
+        audience: OrgId::new(&org).unwrap(),
+        key: clinician.public_key(),
+        expires_ms: (now + Duration::from_secs(3600)).as_millis() as u64,
+    }
+    .sign(&clinician);
+    format!("Bearer {token}")
 }
 
 /// Every file under `dir`, as paths relative to it, sorted.

@@ -1,6 +1,11 @@
 //! The FHIR R4 REST facade (`/fhir/...`) and the key-release endpoint.
 
-use super::{caller::Caller, records::Version, release::ReleaseRequest, rfc3339, Clinical};
+use super::{
+    caller::Caller,
+    records::Version,
+    release::{ReleaseRequest, WRAPPED_KEY_HEADER},
+    rfc3339, Clinical,
+};
 use crate::engine::Runtime;
 use axum::{
     body::Bytes,
@@ -15,7 +20,7 @@ use custodia_state::{
     keys,
     records::{AuditEvent, ConsentEntry, Decision},
 };
-use custodia_types::{AccessAction, Grantee, Pseudonym};
+use custodia_types::{AccessAction, Grantee, Pseudonym, ResourceType};
 use serde_json::Value;
 use std::{collections::HashMap, sync::Arc};
 
@@ -726,8 +731,23 @@ async fn release<E: Runtime>(
     State(service): State<Shared<E>>,
     Json(request): Json<ReleaseRequest>,
 ) -> Result<Response, Fhir> {
-    let released = service.release(request).await?;
-    Ok(Json(released).into_response())
+    if request.resource_type != ResourceType::Binary {
+        let released = service.release(request).await?;
+        return Ok(Json(released).into_response());
+    }
+    let file = service.release_file(&request).await?;
+    let mut response = Response::new(file.body);
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE.as_str(), file.content_type),
+        (WRAPPED_KEY_HEADER, file.wrapped_key),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.length));
+    Ok(response)
 }
 
 impl<E: Runtime> Clinical<E> {
