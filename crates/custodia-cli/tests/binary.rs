@@ -1,12 +1,16 @@
 //! Large files end to end: a file far bigger than the node could sensibly
 //! hold streams in through `POST /fhir/Binary`, is recorded on the chain
 //! like any version, and streams back out byte for byte, while the node's
-//! peak memory barely moves.
+//! peak memory barely moves. Uploads over the node's limit or cut off
+//! midway leave nothing behind, and erasure removes file, key and type.
+//! Another member's node streams a file from its custodian for a permitted
+//! read.
 
 mod common;
 
 use common::{await_finalized, sign, submit, Consortium};
 use commonware_cryptography::Signer as _;
+use custodia_node::home::Home;
 use custodia_types::{AgentKind, AuthToken, Body, OrgId, PrivateKey};
 use serde_json::Value;
 use std::{
@@ -18,6 +22,8 @@ use std::{
 const SIZE: u64 = 2 << 30;
 /// What the node's peak resident memory may grow by while it streams.
 const MEMORY_BUDGET: u64 = 64 << 20;
+/// St Mary's `max_file_bytes` in this test: the file above just fits.
+const LIMIT: u64 = SIZE;
 
 /// `len` bytes of a deterministic, incompressible-looking pattern, made on
 /// the fly so the test holds no more of it than the node does.
@@ -52,38 +58,24 @@ fn peak_memory(pid: u32) -> u64 {
 #[test]
 fn a_large_file_streams_in_and_out_in_flat_memory() {
     let mut c = Consortium::init("binary");
-    c.start_all();
     let st_mary = c.index_of("st-mary");
+    let config = c.nodes[st_mary].home.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let limited = text.replace(
+        &format!("max_file_bytes = {}", 16u64 << 30),
+        &format!("max_file_bytes = {LIMIT}"),
+    );
+    assert_ne!(limited, text, "config.toml names max_file_bytes");
+    std::fs::write(&config, limited).unwrap();
+    c.start_all();
     let api = c.nodes[st_mary].api.clone();
     c.await_height(st_mary, 1, Duration::from_secs(60));
 
-    let clinician = PrivateKey::from_seed(7001);
-    let admin = c.nodes[st_mary].admin_key.clone();
-    let tx = sign(
-        &c.chain_id,
-        &admin,
-        0,
-        Body::RegisterAgent {
-            key: clinician.public_key(),
-            kind: AgentKind::Clinician,
-            label: "radiology".into(),
-        },
-    );
-    assert_eq!(submit(&api, &tx).0, 202);
-    await_finalized(&api, &tx.id(), Duration::from_secs(30));
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let token = AuthToken {
-        chain_id: c.chain_id.clone(),
-        audience: OrgId::new("st-mary").unwrap(),
-        key: clinician.public_key(),
-        expires_ms: (now + Duration::from_secs(3600)).as_millis() as u64,
-    }
-    .sign(&clinician);
+    let bearer = clinician_bearer(&c, st_mary, 7001);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();
-    let bearer = format!("Bearer {token}");
     let patient: Value = client
         .post(format!("{api}/fhir/Patient"))
         .header("authorization", &bearer)
@@ -112,22 +104,9 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
 
     let pid = c.pid(st_mary).unwrap();
     let before = peak_memory(pid);
-    let upload = client
-        .post(format!("{api}/fhir/Binary"))
-        .header("authorization", &bearer)
-        .header("content-type", "application/dicom")
-        .header("x-security-context", format!("Patient/{patient}"))
-        .body(reqwest::blocking::Body::sized(
-            Pattern {
-                position: 0,
-                len: SIZE,
-            },
-            SIZE,
-        ))
-        .send()
-        .unwrap();
-    assert_eq!(upload.status().as_u16(), 201);
-    let binary: Value = upload.json().unwrap();
+    let uploaded = upload(&client, &api, &bearer, &patient, "application/dicom", SIZE);
+    assert_eq!(uploaded.status().as_u16(), 201);
+    let binary: Value = uploaded.json().unwrap();
     let id = binary["id"].as_str().unwrap().to_string();
     assert_eq!(binary["contentType"], "application/dicom");
 
@@ -175,6 +154,23 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
         SIZE >> 20
     );
 
+    // Paths that cannot serve a file answer so before any read is
+    // recorded (the trail below has exactly one read).
+    for (path, status) in [
+        (format!("/fhir/Binary/{id}/_history/2"), 404),
+        (format!("/fhir/Binary/{id}/_history"), 400),
+        (format!("/fhir/Binary?patient={patient}"), 400),
+    ] {
+        let answer = client
+            .get(format!("{api}{path}"))
+            .header("authorization", &bearer)
+            .send()
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{path}");
+        let outcome: Value = answer.json().unwrap();
+        assert_eq!(outcome["resourceType"], "OperationOutcome", "{path}");
+    }
+
     // The read is audited like any other: in the patient's trail.
     let trail: Vec<Value> = client
         .get(format!(
@@ -191,4 +187,181 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
         .collect();
     let actions: Vec<&str> = trail.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, ["write", "read"], "{trail:?}");
+
+    // Another member's clinician reads a file St Mary's holds (here by
+    // break-glass): it streams from St Mary's through Riverside's node,
+    // decrypted there, and the read is audited like any other.
+    let riverside = c.index_of("riverside-clinic");
+    let riverside_api = c.nodes[riverside].api.clone();
+    let riverside_bearer = clinician_bearer(&c, riverside, 7002);
+    const SMALL: u64 = 300 << 10;
+    let small: Value = upload(&client, &api, &bearer, &patient, "application/pdf", SMALL)
+        .json()
+        .unwrap();
+    let small_id = small["id"].as_str().unwrap();
+    let read_at_riverside = |glass: Option<&str>| {
+        let mut request = client
+            .get(format!("{riverside_api}/fhir/Binary/{small_id}"))
+            .header("authorization", &riverside_bearer);
+        if let Some(reason) = glass {
+            request = request.header("x-break-glass", reason);
+        }
+        request.send().unwrap()
+    };
+    assert_eq!(read_at_riverside(None).status().as_u16(), 403);
+    let released = read_at_riverside(Some("unconscious on arrival"));
+    assert_eq!(released.status().as_u16(), 200);
+    assert_eq!(
+        released.headers()["content-type"].to_str().unwrap(),
+        "application/pdf"
+    );
+    let mut want = Vec::new();
+    Pattern {
+        position: 0,
+        len: SMALL,
+    }
+    .read_to_end(&mut want)
+    .unwrap();
+    assert!(
+        released.bytes().unwrap()[..] == want[..],
+        "the file arrived changed"
+    );
+
+    // Uploads that must leave nothing behind.
+    let vault = c.nodes[st_mary].home.join("vault");
+    let stored = files_under(&vault);
+    let address = api.trim_start_matches("http://");
+    let headers = |length: u64| {
+        format!(
+            "POST /fhir/Binary HTTP/1.1\r\nhost: {address}\r\nauthorization: {bearer}\r\n\
+             content-type: application/pdf\r\nx-security-context: Patient/{patient}\r\n\
+             content-length: {length}\r\n\r\n"
+        )
+    };
+    // Declared larger than the node's max_file_bytes: refused unread.
+    let answer = raw_request(address, &headers(LIMIT + 1), b"%PDF", true);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("max_file_bytes"), "{answer}");
+    // Cut off midway by its client: the partial file is removed.
+    raw_request(address, &headers(1 << 20), &[7u8; 100 << 10], false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while files_under(&vault) != stored && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        files_under(&vault),
+        stored,
+        "an unfinished upload left files"
+    );
+
+    // Erasure: the file, its key and its media type go; reads answer 410.
+    let hash = version["value"]["ciphertext"].as_str().unwrap().to_string();
+    let held = |name: &str| stored.iter().any(|f| f.ends_with(name));
+    assert!(held(&hash) && held(&format!("{hash}.type")), "{stored:?}");
+    let erased = client
+        .delete(format!("{api}/fhir/Binary/{id}"))
+        .header("authorization", &bearer)
+        .send()
+        .unwrap();
+    let status = erased.status().as_u16();
+    assert_eq!(status, 204, "{}", erased.text().unwrap());
+    let left = files_under(&vault);
+    assert!(
+        !left.iter().any(|f| f.contains(&hash)),
+        "erasure left {left:?}"
+    );
+    let gone = client
+        .get(format!("{api}/fhir/Binary/{id}"))
+        .header("authorization", &bearer)
+        .send()
+        .unwrap();
+    assert_eq!(gone.status().as_u16(), 410);
+}
+
+/// `POST /fhir/Binary`: `len` bytes of the pattern, filed under `patient`.
+fn upload(
+    client: &reqwest::blocking::Client,
+    api: &str,
+    bearer: &str,
+    patient: &str,
+    media_type: &str,
+    len: u64,
+) -> reqwest::blocking::Response {
+    client
+        .post(format!("{api}/fhir/Binary"))
+        .header("authorization", bearer)
+        .header("content-type", media_type)
+        .header("x-security-context", format!("Patient/{patient}"))
+        .body(reqwest::blocking::Body::sized(
+            Pattern { position: 0, len },
+            len,
+        ))
+        .send()
+        .unwrap()
+}
+
+/// Register a clinician at organisation `index` (its admin's first
+/// transaction) and make them a bearer token for that organisation's node.
+fn clinician_bearer(c: &Consortium, index: usize, seed: u64) -> String {
+    let clinician = PrivateKey::from_seed(seed);
+    let api = &c.nodes[index].api;
+    let tx = sign(
+        &c.chain_id,
+        &c.nodes[index].admin_key,
+        0,
+        Body::RegisterAgent {
+            key: clinician.public_key(),
+            kind: AgentKind::Clinician,
+            label: "radiology".into(),
+        },
+    );
+    assert_eq!(submit(api, &tx).0, 202);
+    await_finalized(api, &tx.id(), Duration::from_secs(30));
+    let org = Home::load(&c.nodes[index].home).unwrap().config.org;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let token = AuthToken {
+        chain_id: c.chain_id.clone(),
+        audience: OrgId::new(&org).unwrap(),
+        key: clinician.public_key(),
+        expires_ms: (now + Duration::from_secs(3600)).as_millis() as u64,
+    }
+    .sign(&clinician);
+    format!("Bearer {token}")
+}
+
+/// Every file under `dir`, as paths relative to it, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Send `head` and `body` over a fresh connection to `address`; with
+/// `answer`, read the response, else hang up without finishing.
+fn raw_request(address: &str, head: &str, body: &[u8], answer: bool) -> String {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    if answer {
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).unwrap();
+        response = String::from_utf8_lossy(&buf[..n]).into_owned();
+    }
+    response
 }

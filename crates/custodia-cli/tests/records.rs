@@ -366,6 +366,18 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     let (code, page_two) = regulator.get(&next);
     assert_eq!(code, 200, "{page_two}");
     assert_eq!(page_two["entry"].as_array().unwrap().len(), 5);
+    // Page two goes on where page one stopped, although asking for it was
+    // one more event.
+    let seq = |entry: &Value| {
+        entry["fullUrl"].as_str().unwrap()["AuditEvent/".len()..]
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(
+        seq(&page_two["entry"][0]) + 1,
+        seq(&entries[4]),
+        "{page_two}"
+    );
     let (code, denied) = st_mary.get("/fhir/AuditEvent");
     outcome(code, &denied, 403, "only regulators");
     // Paging past the end (even absurdly far) is an empty page, not an error.
@@ -536,8 +548,9 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         "nothing more was stored"
     );
 
-    // A transaction Bundle: a new patient and an Observation about them,
-    // named by urn:uuid before either has an id, written together.
+    // A transaction Bundle: an Observation about a new patient, and that
+    // patient (after it: order inside a bundle does not matter), named by
+    // urn:uuid before either has an id, written together.
     let vault_objects = |node: &str| {
         let mut count = 0;
         let objects = c.nodes[c.index_of(node)].home.join("vault/objects");
@@ -558,11 +571,11 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         "POST",
         "/fhir",
         Some(transaction(json!([
+            { "request": { "method": "POST", "url": "Observation" },
+              "resource": observation("urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a") },
             { "fullUrl": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a",
               "request": { "method": "POST", "url": "Patient" },
               "resource": { "resourceType": "Patient", "gender": "other" } },
-            { "request": { "method": "POST", "url": "Observation" },
-              "resource": observation("urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a") },
         ]))),
         &[],
     );
@@ -573,8 +586,8 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     assert!(entries
         .iter()
         .all(|e| e["response"]["status"] == "201 Created"));
-    let newborn = entries[0]["resource"]["id"].as_str().unwrap().to_string();
-    let location = entries[1]["response"]["location"].as_str().unwrap();
+    let newborn = entries[1]["resource"]["id"].as_str().unwrap().to_string();
+    let location = entries[0]["response"]["location"].as_str().unwrap();
     let (code, read_back) = st_mary.get(&format!("/fhir/{}", location));
     assert_eq!(code, 200, "{read_back}");
     assert_eq!(

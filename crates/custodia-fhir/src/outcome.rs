@@ -20,6 +20,10 @@ pub enum IssueType {
     Processing,
     Exception,
     Timeout,
+    /// Too many requests of this kind at once; retry later.
+    Throttled,
+    /// The content could not be stored (e.g. the disk is full).
+    NoStore,
 }
 
 impl IssueType {
@@ -40,6 +44,8 @@ impl IssueType {
             IssueType::Processing => "processing",
             IssueType::Exception => "exception",
             IssueType::Timeout => "timeout",
+            IssueType::Throttled => "throttled",
+            IssueType::NoStore => "no-store",
         }
     }
 }

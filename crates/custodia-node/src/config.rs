@@ -26,6 +26,12 @@ pub struct Config {
     /// Target time between blocks, in milliseconds.
     #[serde(default = "defaults::block_interval_ms")]
     pub block_interval_ms: u64,
+    /// Largest file (FHIR Binary) accepted, in bytes.
+    #[serde(default = "defaults::max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// File uploads and downloads served at once; more are refused (503).
+    #[serde(default = "defaults::max_file_transfers")]
+    pub max_file_transfers: usize,
 }
 
 mod defaults {
@@ -41,6 +47,12 @@ mod defaults {
     pub fn block_interval_ms() -> u64 {
         200
     }
+    pub fn max_file_bytes() -> u64 {
+        16 << 30
+    }
+    pub fn max_file_transfers() -> usize {
+        16
+    }
 }
 
 impl Config {
@@ -53,6 +65,8 @@ impl Config {
             log_format: defaults::log_format(),
             mempool_capacity: defaults::mempool_capacity(),
             block_interval_ms: defaults::block_interval_ms(),
+            max_file_bytes: defaults::max_file_bytes(),
+            max_file_transfers: defaults::max_file_transfers(),
         }
     }
 
@@ -94,6 +108,14 @@ mempool_capacity = {mempool_capacity}
 # Target time between blocks, in milliseconds. Lower means lower latency
 # and more, smaller blocks.
 block_interval_ms = {block_interval_ms}
+
+# Largest file (imaging, PDFs: FHIR Binary) accepted, in bytes. Files
+# stream through the vault, so this bounds disk use, not memory.
+max_file_bytes = {max_file_bytes}
+
+# File uploads and downloads served at once; more are refused with
+# HTTP 503 (retry shortly). Each one holds a thread while it runs.
+max_file_transfers = {max_file_transfers}
 "#,
             org = self.org,
             api = self.api,
@@ -101,6 +123,8 @@ block_interval_ms = {block_interval_ms}
             log_format = self.log_format,
             mempool_capacity = self.mempool_capacity,
             block_interval_ms = self.block_interval_ms,
+            max_file_bytes = self.max_file_bytes,
+            max_file_transfers = self.max_file_transfers,
         )
     }
 }

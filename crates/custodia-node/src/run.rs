@@ -183,6 +183,10 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
         &home.vault_dir(),
         home.encryption_key()?,
         peers,
+        crate::clinical::FileLimits {
+            max_bytes: home.config.max_file_bytes,
+            max_transfers: home.config.max_file_transfers,
+        },
     )
     .await
     .map_err(RunError::Vault)?;

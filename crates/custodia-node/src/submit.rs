@@ -65,23 +65,30 @@ pub async fn wait_final<E: Runtime>(
     id: &Digest,
     timeout: Duration,
 ) -> Result<Receipt, WaitError> {
-    let mut heights = finalized_heights.clone();
-    let wait = async {
-        loop {
-            // Marked seen before reading: a block finalized after the read
-            // wakes the wait below.
-            heights.borrow_and_update();
-            let receipt = chain.lock().await.get(&keys::receipt(id)).await?;
-            if let Some(bytes) = receipt {
-                return serde_json::from_slice(&bytes)
-                    .map_err(|error| WaitError::BadReceipt { id: *id, error });
-            }
-            if heights.changed().await.is_err() {
-                return Err(WaitError::Stopped);
-            }
-        }
-    };
+    let wait = receipt_when_final(chain, finalized_heights.clone(), id);
     tokio::time::timeout(timeout, wait)
         .await
         .unwrap_or(Err(WaitError::Timeout(*id)))
+}
+
+/// Waits, for as long as it takes, until transaction `id`'s receipt is
+/// committed.
+pub async fn receipt_when_final<E: Runtime>(
+    chain: &SharedChain<E>,
+    mut heights: tokio::sync::watch::Receiver<u64>,
+    id: &Digest,
+) -> Result<Receipt, WaitError> {
+    loop {
+        // Marked seen before reading: a block finalized after the read
+        // wakes the wait below.
+        heights.borrow_and_update();
+        let receipt = chain.lock().await.get(&keys::receipt(id)).await?;
+        if let Some(bytes) = receipt {
+            return serde_json::from_slice(&bytes)
+                .map_err(|error| WaitError::BadReceipt { id: *id, error });
+        }
+        if heights.changed().await.is_err() {
+            return Err(WaitError::Stopped);
+        }
+    }
 }

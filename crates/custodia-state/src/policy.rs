@@ -46,17 +46,23 @@ pub enum Asker<'a> {
     Patient(&'a Pseudonym),
 }
 
-/// What is asked about: a resource (`Type/id`), a patient's compartment,
-/// or the whole audit log (no patient, no custodian).
-pub struct Target<'a> {
-    /// `Type/id`, `Patient/<pseudonym>` for the compartment, or `AuditLog`.
-    pub name: &'a str,
-    pub resource_type: &'a str,
-    pub patient: Option<&'a Pseudonym>,
-    pub custodian: Option<&'a OrgId>,
-    /// The agent who wrote the version in question, if one exists.
-    /// (Its key in hex, as the record keeps it: no need to decode a point.)
-    pub author: Option<&'a str>,
+/// What is asked about.
+pub enum Target<'a> {
+    /// A resource (`Type/id`) or a patient's compartment.
+    Record {
+        /// `Type/id`, or `Patient/<pseudonym>` for the compartment.
+        name: &'a str,
+        resource_type: &'a str,
+        patient: &'a Pseudonym,
+        custodian: &'a OrgId,
+        /// The agent who wrote the version in question, if one exists.
+        /// (Its key in hex, as the record keeps it: no need to decode a
+        /// point.)
+        author: Option<&'a str>,
+    },
+    /// The whole audit log, across patients (`Custodia::AuditLog`, an
+    /// entity with no attributes: no patient, no custodian).
+    AuditLog,
 }
 
 pub struct Question<'a> {
@@ -105,6 +111,29 @@ impl PolicyEngine {
             }
         };
         let response = Authorizer::new().is_authorized(&request, &policies, &entities);
+        // Cedar skips a rule that fails to evaluate, `forbid` rules too: a
+        // forbid that silently stops applying is a hole, so any evaluation
+        // error denies, naming the rule (fail closed).
+        let failed: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(|error| {
+                let cedar_policy::AuthorizationError::PolicyEvaluationError(error) = error;
+                let id = error.policy_id();
+                let name = policies
+                    .annotation(id, "id")
+                    .map_or_else(|| id.to_string(), str::to_string);
+                format!("rule {name} could not be evaluated: {}", error.inner())
+            })
+            .collect();
+        if !failed.is_empty() {
+            let mut reasons = failed;
+            reasons.sort();
+            return Answer {
+                permit: false,
+                reasons,
+            };
+        }
         let permit = response.decision() == Decision::Allow;
         let mut reasons: Vec<String> = response
             .diagnostics()
@@ -155,24 +184,8 @@ fn string(value: &str) -> RestrictedExpression {
 
 fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
     let mut entities = Vec::new();
-    let patient = q
-        .target
-        .patient
-        .map(|p| uid("Patient", &p.to_hex()))
-        .transpose()?;
-    let custodian = q
-        .target
-        .custodian
-        .map(|c| uid("Org", c.as_str()))
-        .transpose()?;
     let principal = match &q.asker {
-        Asker::Patient(p) => {
-            let principal = uid("Patient", &p.to_hex())?;
-            if q.target.patient != Some(*p) {
-                entities.push(Entity::new_no_attrs(principal.clone(), HashSet::new()));
-            }
-            principal
-        }
+        Asker::Patient(p) => uid("Patient", &p.to_hex())?,
         Asker::Agent {
             key,
             org,
@@ -193,41 +206,47 @@ fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
                 ("role".to_string(), string(role.as_str())),
             ]);
             entities.push(
-                Entity::new(principal.clone(), attrs, HashSet::from([org_uid.clone()]))
+                Entity::new(principal.clone(), attrs, HashSet::from([org_uid]))
                     .map_err(|e| e.to_string())?,
             );
-            if q.target.custodian != Some(*org) {
-                entities.push(Entity::new_no_attrs(org_uid, HashSet::new()));
-            }
             principal
         }
     };
-    let resource = uid("Record", q.target.name)?;
-    // Attributes a target lacks are absent: a rule that reads them does not
-    // apply (Cedar skips it), so only rules about the asker can permit.
-    let mut attrs = HashMap::from([("type".to_string(), string(q.target.resource_type))]);
-    if let Some(patient) = patient {
-        entities.push(Entity::new_no_attrs(patient.clone(), HashSet::new()));
-        attrs.insert(
-            "patient".to_string(),
-            RestrictedExpression::new_entity_uid(patient),
-        );
-    }
-    if let Some(custodian) = custodian {
-        entities.push(Entity::new_no_attrs(custodian.clone(), HashSet::new()));
-        attrs.insert(
-            "custodian".to_string(),
-            RestrictedExpression::new_entity_uid(custodian),
-        );
-    }
-    if let Some(author) = q.target.author {
-        let author = uid("Agent", author)?;
-        attrs.insert(
-            "author".to_string(),
-            RestrictedExpression::new_entity_uid(author),
-        );
-    }
-    entities.push(Entity::new(resource.clone(), attrs, HashSet::new()).map_err(|e| e.to_string())?);
+    let resource = match &q.target {
+        Target::AuditLog => uid("AuditLog", "all")?,
+        Target::Record {
+            name,
+            resource_type,
+            patient,
+            custodian,
+            author,
+        } => {
+            let resource = uid("Record", name)?;
+            let patient = uid("Patient", &patient.to_hex())?;
+            let custodian = uid("Org", custodian.as_str())?;
+            let mut attrs = HashMap::from([
+                ("type".to_string(), string(resource_type)),
+                (
+                    "patient".to_string(),
+                    RestrictedExpression::new_entity_uid(patient),
+                ),
+                (
+                    "custodian".to_string(),
+                    RestrictedExpression::new_entity_uid(custodian),
+                ),
+            ]);
+            if let Some(author) = author {
+                attrs.insert(
+                    "author".to_string(),
+                    RestrictedExpression::new_entity_uid(uid("Agent", author)?),
+                );
+            }
+            entities.push(
+                Entity::new(resource.clone(), attrs, HashSet::new()).map_err(|e| e.to_string())?,
+            );
+            resource
+        }
+    };
     let context = Context::from_pairs([
         ("purpose".to_string(), string(q.purpose.as_str())),
         (
@@ -258,6 +277,95 @@ mod tests {
         for policy in set.policies() {
             assert!(policy.annotation("id").is_some(), "{policy}");
         }
+    }
+
+    fn ask(policy: &str, asker: Asker<'_>, action: AccessAction, target: Target<'_>) -> Answer {
+        PolicyEngine::default().decide(
+            policy,
+            &Question {
+                asker,
+                action,
+                target,
+                purpose: Purpose::Treatment,
+                consented: false,
+                break_glass: false,
+            },
+        )
+    }
+
+    fn agent<'a>(key: &'a PublicKey, org: &'a OrgId, role: OrgRole) -> Asker<'a> {
+        Asker::Agent {
+            key,
+            org,
+            role,
+            kind: Some(AgentKind::Clinician),
+        }
+    }
+
+    #[test]
+    fn only_regulators_read_the_whole_audit_log_and_no_rule_errs_on_it() {
+        use commonware_cryptography::Signer as _;
+        let key = custodia_types::PrivateKey::from_seed(1).public_key();
+        let org = OrgId::new("st-mary").unwrap();
+        let patient = Pseudonym::random();
+        let read_audit = AccessAction::ReadAudit;
+        let regulator = ask(
+            DEFAULT_POLICY,
+            agent(&key, &org, OrgRole::Regulator),
+            read_audit,
+            Target::AuditLog,
+        );
+        assert_eq!(regulator.reasons, ["regulator-audit"]);
+        assert!(regulator.permit);
+        for asker in [
+            agent(&key, &org, OrgRole::Provider),
+            Asker::Patient(&patient),
+        ] {
+            let answer = ask(DEFAULT_POLICY, asker, read_audit, Target::AuditLog);
+            assert_eq!(
+                answer,
+                Answer {
+                    permit: false,
+                    reasons: vec!["no policy permits this".into()]
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_rule_that_cannot_be_evaluated_denies_even_a_permitted_request() {
+        use commonware_cryptography::Signer as _;
+        let key = custodia_types::PrivateKey::from_seed(1).public_key();
+        let org = OrgId::new("st-mary").unwrap();
+        let patient = Pseudonym::random();
+        let record = || Target::Record {
+            name: "Observation/1",
+            resource_type: "Observation",
+            patient: &patient,
+            custodian: &org,
+            author: None,
+        };
+        let reads = |policy: &str| {
+            ask(
+                policy,
+                agent(&key, &org, OrgRole::Provider),
+                AccessAction::Read,
+                record(),
+            )
+        };
+        assert!(reads(DEFAULT_POLICY).permit);
+        // A forbid reading an attribute no record has: Cedar alone would
+        // skip it and permit.
+        let broken = format!(
+            "{DEFAULT_POLICY}\n@id(\"no-night-reads\")\nforbid (principal, action, resource) when {{ resource.shift == \"night\" }};"
+        );
+        let answer = reads(&broken);
+        assert!(!answer.permit);
+        assert_eq!(answer.reasons.len(), 1, "{answer:?}");
+        assert!(
+            answer.reasons[0].starts_with("rule no-night-reads could not be evaluated"),
+            "{answer:?}"
+        );
     }
 
     #[test]

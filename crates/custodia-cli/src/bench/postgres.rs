@@ -124,7 +124,7 @@ impl Cluster {
         let data = dir.join("data");
         // PostgreSQL refuses to run as root: hand the directory to the
         // `postgres` account the Debian package creates.
-        let as_root = unsafe { libc::geteuid() } == 0;
+        let as_root = running_as_root();
         if as_root {
             let (uid, gid) = postgres_account()?;
             std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
@@ -268,7 +268,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let as_root = unsafe { libc::geteuid() } == 0;
+        let as_root = running_as_root();
         let _ = as_postgres(as_root, &self.pg_ctl)
             .args(["-D", &self.dir.join("data").to_string_lossy()])
             .args(["-m", "fast", "-w", "stop"])
@@ -313,4 +313,10 @@ fn succeed(command: &mut Command) -> Result<Output> {
         );
     }
     Ok(output)
+}
+
+/// Whether this process runs as root (PostgreSQL refuses to).
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions, touches no memory and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }

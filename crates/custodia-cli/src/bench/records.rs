@@ -280,8 +280,10 @@ async fn read_phase(
                 if n >= written.len() {
                     break;
                 }
-                // A stride coprime with almost any length: a scattered order.
-                let (w, id) = &written[(n * 7919) % written.len()];
+                // A scattered order that still reads each record once: a
+                // prime stride is coprime with any length it does not divide.
+                let stride = if written.len() % 7919 == 0 { 1 } else { 7919 };
+                let (w, id) = &written[(n * stride) % written.len()];
                 let writer = &writers[*w];
                 let sent = Instant::now();
                 let answer = client

@@ -3,12 +3,16 @@
 //! read decrypts chunk by chunk into the response, so memory stays flat
 //! whatever the size. On chain a Binary is a record version like any
 //! other: pseudonym, hashes, size, author, custodian. Its media type is
-//! kept beside the vault object, off chain.
+//! kept beside the vault object, off chain. Another member's node serves a
+//! permitted read by streaming the ciphertext from the custodian (a key
+//! release answered as a stream) and decrypting it on the way through.
 
 use super::{
     caller::Caller,
     now_ms,
-    records::{aad, Prepared},
+    pending::Unrecorded,
+    records::{aad, new_logical_id, Prepared},
+    release::{ReleaseRequest, WRAPPED_KEY_HEADER},
     rfc3339, unavailable, Clinical,
 };
 use crate::engine::Runtime;
@@ -16,14 +20,30 @@ use axum::body::{Body, Bytes};
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::{keys, records::RecordEntry};
 use custodia_types::{Digest, LogicalId, Pseudonym, RecordVersion, ResourceType};
-use custodia_vault::{unwrap, wrap, DataKey};
+use custodia_vault::{open_stream, unwrap, wrap, DataKey, WrappedKey};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use tokio::sync::mpsc;
+use std::{
+    io::{Read, Write},
+    time::Duration,
+};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 /// Chunks buffered between the network and the cipher, each way.
 const PIPE_CHUNKS: usize = 8;
+/// Bytes read from the vault at a time when a file is sent as it is.
+const CHUNK_BYTES: usize = 64 << 10;
+/// A transfer whose client sends or reads nothing for this long is dropped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Limits on file transfers, from the node's configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct FileLimits {
+    /// Largest file accepted, in bytes.
+    pub max_bytes: u64,
+    /// Uploads and downloads running at once; more are refused (503).
+    pub max_transfers: usize,
+}
 
 /// A Binary about to be served: its media type, size and content stream.
 pub struct BinaryContent {
@@ -66,41 +86,37 @@ impl<E: Runtime> Clinical<E> {
                 format!("no Patient/{patient} on the chain; create the Patient first"),
             ));
         }
-        let id = LogicalId::new(hex::encode(rand::random::<[u8; 16]>())).map_err(unavailable)?;
+        let _transfer = self.file_transfer()?;
+        let id = new_logical_id();
         let version = 1;
         let key = DataKey::generate();
         let context = aad(ResourceType::Binary, &id, version);
 
         // The network feeds a pipe; a blocking thread seals what comes out.
-        let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(PIPE_CHUNKS);
+        let (sender, receiver) = mpsc::channel::<Piece>(PIPE_CHUNKS);
         let objects = self.objects.clone();
         let seal_key = DataKey::from_bytes(*key.as_bytes());
         let sealing = tokio::task::spawn_blocking(move || {
             objects.put_stream(&seal_key, context.as_bytes(), PipeReader::new(receiver))
         });
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
-            let failed = item.is_err();
-            if sender.send(item).await.is_err() || failed {
-                break;
-            }
-        }
+        let refused = feed(body, &sender, self.files.max_bytes).await;
         drop(sender);
-        let sealed = sealing.await.map_err(unavailable)?.map_err(|e| {
-            Outcome::new(
-                400,
-                IssueType::Structure,
-                format!("the upload did not arrive whole ({e}); nothing was stored"),
-            )
-        })?;
+        let sealed = sealing.await.map_err(unavailable);
+        // The client's fault first: the sealing thread then only saw the
+        // pipe break, and removed its partial file.
+        if let Some(refusal) = refused {
+            return Err(refusal);
+        }
+        let sealed = sealed?.map_err(not_stored)?;
+        let mut content = Unrecorded::new(&self.objects, &self.keyring);
+        content.add(sealed.ciphertext_hash);
         let wrapped = wrap(&key, &self.secret.public(), &sealed.ciphertext_hash);
         self.keyring
             .put(&sealed.ciphertext_hash, &wrapped)
-            .map_err(unavailable)?;
+            .map_err(not_stored)?;
         self.keyring
             .put_media_type(&sealed.ciphertext_hash, &content_type)
-            .map_err(unavailable)?;
+            .map_err(not_stored)?;
         let time_ms = now_ms();
         let json = json!({
             "resourceType": "Binary",
@@ -123,12 +139,15 @@ impl<E: Runtime> Clinical<E> {
             },
             json: json.clone(),
         };
-        self.record(vec![prepared]).await?;
+        self.record(vec![prepared], content).await?;
         Ok(json)
     }
 
     /// `GET /fhir/Binary/{id}`: the raw file, streamed, after the read is
-    /// permitted and audited. Served by the custodian's node.
+    /// permitted and audited. At the custodian's node it streams from the
+    /// vault; elsewhere the custodian streams the ciphertext over (with the
+    /// data key wrapped to a one-time key), and this node decrypts it on
+    /// the way through, checking it against the chain's hashes.
     pub(super) async fn download_binary(
         &self,
         caller: &Caller,
@@ -136,7 +155,8 @@ impl<E: Runtime> Clinical<E> {
     ) -> Result<BinaryContent, Outcome> {
         let id =
             LogicalId::new(id).map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))?;
-        let (head, _) = self
+        let transfer = self.file_transfer()?;
+        let (head, access_tx) = self
             .permitted_read(caller, ResourceType::Binary, &id)
             .await?;
         let version = head.version;
@@ -144,70 +164,289 @@ impl<E: Runtime> Clinical<E> {
             .read(&keys::record_version(ResourceType::Binary, &id, version))
             .await?
             .ok_or_else(|| unavailable("a Binary head without its version"))?;
-        if entry.custodian != self.org {
-            return Err(Outcome::new(
-                409,
-                IssueType::NotSupported,
-                format!(
-                    "large files are streamed from their custodian's node: read Binary/{id} at {}'s node (the read there is audited the same way)",
-                    entry.custodian
-                ),
-            ));
-        }
         let hash: [u8; 32] = entry.ciphertext.into();
-        let wrapped = self
-            .keyring
-            .get(&hash)
-            .map_err(unavailable)?
-            .ok_or_else(|| unavailable("no data key for a Binary this node holds"))?;
-        let key = unwrap(&wrapped, &self.secret, &hash).map_err(unavailable)?;
-        let content_type = self
-            .keyring
-            .media_type(&hash)
-            .map_err(unavailable)?
-            .unwrap_or_else(|| "application/octet-stream".into());
+        let (key, content_type, source) = if entry.custodian == self.org {
+            self.own_file(&hash)?
+        } else {
+            self.released_file(&entry, &id, version, &access_tx).await?
+        };
         let context = aad(ResourceType::Binary, &id, version);
         let commitment: [u8; 32] = entry.commitment.into();
         let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(PIPE_CHUNKS);
-        let objects = self.objects.clone();
+        let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            let mut pipe = PipeWriter(sender);
-            let result = objects.open_stream(&hash, &key, context.as_bytes(), &mut pipe);
+            let _transfer = transfer;
+            let mut pipe = PipeWriter { sender, runtime };
+            let result = open_stream(&key, context.as_bytes(), source, &mut pipe);
             // A failure mid-stream aborts the response: the transfer breaks,
             // so no client receives a complete file the chain does not
-            // vouch for (the commitment is known only at the end).
+            // vouch for (the hashes are known only at the end).
             let failure = match result {
-                Ok(Some(opened)) if opened.matches(&commitment) => return,
-                Ok(Some(_)) => "the content does not match its commitment on chain".to_string(),
-                Ok(None) => "the vault no longer holds this content".to_string(),
+                Ok(opened) if opened.ciphertext_hash != hash => {
+                    "the content is not the one the chain records".to_string()
+                }
+                Ok(opened) if opened.matches(&commitment) => return,
+                Ok(_) => "the content does not match its commitment on chain".to_string(),
                 Err(e) => e.to_string(),
             };
             tracing::error!(error = %failure, "streaming a Binary failed");
-            let _ = pipe.0.blocking_send(Err(std::io::Error::other(failure)));
+            let _ = pipe
+                .sender
+                .blocking_send(Err(std::io::Error::other(failure)));
         });
-        let body = Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async {
-            receiver.recv().await.map(|item| (item, receiver))
-        }));
         Ok(BinaryContent {
             content_type,
             size: entry.size,
             version,
-            body,
+            body: body_of(receiver),
         })
+    }
+
+    /// A file this node is custodian of: its key, media type and content.
+    fn own_file(&self, hash: &[u8; 32]) -> Result<(DataKey, String, FileSource), Outcome> {
+        let gone = || Outcome::new(410, IssueType::Deleted, "this file was erased");
+        let wrapped = self
+            .keyring
+            .get(hash)
+            .map_err(unavailable)?
+            .ok_or_else(gone)?;
+        let key = unwrap(&wrapped, &self.secret, hash).map_err(unavailable)?;
+        let content_type = self
+            .keyring
+            .media_type(hash)
+            .map_err(unavailable)?
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let file = self
+            .objects
+            .reader(hash)
+            .map_err(unavailable)?
+            .ok_or_else(gone)?;
+        Ok((key, content_type, Box::new(file)))
+    }
+
+    /// A file another member holds, released by it for the read the chain
+    /// just permitted (`access_tx`): its key, media type and a stream of
+    /// its ciphertext as it arrives.
+    async fn released_file(
+        &self,
+        entry: &RecordEntry,
+        id: &LogicalId,
+        version: u64,
+        access_tx: &Digest,
+    ) -> Result<(DataKey, String, FileSource), Outcome> {
+        let (response, one_time) = self
+            .ask_custodian(entry, ResourceType::Binary, id, version, access_tx)
+            .await?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let hash: [u8; 32] = entry.ciphertext.into();
+        let wrapped = header(WRAPPED_KEY_HEADER)
+            .and_then(|hex| WrappedKey::from_hex(&hex).ok())
+            .ok_or_else(|| unavailable("the custodian's answer has no wrapped key"))?;
+        let key = unwrap(&wrapped, &one_time, &hash).map_err(unavailable)?;
+        let content_type =
+            header("content-type").unwrap_or_else(|| "application/octet-stream".into());
+        let (sender, receiver) = mpsc::channel::<Piece>(PIPE_CHUNKS);
+        let expected = custodia_vault::stream::ciphertext_len(entry.size);
+        let chunks = futures::stream::unfold(response, |mut response| async {
+            response
+                .chunk()
+                .await
+                .transpose()
+                .map(|chunk| (chunk, response))
+        });
+        tokio::spawn(async move {
+            if let Some(refusal) = pump(chunks, &sender, expected).await {
+                tracing::warn!(?refusal, "a custodian's file stream broke off");
+            }
+        });
+        Ok((key, content_type, Box::new(PipeReader::new(receiver))))
+    }
+
+    /// Serve `POST /v1/vault/release` for a file: the data key wrapped to
+    /// the asker's one-time key, and the ciphertext streamed from the vault.
+    pub(super) async fn release_file(
+        &self,
+        request: &ReleaseRequest,
+    ) -> Result<ReleasedFile, Outcome> {
+        let transfer = self.file_transfer()?;
+        let releasable = self.check_release(request).await?;
+        let (_, content_type, file) = self.own_file(&releasable.hash)?;
+        let length = self
+            .objects
+            .len(&releasable.hash)
+            .map_err(unavailable)?
+            .unwrap_or_default();
+        let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(PIPE_CHUNKS);
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let _transfer = transfer;
+            let mut pipe = PipeWriter { sender, runtime };
+            let mut file = std::io::BufReader::with_capacity(CHUNK_BYTES, file);
+            if let Err(error) = std::io::copy(&mut file, &mut pipe) {
+                tracing::warn!(%error, "streaming a released file failed");
+                let _ = pipe.sender.blocking_send(Err(error));
+            }
+        });
+        Ok(ReleasedFile {
+            wrapped_key: releasable.wrapped_key.to_hex(),
+            content_type,
+            length,
+            body: body_of(receiver),
+        })
+    }
+}
+
+/// Where a download's ciphertext comes from: the vault, or a custodian.
+type FileSource = Box<dyn Read + Send>;
+
+/// A file's release, as the custodian answers it.
+pub struct ReleasedFile {
+    pub wrapped_key: String,
+    pub content_type: String,
+    pub length: u64,
+    pub body: Body,
+}
+
+/// A response body fed by a blocking thread.
+fn body_of(receiver: mpsc::Receiver<std::io::Result<Bytes>>) -> Body {
+    Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async {
+        receiver.recv().await.map(|item| (item, receiver))
+    }))
+}
+
+impl<E: Runtime> Clinical<E> {
+    /// A place among the node's concurrent file transfers, held for as
+    /// long as the transfer runs; refused when all are taken.
+    fn file_transfer(&self) -> Result<OwnedSemaphorePermit, Outcome> {
+        self.transfers.clone().try_acquire_owned().map_err(|_| {
+            Outcome::new(
+                503,
+                IssueType::Throttled,
+                format!(
+                    "this node is already moving {} files (its max_file_transfers); retry shortly",
+                    self.files.max_transfers
+                ),
+            )
+        })
+    }
+}
+
+/// What the network hands the sealing thread. The end is marked: a pipe
+/// that closes without `End` means the upload was cut short (its handler
+/// dropped), and nothing may be stored.
+enum Piece {
+    Data(Bytes),
+    End,
+}
+
+/// Pass an upload's body into the pipe; the refusal to answer if the
+/// client is at fault.
+async fn feed(body: Body, pipe: &mpsc::Sender<Piece>, max_bytes: u64) -> Option<Outcome> {
+    // A declared length over the limit is refused before reading any of it.
+    if axum::body::HttpBody::size_hint(&body).lower() > max_bytes {
+        return Some(too_long(max_bytes));
+    }
+    pump(body.into_data_stream(), pipe, max_bytes).await
+}
+
+fn too_long(max_bytes: u64) -> Outcome {
+    Outcome::new(
+        413,
+        IssueType::TooLong,
+        format!(
+            "files at this node are limited to {max_bytes} bytes (its max_file_bytes); nothing was stored"
+        ),
+    )
+}
+
+/// Pass what arrives from the network into the pipe, at most `max_bytes`,
+/// giving up when nothing comes for `IDLE_TIMEOUT`; why it stopped early,
+/// if it did (the pipe then closes without its end marker).
+async fn pump<E: std::fmt::Display>(
+    chunks: impl futures::Stream<Item = Result<Bytes, E>>,
+    pipe: &mpsc::Sender<Piece>,
+    max_bytes: u64,
+) -> Option<Outcome> {
+    let mut chunks = std::pin::pin!(chunks);
+    let mut received = 0u64;
+    loop {
+        let next = match tokio::time::timeout(IDLE_TIMEOUT, chunks.next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                return Some(Outcome::new(
+                    408,
+                    IssueType::Timeout,
+                    format!(
+                        "the transfer sent nothing for {} s and was abandoned; nothing was stored",
+                        IDLE_TIMEOUT.as_secs()
+                    ),
+                ))
+            }
+        };
+        let piece = match next {
+            None => Piece::End,
+            Some(Err(error)) => {
+                return Some(Outcome::new(
+                    400,
+                    IssueType::Structure,
+                    format!("the transfer did not arrive whole ({error}); nothing was stored"),
+                ))
+            }
+            Some(Ok(chunk)) => {
+                received += chunk.len() as u64;
+                if received > max_bytes {
+                    return Some(too_long(max_bytes));
+                }
+                Piece::Data(chunk)
+            }
+        };
+        let end = matches!(piece, Piece::End);
+        // A closed pipe means the thread at its other end failed: its
+        // error says why.
+        if pipe.send(piece).await.is_err() || end {
+            return None;
+        }
+    }
+}
+
+/// A vault failure while storing: the node's fault, not the request's.
+fn not_stored(error: custodia_vault::VaultError) -> Outcome {
+    let full = matches!(&error, custodia_vault::VaultError::Io(e) if e.kind() == std::io::ErrorKind::StorageFull);
+    tracing::error!(%error, "storing a file failed");
+    if full {
+        Outcome::new(
+            507,
+            IssueType::NoStore,
+            "the node's vault is full; nothing was stored",
+        )
+    } else {
+        Outcome::new(
+            503,
+            IssueType::NoStore,
+            "the node could not store the file; nothing was stored; see its log",
+        )
     }
 }
 
 /// The blocking end of an upload: reads chunks the network handed over.
 struct PipeReader {
-    receiver: mpsc::Receiver<std::io::Result<Bytes>>,
+    receiver: mpsc::Receiver<Piece>,
     current: Bytes,
+    ended: bool,
 }
 
 impl PipeReader {
-    fn new(receiver: mpsc::Receiver<std::io::Result<Bytes>>) -> Self {
+    fn new(receiver: mpsc::Receiver<Piece>) -> Self {
         Self {
             receiver,
             current: Bytes::new(),
+            ended: false,
         }
     }
 }
@@ -215,9 +454,18 @@ impl PipeReader {
 impl Read for PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.receiver.blocking_recv() {
-                Some(chunk) => self.current = chunk?,
-                None => return Ok(0),
+                Some(Piece::Data(chunk)) => self.current = chunk,
+                Some(Piece::End) => self.ended = true,
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the upload stopped before its end",
+                    ))
+                }
             }
         }
         let n = buf.len().min(self.current.len());
@@ -226,15 +474,30 @@ impl Read for PipeReader {
     }
 }
 
-/// The blocking end of a download: hands plaintext chunks to the network.
-struct PipeWriter(mpsc::Sender<std::io::Result<Bytes>>);
+/// The blocking end of a download: hands plaintext chunks to the network,
+/// giving up on a client that stops reading.
+struct PipeWriter {
+    sender: mpsc::Sender<std::io::Result<Bytes>>,
+    runtime: tokio::runtime::Handle,
+}
 
 impl Write for PipeWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client left"))?;
-        Ok(buf.len())
+        let chunk = Ok(Bytes::copy_from_slice(buf));
+        let sent = self
+            .runtime
+            .block_on(tokio::time::timeout(IDLE_TIMEOUT, self.sender.send(chunk)));
+        match sent {
+            Ok(Ok(())) => Ok(buf.len()),
+            Ok(Err(_)) => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the client left",
+            )),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            )),
+        }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -5,6 +5,7 @@
 //!
 //! - `caller`: who is asking (bearer tokens from registered keys).
 //! - `records`: write, read, history, search, audit trail.
+//! - `pending`: vault content whose transaction is not final yet.
 //! - `binary`: large files, streamed through the vault.
 //! - `replication`: ciphertexts pushed to every member; erasure followed
 //!   on every node.
@@ -14,11 +15,13 @@
 
 mod binary;
 mod caller;
+mod pending;
 mod records;
 mod release;
 mod replication;
 mod routes;
 
+pub use binary::FileLimits;
 pub use routes::router;
 
 use crate::{
@@ -48,6 +51,9 @@ pub struct Clinical<E: Runtime> {
     peers: HashMap<OrgId, SocketAddr>,
     http: reqwest::Client,
     replicator: replication::Replicator,
+    files: FileLimits,
+    /// One permit per file transfer in progress.
+    transfers: Arc<tokio::sync::Semaphore>,
     finalized_heights: tokio::sync::watch::Receiver<u64>,
 }
 
@@ -62,6 +68,7 @@ impl<E: Runtime> Clinical<E> {
         vault_dir: &std::path::Path,
         secret: EncryptionSecret,
         peers: HashMap<OrgId, SocketAddr>,
+        files: FileLimits,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
         let finalized_heights = chain.lock().await.finalized_heights();
         let objects = DiskStore::open(vault_dir)?;
@@ -86,6 +93,8 @@ impl<E: Runtime> Clinical<E> {
                 .build()
                 .expect("a plain HTTP client builds"),
             replicator,
+            files,
+            transfers: Arc::new(tokio::sync::Semaphore::new(files.max_transfers)),
             finalized_heights,
         });
         service.follow_erasures();
@@ -112,16 +121,10 @@ impl<E: Runtime> Clinical<E> {
 
     /// Wait until transaction `id` is final; its receipt.
     async fn finalized(&self, id: &Digest) -> Result<Receipt, Outcome> {
-        crate::submit::wait_final(&self.chain, &self.finalized_heights, id, FINALITY_TIMEOUT)
+        let wait = wait_receipt(&self.chain, self.finalized_heights.clone(), id);
+        tokio::time::timeout(FINALITY_TIMEOUT, wait)
             .await
-            .map_err(|e| match e {
-                crate::submit::WaitError::Timeout(_) => Outcome::new(
-                    504,
-                    IssueType::Timeout,
-                    "the chain did not finalize the request in time; is a quorum of validators up?",
-                ),
-                other => unavailable(other),
-            })
+            .unwrap_or_else(|_| Err(finality_timeout()))
     }
 
     /// Submit and wait: the receipt of a node-signed transaction.
@@ -145,6 +148,25 @@ impl<E: Runtime> Clinical<E> {
     async fn read_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Outcome> {
         self.chain.lock().await.get(key).await.map_err(unavailable)
     }
+}
+
+/// Wait, without a limit, until transaction `id` has a receipt.
+async fn wait_receipt<E: Runtime>(
+    chain: &SharedChain<E>,
+    heights: tokio::sync::watch::Receiver<u64>,
+    id: &Digest,
+) -> Result<Receipt, Outcome> {
+    crate::submit::receipt_when_final(chain, heights, id)
+        .await
+        .map_err(unavailable)
+}
+
+fn finality_timeout() -> Outcome {
+    Outcome::new(
+        504,
+        IssueType::Timeout,
+        "the chain did not finalize the request in time; is a quorum of validators up?",
+    )
 }
 
 fn unavailable(error: impl std::fmt::Display) -> Outcome {

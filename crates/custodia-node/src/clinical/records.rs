@@ -1,7 +1,7 @@
 //! Writing and reading records: vault for content, chain for hashes and
 //! the audit trail.
 
-use super::{caller::Caller, now_ms, rfc3339, unavailable, Clinical};
+use super::{caller::Caller, now_ms, pending::Unrecorded, rfc3339, unavailable, Clinical};
 use crate::engine::Runtime;
 use custodia_fhir::{IssueType, Outcome, Resource, TransactionEntry};
 use custodia_state::{
@@ -28,6 +28,19 @@ pub(super) fn aad(resource_type: ResourceType, id: &LogicalId, version: u64) -> 
     format!("{resource_type}/{id}/_history/{version}")
 }
 
+/// A type whose versions are FHIR JSON: files (`Binary`) are refused
+/// before anything is read or audited.
+fn parse_json_type(text: &str) -> Result<ResourceType, Outcome> {
+    match parse_type(text)? {
+        ResourceType::Binary => Err(Outcome::new(
+            400,
+            IssueType::NotSupported,
+            "files are not FHIR JSON: read one at /fhir/Binary/{id}, and find them through the DocumentReference or ImagingStudy that points to them",
+        )),
+        other => Ok(other),
+    }
+}
+
 fn parse_type(text: &str) -> Result<ResourceType, Outcome> {
     text.parse().map_err(|_| {
         Outcome::new(
@@ -50,6 +63,12 @@ pub(super) fn refuse_patient_writers(caller: &Caller) -> Result<(), Outcome> {
         ));
     }
     Ok(())
+}
+
+/// A fresh logical id: 128 random bits in hex, unguessable and unique.
+pub(super) fn new_logical_id() -> LogicalId {
+    LogicalId::new(hex::encode(rand::random::<[u8; 16]>()))
+        .expect("32 hex digits are a valid logical id")
 }
 
 fn parse_id(text: &str) -> Result<LogicalId, Outcome> {
@@ -84,14 +103,25 @@ impl<E: Runtime> Clinical<E> {
             }
         }
         let (patient, id) = self.identify(resource_type, id, &resource)?;
+        let mut content = Unrecorded::new(&self.objects, &self.keyring);
         let prepared = self
-            .prepare(caller, resource_type, id, patient, resource.json, &[])
+            .prepare(
+                caller,
+                resource_type,
+                id,
+                patient,
+                resource.json,
+                &[],
+                &mut content,
+            )
             .await?;
-        self.record(vec![prepared]).await.map(|mut versions| {
-            let version = versions.remove(0);
-            let created = version.version == 1;
-            (version, created)
-        })
+        self.record(vec![prepared], content)
+            .await
+            .map(|mut versions| {
+                let version = versions.remove(0);
+                let created = version.version == 1;
+                (version, created)
+            })
     }
 
     /// `POST /fhir` with a `transaction` Bundle: every entry is written, in
@@ -106,43 +136,39 @@ impl<E: Runtime> Clinical<E> {
             if t == "Patient" {
                 Pseudonym::random().to_hex()
             } else {
-                hex::encode(rand::random::<[u8; 16]>())
+                new_logical_id().as_str().to_owned()
             }
         })?;
-        // Patients created earlier in the same bundle count as known.
-        let mut created_patients = Vec::new();
-        let mut prepared = Vec::with_capacity(entries.len());
+        let mut identified = Vec::with_capacity(entries.len());
         for entry in &entries {
             let resource_type = parse_type(&entry.resource.resource_type)?;
-            let identified = self.identify(resource_type, Some(&entry.id), &entry.resource);
-            let result = match identified {
-                Ok((patient, id)) => {
-                    self.prepare(
-                        caller,
-                        resource_type,
-                        id,
-                        patient,
-                        entry.resource.json.clone(),
-                        &created_patients,
-                    )
-                    .await
-                }
-                Err(outcome) => Err(outcome),
-            };
-            match result {
-                Ok(version) => {
-                    if resource_type == ResourceType::Patient {
-                        created_patients.push(version.record.patient);
-                    }
-                    prepared.push(version);
-                }
-                Err(outcome) => {
-                    self.drop_content(&prepared);
-                    return Err(outcome);
-                }
-            }
+            let (patient, id) = self.identify(resource_type, Some(&entry.id), &entry.resource)?;
+            identified.push((resource_type, patient, id));
         }
-        let versions = self.record(prepared).await?;
+        // Patients the bundle creates count as known to every entry,
+        // wherever in the bundle they come.
+        let created_patients: Vec<Pseudonym> = identified
+            .iter()
+            .filter(|(resource_type, ..)| *resource_type == ResourceType::Patient)
+            .map(|(_, patient, _)| *patient)
+            .collect();
+        let mut content = Unrecorded::new(&self.objects, &self.keyring);
+        let mut prepared = Vec::with_capacity(entries.len());
+        for (entry, (resource_type, patient, id)) in entries.iter().zip(identified) {
+            prepared.push(
+                self.prepare(
+                    caller,
+                    resource_type,
+                    id,
+                    patient,
+                    entry.resource.json.clone(),
+                    &created_patients,
+                    &mut content,
+                )
+                .await?,
+            );
+        }
+        let versions = self.record(prepared, content).await?;
         Ok(entries.into_iter().zip(versions).collect())
     }
 
@@ -155,6 +181,7 @@ impl<E: Runtime> Clinical<E> {
         patient: Pseudonym,
         mut json: Value,
         created_patients: &[Pseudonym],
+        content: &mut Unrecorded,
     ) -> Result<Prepared, Outcome> {
         let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, &id)).await?;
         if let Some(head) = &head {
@@ -196,6 +223,7 @@ impl<E: Runtime> Clinical<E> {
             aad(resource_type, &id, version).as_bytes(),
         );
         self.objects.put(&sealed.ciphertext).map_err(unavailable)?;
+        content.add(sealed.ciphertext_hash);
         let wrapped = wrap(&key, &self.secret.public(), &sealed.ciphertext_hash);
         self.keyring
             .put(&sealed.ciphertext_hash, &wrapped)
@@ -216,26 +244,26 @@ impl<E: Runtime> Clinical<E> {
         })
     }
 
-    /// Put sealed versions on the chain (one transaction) and wait for it.
-    pub(super) async fn record(&self, prepared: Vec<Prepared>) -> Result<Vec<Version>, Outcome> {
+    /// Put sealed versions on the chain (one transaction) and wait for it;
+    /// `content` is theirs in the vault, kept only if the chain takes them.
+    pub(super) async fn record(
+        &self,
+        prepared: Vec<Prepared>,
+        content: Unrecorded,
+    ) -> Result<Vec<Version>, Outcome> {
         let body = match prepared.as_slice() {
             [one] => Body::WriteRecord(one.record.clone()),
-            many => Body::WriteRecords {
-                versions: many.iter().map(|p| p.record.clone()).collect(),
-            },
-        };
-        // Content is dropped only when the chain certainly refused the
-        // write: not admitted, or final and rejected. After a timeout the
-        // versions may still become final, and their content must be there.
-        let tx = match self.submit(body).await {
-            Ok(tx) => tx,
-            Err(refusal) => {
-                self.drop_content(&prepared);
-                return Err(refusal);
+            many => {
+                let mut versions: Vec<RecordVersion> =
+                    many.iter().map(|p| p.record.clone()).collect();
+                // The chain checks versions in order: the patients a bundle
+                // creates go first, wherever the bundle had them.
+                versions.sort_by_key(|v| v.resource_type != ResourceType::Patient);
+                Body::WriteRecords { versions }
             }
         };
-        if let TxStatus::Rejected { reason } = self.finalized(&tx).await?.status {
-            self.drop_content(&prepared);
+        let tx = self.submit(body).await?;
+        if let TxStatus::Rejected { reason } = self.settle(tx, content).await?.status {
             return Err(write_refusal(&reason));
         }
         self.replicator.push(
@@ -258,14 +286,6 @@ impl<E: Runtime> Clinical<E> {
                 salt: None,
             })
             .collect())
-    }
-
-    fn drop_content(&self, prepared: &[Prepared]) {
-        for version in prepared {
-            let hash: [u8; 32] = version.record.ciphertext.into();
-            let _ = self.keyring.shred(&hash);
-            let _ = self.objects.delete(&hash);
-        }
     }
 
     /// The patient and logical id a write is about.
@@ -291,7 +311,7 @@ impl<E: Runtime> Clinical<E> {
         })?;
         let id = match id {
             Some(id) => parse_id(id)?,
-            None => parse_id(&hex::encode(rand::random::<[u8; 16]>()))?,
+            None => new_logical_id(),
         };
         Ok((patient, id))
     }
@@ -490,7 +510,7 @@ impl<E: Runtime> Clinical<E> {
         id: &str,
         version: Option<u64>,
     ) -> Result<Version, Outcome> {
-        let resource_type = parse_type(type_name)?;
+        let resource_type = parse_json_type(type_name)?;
         let id = parse_id(id)?;
         let (head, tx) = self.permitted_read(caller, resource_type, &id).await?;
         let version = version.unwrap_or(head.version);
@@ -504,7 +524,7 @@ impl<E: Runtime> Clinical<E> {
         type_name: &str,
         id: &str,
     ) -> Result<Vec<Version>, Outcome> {
-        let resource_type = parse_type(type_name)?;
+        let resource_type = parse_json_type(type_name)?;
         let id = parse_id(id)?;
         let (head, tx) = self.permitted_read(caller, resource_type, &id).await?;
         let mut versions = Vec::new();
@@ -522,7 +542,7 @@ impl<E: Runtime> Clinical<E> {
         type_name: &str,
         patient: &str,
     ) -> Result<Vec<Version>, Outcome> {
-        let resource_type = parse_type(type_name)?;
+        let resource_type = parse_json_type(type_name)?;
         let patient: Pseudonym = patient.parse().map_err(|_| {
             Outcome::new(
                 400,
@@ -568,13 +588,6 @@ impl<E: Runtime> Clinical<E> {
         version: u64,
         access_tx: &Digest,
     ) -> Result<Version, Outcome> {
-        if resource_type == ResourceType::Binary {
-            return Err(Outcome::new(
-                400,
-                IssueType::NotSupported,
-                format!("files are not FHIR JSON: read the content at /fhir/Binary/{id}"),
-            ));
-        }
         let entry: RecordEntry = self
             .read(&keys::record_version(resource_type, id, version))
             .await?

@@ -2,7 +2,8 @@
 //! read another member's record asks that custodian's node for it, naming
 //! the permitting audit event and a one-time X25519 key; the custodian
 //! checks the event on its own copy of the chain and answers with the
-//! ciphertext and the data key wrapped (HPKE) to that one-time key. The
+//! ciphertext and the data key wrapped (HPKE) to that one-time key (for a
+//! file: the key in a header, the ciphertext streamed as the body). The
 //! request is signed with the asking node's validator key.
 
 use super::{now_ms, unavailable, Clinical};
@@ -40,6 +41,16 @@ pub struct Released {
     pub wrapped_key: String,
 }
 
+/// A release the chain permits: which object, and its key for the asker.
+pub(super) struct Releasable {
+    pub hash: [u8; 32],
+    pub wrapped_key: WrappedKey,
+}
+
+/// The header a file's release carries its wrapped data key in (the body
+/// is the ciphertext, streamed).
+pub(super) const WRAPPED_KEY_HEADER: &str = "x-custodia-wrapped-key";
+
 fn message(r: &ReleaseRequest) -> Vec<u8> {
     format!(
         "{}|{}/{}|{}|{}",
@@ -53,8 +64,28 @@ fn refuse(reason: impl Into<String>) -> Outcome {
 }
 
 impl<E: Runtime> Clinical<E> {
-    /// Serve `POST /v1/vault/release`.
+    /// Serve `POST /v1/vault/release` for a FHIR JSON version: its
+    /// ciphertext and data key in one answer.
     pub(super) async fn release(&self, request: ReleaseRequest) -> Result<Released, Outcome> {
+        let releasable = self.check_release(&request).await?;
+        let gone = || Outcome::new(410, IssueType::Deleted, "this content's key was destroyed");
+        let ciphertext = self
+            .objects
+            .get(&releasable.hash)
+            .map_err(unavailable)?
+            .ok_or_else(gone)?;
+        Ok(Released {
+            ciphertext: hex::encode(ciphertext),
+            wrapped_key: releasable.wrapped_key.to_hex(),
+        })
+    }
+
+    /// Check a release request against this node's chain and rewrap the
+    /// data key to the request's one-time key.
+    pub(super) async fn check_release(
+        &self,
+        request: &ReleaseRequest,
+    ) -> Result<Releasable, Outcome> {
         let requester = custodia_types::parse_public_key(&request.requester)
             .map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))?;
         let signature: Signature = custodia_types::hexser::decode_fixed(&request.signature)
@@ -65,7 +96,7 @@ impl<E: Runtime> Clinical<E> {
                     "signature is not hex of an ed25519 signature",
                 )
             })?;
-        if !requester.verify(RELEASE_NAMESPACE, &message(&request), &signature) {
+        if !requester.verify(RELEASE_NAMESPACE, &message(request), &signature) {
             return Err(Outcome::new(
                 401,
                 IssueType::Security,
@@ -131,11 +162,6 @@ impl<E: Runtime> Clinical<E> {
             .get(&hash)
             .map_err(unavailable)?
             .ok_or_else(gone)?;
-        let ciphertext = self
-            .objects
-            .get(&hash)
-            .map_err(unavailable)?
-            .ok_or_else(gone)?;
         let key = custodia_vault::unwrap(&wrapped, &self.secret, &hash).map_err(unavailable)?;
         let recipient: custodia_vault::EncryptionPublic =
             request
@@ -144,11 +170,10 @@ impl<E: Runtime> Clinical<E> {
                 .map_err(|e: custodia_vault::VaultError| {
                     Outcome::new(400, IssueType::Value, e.to_string())
                 })?;
-        let rewrapped = custodia_vault::wrap(&key, &recipient, &hash);
         tracing::info!(to = %org, record = %resource, version = request.version, "released a data key");
-        Ok(Released {
-            ciphertext: hex::encode(ciphertext),
-            wrapped_key: rewrapped.to_hex(),
+        Ok(Releasable {
+            hash,
+            wrapped_key: custodia_vault::wrap(&key, &recipient, &hash),
         })
     }
 
@@ -181,6 +206,35 @@ impl<E: Runtime> Clinical<E> {
         access_tx: &Digest,
         aad: &[u8],
     ) -> Result<custodia_vault::Opened, Outcome> {
+        let (response, one_time) = self
+            .ask_custodian(entry, resource_type, id, version, access_tx)
+            .await?;
+        let released: Released = response
+            .json()
+            .await
+            .map_err(|e| custodian_failed(entry, e))?;
+        let ciphertext = hex::decode(&released.ciphertext).map_err(unavailable)?;
+        let hash: [u8; 32] = entry.ciphertext.into();
+        // A replica, checked against the chain before it is kept.
+        self.objects
+            .put_verified(&hash, &ciphertext)
+            .map_err(unavailable)?;
+        let wrapped = WrappedKey::from_hex(&released.wrapped_key).map_err(unavailable)?;
+        let key = custodia_vault::unwrap(&wrapped, &one_time, &hash).map_err(unavailable)?;
+        custodia_vault::open(&key, &ciphertext, aad).map_err(unavailable)
+    }
+
+    /// Ask the custodian of `entry` to release a version this node's agent
+    /// was permitted to read (by `access_tx`): its successful answer, and
+    /// the one-time key the data key is wrapped to.
+    pub(super) async fn ask_custodian(
+        &self,
+        entry: &RecordEntry,
+        resource_type: ResourceType,
+        id: &LogicalId,
+        version: u64,
+        access_tx: &Digest,
+    ) -> Result<(reqwest::Response, EncryptionSecret), Outcome> {
         let addr = self.peers.get(&entry.custodian).ok_or_else(|| {
             Outcome::new(
                 502,
@@ -199,20 +253,18 @@ impl<E: Runtime> Clinical<E> {
             signature: String::new(),
         };
         request.signature = hex::encode(self.node_key.sign(RELEASE_NAMESPACE, &message(&request)));
-        let unreachable = |e: reqwest::Error| {
-            Outcome::new(
-                502,
-                IssueType::Exception,
-                format!("custodian {} did not answer: {e}", entry.custodian),
-            )
-        };
-        let response = self
+        let mut asking = self
             .http
             .post(format!("http://{addr}/v1/vault/release"))
-            .json(&request)
+            .json(&request);
+        if resource_type == ResourceType::Binary {
+            // A file streams for as long as it takes: only idleness ends it.
+            asking = asking.timeout(std::time::Duration::from_secs(24 * 3600));
+        }
+        let response = asking
             .send()
             .await
-            .map_err(unreachable)?;
+            .map_err(|e| custodian_failed(entry, e))?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let text = response.text().await.unwrap_or_default();
@@ -229,15 +281,14 @@ impl<E: Runtime> Clinical<E> {
                 ),
             ));
         }
-        let released: Released = response.json().await.map_err(unreachable)?;
-        let ciphertext = hex::decode(&released.ciphertext).map_err(unavailable)?;
-        let hash: [u8; 32] = entry.ciphertext.as_ref().try_into().map_err(unavailable)?;
-        // A replica, checked against the chain before it is kept.
-        self.objects
-            .put_verified(&hash, &ciphertext)
-            .map_err(unavailable)?;
-        let wrapped = WrappedKey::from_hex(&released.wrapped_key).map_err(unavailable)?;
-        let key = custodia_vault::unwrap(&wrapped, &one_time, &hash).map_err(unavailable)?;
-        custodia_vault::open(&key, &ciphertext, aad).map_err(unavailable)
+        Ok((response, one_time))
     }
+}
+
+fn custodian_failed(entry: &RecordEntry, error: reqwest::Error) -> Outcome {
+    Outcome::new(
+        502,
+        IssueType::Exception,
+        format!("custodian {} did not answer: {error}", entry.custodian),
+    )
 }

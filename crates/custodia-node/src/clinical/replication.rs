@@ -6,7 +6,8 @@
 //! replicated: a replica is unreadable until the chain permits a read and
 //! the custodian releases the key. Every node follows the chain's erasure
 //! log (`erased/{seq}`) and deletes what it holds of each erased resource.
-//! Files (`Binary`) stay with their custodian.
+//! Files (`Binary`) are not pushed: they stream from their custodian to a
+//! permitted reader's node.
 
 use super::{unavailable, Clinical};
 use crate::engine::Runtime;

@@ -1,6 +1,11 @@
 //! The FHIR R4 REST facade (`/fhir/...`) and the key-release endpoint.
 
-use super::{caller::Caller, records::Version, release::ReleaseRequest, rfc3339, Clinical};
+use super::{
+    caller::Caller,
+    records::Version,
+    release::{ReleaseRequest, WRAPPED_KEY_HEADER},
+    rfc3339, Clinical,
+};
 use crate::engine::Runtime;
 use axum::{
     body::Bytes,
@@ -15,7 +20,7 @@ use custodia_state::{
     keys,
     records::{AuditEvent, ConsentEntry, Decision},
 };
-use custodia_types::{AccessAction, Grantee, Pseudonym};
+use custodia_types::{AccessAction, Grantee, Pseudonym, ResourceType};
 use serde_json::Value;
 use std::{collections::HashMap, sync::Arc};
 
@@ -30,10 +35,18 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
     let binaries = Router::new()
         // The same path's other methods must be routed here too: axum does
         // not fall back to `/fhir/{type}/{id}` for a method this path lacks.
-        .route("/fhir/Binary", post(upload_binary::<E>).get(search::<E>))
+        .route(
+            "/fhir/Binary",
+            post(upload_binary::<E>).get(search_binary::<E>),
+        )
         .route(
             "/fhir/Binary/{id}",
-            get(download_binary::<E>).delete(erase::<E>),
+            get(download_binary::<E>).delete(erase_binary::<E>),
+        )
+        // Where an upload's Location points: files have one version.
+        .route(
+            "/fhir/Binary/{id}/_history/{vid}",
+            get(download_binary_version::<E>),
         )
         .layer(DefaultBodyLimit::disable())
         .with_state(service.clone());
@@ -60,6 +73,19 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .with_state(service)
         .merge(binaries)
         .merge(replicas)
+        // A bug in a handler answers as FHIR clients expect, and the node
+        // keeps serving (the node's outer layer does the same for /v1).
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a FHIR handler panicked; answered 500");
+                Fhir::from(Outcome::new(
+                    500,
+                    IssueType::Exception,
+                    "the node failed on this request and logged it; other requests are unaffected",
+                ))
+                .into_response()
+            },
+        ))
 }
 
 async fn accept_replica<E: Runtime>(
@@ -115,6 +141,43 @@ async fn upload_binary<E: Runtime>(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+async fn search_binary<E: Runtime>() -> Result<Response, Fhir> {
+    Err(Outcome::new(
+        400,
+        IssueType::NotSupported,
+        "files are found through the DocumentReference or ImagingStudy that points to them: search those, then read /fhir/Binary/{id}",
+    )
+    .into())
+}
+
+async fn erase_binary<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    let caller = service.caller(&headers).await?;
+    service.erase(&caller, "Binary", &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn download_binary_version<E: Runtime>(
+    state: State<Shared<E>>,
+    Path((id, vid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    if vid != "1" {
+        return Err(Outcome::new(
+            404,
+            IssueType::NotFound,
+            format!(
+                "Binary/{id} has one version, 1: files are not updated, a new file is a new Binary"
+            ),
+        )
+        .into());
+    }
+    download_binary(state, Path(id), headers).await
 }
 
 async fn download_binary<E: Runtime>(
@@ -198,7 +261,7 @@ fn body_or_outcome(
         Outcome::new(
             413,
             IssueType::TooLong,
-            format!("request body refused: {rejection}; resources are at most {MAX_RESOURCE_BYTES} bytes (large files go to DocumentReference attachments in the vault)"),
+            format!("request body refused: {rejection}; resources are at most {MAX_RESOURCE_BYTES} bytes (send large files to POST /fhir/Binary as their raw bytes, and point a DocumentReference at the Binary)"),
         )
     })
 }
@@ -493,8 +556,13 @@ async fn audit_log<E: Runtime>(
         .get("_offset")
         .and_then(|o| o.parse().ok())
         .unwrap_or(0);
-    // Everything up to the query's own event, which is the newest it sees.
-    let total = event.seq + 1;
+    // Everything up to the query's own event, which is the newest it sees;
+    // or, when paging on, up to where the first page ended. Every query is
+    // itself an event, so the end must be fixed or pages would shift.
+    let total = params
+        .get("_before")
+        .and_then(|b| b.parse::<u64>().ok())
+        .map_or(event.seq + 1, |before| before.min(event.seq + 1));
     let events = service
         .audit_events(total.saturating_sub(offset), count)
         .await?;
@@ -502,7 +570,9 @@ async fn audit_log<E: Runtime>(
         .get("_format")
         .map(|f| format!("&_format={f}"))
         .unwrap_or_default();
-    let page = |offset: u64| format!("/fhir/AuditEvent?_count={count}&_offset={offset}{format}");
+    let page = |offset: u64| {
+        format!("/fhir/AuditEvent?_count={count}&_before={total}&_offset={offset}{format}")
+    };
     let next = Some(offset.saturating_add(count))
         .filter(|n| *n < total)
         .map(page);
@@ -661,8 +731,23 @@ async fn release<E: Runtime>(
     State(service): State<Shared<E>>,
     Json(request): Json<ReleaseRequest>,
 ) -> Result<Response, Fhir> {
-    let released = service.release(request).await?;
-    Ok(Json(released).into_response())
+    if request.resource_type != ResourceType::Binary {
+        let released = service.release(request).await?;
+        return Ok(Json(released).into_response());
+    }
+    let file = service.release_file(&request).await?;
+    let mut response = Response::new(file.body);
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE.as_str(), file.content_type),
+        (WRAPPED_KEY_HEADER, file.wrapped_key),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.length));
+    Ok(response)
 }
 
 impl<E: Runtime> Clinical<E> {

@@ -128,11 +128,11 @@ impl Module for Access {
         let question = Question {
             asker: actor.asker(&request.agent),
             action: request.action,
-            target: Target {
+            target: Target::Record {
                 name: &name,
                 resource_type: &resource_type,
-                patient: Some(&request.patient),
-                custodian: Some(&custodian),
+                patient: &request.patient,
+                custodian: &custodian,
                 author: author.as_deref(),
             },
             purpose: request.purpose,
@@ -164,8 +164,9 @@ impl Access {
         (decision, answer.reasons)
     }
 
-    /// A query of the whole audit log: the target has no patient and no
-    /// custodian, so only rules about the asker (the regulator's) permit.
+    /// A query of the whole audit log: its target is the `AuditLog`
+    /// entity, with no patient and no custodian, so only rules about the
+    /// asker (the regulator's) permit.
     fn query_audit(
         &self,
         ctx: &mut TxContext<'_>,
@@ -176,13 +177,7 @@ impl Access {
         let question = Question {
             asker: actor.asker(agent),
             action: AccessAction::ReadAudit,
-            target: Target {
-                name: AUDIT_LOG,
-                resource_type: AUDIT_LOG,
-                patient: None,
-                custodian: None,
-                author: None,
-            },
+            target: Target::AuditLog,
             purpose,
             consented: false,
             break_glass: false,
