@@ -190,14 +190,15 @@ pub fn seed(dir: &Path) -> Result<()> {
 
     // The case rides truck 7 to Corner Pharmacy and warms up on the way.
     medline.act(ship("TRUCK7-0001", vec![case()?], PHARMACY)?)?;
+    // Half a second apart over two seconds of the trip: device time must
+    // not run ahead of the block that records it, so they are sent after.
     let start = now_ms();
+    std::thread::sleep(Duration::from_millis(2_100));
     let readings: Vec<Reading> = [5.1, 5.4, 11.8, 12.6, 6.0]
         .iter()
         .enumerate()
-        .map(|(i, c)| Reading::celsius(start + i as u64 * 10, *c))
+        .map(|(i, c)| Reading::celsius(start + i as u64 * 500, *c))
         .collect();
-    // Device time must not run ahead of the block that records it.
-    std::thread::sleep(Duration::from_millis(100));
     transact(
         &medline.api,
         &truck,

@@ -142,8 +142,10 @@ impl Excursion {
         let ms = self.until_ms.saturating_sub(self.from_ms);
         if ms >= 60_000 {
             format!("{} min", ms / 60_000)
-        } else {
+        } else if ms >= 1000 {
             format!("{:.1} s", ms as f64 / 1000.0)
+        } else {
+            format!("{ms} ms")
         }
     }
 }
