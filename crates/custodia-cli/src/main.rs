@@ -98,7 +98,7 @@ the chain stopped. Each node's log is <dir>/<org>/node.log.")]
         after_help = "Examples:\n  custodia bench                          # every workload\n  \
 custodia bench --workload notes --txs-per-org 10000\n  \
 custodia bench --workload records --records 5000 --concurrency 64\n  \
-custodia bench --workload supply --packs 1000\n\n\
+custodia bench --workload supply --packs 3000\n\n\
 Starts a fresh 4-validator consortium as local processes for each workload and\n\
 drives it over HTTP from a separate load generator:\n\
   notes    signed transactions, signed up front, POST /v1/txs in batches;\n\
@@ -128,10 +128,8 @@ Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the compar
         /// FHIR resources written, and as many audited reads (records workload).
         #[arg(long, default_value_t = 3_000)]
         records: usize,
-        /// Serialised packs commissioned, shipped and received (supply workload). At
-        /// most about 1 400: an organisation's list of packs held on site is one
-        /// state record, and one record holds at most 64 KiB (see BENCHMARKS.md).
-        #[arg(long, default_value_t = 1_000)]
+        /// Serialised packs commissioned, shipped and received (supply workload).
+        #[arg(long, default_value_t = 3_000)]
         packs: usize,
         /// FHIR requests in flight per writing organisation (records workload), and
         /// verification clients (supply workload).

@@ -978,11 +978,12 @@ fn expired_packs_are_not_dispensed() {
 #[test]
 fn a_record_growing_past_what_the_store_holds_is_refused_and_the_chain_goes_on() {
     let mut w = World::new();
-    // The manufacturer's list of packs held on site grows with every
-    // commissioning (about 46 bytes a pack); the store holds 64 KiB a record.
+    // A lot's record lists its serials (about 10 bytes each here); the
+    // store holds 64 KiB a record. The manufacturer's site list is spread
+    // over buckets and stays small.
     let mut refused = None;
-    for batch in 0..4 {
-        let serials: Vec<String> = (0..500).map(|i| format!("N{batch}{i:04}")).collect();
+    for batch in 0..20 {
+        let serials: Vec<String> = (0..500).map(|i| format!("N{batch:02}{i:04}")).collect();
         let serials: Vec<&str> = serials.iter().map(String::as_str).collect();
         let status = w.act(MANUFACTURER, commission(&serials, "2027-06-30"));
         if status != TxStatus::Applied {
@@ -991,15 +992,42 @@ fn a_record_growing_past_what_the_store_holds_is_refused_and_the_chain_goes_on()
         }
     }
     let (batch, reason) = refused.expect("a record past 64 KiB is refused");
-    assert!(batch >= 2, "1 000 packs fit: refused at batch {batch}");
     assert!(
-        reason.contains("supply/org/") && reason.contains("65536"),
+        batch >= 10,
+        "5 000 packs fit in one lot: refused at batch {batch}"
+    );
+    assert!(
+        reason.contains("supply/lot/") && reason.contains("65536"),
         "{reason}"
     );
     // Nothing of the refused batch was written; later actions still apply.
     assert!(SupplyView(&w.chain.state)
-        .pack(&sgtin(&format!("N{batch}0000")))
+        .pack(&sgtin(&format!("N{batch:02}0000")))
         .unwrap()
         .is_none());
-    w.commission(&["after"], "2027-06-30");
+    w.ok(
+        MANUFACTURER,
+        SupplyAction::Commission(Commission {
+            gtin: gtin(),
+            serials: vec![Serial::parse("after").unwrap()],
+            lot: Lot::parse("L2026B").unwrap(),
+            expiry: Date::parse("2027-06-30").unwrap(),
+            location: None,
+        }),
+    );
+}
+
+#[test]
+fn a_flood_of_refused_attempts_on_one_serial_keeps_a_bounded_record() {
+    let mut w = at_the_pharmacy();
+    w.ok(PHARMACY, dispense("3"));
+    for _ in 0..custodia_supply::ledger::MAX_SIGNAL_RECORDS + 4 {
+        w.refused(PHARMACY_2, dispense("3"), "already dispensed");
+    }
+    let v = w.verify("3");
+    assert_eq!(v.signals, vec![CounterfeitSignal::DispensedTwice]);
+    assert_eq!(
+        v.signal_records.len(),
+        custodia_supply::ledger::MAX_SIGNAL_RECORDS
+    );
 }

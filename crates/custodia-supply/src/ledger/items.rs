@@ -9,7 +9,7 @@ use crate::model::{
     TrailEntry,
 };
 
-use super::{SupplyError, SupplyStore};
+use super::{keys, SupplyError, SupplyStore};
 
 /// Deeper nesting than a pack in a case on a pallet in a container is
 /// possible but not unbounded; this guards against a damaged state.
@@ -240,13 +240,22 @@ pub(crate) fn index_site_packs<'a, S: SupplyStore + ?Sized>(
     org: &OrgId,
     packs: impl Iterator<Item = &'a Sgtin>,
 ) -> Result<(), SupplyError> {
-    let held = store.org_packs(org)?;
-    let mut set: BTreeSet<Sgtin> = held.iter().cloned().collect();
-    let before = set.len();
-    set.extend(packs.cloned());
-    if set.len() != before || held.len() != before {
-        let all: Vec<Sgtin> = set.into_iter().collect();
-        store.put_org_packs(org, &all)?;
+    let mut by_bucket: std::collections::BTreeMap<u16, Vec<Sgtin>> = Default::default();
+    for sgtin in packs {
+        by_bucket
+            .entry(keys::org_pack_bucket(sgtin))
+            .or_default()
+            .push(sgtin.clone());
+    }
+    for (bucket, new) in by_bucket {
+        let held = store.org_pack_bucket(org, bucket)?;
+        let mut set: BTreeSet<Sgtin> = held.iter().cloned().collect();
+        let before = set.len();
+        set.extend(new);
+        if set.len() != before || held.len() != before {
+            let all: Vec<Sgtin> = set.into_iter().collect();
+            store.put_org_pack_bucket(org, bucket, &all)?;
+        }
     }
     Ok(())
 }

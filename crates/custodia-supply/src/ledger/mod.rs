@@ -38,7 +38,7 @@ pub use queries::{
     recall_report, trace_lot, trace_pack, verify, LotTrace, PackPosition, PackTrace, RecallReport,
     Verification, VerifyRequest,
 };
-pub use signals::{record_refusal, report_suspect};
+pub use signals::{record_refusal, report_suspect, MAX_SIGNAL_RECORDS};
 pub use store::{keys, MemoryStore, SupplyStore};
 
 use crate::model::{OrgId, TrailEntry, TrailEvent};

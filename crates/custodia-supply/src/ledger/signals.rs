@@ -14,6 +14,12 @@ use crate::model::{CounterfeitSignal, ItemId, SignalRecord};
 use super::items::Loaded;
 use super::{Ctx, SupplyError, SupplyStore};
 
+/// Signal records a refusal adds to one serial. Past this the serial
+/// already carries its signals with evidence; a flood of refused attempts
+/// must not grow one record without bound (each would rewrite it whole,
+/// and a block of them would take quadratic time to build).
+pub const MAX_SIGNAL_RECORDS: usize = 16;
+
 /// Records the signal `refusal` stands for (if any) on every pack it
 /// concerns (for a container: every pack inside). Returns whether anything
 /// was recorded.
@@ -33,7 +39,9 @@ pub fn record_refusal<S: SupplyStore + ?Sized>(
     };
     let detail = refusal.to_string();
     for sgtin in &packs {
-        report_suspect(store, ctx, sgtin, signal, &detail)?;
+        if store.signals(sgtin)?.len() < MAX_SIGNAL_RECORDS {
+            report_suspect(store, ctx, sgtin, signal, &detail)?;
+        }
     }
     Ok(!packs.is_empty())
 }

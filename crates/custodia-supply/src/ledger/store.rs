@@ -50,10 +50,26 @@ pub mod keys {
         format!("supply/shipment/{}", key_segment(id.as_str())).into_bytes()
     }
 
-    /// The packs an organisation has held on its premises (site-scoped
-    /// sensor readings are matched against these).
-    pub fn org_packs(org: &OrgId) -> Vec<u8> {
-        format!("supply/org/{org}/packs").into_bytes()
+    /// One bucket of the packs an organisation has held on its premises
+    /// (site-scoped sensor readings are matched against these). Spread
+    /// over [`ORG_PACK_BUCKETS`] records by [`org_pack_bucket`], so a new
+    /// pack rewrites one small record, not one list of everything held.
+    pub fn org_packs(org: &OrgId, bucket: u16) -> Vec<u8> {
+        format!("supply/org/{org}/packs/{bucket:03}").into_bytes()
+    }
+
+    /// How many records an organisation's site packs are spread over.
+    pub const ORG_PACK_BUCKETS: u16 = 256;
+
+    /// The bucket a pack is kept in: FNV-1a of `gtin/serial`, stable on
+    /// every platform (every node must pick the same).
+    pub fn org_pack_bucket(sgtin: &Sgtin) -> u16 {
+        let mut hash: u32 = 0x811c_9dc5;
+        for byte in format!("{}/{}", sgtin.gtin, sgtin.serial).bytes() {
+            hash ^= u32::from(byte);
+            hash = hash.wrapping_mul(0x0100_0193);
+        }
+        (hash % u32::from(ORG_PACK_BUCKETS)) as u16
     }
 
     pub fn signals(sgtin: &Sgtin) -> Vec<u8> {
@@ -120,11 +136,24 @@ pub trait SupplyStore {
     fn put_shipment(&mut self, s: &Shipment) -> Result<(), SupplyError> {
         save(self, keys::shipment(&s.id), s)
     }
+    /// Every pack `org` has held on its premises, bucket by bucket.
     fn org_packs(&self, org: &OrgId) -> Result<Vec<Sgtin>, SupplyError> {
-        Ok(load(self, &keys::org_packs(org))?.unwrap_or_default())
+        let mut all = Vec::new();
+        for bucket in 0..keys::ORG_PACK_BUCKETS {
+            all.extend(self.org_pack_bucket(org, bucket)?);
+        }
+        Ok(all)
     }
-    fn put_org_packs(&mut self, org: &OrgId, packs: &[Sgtin]) -> Result<(), SupplyError> {
-        save(self, keys::org_packs(org), &packs)
+    fn org_pack_bucket(&self, org: &OrgId, bucket: u16) -> Result<Vec<Sgtin>, SupplyError> {
+        Ok(load(self, &keys::org_packs(org, bucket))?.unwrap_or_default())
+    }
+    fn put_org_pack_bucket(
+        &mut self,
+        org: &OrgId,
+        bucket: u16,
+        packs: &[Sgtin],
+    ) -> Result<(), SupplyError> {
+        save(self, keys::org_packs(org, bucket), &packs)
     }
     fn signals(&self, sgtin: &Sgtin) -> Result<Vec<SignalRecord>, SupplyError> {
         Ok(load(self, &keys::signals(sgtin))?.unwrap_or_default())
