@@ -635,7 +635,37 @@ fn nodes_sign_for_their_own_organisations_agents_only() {
     .unwrap();
     let status = w.signed(&validator(DISTRIBUTOR as u64), Body::Supply(readings));
     assert!(
-        rejected(&status, "signed by that device's own key"),
+        rejected(&status, "may not act on behalf of a device"),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn only_manufacturers_register_products() {
+    let mut w = World::new();
+    // A pharmacy registering a GTIN under its own name would make the packs
+    // it commissions verify as genuine.
+    let mut own_brand = insulin();
+    own_brand.gtin = Gtin::parse("80614141123465").unwrap();
+    own_brand.manufacturer = supply_org(PHARMACY);
+    w.refused(
+        PHARMACY,
+        SupplyAction::RegisterProduct(own_brand.clone()),
+        "role is manufacturer",
+    );
+    own_brand.manufacturer = supply_org(MANUFACTURER);
+    w.ok(MANUFACTURER, SupplyAction::RegisterProduct(own_brand));
+}
+
+#[test]
+fn nobody_acts_in_a_devices_name() {
+    let mut w = World::new();
+    // The distributor's node, for the distributor's own truck logger: not
+    // even its organisation's node may act as the device.
+    let as_truck = SupplyTx::on_behalf_of(w.truck.public_key(), dispense("1")).unwrap();
+    let status = w.signed(&validator(DISTRIBUTOR as u64), Body::Supply(as_truck));
+    assert!(
+        rejected(&status, "may not act on behalf of a device"),
         "{status:?}"
     );
 }

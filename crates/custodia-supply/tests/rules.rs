@@ -556,6 +556,40 @@ fn an_epcis_document_is_all_or_nothing() {
 }
 
 #[test]
+fn an_organisation_uri_always_means_that_organisation() {
+    let mut w = World::new();
+    let pharmacy = format!("urn:custodia:org:{PHARMACY}");
+    // Nobody links it, not even the organisation it names: if another
+    // could, shipments addressed to the pharmacy would be theirs.
+    for who in [DISTRIBUTOR, PHARMACY] {
+        let err = w
+            .act(
+                who,
+                SupplyAction::LinkParty {
+                    party: pharmacy.clone(),
+                },
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot be linked"), "{err}");
+    }
+    // A shipment addressed by that URI goes to the pharmacy, not to
+    // whoever receives first.
+    let mut events = fixture_events("lifecycle_urn.json");
+    events.truncate(3); // commission, pack, ship
+    if let custodia_supply::epcis::Event::Object(o) = &mut events[2] {
+        o.common.destination_list[0].id = pharmacy;
+    }
+    w.epcis(MANUFACTURER, events).unwrap();
+    let shipped = w.pack("2017");
+    match shipped.status {
+        custodia_supply::model::PackStatus::InTransit(transit) => {
+            assert_eq!(transit.to, org(PHARMACY));
+        }
+        other => panic!("not in transit: {other:?}"),
+    }
+}
+
+#[test]
 fn an_item_named_twice_is_refused() {
     let mut w = World::new();
     w.commission(&["1"]);

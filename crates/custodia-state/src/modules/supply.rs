@@ -5,10 +5,14 @@
 //!   itself, or a member's node signing on behalf of one of its own
 //!   organisation's agents (`SupplyTx::on_behalf_of`, as clinical writes
 //!   do). Patients take no part.
+//! - **Products.** Only a member whose role is manufacturer registers a
+//!   product (GTIN); its packs then verify as genuine only when that
+//!   manufacturer commissioned them.
 //! - **Devices.** A sensor is a registered agent of kind `device`; its
 //!   device id in the supply records is its key in hex. Readings (a
 //!   `record_readings` action, or EPCIS sensor data) must be signed by that
-//!   very key, and a device may send nothing else. Its supply record
+//!   very key (never by a node on its behalf), and a device may send
+//!   nothing else. Its supply record
 //!   (`supply/device/{hex}`) is created on its first readings, or earlier
 //!   with `register_device` naming a device agent of the organisation.
 //! - **Counterfeit signals.** A refused action leaves no writes, but when
@@ -29,7 +33,7 @@ use custodia_supply::{
     ledger::{self, Ctx, SupplyAction, SupplyError, SupplyStore},
     model::OrgId as SupplyOrg,
 };
-use custodia_types::{key_hex, AgentKind, Body, OrgId, PublicKey, SignedTx};
+use custodia_types::{key_hex, AgentKind, Body, OrgId, OrgRole, PublicKey, SignedTx};
 use std::collections::BTreeSet;
 
 pub struct Supply;
@@ -132,8 +136,21 @@ impl Module for Supply {
         let Body::Supply(tx) = body else {
             unreachable!("dispatch only sends supply bodies here")
         };
-        let (org, kind, agent) = acting(ctx, tx.agent())?;
+        let (org, role, kind, agent) = acting(ctx, tx.agent())?;
         let action = tx.action();
+        if kind == Some(AgentKind::Device) && tx.agent().is_some() {
+            // A device's key is its identity: nobody signs in its name.
+            return Err(Rejection::NotAllowed(
+                "a device signs for itself; a node may not act on behalf of a device",
+            ));
+        }
+        if matches!(action, SupplyAction::RegisterProduct(_)) && role != OrgRole::Manufacturer {
+            // Whoever registers a GTIN is the one whose packs verify as
+            // genuine: only manufacturers may.
+            return Err(Rejection::NotAllowed(
+                "only a member whose role is manufacturer registers products",
+            ));
+        }
         let supply_ctx = supply_ctx(ctx, &org, &agent)?;
         check_devices(&*ctx.state, ctx.signer, &org, kind, action)?;
         let mut store = ChainStore {
@@ -150,7 +167,7 @@ impl Module for Supply {
         if error.signal().is_none() {
             return;
         }
-        let Ok((org, _, agent)) = acting(ctx, tx.agent()) else {
+        let Ok((org, _, _, agent)) = acting(ctx, tx.agent()) else {
             return;
         };
         let Ok(supply_ctx) = supply_ctx(ctx, &org, &agent) else {
@@ -164,15 +181,15 @@ impl Module for Supply {
     }
 }
 
-/// The organisation acting, the agent's kind (`None` for an admin) and the
-/// agent's key.
+/// The organisation acting, its role, the agent's kind (`None` for an
+/// admin) and the agent's key.
 fn acting(
     ctx: &TxContext<'_>,
     on_behalf_of: Option<&PublicKey>,
-) -> Result<(OrgId, Option<AgentKind>, PublicKey), Rejection> {
+) -> Result<(OrgId, OrgRole, Option<AgentKind>, PublicKey), Rejection> {
     let agent = on_behalf_of.unwrap_or(ctx.signer).clone();
     match resolve_actor(&*ctx.state, ctx.signer, ctx.principal, &agent)? {
-        Actor::Agent { org, kind, .. } => Ok((org, kind, agent)),
+        Actor::Agent { org, role, kind } => Ok((org, role, kind, agent)),
         Actor::Patient(_) => Err(Rejection::NotAllowed(
             "patients do not take part in the supply chain",
         )),

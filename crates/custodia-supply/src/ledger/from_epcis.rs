@@ -45,6 +45,13 @@ pub fn link_party<S: SupplyStore + ?Sized>(
             "party {party:?} must be a URI of at most 300 characters"
         )));
     }
+    if party.starts_with(ORG_URI_PREFIX) {
+        // These name an organisation by its id already; linking one would
+        // let another organisation receive what is addressed to it.
+        return Err(SupplyError::Invalid(format!(
+            "{ORG_URI_PREFIX}<org id> names that organisation itself and cannot be linked"
+        )));
+    }
     match store.party(party)? {
         Some(org) if org == ctx.org => Ok(()),
         Some(org) => Err(SupplyError::PartyClaimed {
@@ -289,15 +296,14 @@ fn receiver<S: SupplyStore + ?Sized>(store: &S, c: &EventCommon) -> Result<OrgId
                     .into(),
             )
         })?;
-    if let Some(org) = store.party(&party.id)? {
-        return Ok(org);
-    }
     // The form this ledger emits for organisations (`export`), so an
-    // exported event names its receiver without a linked party URI.
-    party
-        .id
-        .strip_prefix(ORG_URI_PREFIX)
-        .and_then(|id| OrgId::new(id).ok())
+    // exported event names its receiver without a linked party URI. It is
+    // read first: it always means that organisation.
+    if let Some(id) = party.id.strip_prefix(ORG_URI_PREFIX) {
+        return OrgId::new(id).map_err(|_| SupplyError::UnknownParty(party.id.clone()));
+    }
+    store
+        .party(&party.id)?
         .ok_or_else(|| SupplyError::UnknownParty(party.id.clone()))
 }
 
