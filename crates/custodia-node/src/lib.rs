@@ -1,5 +1,6 @@
 //! A Custodia validator node.
 
+pub mod auth;
 pub mod chain;
 pub mod clinical;
 pub mod config;

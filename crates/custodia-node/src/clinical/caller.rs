@@ -1,12 +1,16 @@
-//! Who is asking: a bearer token signed by a key registered on chain as an
-//! agent or the admin of this node's organisation, or as a patient.
+//! Who is asking the FHIR API: an agent or the admin of this node's
+//! organisation, or a patient (authenticated by `crate::auth`), with the
+//! purpose of use and any break-glass reason the request states.
 
-use super::{now_ms, Clinical};
-use crate::engine::Runtime;
+use super::{unavailable, Clinical};
+use crate::{
+    auth::{authenticate, AuthError},
+    engine::Runtime,
+};
 use axum::http::HeaderMap;
 use custodia_fhir::{IssueType, Outcome};
-use custodia_state::{keys, records::Principal};
-use custodia_types::{AgentKind, AuthToken, PublicKey, Purpose};
+use custodia_state::records::Principal;
+use custodia_types::{AgentKind, PublicKey, Purpose};
 
 pub struct Caller {
     pub key: PublicKey,
@@ -23,37 +27,17 @@ impl Caller {
 
 impl<E: Runtime> Clinical<E> {
     pub(super) async fn caller(&self, headers: &HeaderMap) -> Result<Caller, Outcome> {
-        let token = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                Outcome::new(
-                    401,
-                    IssueType::Login,
-                    "send `Authorization: Bearer <token>`; make a token with `custodia token`",
-                )
+        let (key, principal) = authenticate(&self.chain, &self.chain_id, &self.org, headers)
+            .await
+            .map_err(|error| {
+                let code = match error {
+                    AuthError::Missing => IssueType::Login,
+                    AuthError::Store(_) => return unavailable(error),
+                    _ => IssueType::Security,
+                };
+                Outcome::new(error.status().as_u16(), code, error.to_string())
             })?;
-        let token = AuthToken::verify(token, &self.chain_id, &self.org, now_ms())
-            .map_err(|e| Outcome::new(401, IssueType::Security, e.to_string()))?;
-        let principal: Principal =
-            self.read(&keys::principal(&token.key))
-                .await?
-                .ok_or_else(|| {
-                    Outcome::new(
-                        401,
-                        IssueType::Security,
-                        "the token's key is not registered on the chain",
-                    )
-                })?;
         match &principal {
-            Principal::Agent { revoked: true, .. } => {
-                return Err(Outcome::new(
-                    403,
-                    IssueType::Security,
-                    "the token's agent key was revoked",
-                ))
-            }
             Principal::Agent {
                 kind: AgentKind::Device,
                 ..
@@ -62,13 +46,6 @@ impl<E: Runtime> Clinical<E> {
                     403,
                     IssueType::Forbidden,
                     "devices have no access to clinical records",
-                ))
-            }
-            Principal::Agent { org, .. } | Principal::Admin { org } if *org != self.org => {
-                return Err(Outcome::new(
-                    403,
-                    IssueType::Security,
-                    format!("the token's key is an agent of {org}; use {org}'s own node"),
                 ))
             }
             Principal::Node { .. } => {
@@ -100,7 +77,7 @@ impl<E: Runtime> Clinical<E> {
             .filter(|r| !r.is_empty())
             .map(|r| truncate(r, custodia_types::MAX_REASON_LEN));
         Ok(Caller {
-            key: token.key,
+            key,
             principal,
             purpose,
             break_glass,

@@ -25,6 +25,7 @@ pub use binary::FileLimits;
 pub use routes::router;
 
 use crate::{
+    auth::now_ms,
     chain::AdmitError,
     engine::{gossip::Gossip, Runtime, SharedChain},
 };
@@ -176,13 +177,6 @@ fn unavailable(error: impl std::fmt::Display) -> Outcome {
         IssueType::Exception,
         "the node could not complete the request; see its log",
     )
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn rfc3339(ms: u64) -> String {

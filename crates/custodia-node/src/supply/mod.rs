@@ -13,13 +13,15 @@ mod routes;
 pub use routes::router;
 
 use crate::{
+    auth::{authenticate, AuthError},
     engine::{gossip::Gossip, Runtime, SharedChain},
     submit::WaitError,
 };
+use axum::http::HeaderMap;
 use custodia_api::ApiError;
-use custodia_state::{keys, modules::SupplyView, records::Principal, Preloaded, Receipt};
+use custodia_state::{modules::SupplyView, records::Principal, Preloaded, Receipt};
 use custodia_supply::ledger::SupplyError;
-use custodia_types::{AgentKind, AuthToken, Body, Digest, OrgId, PrivateKey, PublicKey};
+use custodia_types::{AgentKind, Body, Digest, OrgId, PrivateKey, PublicKey};
 use std::{sync::Arc, time::Duration};
 
 /// How long a submission waits for its transaction to be final.
@@ -102,56 +104,37 @@ impl<E: Runtime> Supply<E> {
 
     /// Who is calling: an agent or the admin of this node's organisation,
     /// by a bearer token (`custodia token`).
-    pub async fn caller(&self, token: Option<&str>) -> Result<PublicKey, ApiError> {
-        let token = token.ok_or_else(|| {
+    pub async fn caller(&self, headers: &HeaderMap) -> Result<PublicKey, ApiError> {
+        let (key, principal) = authenticate(&self.chain, &self.chain_id, &self.org, headers)
+            .await
+            .map_err(|error| match error {
+                AuthError::Store(_) => unavailable(error),
+                AuthError::Missing => {
+                    ApiError::new(error.status(), "unauthenticated", error.to_string())
+                }
+                AuthError::BadToken(_) | AuthError::Unregistered => {
+                    ApiError::new(error.status(), "bad_token", error.to_string())
+                }
+                _ => ApiError::new(error.status(), "forbidden", error.to_string()),
+            })?;
+        let forbidden = |m: &str| {
             ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "send `Authorization: Bearer <token>`; make a token with `custodia token`",
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                m.to_string(),
             )
-        })?;
-        let token = AuthToken::verify(token, &self.chain_id, &self.org, now_ms()).map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "bad_token",
-                e.to_string(),
-            )
-        })?;
-        let principal = {
-            let chain = self.chain.lock().await;
-            chain
-                .get(&keys::principal(&token.key))
-                .await
-                .map_err(unavailable)?
-                .and_then(|b| serde_json::from_slice::<Principal>(&b).ok())
         };
-        let forbidden =
-            |m: String| ApiError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", m);
         match principal {
-            None => Err(ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "bad_token",
-                "the token's key is not registered on the chain",
-            )),
-            Some(Principal::Agent { revoked: true, .. }) => {
-                Err(forbidden("the token's agent key was revoked".into()))
-            }
-            Some(Principal::Agent {
+            Principal::Agent {
                 kind: AgentKind::Device,
                 ..
-            }) => Err(forbidden(
+            } => Err(forbidden(
                 "a device signs its own readings: submit a supply transaction signed with the \
-                 device's key to POST /v1/tx"
-                    .into(),
+                 device's key to POST /v1/tx",
             )),
-            Some(Principal::Agent { org, .. } | Principal::Admin { org }) if org != self.org => {
-                Err(forbidden(format!(
-                    "the token's key is an agent of {org}; use {org}'s own node"
-                )))
-            }
-            Some(Principal::Agent { .. } | Principal::Admin { .. }) => Ok(token.key),
-            Some(_) => Err(forbidden(
-                "only an organisation's agents and admin submit supply events".into(),
+            Principal::Agent { .. } | Principal::Admin { .. } => Ok(key),
+            _ => Err(forbidden(
+                "only an organisation's agents and admin submit supply events",
             )),
         }
     }
@@ -201,11 +184,4 @@ fn query_error(error: SupplyError) -> ApiError {
 fn unavailable(error: impl std::fmt::Display) -> ApiError {
     tracing::error!(%error, "supply service failed");
     ApiError::unavailable("the node could not complete the request; see its log")
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -224,11 +224,7 @@ async fn submit_epcis<E: Runtime>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let agent = service.caller(token).await?;
+    let agent = service.caller(&headers).await?;
     let body = body.map_err(|rejection| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
