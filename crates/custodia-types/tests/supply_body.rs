@@ -159,6 +159,30 @@ fn every_action_round_trips_through_the_codec_and_json() {
 }
 
 #[test]
+fn readings_of_any_precision_decode_as_encoded() {
+    // Shortest-form floats that a best-effort parser reads one unit off,
+    // which would make the node think the JSON is not canonical.
+    let awkward = [
+        14.829037328432975,
+        38.069366128071636,
+        91.83171240665075,
+        -49.225585136767364,
+        0.1 + 0.2,
+    ];
+    for (i, celsius) in awkward.into_iter().enumerate() {
+        let action = SupplyAction::RecordReadings {
+            device: "ab".repeat(32),
+            scope: ReadingScope::Site { location: None },
+            readings: vec![Reading::celsius(1_772_348_400_000 + i as u64, celsius)],
+        };
+        let body = Body::Supply(SupplyTx::new(action.clone()).unwrap());
+        let decoded = Body::decode(body.encode())
+            .unwrap_or_else(|e| panic!("a reading of {celsius} does not decode: {e:?}"));
+        assert_eq!(decoded, body, "{celsius}");
+    }
+}
+
+#[test]
 fn epcis_events_in_a_body_are_emitted_back_in_standard_form() {
     for fixture in FIXTURES {
         let original: serde_json::Value = serde_json::from_str(fixture).unwrap();
