@@ -377,7 +377,7 @@ fn packs_travel_from_maker_to_pharmacy_and_every_node_tells_the_same_story() {
         body(readings(left + 3, &[20.0])),
     );
     let (code, answer) = submit(&chain.api(CARRIER), &tx);
-    refusal(code, &answer, 403, "");
+    refusal(code, &answer, 403, "not a registered member admin or agent");
     // Too warm for two readings: both packs in the case are compromised,
     // with the logger's evidence; S3 (by van) and S4 (at the maker) are not.
     let receipt = chain.send(
