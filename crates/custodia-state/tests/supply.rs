@@ -658,6 +658,20 @@ fn only_manufacturers_register_products() {
 }
 
 #[test]
+fn packs_are_shipped_only_to_member_organisations() {
+    let mut w = World::new();
+    w.commission(&["1"], "2027-06-30");
+    // org-9 is well formed but not on this chain: the pack could never be
+    // received.
+    w.refused(
+        MANUFACTURER,
+        ship(vec![pack_id("1")], 9, "S-lost"),
+        "not a member organisation",
+    );
+    w.ship(MANUFACTURER, vec![pack_id("1")], DISTRIBUTOR, "S1");
+}
+
+#[test]
 fn nobody_acts_in_a_devices_name() {
     let mut w = World::new();
     // The distributor's node, for the distributor's own truck logger: not

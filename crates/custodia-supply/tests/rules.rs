@@ -556,6 +556,29 @@ fn an_epcis_document_is_all_or_nothing() {
 }
 
 #[test]
+fn packs_are_shipped_only_to_members() {
+    let mut w = World::new();
+    w.commission(&["1"]);
+    w.store.members = Some([MANUFACTURER, DISTRIBUTOR].map(org).into());
+    let err = w
+        .act(
+            MANUFACTURER,
+            SupplyAction::Ship(Ship {
+                shipment: ShipmentId::new("S-nowhere").unwrap(),
+                to: org("nowhere-pharma"),
+                items: vec![pack_id("1")],
+                returning: false,
+            }),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, SupplyError::NotAMember(to) if *to == org("nowhere-pharma")),
+        "{err}"
+    );
+    w.ship(MANUFACTURER, vec![pack_id("1")], DISTRIBUTOR, "S1");
+}
+
+#[test]
 fn an_organisation_uri_always_means_that_organisation() {
     let mut w = World::new();
     let pharmacy = format!("urn:custodia:org:{PHARMACY}");

@@ -51,6 +51,14 @@ impl SupplyStore for ChainStore<'_, '_> {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.state.put(key, value);
     }
+
+    fn is_member(&self, org: &SupplyOrg) -> bool {
+        is_member(&*self.state, org)
+    }
+}
+
+fn is_member(state: &(impl crate::StateRead + ?Sized), org: &SupplyOrg) -> bool {
+    OrgId::new(org.as_str()).is_ok_and(|org| records::member_role(state, &org).is_some())
 }
 
 /// Read-only access to supply records in any state (committed state, a
@@ -65,6 +73,10 @@ impl<R: crate::StateRead + ?Sized> SupplyStore for SupplyView<'_, R> {
 
     fn put(&mut self, _key: Vec<u8>, _value: Vec<u8>) {
         debug_assert!(false, "supply queries do not write");
+    }
+
+    fn is_member(&self, org: &SupplyOrg) -> bool {
+        is_member(self.0, org)
     }
 }
 

@@ -35,6 +35,9 @@ pub fn ship<S: SupplyStore + ?Sized>(
             org: ctx.org.clone(),
         });
     }
+    if !store.is_member(&ship.to) {
+        return Err(SupplyError::NotAMember(ship.to.clone()));
+    }
     if ship.items.is_empty() {
         return Err(SupplyError::Invalid(
             "a shipment names at least one item".into(),

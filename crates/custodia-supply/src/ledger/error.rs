@@ -109,6 +109,8 @@ pub enum SupplyError {
     Compromised { sgtin: Sgtin, excursion: String },
     #[error("{org} cannot ship to itself")]
     ShipToSelf { org: OrgId },
+    #[error("{0} is not a member organisation of this chain; packs are shipped only to members, who can receive them")]
+    NotAMember(OrgId),
     #[error("a return goes back up the chain: {item} was never held by {to}")]
     ReturnToStranger { item: ItemId, to: OrgId },
     #[error("shipment {0} already exists; use a new shipment id")]

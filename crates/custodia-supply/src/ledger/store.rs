@@ -3,7 +3,7 @@
 //! implements [`SupplyStore`] over its per-transaction overlay; tests use
 //! [`MemoryStore`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -105,6 +105,10 @@ pub mod keys {
 pub trait SupplyStore {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
+    /// Whether `org` is a member organisation: the only ones packs may be
+    /// shipped to (a pack sent elsewhere could never be received). The
+    /// membership lives outside the supply records, so each store says.
+    fn is_member(&self, org: &OrgId) -> bool;
 
     fn product(&self, gtin: &Gtin) -> Result<Option<Product>, SupplyError> {
         load(self, &keys::product(gtin))
@@ -208,11 +212,22 @@ pub(crate) fn save<T: Serialize + ?Sized, S: SupplyStore + ?Sized>(
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryStore {
     pub entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The member organisations; `None` is an open world in which every
+    /// organisation counts as one (for tests of the other rules).
+    pub members: Option<BTreeSet<OrgId>>,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store whose only members are `members`.
+    pub fn with_members(members: impl IntoIterator<Item = OrgId>) -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            members: Some(members.into_iter().collect()),
+        }
     }
 }
 
@@ -223,5 +238,11 @@ impl SupplyStore for MemoryStore {
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.entries.insert(key, value);
+    }
+
+    fn is_member(&self, org: &OrgId) -> bool {
+        self.members
+            .as_ref()
+            .is_none_or(|members| members.contains(org))
     }
 }
