@@ -122,10 +122,12 @@ impl<E: Runtime> Clinical<E> {
 
     /// Wait until transaction `id` is final; its receipt.
     async fn finalized(&self, id: &Digest) -> Result<Receipt, Outcome> {
-        let wait = wait_receipt(&self.chain, self.finalized_heights.clone(), id);
-        tokio::time::timeout(FINALITY_TIMEOUT, wait)
+        crate::submit::wait_final(&self.chain, &self.finalized_heights, id, FINALITY_TIMEOUT)
             .await
-            .unwrap_or_else(|_| Err(finality_timeout()))
+            .map_err(|e| match e {
+                crate::submit::WaitError::Timeout(_) => finality_timeout(),
+                other => unavailable(other),
+            })
     }
 
     /// Submit and wait: the receipt of a node-signed transaction.
