@@ -12,7 +12,10 @@ use commonware_cryptography::Signer as _;
 use custodia_supply::{
     gs1::{Epc, EpcUri, Gtin, Lgtin, Lot, Serial, Sgtin, Sscc},
     ledger::{Receive, Ship, SupplyAction},
-    model::{ItemId, OrgId as SupplyOrg, Product, Reading, ReadingScope, ShipmentId, StorageRange},
+    model::{
+        ItemId, OrgId as SupplyOrg, Product, Reading, ReadingScope, ShipmentId, ShipmentRef,
+        StorageRange,
+    },
     time::Date,
 };
 use custodia_types::{key_hex, AgentKind, AuthToken, Body, OrgId, PrivateKey, SupplyTx};
@@ -351,7 +354,10 @@ fn packs_travel_from_maker_to_pharmacy_and_every_node_tells_the_same_story() {
         .unwrap();
     let readings = |from: u64, celsius: &[f64]| SupplyAction::RecordReadings {
         device: key_hex(&truck.public_key()),
-        scope: ReadingScope::Shipment(ShipmentId::new("TRUCK-1").unwrap()),
+        scope: ReadingScope::Shipment(ShipmentRef {
+            from: org(CARRIER),
+            id: ShipmentId::new("TRUCK-1").unwrap(),
+        }),
         readings: celsius
             .iter()
             .enumerate()

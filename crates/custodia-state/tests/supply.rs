@@ -15,7 +15,7 @@ use custodia_supply::ledger::{
 };
 use custodia_supply::model::{
     CounterfeitSignal, ItemId, OrgId as SupplyOrg, Pack, PackStatus, Product, Reading,
-    ReadingScope, ShipmentId, StorageRange,
+    ReadingScope, ShipmentId, ShipmentRef, StorageRange,
 };
 use custodia_supply::time::Date;
 use custodia_types::{key_hex, AgentKind, Body, OrgRole, Params, PrivateKey, SupplyTx};
@@ -504,7 +504,10 @@ fn readings_come_only_from_the_organisations_own_registered_devices() {
     w.ship(MANUFACTURER, vec![pack_id("1")], DISTRIBUTOR, "S1");
     let now = w.chain.time_ms;
     let batch = || celsius(now - 10 * MINUTE, &[(0, 5.0), (1, 5.1)]);
-    let s1 = ReadingScope::Shipment(ShipmentId::new("S1").unwrap());
+    let s1 = ReadingScope::Shipment(ShipmentRef {
+        from: supply_org(MANUFACTURER),
+        id: ShipmentId::new("S1").unwrap(),
+    });
 
     // An unregistered key cannot sign anything.
     let stranger = PrivateKey::from_seed(999);
@@ -841,7 +844,10 @@ fn cold_chain_flags_exactly_the_packs_in_the_measured_custody() {
     );
     w.ship(MANUFACTURER, vec![pack_id("4")], DISTRIBUTOR, "S2");
     let start = T0 + HOUR + 10 * MINUTE;
-    let s1 = ReadingScope::Shipment(ShipmentId::new("S1").unwrap());
+    let s1 = ReadingScope::Shipment(ShipmentRef {
+        from: supply_org(MANUFACTURER),
+        id: ShipmentId::new("S1").unwrap(),
+    });
     let truck = w.truck.clone();
     let all = ["1", "2", "3", "4", "5"];
 

@@ -6,8 +6,10 @@ mod common;
 
 use common::*;
 use custodia_supply::gs1::{Gtin, Lot, Serial};
-use custodia_supply::ledger::{Commission, SupplyAction, SupplyStore};
-use custodia_supply::model::{ExcursionKind, Reading, ReadingScope, ShipmentId};
+use custodia_supply::ledger::{
+    Commission, SupplyAction, SupplyStore, MAX_EXCURSIONS_PER_PACK, MAX_READING_AGE_MS,
+};
+use custodia_supply::model::{ExcursionKind, Reading, ReadingScope, ShipmentId, ShipmentRef};
 use custodia_supply::time::{Date, Timestamp};
 use serde_json::json;
 
@@ -370,7 +372,10 @@ fn sensor_data_can_arrive_as_epcis() {
     let e = &w.pack("1").compromised[0];
     assert_eq!(
         e.scope,
-        ReadingScope::Shipment(ShipmentId::new("S2").unwrap())
+        ReadingScope::Shipment(ShipmentRef {
+            from: org(DISTRIBUTOR),
+            id: ShipmentId::new("S2").unwrap()
+        })
     );
     assert_eq!(e.minutes(), 60);
     // An organisation cannot send readings from another's device as EPCIS.
@@ -378,6 +383,49 @@ fn sensor_data_can_arrive_as_epcis() {
     assert!(
         err.to_string()
             .contains("cannot report for corner-pharmacy"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_device_cannot_grow_a_pack_without_bound_or_rewrite_old_custody() {
+    let mut w = warehouse_day();
+    // Many separate excursions, each longer than the 30 allowed minutes,
+    // while pack 3 is on site: it records at most MAX_EXCURSIONS_PER_PACK.
+    let many = MAX_EXCURSIONS_PER_PACK as u64 + 4;
+    let long: Vec<(u64, f64)> = (0..many)
+        .flat_map(|k| {
+            let start = 12 * 60 + k * 45;
+            [(start, 12.0), (start + 40, 12.0), (start + 41, 5.0)]
+        })
+        .collect();
+    w.now = T0 + 30 * HOUR;
+    record(&mut w, DISTRIBUTOR, FRIDGE, site(), readings(&long));
+    assert_eq!(w.pack("3").compromised.len(), MAX_EXCURSIONS_PER_PACK);
+    let first = &w.pack("3").compromised[0];
+    assert_eq!(first.from_ms, T0 + 12 * HOUR, "the first evidence is kept");
+
+    // A reading dated more than 30 days before the block time is refused,
+    // even from a device that never reported before.
+    w.ok(
+        DISTRIBUTOR,
+        SupplyAction::RegisterDevice {
+            device: "new-logger".into(),
+        },
+    );
+    w.now = T0 + MAX_READING_AGE_MS + 24 * HOUR;
+    let err = w
+        .act(
+            DISTRIBUTOR,
+            SupplyAction::RecordReadings {
+                device: "new-logger".into(),
+                scope: site(),
+                readings: readings(&[(3 * 60, 20.0), (5 * 60, 20.0)]),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("more than 30 days before"),
         "{err}"
     );
 }

@@ -136,7 +136,10 @@ fn full_life_cycle_across_three_organisations() {
 
     let s1 = w
         .store
-        .shipment(&custodia_supply::model::ShipmentId::new("S1").unwrap())
+        .shipment(&custodia_supply::model::ShipmentRef {
+            from: org(MANUFACTURER),
+            id: custodia_supply::model::ShipmentId::new("S1").unwrap(),
+        })
         .unwrap()
         .unwrap();
     assert!(s1.outstanding.is_empty());

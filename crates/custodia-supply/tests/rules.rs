@@ -365,6 +365,17 @@ fn shipping_rules() {
         ship_action(vec![pack_id("2")], DISTRIBUTOR, "S1"),
     );
     assert!(matches!(err, SupplyError::ShipmentExists(_)), "{err}");
+    // Shipment ids are each shipper's own: another member using the same
+    // id (say, having seen this one in the mempool) claims nothing of the
+    // manufacturer's, and the manufacturer's next shipment is not blocked
+    // by someone else's.
+    w.commission(&["7"]);
+    w.ship(MANUFACTURER, vec![pack_id("7")], PHARMACY, "S1-next");
+    w.receive(PHARMACY, vec![pack_id("7")]);
+    w.ship(PHARMACY, vec![pack_id("7")], DISTRIBUTOR, "S2");
+    w.commission(&["8"]);
+    w.ship(MANUFACTURER, vec![pack_id("8")], DISTRIBUTOR, "S2");
+    w.receive(DISTRIBUTOR, vec![pack_id("7"), pack_id("8")]);
     // A return must go back to someone who held the pack.
     w.receive(DISTRIBUTOR, vec![pack_id("1")]);
     let mut ret = Ship {

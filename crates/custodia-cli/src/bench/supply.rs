@@ -21,7 +21,7 @@ use custodia_node::home::Home;
 use custodia_supply::{
     gs1::{Gtin, Lot, Serial, Sgtin},
     ledger::{Commission, Receive, Ship, SupplyAction},
-    model::{ItemId, OrgId, Product, Reading, ReadingScope, ShipmentId, StorageRange},
+    model::{ItemId, OrgId, Product, Reading, ReadingScope, ShipmentId, ShipmentRef, StorageRange},
     time::Date,
 };
 use custodia_types::{
@@ -40,6 +40,8 @@ const PACKS_PER_EVENT: usize = 5;
 /// Signing agents per organisation, and truck loggers.
 const SIGNERS: usize = 4;
 const READINGS_PER_BATCH: usize = 60;
+/// Between one logger's readings (they must all fall inside the transit).
+const READING_STEP_MS: u64 = 2;
 /// How long verification queries run.
 const QUERY_SECONDS: u64 = 10;
 
@@ -96,6 +98,54 @@ fn sgtin(n: usize) -> Result<Sgtin> {
 
 fn shipment(k: usize) -> Result<ShipmentId> {
     ShipmentId::new(&format!("SHIP-{k}")).map_err(|e| anyhow!(e))
+}
+
+/// Logger d's batches for shipment d (in transit), one reading every
+/// [`READING_STEP_MS`], ending now: the batches must be dated after the
+/// shipment left and not after the block time that records them, so the
+/// span is waited out (outside any timing) before they are signed. Every
+/// tenth batch holds a short warm spell, an excursion run opened and
+/// closed (under the product's 30 allowed minutes, so packs stay usable).
+fn transit_readings(loggers: &mut [Signer], events: usize) -> Result<Vec<Vec<SignedTx>>> {
+    let batches = events.max(SIGNERS * 10) / SIGNERS;
+    let span_ms = (batches * READINGS_PER_BATCH) as u64 * READING_STEP_MS;
+    eprintln!(
+        "waiting {:.1} s for the loggers' readings to be in the past...",
+        span_ms as f64 / 1000.0
+    );
+    std::thread::sleep(Duration::from_millis(span_ms + 100));
+    let start_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64
+        - span_ms;
+    let mut readings = vec![Vec::new(); loggers.len()];
+    for (d, logger) in loggers.iter_mut().enumerate() {
+        let device = key_hex(&logger.key.public_key());
+        let scope = ReadingScope::Shipment(ShipmentRef {
+            from: OrgId::new(MAKER).map_err(|e| anyhow!(e))?,
+            id: shipment(d)?,
+        });
+        for b in 0..batches {
+            let from = start_ms + (b * READINGS_PER_BATCH) as u64 * READING_STEP_MS;
+            let warm = b % 10 == 9;
+            let batch = (0..READINGS_PER_BATCH)
+                .map(|i| {
+                    let celsius = if warm && (20..30).contains(&i) {
+                        9.5
+                    } else {
+                        4.0 + (i % 5) as f64 * 0.5
+                    };
+                    Reading::celsius(from + i as u64 * READING_STEP_MS, celsius)
+                })
+                .collect();
+            readings[d].push(logger.sign(SupplyAction::RecordReadings {
+                device: device.clone(),
+                scope: scope.clone(),
+                readings: batch,
+            })?);
+        }
+    }
+    Ok(readings)
 }
 
 /// Runs one phase and checks every transaction was applied; its rate.
@@ -210,39 +260,24 @@ pub fn run(options: &BenchOptions) -> Result<()> {
             location: None,
         }))?);
     }
-    // Readings: logger d reports for shipment d, from ten hours ago, one
-    // reading a second.
-    let batches = events.max(SIGNERS * 10) / SIGNERS;
-    let mut readings = vec![Vec::new(); SIGNERS];
-    for (d, logger) in loggers.iter_mut().enumerate() {
-        let device = key_hex(&logger.key.public_key());
-        for b in 0..batches {
-            let from = now_ms - 10 * 3_600_000 + (b * READINGS_PER_BATCH) as u64 * 1000;
-            let batch = (0..READINGS_PER_BATCH)
-                .map(|i| Reading::celsius(from + i as u64 * 1000, 4.0 + (i % 5) as f64 * 0.5))
-                .collect();
-            readings[d].push(logger.sign(SupplyAction::RecordReadings {
-                device: device.clone(),
-                scope: ReadingScope::Shipment(shipment(d)?),
-                readings: batch,
-            })?);
-        }
-    }
 
     let mut event_count = 0usize;
     let mut event_seconds = 0.0;
     let mut event_latencies = Vec::new();
-    for (name, work) in [
-        ("commissioning", commission),
-        ("shipping", ship),
-        ("receiving", receive),
-    ] {
+    let mut custody = |name: &str, work: Vec<Vec<SignedTx>>| -> Result<()> {
         let driven = phase(name, &apis, work)?;
         event_count += driven.finalized;
         event_seconds += driven.window;
         event_latencies.extend(driven.latencies.0);
-    }
+        Ok(())
+    };
+    custody("commissioning", commission)?;
+    custody("shipping", ship)?;
+    // The shipments are on the road: the loggers report on them now, so
+    // every batch is matched against the packs' custody in transit.
+    let readings = transit_readings(&mut loggers, events)?;
     let sensor = phase("sensor readings", &apis, readings)?;
+    custody("receiving", receive)?;
     let queries = verify_load(&apis, events * PACKS_PER_EVENT, options.concurrency)?;
 
     let events_latency = Latencies::new(event_latencies);

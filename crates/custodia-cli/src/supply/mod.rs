@@ -18,7 +18,7 @@ use clap::Subcommand;
 use commonware_cryptography::Signer as _;
 use custodia_supply::{
     ledger::SupplyAction,
-    model::{Reading, ReadingScope, ShipmentId},
+    model::{OrgId as SupplyOrg, Reading, ReadingScope, ShipmentId, ShipmentRef},
 };
 use custodia_types::{generate_key, key_hex, AgentKind, Body, SupplyTx};
 use serde_json::Value;
@@ -128,7 +128,7 @@ Prints the device id (its public key in hex): the id its readings carry."
     },
     /// Submit a batch of temperature/humidity readings signed by the device's key.
     #[command(after_help = "Example:\n  \
-custodia supply readings --key truck9.key --shipment SHIP-42 \\\n    \
+custodia supply readings --key truck9.key --shipment SHIP-42 --shipped-by medline \\\n    \
 --readings '[{\"time_ms\":1767225600000,\"celsius\":5.1},{\"time_ms\":1767225660000,\"celsius\":9.4}]'\n\n\
 Readings are in time order, after the device's previous batch, not in the\n\
 future. Outside the product's range for longer than its allowed excursion\n\
@@ -141,8 +141,12 @@ this device, the time span and the extreme values as evidence.")]
         #[arg(long)]
         key: PathBuf,
         /// The shipment the device travels with...
-        #[arg(long, required_unless_present = "site")]
+        #[arg(long, required_unless_present = "site", requires = "shipped_by")]
         shipment: Option<String>,
+        /// ...and the organisation that shipped it (shipment ids are each
+        /// shipper's own).
+        #[arg(long, requires = "shipment")]
+        shipped_by: Option<String>,
         /// ...or the organisation's own premises.
         #[arg(long, conflicts_with = "shipment")]
         site: bool,
@@ -268,6 +272,7 @@ pub fn run(command: Command) -> Result<()> {
             node,
             key,
             shipment,
+            shipped_by,
             site: _,
             location,
             readings,
@@ -282,9 +287,12 @@ pub fn run(command: Command) -> Result<()> {
             let readings: Vec<Reading> = serde_json::from_str(&text).context(
                 "readings are a JSON array of {\"time_ms\": ms since 1970, \"celsius\": n, \"humidity_pct\": n}",
             )?;
-            let scope = match shipment {
-                Some(id) => ReadingScope::Shipment(ShipmentId::new(&id).map_err(|e| anyhow!(e))?),
-                None => ReadingScope::Site { location },
+            let scope = match (shipment, shipped_by) {
+                (Some(id), Some(from)) => ReadingScope::Shipment(ShipmentRef {
+                    from: SupplyOrg::new(&from).map_err(|e| anyhow!(e))?,
+                    id: ShipmentId::new(&id).map_err(|e| anyhow!(e))?,
+                }),
+                _ => ReadingScope::Site { location },
             };
             let action = SupplyAction::RecordReadings {
                 device: key_hex(&device.public_key()),

@@ -14,7 +14,10 @@ use custodia_node::home::Home;
 use custodia_supply::{
     gs1::{Epc, EpcUri, Gtin, Lot, Serial, Sgtin, Sscc},
     ledger::{Commission, Receive, Ship, SupplyAction},
-    model::{ItemId, OrgId as SupplyOrg, Product, Reading, ReadingScope, ShipmentId, StorageRange},
+    model::{
+        ItemId, OrgId as SupplyOrg, Product, Reading, ReadingScope, ShipmentId, ShipmentRef,
+        StorageRange,
+    },
     time::Date,
 };
 use custodia_types::{generate_key, key_hex, AgentKind, Body, PrivateKey};
@@ -204,7 +207,10 @@ pub fn seed(dir: &Path) -> Result<()> {
         &truck,
         supply_body(SupplyAction::RecordReadings {
             device: key_hex(&truck.public_key()),
-            scope: ReadingScope::Shipment(ShipmentId::new("TRUCK7-0001").map_err(|e| anyhow!(e))?),
+            scope: ReadingScope::Shipment(ShipmentRef {
+                from: SupplyOrg::new(DISTRIBUTOR).map_err(|e| anyhow!(e))?,
+                id: ShipmentId::new("TRUCK7-0001").map_err(|e| anyhow!(e))?,
+            }),
             readings,
         })?,
     )?;

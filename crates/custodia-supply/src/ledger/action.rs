@@ -135,7 +135,8 @@ impl SupplyAction {
     /// load them before executing a block): the records of every product,
     /// pack, container, lot, shipment, device and party it names. Not
     /// complete (the contents of containers are found while applying), and
-    /// it need not be.
+    /// it need not be: shipments, keyed by their shipper's organisation,
+    /// which the action alone does not say, are among what is found then.
     pub fn likely_keys(&self) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let item = |out: &mut Vec<Vec<u8>>, item: &ItemId| match item {
@@ -169,7 +170,6 @@ impl SupplyAction {
                 }
             }
             SupplyAction::Ship(s) => {
-                out.push(keys::shipment(&s.shipment));
                 for i in &s.items {
                     item(&mut out, i);
                 }
@@ -205,11 +205,6 @@ impl SupplyAction {
                     let c = e.common();
                     for d in &c.destination_list {
                         out.push(keys::party(&d.id));
-                    }
-                    if let Some(id) = &c.event_id {
-                        if let Ok(id) = crate::model::ShipmentId::new(id) {
-                            out.push(keys::shipment(&id));
-                        }
                     }
                     let refs: Vec<&crate::epcis::EpcRef> = match e {
                         Event::Object(o) => o.epc_list.iter().collect(),

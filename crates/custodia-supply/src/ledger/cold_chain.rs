@@ -25,6 +25,17 @@ use super::{Ctx, SupplyError, SupplyStore};
 
 /// Registers a sensor (logger, fridge probe) as the acting organisation's.
 /// A device id is registered once.
+/// How far back a reading may be dated: a logger read out at the end of a
+/// long voyage is still accepted, but a new device cannot rewrite the
+/// cold-chain record of custody long past.
+pub const MAX_READING_AGE_MS: u64 = 30 * 24 * 3_600_000;
+
+/// Excursions recorded on one pack. One is enough to keep it from being
+/// dispensed; past this many, a device cannot grow the pack's record
+/// toward the state's size limit (which would freeze the pack), and the
+/// evidence already on record stands.
+pub const MAX_EXCURSIONS_PER_PACK: usize = 16;
+
 pub fn register_device<S: SupplyStore + ?Sized>(
     store: &mut S,
     ctx: &Ctx,
@@ -89,7 +100,6 @@ pub fn record_readings<S: SupplyStore + ?Sized>(
             if shipment.from != ctx.org && shipment.to != ctx.org {
                 return Err(SupplyError::NotShipmentParty {
                     shipment: id.clone(),
-                    from: shipment.from,
                     to: shipment.to,
                     org: ctx.org.clone(),
                 });
@@ -214,6 +224,13 @@ fn check_readings(device: &Device, readings: &[Reading], now_ms: u64) -> Result<
                 ));
             }
         }
+        if r.time_ms.saturating_add(MAX_READING_AGE_MS) < now_ms {
+            return Err(format!(
+                "reading {i} at {} ms is more than 30 days before the block time {now_ms} ms; \
+                 readings that old are not accepted",
+                r.time_ms
+            ));
+        }
         if r.time_ms > now_ms {
             return Err(format!(
                 "reading {i} at {} ms is after the block time {now_ms} ms",
@@ -234,7 +251,11 @@ fn exposed(pack: &Pack, scope: &ReadingScope, org: &OrgId, from_ms: u64, until_m
 
 fn in_scope(c: &CustodyInterval, scope: &ReadingScope, org: &OrgId) -> bool {
     match (scope, &c.place) {
-        (ReadingScope::Shipment(id), CustodyPlace::Shipment { shipment, .. }) => shipment == id,
+        // Custody stays with the shipper in transit, so the interval's org
+        // is the shipment's.
+        (ReadingScope::Shipment(r), CustodyPlace::Shipment { shipment, .. }) => {
+            shipment == &r.id && c.org == r.from
+        }
         (ReadingScope::Site { location }, CustodyPlace::Site { location: at }) => {
             &c.org == org && (location.is_none() || location == at)
         }
@@ -257,8 +278,10 @@ fn mark(packs: &mut [Pack], excursion: &Excursion, ctx: &Ctx) {
         {
             continue;
         }
+        let full = pack.compromised.len() >= MAX_EXCURSIONS_PER_PACK;
         match pack.compromised.iter_mut().find(|e| e.id == excursion.id) {
             Some(existing) => *existing = excursion.clone(),
+            None if full => {}
             None => {
                 pack.compromised.push(excursion.clone());
                 pack.history.push(ctx.entry(TrailEvent::Compromised {

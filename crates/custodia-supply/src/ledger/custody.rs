@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    ContainerStatus, CustodyPlace, ItemId, OrgId, PackStatus, Shipment, ShipmentId, TrailEvent,
-    Transit,
+    ContainerStatus, CustodyPlace, ItemId, OrgId, PackStatus, Shipment, ShipmentId, ShipmentRef,
+    TrailEvent, Transit,
 };
 
 use super::items::{distinct, index_site_packs, open_custody, Loaded};
@@ -44,8 +44,12 @@ pub fn ship<S: SupplyStore + ?Sized>(
         ));
     }
     distinct(&ship.items)?;
-    if store.shipment(&ship.shipment)?.is_some() {
-        return Err(SupplyError::ShipmentExists(ship.shipment.clone()));
+    let reference = ShipmentRef {
+        from: ctx.org.clone(),
+        id: ship.shipment.clone(),
+    };
+    if store.shipment(&reference)?.is_some() {
+        return Err(SupplyError::ShipmentExists(reference));
     }
     let transit = Transit {
         shipment: ship.shipment.clone(),
@@ -152,9 +156,10 @@ pub fn receive<S: SupplyStore + ?Sized>(
         loaded.save(store)?;
         index_site_packs(store, &ctx.org, loaded.packs.iter().map(|p| &p.sgtin))?;
 
+        let reference = transit.reference();
         let mut shipment = store
-            .shipment(&transit.shipment)?
-            .ok_or_else(|| SupplyError::UnknownShipment(transit.shipment.clone()))?;
+            .shipment(&reference)?
+            .ok_or(SupplyError::UnknownShipment(reference))?;
         shipment.outstanding.retain(|i| i != item);
         if shipment.outstanding.is_empty() {
             shipment.received_at_ms = Some(ctx.at_ms);

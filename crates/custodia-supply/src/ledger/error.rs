@@ -2,7 +2,7 @@
 //! refusals are also counterfeit signals to be recorded.
 
 use crate::gs1::{Gtin, Lgtin, Sgtin, Sscc};
-use crate::model::{CounterfeitSignal, ItemId, OrgId, ShipmentId};
+use crate::model::{CounterfeitSignal, ItemId, OrgId, ShipmentRef};
 use crate::time::Date;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -114,13 +114,12 @@ pub enum SupplyError {
     #[error("a return goes back up the chain: {item} was never held by {to}")]
     ReturnToStranger { item: ItemId, to: OrgId },
     #[error("shipment {0} already exists; use a new shipment id")]
-    ShipmentExists(ShipmentId),
+    ShipmentExists(ShipmentRef),
     #[error("no shipment {0}")]
-    UnknownShipment(ShipmentId),
-    #[error("shipment {shipment} is from {from} to {to}; {org}'s devices cannot report on it")]
+    UnknownShipment(ShipmentRef),
+    #[error("shipment {shipment} goes to {to}; {org}'s devices cannot report on it")]
     NotShipmentParty {
-        shipment: ShipmentId,
-        from: OrgId,
+        shipment: ShipmentRef,
         to: OrgId,
         org: OrgId,
     },

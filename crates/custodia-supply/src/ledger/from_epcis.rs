@@ -381,7 +381,7 @@ fn sensor_scope<S: SupplyStore + ?Sized>(
         };
         match (&loaded.head.pack_status, &loaded.head.container_status) {
             (Some(PackStatus::InTransit(t)), _) | (_, Some(ContainerStatus::InTransit(t))) => {
-                return Ok(ReadingScope::Shipment(t.shipment.clone()))
+                return Ok(ReadingScope::Shipment(t.reference()))
             }
             _ => {}
         }

@@ -27,7 +27,9 @@ mod store;
 
 pub use action::{apply, submit, SupplyAction};
 pub use aggregation::{pack_into, unpack};
-pub use cold_chain::{record_readings, register_device};
+pub use cold_chain::{
+    record_readings, register_device, MAX_EXCURSIONS_PER_PACK, MAX_READING_AGE_MS,
+};
 pub use custody::{receive, ship, Receive, Ship};
 pub use end_of_life::{decommission, dispense, recall_lot};
 pub use error::SupplyError;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::gs1::{key_segment, Gtin, Lgtin, Sgtin, Sscc};
 use crate::model::{
-    Container, Device, LotRecord, OrgId, Pack, Product, Shipment, ShipmentId, SignalRecord,
+    Container, Device, LotRecord, OrgId, Pack, Product, Shipment, ShipmentRef, SignalRecord,
 };
 
 use super::SupplyError;
@@ -46,8 +46,13 @@ pub mod keys {
         .into_bytes()
     }
 
-    pub fn shipment(id: &ShipmentId) -> Vec<u8> {
-        format!("supply/shipment/{}", key_segment(id.as_str())).into_bytes()
+    pub fn shipment(shipment: &ShipmentRef) -> Vec<u8> {
+        format!(
+            "supply/shipment/{}/{}",
+            key_segment(shipment.from.as_str()),
+            key_segment(shipment.id.as_str())
+        )
+        .into_bytes()
     }
 
     /// One bucket of the packs an organisation has held on its premises
@@ -134,11 +139,11 @@ pub trait SupplyStore {
     fn put_lot(&mut self, lot: &LotRecord) -> Result<(), SupplyError> {
         save(self, keys::lot(&lot.lgtin), lot)
     }
-    fn shipment(&self, id: &ShipmentId) -> Result<Option<Shipment>, SupplyError> {
-        load(self, &keys::shipment(id))
+    fn shipment(&self, shipment: &ShipmentRef) -> Result<Option<Shipment>, SupplyError> {
+        load(self, &keys::shipment(shipment))
     }
     fn put_shipment(&mut self, s: &Shipment) -> Result<(), SupplyError> {
-        save(self, keys::shipment(&s.id), s)
+        save(self, keys::shipment(&s.reference()), s)
     }
     /// Every pack `org` has held on its premises, bucket by bucket.
     fn org_packs(&self, org: &OrgId) -> Result<Vec<Sgtin>, SupplyError> {

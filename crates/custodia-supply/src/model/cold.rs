@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gs1::Gtin;
 
-use super::{OrgId, ShipmentId};
+use super::{OrgId, ShipmentRef};
 
 /// One measurement from a device. Either quantity may be missing (a
 /// thermometer reports no humidity), not both.
@@ -34,7 +34,7 @@ impl Reading {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadingScope {
-    Shipment(ShipmentId),
+    Shipment(ShipmentRef),
     Site {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         location: Option<String>,

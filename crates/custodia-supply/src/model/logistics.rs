@@ -73,6 +73,22 @@ impl<'de> Deserialize<'de> for ShipmentId {
     }
 }
 
+/// A shipment as the chain knows it: the id is the shipper's own, so two
+/// organisations may use the same id and nobody can claim another's id
+/// first (say, after seeing a pending ship event in the mempool).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ShipmentRef {
+    /// The shipping organisation.
+    pub from: OrgId,
+    pub id: ShipmentId,
+}
+
+impl fmt::Display for ShipmentRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (shipped by {})", self.id, self.from)
+    }
+}
+
 /// One ship event and its receipt: what a receive must match, and what a
 /// device on the truck is measuring.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,6 +108,15 @@ pub struct Shipment {
     /// When the last outstanding item was received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_at_ms: Option<u64>,
+}
+
+impl Shipment {
+    pub fn reference(&self) -> ShipmentRef {
+        ShipmentRef {
+            from: self.from.clone(),
+            id: self.id.clone(),
+        }
+    }
 }
 
 /// A lot: its packs (the unit of recall) and whether it is recalled.

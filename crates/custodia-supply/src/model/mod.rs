@@ -10,7 +10,9 @@ mod product;
 mod signal;
 
 pub use cold::{Device, Excursion, ExcursionKind, OpenExcursion, Reading, ReadingScope, ValueSpan};
-pub use logistics::{Container, ContainerStatus, LotRecord, Recall, Shipment, ShipmentId};
+pub use logistics::{
+    Container, ContainerStatus, LotRecord, Recall, Shipment, ShipmentId, ShipmentRef,
+};
 pub use org::OrgId;
 pub use pack::{
     CustodyInterval, CustodyPlace, ItemId, Pack, PackStatus, TrailEntry, TrailEvent, Transit,

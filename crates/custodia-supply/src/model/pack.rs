@@ -9,7 +9,7 @@ use crate::gs1::{Lot, Sgtin, Sscc};
 use crate::time::Date;
 
 use super::cold::Excursion;
-use super::{OrgId, ShipmentId};
+use super::{OrgId, ShipmentId, ShipmentRef};
 
 /// A pack or a logistic unit (case, pallet): what custody events act on.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -38,6 +38,15 @@ pub struct Transit {
     /// A return up the chain (CBV disposition `returned`).
     #[serde(default)]
     pub returning: bool,
+}
+
+impl Transit {
+    pub fn reference(&self) -> ShipmentRef {
+        ShipmentRef {
+            from: self.from.clone(),
+            id: self.shipment.clone(),
+        }
+    }
 }
 
 /// Where a pack is in its life. Each state carries only what is true of

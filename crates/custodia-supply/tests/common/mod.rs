@@ -10,7 +10,7 @@ use custodia_supply::ledger::{
     submit, verify, Commission, Ctx, MemoryStore, Receive, Ship, SupplyAction, SupplyError,
     SupplyStore, Verification, VerifyRequest,
 };
-use custodia_supply::model::{ItemId, OrgId, Pack, Product, ShipmentId, StorageRange};
+use custodia_supply::model::{ItemId, OrgId, Pack, Product, ShipmentId, ShipmentRef, StorageRange};
 use custodia_supply::time::Date;
 
 pub const MANUFACTURER: &str = "acme-pharma";
@@ -163,7 +163,7 @@ impl World {
         );
     }
 
-    pub fn ship(&mut self, who: &str, items: Vec<ItemId>, to: &str, shipment: &str) -> ShipmentId {
+    pub fn ship(&mut self, who: &str, items: Vec<ItemId>, to: &str, shipment: &str) -> ShipmentRef {
         let id = ShipmentId::new(shipment).expect("shipment id");
         self.ok(
             who,
@@ -174,7 +174,7 @@ impl World {
                 returning: false,
             }),
         );
-        id
+        ShipmentRef { from: org(who), id }
     }
 
     pub fn receive(&mut self, who: &str, items: Vec<ItemId>) {
