@@ -422,6 +422,15 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         self.store.get(key).await
     }
 
+    /// Committed values of `keys`, in one read, added to `into`.
+    pub async fn load_committed(
+        &self,
+        keys: &[Vec<u8>],
+        into: &mut Preloaded,
+    ) -> Result<(), StoreError> {
+        self.store.load(None, keys, into).await
+    }
+
     /// The validators the committed state names for `epoch`, if any.
     pub async fn committee(
         &self,

@@ -5,8 +5,10 @@
 //!
 //! Queries run the pure functions of `custodia-supply` over the committed
 //! state: the keys they read are loaded round by round (a missing key is
-//! loaded and the query run again), under the chain's lock, so an answer
-//! always reflects one finalized height, which it names.
+//! loaded and the query run again). The chain's lock is held only while a
+//! round's keys are read, in one batch; if a block was committed between
+//! rounds the query starts over at the new tip, so an answer always
+//! reflects one finalized height, which it names.
 
 mod routes;
 
@@ -29,6 +31,10 @@ const FINALITY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rounds of loading a query may take (a lot's packs are prefetched, so
 /// this bounds only deep container nesting and damaged state).
 const MAX_QUERY_ROUNDS: usize = 64;
+/// Fresh starts when blocks keep being committed under a query; the last
+/// attempt holds the chain's lock throughout, so a busy chain slows a
+/// query down but never starves it.
+const MAX_QUERY_ATTEMPTS: usize = 4;
 
 pub struct Supply<E: Runtime> {
     chain: SharedChain<E>,
@@ -73,11 +79,41 @@ impl<E: Runtime> Supply<E> {
         hint: impl Fn(&SupplyView<'_, Preloaded>) -> Vec<Vec<u8>>,
         query: impl Fn(&SupplyView<'_, Preloaded>, AsOf) -> Result<T, SupplyError>,
     ) -> Result<(T, AsOf), ApiError> {
-        let chain = self.chain.lock().await;
-        let tip = chain.tip();
-        let as_of = AsOf {
-            height: tip.height,
-            time_ms: tip.header.timestamp_ms,
+        for attempt in 1..=MAX_QUERY_ATTEMPTS {
+            let last = attempt == MAX_QUERY_ATTEMPTS;
+            if let Some(answer) = self.query_once(&hint, &query, last).await? {
+                return Ok(answer);
+            }
+            tracing::debug!(
+                attempt,
+                "a block was committed under a supply query; starting over"
+            );
+        }
+        unreachable!("the last attempt holds the lock, so the tip cannot move under it")
+    }
+
+    /// One attempt at `query` at the current tip; `None` if a block was
+    /// committed between two of its rounds. With `hold_lock` the chain's
+    /// lock is kept from the first round to the last.
+    async fn query_once<T>(
+        &self,
+        hint: &impl Fn(&SupplyView<'_, Preloaded>) -> Vec<Vec<u8>>,
+        query: &impl Fn(&SupplyView<'_, Preloaded>, AsOf) -> Result<T, SupplyError>,
+        hold_lock: bool,
+    ) -> Result<Option<(T, AsOf)>, ApiError> {
+        let mut guard = match hold_lock {
+            true => Some(self.chain.lock().await),
+            false => None,
+        };
+        let as_of = {
+            let tip = match &guard {
+                Some(chain) => chain.tip().clone(),
+                None => self.chain.lock().await.tip().clone(),
+            };
+            AsOf {
+                height: tip.height,
+                time_ms: tip.header.timestamp_ms,
+            }
         };
         let mut loaded = Preloaded::default();
         for _ in 0..MAX_QUERY_ROUNDS {
@@ -90,13 +126,24 @@ impl<E: Runtime> Supply<E> {
             );
             loaded.take_misses();
             if wanted.is_empty() {
-                return result.map(|answer| (answer, as_of)).map_err(query_error);
+                return result
+                    .map(|answer| Some((answer, as_of)))
+                    .map_err(query_error);
             }
-            for key in wanted {
-                let value = chain.get(&key).await.map_err(unavailable)?;
-                loaded.insert(key, value);
-            }
+            let wanted: Vec<Vec<u8>> = wanted.into_iter().collect();
+            let round = match guard.as_mut() {
+                Some(chain) => chain.load_committed(&wanted, &mut loaded).await,
+                None => {
+                    let chain = self.chain.lock().await;
+                    if chain.tip().height != as_of.height {
+                        return Ok(None);
+                    }
+                    chain.load_committed(&wanted, &mut loaded).await
+                }
+            };
+            round.map_err(unavailable)?;
         }
+        drop(guard);
         Err(unavailable(
             "a supply query needed more loading rounds than allowed (containers nested too deep?)",
         ))
