@@ -2,6 +2,7 @@
 //! it but not yet final, and the mempool. Consensus calls `propose`,
 //! `verify` and `finalize`; the API reads and admits transactions.
 
+use crate::block_budget::BlockBudget;
 use crate::mempool::{Mempool, MempoolError};
 use commonware_runtime::{
     telemetry::metrics::raw::{Counter, Gauge},
@@ -60,6 +61,7 @@ struct ChainMetrics {
     mempool_size: commonware_runtime::telemetry::metrics::Registered<Gauge>,
     admitted: commonware_runtime::telemetry::metrics::Registered<Counter>,
     refused: commonware_runtime::telemetry::metrics::Registered<Counter>,
+    block_tx_limit: commonware_runtime::telemetry::metrics::Registered<Gauge>,
 }
 
 pub struct Chain<E: Context + Spawner> {
@@ -69,6 +71,10 @@ pub struct Chain<E: Context + Spawner> {
     pending: HashMap<Digest, Pending>,
     mempool: Mempool,
     max_block_txs: usize,
+    /// How many transactions the next block we build may hold.
+    budget: BlockBudget,
+    /// Times block execution, for `budget`.
+    clock: E,
     metrics: ChainMetrics,
     /// The finalized height, for whoever waits on finality.
     finalized: tokio::sync::watch::Sender<u64>,
@@ -112,6 +118,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         genesis_block: &Block,
         genesis_writes: &WriteSet,
         mempool_capacity: usize,
+        execution_budget: std::time::Duration,
         partition_prefix: &str,
     ) -> Result<Self, StoreError> {
         let metrics = ChainMetrics {
@@ -140,7 +147,13 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
                 "Transactions refused at submission",
                 Counter::default(),
             ),
+            block_tx_limit: context.register(
+                "block_tx_limit",
+                "Transactions the next block this node builds may hold (follows recent execution cost)",
+                Gauge::default(),
+            ),
         };
+        let clock = context.child("clock");
         let mut store = StateStore::open(context, &format!("{partition_prefix}-state")).await?;
         if store.height().await?.is_none() {
             let batch = store.stage(None, genesis_writes, 0).await?;
@@ -160,10 +173,13 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
             pending: HashMap::new(),
             mempool: Mempool::new(mempool_capacity),
             max_block_txs,
+            budget: BlockBudget::new(execution_budget, max_block_txs),
+            clock,
             metrics,
             finalized: tokio::sync::watch::Sender::new(0),
         };
         chain.metrics.finalized_height.set(0);
+        chain.metrics.block_tx_limit.set(max_block_txs as i64);
         Ok(chain)
     }
 
@@ -189,6 +205,41 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         self.max_block_txs
     }
 
+    /// Transactions the next block this node builds may hold: what fits in
+    /// the execution budget at the recent cost (see `block_budget`).
+    pub fn block_tx_limit(&self) -> usize {
+        self.budget.limit()
+    }
+
+    /// Execute `txs` on `base` as block `height`; also how long it took,
+    /// for [`Chain::learn_cost`].
+    async fn execute_timed(
+        &self,
+        base: Option<&Batch>,
+        height: u64,
+        timestamp_ms: u64,
+        txs: &[SignedTx],
+    ) -> Result<(custodia_store::Executed, std::time::Duration), StoreError> {
+        let started = self.clock.current();
+        let executed = self
+            .store
+            .execute(&self.machine, base, height, timestamp_ms, txs)
+            .await?;
+        let elapsed = self
+            .clock
+            .current()
+            .duration_since(started)
+            .unwrap_or_default();
+        Ok((executed, elapsed))
+    }
+
+    /// `txs` transactions took `elapsed` to execute: size the next block
+    /// we build by it.
+    fn learn_cost(&mut self, txs: usize, elapsed: std::time::Duration) {
+        self.budget.observe(txs, elapsed);
+        self.metrics.block_tx_limit.set(self.budget.limit() as i64);
+    }
+
     /// Is this block's state available to build on (finalized tip or pending)?
     pub fn is_executed(&self, digest: &Digest) -> bool {
         *digest == self.tip.digest || self.pending.contains_key(digest)
@@ -211,16 +262,15 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         let Some(base) = self.base(&block.parent()) else {
             return Ok(false);
         };
-        let executed = self
-            .store
-            .execute(
-                &self.machine,
+        let (executed, elapsed) = self
+            .execute_timed(
                 base,
                 block.height(),
                 block.header().timestamp_ms,
                 block.txs(),
             )
             .await?;
+        self.learn_cost(block.txs().len(), elapsed);
         if executed.root() != block.header().state_root {
             tracing::warn!(
                 height = block.height(),
@@ -256,7 +306,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         self.store
             .load(base.as_ref(), &nonce_keys, &mut nonces)
             .await?;
-        let txs = self.mempool.select(self.max_block_txs, |signer| {
+        let txs = self.mempool.select(self.budget.limit(), |signer| {
             nonces
                 .get(&keys::nonce(signer))
                 .and_then(|b| keys::decode_u64(&b))
@@ -264,10 +314,10 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         });
         let height = parent.height() + 1;
         let timestamp_ms = timestamp_ms.max(parent.header().timestamp_ms);
-        let executed = self
-            .store
-            .execute(&self.machine, base.as_ref(), height, timestamp_ms, &txs)
+        let (executed, elapsed) = self
+            .execute_timed(base.as_ref(), height, timestamp_ms, &txs)
             .await?;
+        self.learn_cost(txs.len(), elapsed);
         let block = Block::new(parent.digest(), height, timestamp_ms, executed.root(), txs);
         self.pending.insert(
             block.digest(),

@@ -1,6 +1,7 @@
 //! A Custodia validator node.
 
 pub mod auth;
+pub mod block_budget;
 pub mod chain;
 pub mod clinical;
 pub mod config;

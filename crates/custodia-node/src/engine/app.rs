@@ -46,7 +46,7 @@ impl<E: Runtime> App<E> {
     async fn pace(&self, context: &E, parent: &Block) {
         let full = {
             let chain = self.chain.lock().await;
-            chain.mempool_len() >= chain.max_block_txs()
+            chain.mempool_len() >= chain.block_tx_limit()
         };
         if full {
             return;

@@ -236,6 +236,10 @@ where
         &genesis_block,
         &genesis_writes,
         settings.mempool_capacity,
+        // The leader waits out the block interval, builds, then sends the
+        // block, and the others execute it, all inside the leader timeout:
+        // a third of it for building leaves room for the rest.
+        settings.leader_timeout / 3,
         &prefix,
     )
     .await?;
