@@ -261,7 +261,7 @@ impl<E: Runtime> Clinical<E> {
                 .map(|chunk| (chunk, response))
         });
         tokio::spawn(async move {
-            if let Some(refusal) = pump(chunks, &sender, expected).await {
+            if let Some(refusal) = pump(chunks, &sender, expected, IDLE_TIMEOUT).await {
                 tracing::warn!(?refusal, "a custodian's file stream broke off");
             }
         });
@@ -352,7 +352,7 @@ async fn feed(body: Body, pipe: &mpsc::Sender<Piece>, max_bytes: u64) -> Option<
     if axum::body::HttpBody::size_hint(&body).lower() > max_bytes {
         return Some(too_long(max_bytes));
     }
-    pump(body.into_data_stream(), pipe, max_bytes).await
+    pump(body.into_data_stream(), pipe, max_bytes, IDLE_TIMEOUT).await
 }
 
 fn too_long(max_bytes: u64) -> Outcome {
@@ -366,17 +366,18 @@ fn too_long(max_bytes: u64) -> Outcome {
 }
 
 /// Pass what arrives from the network into the pipe, at most `max_bytes`,
-/// giving up when nothing comes for `IDLE_TIMEOUT`; why it stopped early,
-/// if it did (the pipe then closes without its end marker).
+/// giving up when nothing comes for `idle` (`IDLE_TIMEOUT`); why it
+/// stopped early, if it did (the pipe then closes without its end marker).
 async fn pump<E: std::fmt::Display>(
     chunks: impl futures::Stream<Item = Result<Bytes, E>>,
     pipe: &mpsc::Sender<Piece>,
     max_bytes: u64,
+    idle: Duration,
 ) -> Option<Outcome> {
     let mut chunks = std::pin::pin!(chunks);
     let mut received = 0u64;
     loop {
-        let next = match tokio::time::timeout(IDLE_TIMEOUT, chunks.next()).await {
+        let next = match tokio::time::timeout(idle, chunks.next()).await {
             Ok(next) => next,
             Err(_) => {
                 return Some(Outcome::new(
@@ -384,7 +385,7 @@ async fn pump<E: std::fmt::Display>(
                     IssueType::Timeout,
                     format!(
                         "the transfer sent nothing for {} s and was abandoned; nothing was stored",
-                        IDLE_TIMEOUT.as_secs()
+                        idle.as_secs()
                     ),
                 ))
             }
@@ -502,5 +503,80 @@ impl Write for PipeWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `pump` passed into the pipe: the data, and whether it ended
+    /// with the end marker.
+    async fn drained(mut receiver: mpsc::Receiver<Piece>) -> (Vec<u8>, bool) {
+        let (mut data, mut ended) = (Vec::new(), false);
+        while let Some(piece) = receiver.recv().await {
+            match piece {
+                Piece::Data(chunk) => data.extend_from_slice(&chunk),
+                Piece::End => ended = true,
+            }
+        }
+        (data, ended)
+    }
+
+    async fn run(
+        chunks: impl futures::Stream<Item = Result<Bytes, String>> + Send + 'static,
+        max_bytes: u64,
+    ) -> (Option<Outcome>, Vec<u8>, bool) {
+        let (sender, receiver) = mpsc::channel(PIPE_CHUNKS);
+        let collector = tokio::spawn(drained(receiver));
+        let refusal = pump(chunks, &sender, max_bytes, Duration::from_millis(50)).await;
+        drop(sender);
+        let (data, ended) = collector.await.expect("the collector runs to the end");
+        (refusal, data, ended)
+    }
+
+    fn chunks(parts: &[&'static [u8]]) -> Vec<Result<Bytes, String>> {
+        parts.iter().map(|p| Ok(Bytes::from_static(p))).collect()
+    }
+
+    #[tokio::test]
+    async fn a_whole_transfer_passes_every_byte_and_its_end() {
+        let stream = futures::stream::iter(chunks(&[b"abc", b"def"]));
+        let (refusal, data, ended) = run(stream, 6).await;
+        assert!(refusal.is_none());
+        assert_eq!(data, b"abcdef");
+        assert!(ended);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_goes_quiet_is_dropped_with_408_and_no_end() {
+        let stream = futures::stream::iter(chunks(&[b"abc"])).chain(futures::stream::pending());
+        let (refusal, data, ended) = run(stream, 100).await;
+        let refusal = refusal.expect("an idle transfer is abandoned");
+        assert_eq!(refusal.status, 408);
+        assert!(refusal.issues[0].diagnostics.contains("nothing was stored"));
+        assert_eq!(data, b"abc");
+        assert!(!ended, "a cut transfer must not look complete");
+    }
+
+    #[tokio::test]
+    async fn more_than_the_limit_is_refused_with_413_and_no_end() {
+        let stream = futures::stream::iter(chunks(&[b"abcd", b"efgh"]));
+        let (refusal, _, ended) = run(stream, 6).await;
+        assert_eq!(refusal.map(|r| r.status), Some(413));
+        assert!(!ended);
+    }
+
+    #[tokio::test]
+    async fn a_broken_stream_is_refused_with_400_and_no_end() {
+        let stream = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err("connection reset".to_string()),
+        ]);
+        let (refusal, _, ended) = run(stream, 100).await;
+        let refusal = refusal.expect("a broken transfer is refused");
+        assert_eq!(refusal.status, 400);
+        assert!(refusal.issues[0].diagnostics.contains("connection reset"));
+        assert!(!ended);
     }
 }
