@@ -473,9 +473,9 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
     }
 
     /// Committed values of `keys`, in one read, added to `into`.
-    pub async fn load_committed(
+    pub async fn load_committed<'k>(
         &self,
-        keys: &[Vec<u8>],
+        keys: impl IntoIterator<Item = &'k Vec<u8>>,
         into: &mut Preloaded,
     ) -> Result<(), StoreError> {
         self.store.load(None, keys, into).await

@@ -89,7 +89,10 @@ impl<E: Runtime> Supply<E> {
                 "a block was committed under a supply query; starting over"
             );
         }
-        unreachable!("the last attempt holds the lock, so the tip cannot move under it")
+        // Not reached: the last attempt holds the lock, so its tip stays.
+        Err(unavailable(
+            "the chain kept moving under a supply query; retry",
+        ))
     }
 
     /// One attempt at `query` at the current tip; `None` if a block was
@@ -101,7 +104,7 @@ impl<E: Runtime> Supply<E> {
         query: &impl Fn(&SupplyView<'_, Preloaded>, AsOf) -> Result<T, SupplyError>,
         hold_lock: bool,
     ) -> Result<Option<(T, AsOf)>, ApiError> {
-        let mut guard = match hold_lock {
+        let guard = match hold_lock {
             true => Some(self.chain.lock().await),
             false => None,
         };
@@ -130,8 +133,7 @@ impl<E: Runtime> Supply<E> {
                     .map(|answer| Some((answer, as_of)))
                     .map_err(query_error);
             }
-            let wanted: Vec<Vec<u8>> = wanted.into_iter().collect();
-            let round = match guard.as_mut() {
+            let round = match &guard {
                 Some(chain) => chain.load_committed(&wanted, &mut loaded).await,
                 None => {
                     let chain = self.chain.lock().await;
@@ -143,7 +145,6 @@ impl<E: Runtime> Supply<E> {
             };
             round.map_err(unavailable)?;
         }
-        drop(guard);
         Err(unavailable(
             "a supply query needed more loading rounds than allowed (containers nested too deep?)",
         ))
