@@ -20,7 +20,8 @@
 
 pub mod envelope;
 pub mod keys;
-pub mod store;
+mod object_db;
+mod store;
 pub mod stream;
 
 pub use envelope::{commitment, open, seal, DataKey, Hash, Opened, Sealed};
@@ -32,6 +33,8 @@ pub use stream::{open_stream, seal_stream, StreamOpened, StreamSealed};
 pub enum VaultError {
     #[error("vault storage failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("vault database failed: {0}")]
+    Database(String),
     /// Deliberately says nothing more: which part failed would help an attacker.
     #[error(
         "decryption failed: wrong key, wrong context (aad), or the ciphertext was altered or cut short"

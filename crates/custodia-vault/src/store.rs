@@ -1,12 +1,15 @@
 //! Ciphertexts on local disk, addressed by SHA-256, and the custodian's
-//! wrapped data keys. Files are written to a temporary name, synced and
-//! renamed, so a crash leaves either the whole object or none of it.
+//! wrapped data keys. Small ciphertexts (record versions, replicas) live in
+//! one embedded database, committed in groups (see `object_db`); large
+//! ones (streamed files) are files, written to a temporary name, synced
+//! and renamed, so a crash leaves either the whole object or none of it.
 //!
 //! ```text
-//! <root>/objects/ab/abcdef…   ciphertexts (anyone's; replicas too)
-//! <root>/objects/.tmp-…       large objects being streamed in
-//! <root>/keys/abcdef…         data keys this organisation holds, wrapped
-//!                             to its own encryption key
+//! <root>/objects/objects.redb   small ciphertexts (anyone's; replicas too)
+//! <root>/objects/ab/abcdef…     large ciphertexts (streamed files)
+//! <root>/objects/.tmp-…         large objects being streamed in
+//! <root>/keys/abcdef…           data keys this organisation holds, wrapped
+//!                               to its own encryption key
 //! ```
 //! Large objects (imaging, PDFs) are streamed to and from disk chunk by
 //! chunk ([`DiskStore::put_stream`], [`DiskStore::open_stream`],
@@ -16,6 +19,7 @@
 //! An S3-compatible object store can take the place of `objects/` for a
 //! consortium that outgrows local disks; the keys stay local.
 
+use crate::object_db::ObjectDb;
 use crate::stream::{self, read_full, HashingWriter, StreamOpened, StreamSealed};
 use crate::{sha256, DataKey, Hash, VaultError, WrappedKey};
 use std::{
@@ -69,16 +73,6 @@ impl TempFile {
         if let Some(tmp_dir) = self.path.parent().filter(|dir| *dir != dest_dir) {
             fs::File::open(tmp_dir)?.sync_all()?;
         }
-        Ok(())
-    }
-}
-
-impl TempFile {
-    /// Rename to `dest` without syncing (for copies that can be fetched
-    /// again if a crash loses them).
-    fn persist_unsynced(mut self, dest: &Path) -> Result<(), VaultError> {
-        fs::rename(&self.path, dest)?;
-        self.persisted = true;
         Ok(())
     }
 }
@@ -155,13 +149,17 @@ fn copy_hashing(mut reader: impl Read, writer: impl Write) -> Result<(Hash, u64)
 #[derive(Clone, Debug)]
 pub struct DiskStore {
     root: PathBuf,
+    small: ObjectDb,
 }
 
 impl DiskStore {
+    /// Open the store under `root`. One handle per directory in a process
+    /// (clone it to share): the database refuses a second.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, VaultError> {
         let root = root.into().join("objects");
         fs::create_dir_all(&root)?;
-        Ok(Self { root })
+        let small = ObjectDb::open(&root.join("objects.redb"))?;
+        Ok(Self { root, small })
     }
 
     fn path(&self, hash: &Hash) -> PathBuf {
@@ -172,9 +170,8 @@ impl DiskStore {
     /// Store `bytes`; its address is its hash. Storing twice is harmless.
     pub fn put(&self, bytes: &[u8]) -> Result<Hash, VaultError> {
         let hash = sha256(&[bytes]);
-        let path = self.path(&hash);
-        if !path.exists() {
-            write_atomically(&path, bytes)?;
+        if !self.contains(&hash) {
+            self.small.put(hash, bytes.to_vec(), true)?;
         }
         Ok(hash)
     }
@@ -190,22 +187,21 @@ impl DiskStore {
     /// what the chain says, without waiting for the disk: the custodian's
     /// copy is the synced one, and a read at this node fetches the
     /// ciphertext from the custodian again (with the key), so a replica
-    /// lost in a crash costs nothing. A file of the wrong length (left
-    /// short by a crash) is replaced when the copy is pushed again.
+    /// lost in a crash costs nothing (the database keeps what it had
+    /// before the lost commit whole).
     pub fn put_replica(&self, expected: &Hash, bytes: &[u8]) -> Result<(), VaultError> {
         check_hash(expected, &sha256(&[bytes]))?;
-        let path = self.path(expected);
-        if fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
+        if self.contains(expected) {
             return Ok(());
         }
-        let dir = path.parent().expect("vault paths have a parent");
-        let mut tmp = TempFile::create(dir)?;
-        tmp.file.write_all(bytes)?;
-        tmp.persist_unsynced(&path)
+        self.small.put(*expected, bytes.to_vec(), false)
     }
 
     pub fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, VaultError> {
-        read(&self.path(hash))
+        match self.small.get(hash)? {
+            Some(bytes) => Ok(Some(bytes)),
+            None => read(&self.path(hash)),
+        }
     }
 
     /// Seal everything `reader` yields under `key` (see
@@ -255,11 +251,18 @@ impl DiskStore {
         Ok(Some(opened))
     }
 
-    /// The object's ciphertext as an open file, to send a large object to
-    /// another member without loading it. `None` if absent. Not verified
-    /// here: the receiver checks it with [`Self::put_verified_stream`].
-    pub fn reader(&self, hash: &Hash) -> Result<Option<fs::File>, VaultError> {
-        not_found_as_none(fs::File::open(self.path(hash)))
+    /// The object's ciphertext as a reader, to send a large object to
+    /// another member without loading it (a small one is read whole).
+    /// `None` if absent. Not verified here: the receiver checks it with
+    /// [`Self::put_verified_stream`].
+    pub fn reader(&self, hash: &Hash) -> Result<Option<Box<dyn Read + Send>>, VaultError> {
+        if let Some(file) = not_found_as_none(fs::File::open(self.path(hash)))? {
+            return Ok(Some(Box::new(file)));
+        }
+        Ok(self
+            .small
+            .get(hash)?
+            .map(|bytes| Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read + Send>))
     }
 
     /// Store a replica received from another member, chunk by chunk in flat
@@ -286,15 +289,32 @@ impl DiskStore {
 
     /// The object's size on disk, if present (e.g. for Content-Length).
     pub fn len(&self, hash: &Hash) -> Result<Option<u64>, VaultError> {
+        if let Some(len) = self.small.len(hash)? {
+            return Ok(Some(len));
+        }
         Ok(not_found_as_none(fs::metadata(self.path(hash)))?.map(|meta| meta.len()))
     }
 
     pub fn contains(&self, hash: &Hash) -> bool {
-        self.path(hash).exists()
+        self.small.len(hash).is_ok_and(|len| len.is_some()) || self.path(hash).exists()
     }
 
+    /// How many objects the store holds, small and large.
+    pub fn count(&self) -> Result<u64, VaultError> {
+        let mut files = 0u64;
+        for shard in fs::read_dir(&self.root)? {
+            let shard = shard?.path();
+            if shard.is_dir() {
+                files += fs::read_dir(&shard)?.count() as u64;
+            }
+        }
+        Ok(self.small.count()? + files)
+    }
+
+    /// Remove the object wherever it is kept; whether it was there.
     pub fn delete(&self, hash: &Hash) -> Result<bool, VaultError> {
-        remove(&self.path(hash))
+        let small = self.small.delete(hash)?;
+        Ok(remove(&self.path(hash))? || small)
     }
 }
 
@@ -405,14 +425,55 @@ mod tests {
         fs::remove_dir_all(dir).unwrap();
     }
 
+    #[test]
+    fn small_objects_create_no_file_each_and_survive_a_restart() {
+        let dir = temp();
+        let store = DiskStore::open(&dir).unwrap();
+        let hashes: Vec<Hash> = (0..20u8).map(|i| store.put(&[i; 100]).unwrap()).collect();
+        let replica = [7u8; 50];
+        store
+            .put_replica(&sha256(&[&replica[..]]), &replica)
+            .unwrap();
+        assert!(files_under(&dir.join("objects")).is_empty());
+        assert_eq!(store.count().unwrap(), 21);
+        assert_eq!(store.len(&hashes[3]).unwrap(), Some(100));
+        let mut read = Vec::new();
+        store
+            .reader(&hashes[3])
+            .unwrap()
+            .unwrap()
+            .read_to_end(&mut read)
+            .unwrap();
+        assert_eq!(read, [3u8; 100]);
+        assert!(store.delete(&hashes[0]).unwrap());
+        drop(store);
+
+        let reopened = (0..500)
+            .find_map(|_| {
+                DiskStore::open(&dir).ok().or_else(|| {
+                    // The committer lets go of the database as it stops.
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    None
+                })
+            })
+            .expect("the store reopens");
+        assert!(!reopened.contains(&hashes[0]));
+        for (i, hash) in hashes.iter().enumerate().skip(1) {
+            assert_eq!(reopened.get(hash).unwrap().unwrap(), [i as u8; 100]);
+        }
+        drop(reopened);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
     /// Every file under `dir`, at any depth (objects, shards, temporaries).
+    /// Files under `dir` but the small objects' database.
     fn files_under(dir: &Path) -> Vec<PathBuf> {
         let mut files = Vec::new();
         for entry in fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 files.extend(files_under(&path));
-            } else {
+            } else if !path.ends_with("objects.redb") {
                 files.push(path);
             }
         }

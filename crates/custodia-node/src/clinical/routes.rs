@@ -69,6 +69,8 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .route("/fhir/{type}/{id}/_history", get(history::<E>))
         .route("/fhir/{type}/{id}/_history/{vid}", get(vread::<E>))
         .route("/v1/vault/release", post(release::<E>))
+        .route("/v1/vault/objects", get(vault_count::<E>))
+        .route("/v1/vault/objects/{hash}", get(vault_holds::<E>))
         .layer(DefaultBodyLimit::max(MAX_RESOURCE_BYTES))
         .with_state(service)
         .merge(binaries)
@@ -103,6 +105,35 @@ async fn accept_replica<E: Runtime>(
         .accept_replica(resource_type, &id, version, &body)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// How many ciphertexts this node's vault holds (its own and replicas),
+/// for operators watching replication and erasure. Counts only.
+async fn vault_count<E: Runtime>(State(service): State<Shared<E>>) -> Result<Response, Fhir> {
+    let objects = service.objects.count().map_err(super::unavailable)?;
+    Ok(Json(serde_json::json!({ "objects": objects })).into_response())
+}
+
+/// Whether this node's vault holds the ciphertext whose SHA-256 (hex, as
+/// the chain records it) is `hash`: 204 if it does, 404 if not.
+async fn vault_holds<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path(hash): Path<String>,
+) -> Result<Response, Fhir> {
+    let hash: [u8; 32] = hex::decode(&hash)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| {
+            Outcome::new(
+                400,
+                IssueType::Value,
+                "an object is named by its SHA-256: 64 hex digits",
+            )
+        })?;
+    Ok(match service.objects.contains(&hash) {
+        true => StatusCode::NO_CONTENT.into_response(),
+        false => StatusCode::NOT_FOUND.into_response(),
+    })
 }
 
 async fn upload_binary<E: Runtime>(

@@ -1,0 +1,240 @@
+//! Small ciphertexts (record versions) in one embedded database, `redb`,
+//! instead of a file each. Creating files was most of a node's CPU while
+//! writing records: ext4 allocating an inode for every ciphertext and every
+//! replica. Writers hand their changes to one committer thread, which
+//! commits everything waiting in one transaction and one sync (group
+//! commit), so concurrent writes share the cost of making them durable.
+//!
+//! Large objects (streamed files) stay files: they are few, and streaming
+//! them in and out of a database would hold them whole.
+
+use crate::{Hash, VaultError};
+use redb::{Database, Durability, ReadableDatabase as _, TableDefinition};
+use std::{
+    path::Path,
+    sync::{mpsc, Arc},
+};
+
+const OBJECTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("objects");
+
+/// Changes committed together at most; more wait for the next commit.
+const MAX_GROUP: usize = 512;
+
+enum Change {
+    Put(Hash, Vec<u8>),
+    Delete(Hash),
+}
+
+struct Job {
+    change: Change,
+    /// Must be on disk when `done` answers (a replica need not be: the
+    /// custodian holds the synced copy).
+    durable: bool,
+    /// Whether the object was there (for a delete), or the commit's error.
+    done: mpsc::SyncSender<Result<bool, String>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct ObjectDb {
+    db: Arc<Database>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for ObjectDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ObjectDb")
+    }
+}
+
+impl ObjectDb {
+    pub(crate) fn open(path: &Path) -> Result<Self, VaultError> {
+        let db = Arc::new(Database::create(path).map_err(database)?);
+        // Reads of an empty store find the table, not an error.
+        let tx = db.begin_write().map_err(database)?;
+        tx.open_table(OBJECTS).map_err(database)?;
+        tx.commit().map_err(database)?;
+        let (jobs, queue) = mpsc::channel();
+        let committer = db.clone();
+        std::thread::Builder::new()
+            .name("vault-commit".into())
+            .spawn(move || commit_loop(&committer, &queue))?;
+        Ok(Self { db, jobs })
+    }
+
+    pub(crate) fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, VaultError> {
+        let tx = self.db.begin_read().map_err(database)?;
+        let table = tx.open_table(OBJECTS).map_err(database)?;
+        let value = redb::ReadableTable::get(&table, hash).map_err(database)?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    pub(crate) fn len(&self, hash: &Hash) -> Result<Option<u64>, VaultError> {
+        let tx = self.db.begin_read().map_err(database)?;
+        let table = tx.open_table(OBJECTS).map_err(database)?;
+        let value = redb::ReadableTable::get(&table, hash).map_err(database)?;
+        Ok(value.map(|v| v.value().len() as u64))
+    }
+
+    pub(crate) fn count(&self) -> Result<u64, VaultError> {
+        let tx = self.db.begin_read().map_err(database)?;
+        let table = tx.open_table(OBJECTS).map_err(database)?;
+        redb::ReadableTableMetadata::len(&table).map_err(database)
+    }
+
+    pub(crate) fn put(&self, hash: Hash, bytes: Vec<u8>, durable: bool) -> Result<(), VaultError> {
+        self.submit(Change::Put(hash, bytes), durable).map(|_| ())
+    }
+
+    /// Remove `hash`, durably; whether it was there.
+    pub(crate) fn delete(&self, hash: &Hash) -> Result<bool, VaultError> {
+        self.submit(Change::Delete(*hash), true)
+    }
+
+    fn submit(&self, change: Change, durable: bool) -> Result<bool, VaultError> {
+        let (done, answer) = mpsc::sync_channel(1);
+        let stopped = || VaultError::Database("the vault's committer has stopped".into());
+        self.jobs
+            .send(Job {
+                change,
+                durable,
+                done,
+            })
+            .map_err(|_| stopped())?;
+        answer
+            .recv()
+            .map_err(|_| stopped())?
+            .map_err(VaultError::Database)
+    }
+}
+
+fn database(error: impl Into<redb::Error>) -> VaultError {
+    VaultError::Database(error.into().to_string())
+}
+
+/// Commit what is waiting, group by group, until every handle is gone.
+fn commit_loop(db: &Database, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit(db, &group) {
+            Ok(found) => {
+                for (job, found) in group.iter().zip(found) {
+                    let _ = job.done.send(Ok(found));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for job in &group {
+                    let _ = job.done.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn commit(db: &Database, group: &[Job]) -> Result<Vec<bool>, redb::Error> {
+    let mut tx = db.begin_write()?;
+    let durable = group.iter().any(|job| job.durable);
+    tx.set_durability(match durable {
+        true => Durability::Immediate,
+        false => Durability::None,
+    })?;
+    let mut found = Vec::with_capacity(group.len());
+    {
+        let mut table = tx.open_table(OBJECTS)?;
+        for job in group {
+            found.push(match &job.change {
+                Change::Put(hash, bytes) => {
+                    table.insert(hash, bytes.as_slice())?;
+                    true
+                }
+                Change::Delete(hash) => table.remove(hash)?.is_some(),
+            });
+        }
+    }
+    tx.commit()?;
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(n: u8) -> Hash {
+        [n; 32]
+    }
+
+    fn key(writer: u8, index: u8) -> Hash {
+        let mut h = [0u8; 32];
+        h[0] = writer;
+        h[1] = index;
+        h
+    }
+
+    #[test]
+    fn objects_survive_a_reopen_and_deletes_say_what_was_there() {
+        let dir = std::env::temp_dir().join(format!("custodia-objdb-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("objects.redb");
+        {
+            let db = ObjectDb::open(&path).unwrap();
+            db.put(hash(1), b"one".to_vec(), true).unwrap();
+            db.put(hash(2), b"two".to_vec(), true).unwrap();
+            assert!(db.delete(&hash(2)).unwrap());
+            assert!(!db.delete(&hash(2)).unwrap());
+        }
+        // The committer holds the database until its queue closes.
+        let mut attempts = 0;
+        let reopened = loop {
+            match ObjectDb::open(&path) {
+                Ok(db) => break db,
+                Err(error) if attempts < 500 => {
+                    attempts += 1;
+                    let _ = error;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(error) => panic!("the database did not reopen: {error}"),
+            }
+        };
+        assert_eq!(reopened.get(&hash(1)).unwrap(), Some(b"one".to_vec()));
+        assert_eq!(reopened.len(&hash(1)).unwrap(), Some(3));
+        assert_eq!(reopened.get(&hash(2)).unwrap(), None);
+        assert_eq!(reopened.count().unwrap(), 1);
+        drop(reopened);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn concurrent_writers_all_land() {
+        let dir = std::env::temp_dir().join(format!("custodia-objdb-many-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = ObjectDb::open(&dir.join("objects.redb")).unwrap();
+        let writers: Vec<_> = (0..8u8)
+            .map(|w| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50u8 {
+                        db.put(key(w, i), vec![w, i], i % 2 == 0).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        for w in 0..8u8 {
+            for i in 0..50u8 {
+                assert_eq!(db.get(&key(w, i)).unwrap(), Some(vec![w, i]));
+            }
+        }
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
