@@ -237,6 +237,16 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
         "the file arrived changed"
     );
 
+    // Every member's vault holds both files' ciphertexts: the custodian
+    // streamed them over once final (the vault says so by hash).
+    let small_hash = {
+        let (code, v) = common::get(&api, &record);
+        assert_eq!(code, 200, "{v}");
+        v["value"]["ciphertext"].as_str().unwrap().to_string()
+    };
+    let big_hash = version["value"]["ciphertext"].as_str().unwrap().to_string();
+    held_everywhere(&c, &[&small_hash, &big_hash], true);
+
     // Uploads that must leave nothing behind.
     let vault = c.nodes[st_mary].home.join("vault");
     let stored = files_under(&vault);
@@ -286,6 +296,32 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
         .send()
         .unwrap();
     assert_eq!(gone.status().as_u16(), 410);
+    // Every member follows the erasure and drops its replica.
+    held_everywhere(&c, &[&big_hash], false);
+    held_everywhere(&c, &[&small_hash], true);
+}
+
+/// Wait until every node's vault holds (or, with `present` false, holds
+/// none of) the ciphertexts `hashes`; fails after two minutes.
+fn held_everywhere(c: &Consortium, hashes: &[&str], present: bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    for index in 0..c.nodes.len() {
+        for hash in hashes {
+            let url = format!("{}/v1/vault/objects/{hash}", c.api(index));
+            loop {
+                let status = reqwest::blocking::get(&url).unwrap().status().as_u16();
+                assert!(status == 204 || status == 404, "{url}: {status}");
+                if (status == 204) == present {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "node {index}: object {hash} expected present={present}"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
 }
 
 /// `POST /fhir/Binary`: `len` bytes of the pattern, filed under `patient`.

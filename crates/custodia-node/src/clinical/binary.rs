@@ -268,6 +268,45 @@ impl<E: Runtime> Clinical<E> {
         Ok((key, content_type, Box::new(PipeReader::new(receiver))))
     }
 
+    /// `POST /v1/vault/replica/Binary/{id}/{version}`: keep another
+    /// member's file as a replica, streamed into the vault in flat memory,
+    /// only if it is exactly the ciphertext this node's chain records.
+    pub(super) async fn accept_file_replica(
+        &self,
+        id: &LogicalId,
+        version: u64,
+        body: Body,
+    ) -> Result<(), Outcome> {
+        let hash = self
+            .replica_address(ResourceType::Binary, id, version)
+            .await?;
+        let entry: RecordEntry = self
+            .read(&keys::record_version(ResourceType::Binary, id, version))
+            .await?
+            .ok_or_else(|| unavailable("a replica's version vanished"))?;
+        let _transfer = self.file_transfer()?;
+        let (sender, receiver) = mpsc::channel::<Piece>(PIPE_CHUNKS);
+        let objects = self.objects.clone();
+        let storing = tokio::task::spawn_blocking(move || {
+            objects.put_verified_stream(&hash, PipeReader::new(receiver))
+        });
+        let expected = custodia_vault::stream::ciphertext_len(entry.size);
+        let refused = feed(body, &sender, expected).await;
+        drop(sender);
+        let stored = storing.await.map_err(unavailable);
+        if let Some(refusal) = refused {
+            return Err(refusal);
+        }
+        stored?.map_err(|e| match e {
+            custodia_vault::VaultError::HashMismatch { .. } => {
+                Outcome::new(422, IssueType::Invalid, e.to_string())
+            }
+            other => not_stored(other),
+        })?;
+        self.unless_erased_meanwhile(ResourceType::Binary, id, &hash)
+            .await
+    }
+
     /// Serve `POST /v1/vault/release` for a file: the data key wrapped to
     /// the asker's one-time key, and the ciphertext streamed from the vault.
     pub(super) async fn release_file(

@@ -269,7 +269,6 @@ impl<E: Runtime> Clinical<E> {
         self.replicator.push(
             &prepared
                 .iter()
-                .filter(|p| p.record.resource_type != ResourceType::Binary)
                 .map(|p| super::replication::ReplicaOf {
                     resource_type: p.record.resource_type,
                     id: p.record.id.clone(),

@@ -6,8 +6,9 @@
 //! replicated: a replica is unreadable until the chain permits a read and
 //! the custodian releases the key. Every node follows the chain's erasure
 //! log (`erased/{seq}`) and deletes what it holds of each erased resource.
-//! Files (`Binary`) are not pushed: they stream from their custodian to a
-//! permitted reader's node.
+//! Files (`Binary`) are pushed as streams, one at a time per peer, in flat
+//! memory; a permitted reader's node still streams them from their
+//! custodian, which releases the key with the ciphertext.
 
 use super::{unavailable, Clinical};
 use crate::engine::Runtime;
@@ -98,6 +99,22 @@ impl<E: Runtime> Clinical<E> {
         version: u64,
         ciphertext: &[u8],
     ) -> Result<(), Outcome> {
+        let hash = self.replica_address(resource_type, id, version).await?;
+        self.objects
+            .put_replica(&hash, ciphertext)
+            .map_err(|e| Outcome::new(422, IssueType::Invalid, e.to_string()))?;
+        self.unless_erased_meanwhile(resource_type, id, &hash).await
+    }
+
+    /// Where a replica of `version` goes: the ciphertext hash this node's
+    /// chain records for it. 410 if the resource was erased, 409 if the
+    /// version is not final here yet.
+    pub(super) async fn replica_address(
+        &self,
+        resource_type: ResourceType,
+        id: &LogicalId,
+        version: u64,
+    ) -> Result<[u8; 32], Outcome> {
         let name = format!("{resource_type}/{id}");
         let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, id)).await?;
         if head.as_ref().is_some_and(|h| h.erased_height.is_some()) {
@@ -117,19 +134,25 @@ impl<E: Runtime> Clinical<E> {
                     format!("{name} version {version} is not final on this node yet; retry"),
                 )
             })?;
-        let hash: [u8; 32] = entry.ciphertext.into();
-        self.objects
-            .put_replica(&hash, ciphertext)
-            .map_err(|e| Outcome::new(422, IssueType::Invalid, e.to_string()))?;
-        // An erasure may have become final, and been followed, while the
-        // copy was written: look again, or the copy outlives the erasure.
+        Ok(entry.ciphertext.into())
+    }
+
+    /// After a replica is written: an erasure may have become final, and
+    /// been followed, while the copy was written. Look again, or the copy
+    /// outlives the erasure.
+    pub(super) async fn unless_erased_meanwhile(
+        &self,
+        resource_type: ResourceType,
+        id: &LogicalId,
+        hash: &[u8; 32],
+    ) -> Result<(), Outcome> {
         let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, id)).await?;
         if head.is_some_and(|h| h.erased_height.is_some()) {
-            self.objects.delete(&hash).map_err(unavailable)?;
+            self.objects.delete(hash).map_err(unavailable)?;
             return Err(Outcome::new(
                 410,
                 IssueType::Deleted,
-                format!("{name} was erased"),
+                format!("{resource_type}/{id} was erased"),
             ));
         }
         Ok(())
@@ -194,6 +217,14 @@ async fn push_to(
     objects: DiskStore,
 ) {
     while let Some(version) = queue.recv().await {
+        if version.resource_type == ResourceType::Binary {
+            let objects = objects.clone();
+            let pushed = tokio::task::spawn_blocking(move || push_file(peer, &version, &objects));
+            if let Ok(Err(problem)) = pushed.await {
+                tracing::warn!(peer = %peer, %problem, "a member did not take a file replica; it streams the file from its custodian when read");
+            }
+            continue;
+        }
         // Read per peer: the page cache makes the repeats cheap, and the
         // queues then hold names, not ciphertexts.
         let Ok(Some(ciphertext)) = objects.get(&version.ciphertext) else {
@@ -201,6 +232,64 @@ async fn push_to(
         };
         push(&http, peer, &version, Bytes::from(ciphertext)).await;
     }
+}
+
+/// The least rate a file replica must move at before its push is given
+/// up (a peer that stops reading must not hold a thread forever).
+const MIN_FILE_BYTES_PER_SEC: u64 = 1 << 20;
+
+/// Stream a file's ciphertext to `peer` from the vault, in flat memory,
+/// unless the peer already holds it. Runs on a blocking thread.
+fn push_file(peer: SocketAddr, version: &ReplicaOf, objects: &DiskStore) -> Result<(), String> {
+    let len = objects
+        .len(&version.ciphertext)
+        .map_err(|e| e.to_string())?
+        .ok_or("the file is no longer in this vault")?;
+    let http = reqwest::blocking::Client::builder()
+        .connect_timeout(PUSH_TIMEOUT)
+        .timeout(PUSH_TIMEOUT + Duration::from_secs(len / MIN_FILE_BYTES_PER_SEC))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let answers = |url: &str| http.get(url).send().ok().map(|r| r.status().as_u16());
+    let held = format!(
+        "http://{peer}/v1/vault/objects/{}",
+        hex::encode(version.ciphertext)
+    );
+    if answers(&held) == Some(204) {
+        return Ok(());
+    }
+    // A peer refuses a version its chain does not have yet before reading
+    // the body, which breaks the upload off: wait until it has it.
+    let final_there = format!(
+        "http://{peer}/v1/state/rec/{}/{}/_history/{}",
+        version.resource_type, version.id, version.version
+    );
+    for _ in 0..PUSH_ATTEMPTS {
+        if answers(&final_there) == Some(200) {
+            break;
+        }
+        std::thread::sleep(PUSH_RETRY);
+    }
+    let url = format!("http://{peer}{}", version.path());
+    for _ in 0..PUSH_ATTEMPTS {
+        let reader = objects
+            .reader(&version.ciphertext)
+            .map_err(|e| e.to_string())?
+            .ok_or("the file is no longer in this vault")?;
+        let sent = http
+            .post(&url)
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::blocking::Body::sized(reader, len))
+            .send()
+            .map_err(|e| e.to_string())?;
+        match sent.status().as_u16() {
+            204 | 410 => return Ok(()),
+            // Not final there yet: try again shortly.
+            409 => std::thread::sleep(PUSH_RETRY),
+            status => return Err(format!("it answered {status}")),
+        }
+    }
+    Err("its chain stayed behind".into())
 }
 
 async fn push(http: &reqwest::Client, peer: SocketAddr, version: &ReplicaOf, ciphertext: Bytes) {

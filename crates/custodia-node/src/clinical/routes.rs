@@ -43,6 +43,11 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
             "/fhir/Binary/{id}",
             get(download_binary::<E>).delete(erase_binary::<E>),
         )
+        // A file's replica streams in, whatever its size.
+        .route(
+            "/v1/vault/replica/Binary/{id}/{version}",
+            post(accept_file_replica::<E>),
+        )
         // Where an upload's Location points: files have one version.
         .route(
             "/fhir/Binary/{id}/_history/{vid}",
@@ -134,6 +139,17 @@ async fn vault_holds<E: Runtime>(
         true => StatusCode::NO_CONTENT.into_response(),
         false => StatusCode::NOT_FOUND.into_response(),
     })
+}
+
+async fn accept_file_replica<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path((id, version)): Path<(String, u64)>,
+    body: axum::body::Body,
+) -> Result<Response, Fhir> {
+    let id = custodia_types::LogicalId::new(id)
+        .map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))?;
+    service.accept_file_replica(&id, version, body).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn upload_binary<E: Runtime>(
