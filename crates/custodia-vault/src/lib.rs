@@ -19,6 +19,7 @@
 //! No network and no chain knowledge: the node decides who gets what.
 
 pub mod envelope;
+mod key_slots;
 pub mod keys;
 mod object_db;
 mod store;

@@ -8,8 +8,9 @@
 //! <root>/objects/objects.redb   small ciphertexts (anyone's; replicas too)
 //! <root>/objects/ab/abcdef…     large ciphertexts (streamed files)
 //! <root>/objects/.tmp-…         large objects being streamed in
-//! <root>/keys/abcdef…           data keys this organisation holds, wrapped
-//!                               to its own encryption key
+//! <root>/keys/ring              data keys this organisation holds, wrapped
+//!                               to its own encryption key, in slots
+//! <root>/keys/abcdef….type      a file's media type
 //! ```
 //! Large objects (imaging, PDFs) are streamed to and from disk chunk by
 //! chunk ([`DiskStore::put_stream`], [`DiskStore::open_stream`],
@@ -19,6 +20,7 @@
 //! An S3-compatible object store can take the place of `objects/` for a
 //! consortium that outgrows local disks; the keys stay local.
 
+use crate::key_slots::KeySlots;
 use crate::object_db::ObjectDb;
 use crate::stream::{self, read_full, HashingWriter, StreamOpened, StreamSealed};
 use crate::{sha256, DataKey, Hash, VaultError, WrappedKey};
@@ -26,6 +28,7 @@ use std::{
     fs,
     io::{Read, Write},
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 /// Bytes copied per step when a replica is streamed in.
@@ -319,31 +322,46 @@ impl DiskStore {
 }
 
 /// The data keys an organisation holds, wrapped to its own key, by the
-/// hash of the ciphertext they open.
-#[derive(Clone, Debug)]
+/// hash of the ciphertext they open: in slots of one file (`keys/ring`,
+/// see `key_slots`), or, written by earlier versions, a file each.
+#[derive(Clone)]
 pub struct KeyRing {
     root: PathBuf,
+    slots: Arc<KeySlots>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing").field("root", &self.root).finish()
+    }
 }
 
 impl KeyRing {
+    /// Open the key ring under `root`. One handle per directory (clone it
+    /// to share): a second open is refused.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, VaultError> {
         let root = root.into().join("keys");
         fs::create_dir_all(&root)?;
-        Ok(Self { root })
+        let slots = Arc::new(KeySlots::open(&root.join("ring"))?);
+        Ok(Self { root, slots })
     }
 
+    /// Where an earlier version kept a key, a file each.
     fn path(&self, hash: &Hash) -> PathBuf {
         self.root.join(hex::encode(hash))
     }
 
     pub fn put(&self, hash: &Hash, key: &WrappedKey) -> Result<(), VaultError> {
-        write_atomically(&self.path(hash), key.as_bytes())
+        self.slots.put(hash, key.as_bytes())
     }
 
     pub fn get(&self, hash: &Hash) -> Result<Option<WrappedKey>, VaultError> {
-        read(&self.path(hash))?
-            .map(WrappedKey::from_bytes)
-            .transpose()
+        match self.slots.get(hash)? {
+            Some(bytes) => Some(bytes),
+            None => read(&self.path(hash))?,
+        }
+        .map(WrappedKey::from_bytes)
+        .transpose()
     }
 
     fn media_type_path(&self, hash: &Hash) -> PathBuf {
@@ -364,9 +382,10 @@ impl KeyRing {
     /// opened is unreadable by anyone, wherever copies of it survive.
     pub fn shred(&self, hash: &Hash) -> Result<bool, VaultError> {
         remove(&self.media_type_path(hash))?;
+        let in_slot = self.slots.shred(hash)?;
         let path = self.path(hash);
         let Ok(meta) = fs::metadata(&path) else {
-            return Ok(false);
+            return Ok(in_slot);
         };
         let mut file = fs::OpenOptions::new().write(true).open(&path)?;
         file.write_all(&vec![0u8; meta.len() as usize])?;

@@ -314,6 +314,16 @@ pub fn await_finalized(api: &str, tx: &Digest, within: Duration) -> Value {
     }
 }
 
+/// Whether a node's key ring still holds a key for the ciphertext `hash`
+/// (hex): its slot names the hash until shredding zeroes the slot.
+#[allow(dead_code)]
+pub fn key_ring_holds(home: &std::path::Path, hash: &str) -> bool {
+    let hash = hex::decode(hash).unwrap();
+    std::fs::read(home.join("vault/keys/ring"))
+        .map(|ring| ring.windows(hash.len()).any(|w| w == hash))
+        .unwrap_or(false)
+}
+
 /// Read `key` from the node at `api` with a proof, check the proof against
 /// the state root of the finalized block it names (fetched separately), and
 /// return the proven value.
