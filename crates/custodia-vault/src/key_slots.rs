@@ -278,13 +278,6 @@ mod tests {
         fs::remove_dir_all(dir).unwrap();
     }
 
-    fn hash(writer: u8, index: u8) -> Hash {
-        let mut h = [0u8; 32];
-        h[0] = writer;
-        h[1] = index;
-        h
-    }
-
     #[test]
     fn concurrent_writers_share_syncs_and_all_land() {
         let dir = temp("many");
@@ -294,7 +287,7 @@ mod tests {
                 let slots = slots.clone();
                 std::thread::spawn(move || {
                     for i in 0..40u8 {
-                        slots.put(&hash(w, i), &[w ^ i; 80]).unwrap();
+                        slots.put(&crate::sha256(&[&[w, i]]), &[w ^ i; 80]).unwrap();
                     }
                 })
             })
@@ -304,7 +297,10 @@ mod tests {
         }
         for w in 0..8u8 {
             for i in 0..40u8 {
-                assert_eq!(slots.get(&hash(w, i)).unwrap(), Some(vec![w ^ i; 80]));
+                assert_eq!(
+                    slots.get(&crate::sha256(&[&[w, i]])).unwrap(),
+                    Some(vec![w ^ i; 80])
+                );
             }
         }
         fs::remove_dir_all(dir).unwrap();

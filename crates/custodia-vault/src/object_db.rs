@@ -169,13 +169,6 @@ mod tests {
         [n; 32]
     }
 
-    fn key(writer: u8, index: u8) -> Hash {
-        let mut h = [0u8; 32];
-        h[0] = writer;
-        h[1] = index;
-        h
-    }
-
     #[test]
     fn objects_survive_a_reopen_and_deletes_say_what_was_there() {
         let dir = std::env::temp_dir().join(format!("custodia-objdb-{}", std::process::id()));
@@ -221,7 +214,8 @@ mod tests {
                 let db = db.clone();
                 std::thread::spawn(move || {
                     for i in 0..50u8 {
-                        db.put(key(w, i), vec![w, i], i % 2 == 0).unwrap();
+                        db.put(crate::sha256(&[&[w, i]]), vec![w, i], i % 2 == 0)
+                            .unwrap();
                     }
                 })
             })
@@ -231,7 +225,10 @@ mod tests {
         }
         for w in 0..8u8 {
             for i in 0..50u8 {
-                assert_eq!(db.get(&key(w, i)).unwrap(), Some(vec![w, i]));
+                assert_eq!(
+                    db.get(&crate::sha256(&[&[w, i]])).unwrap(),
+                    Some(vec![w, i])
+                );
             }
         }
         drop(db);
