@@ -34,10 +34,26 @@ struct Job {
     done: mpsc::SyncSender<Result<bool, String>>,
 }
 
+/// A handle on the database; clones share it. When the last one goes,
+/// the committer finishes what is queued and the file is closed before
+/// the drop returns, so the same vault can be opened again at once.
 #[derive(Clone)]
-pub(crate) struct ObjectDb {
+pub(crate) struct ObjectDb(Arc<Shared>);
+
+struct Shared {
     db: Arc<Database>,
-    jobs: mpsc::Sender<Job>,
+    jobs: Option<mpsc::Sender<Job>>,
+    committer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Closing the queue ends the committer's loop.
+        self.jobs.take();
+        if let Some(committer) = self.committer.take() {
+            let _ = committer.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for ObjectDb {
@@ -54,31 +70,37 @@ impl ObjectDb {
         tx.open_table(OBJECTS).map_err(database)?;
         tx.commit().map_err(database)?;
         let (jobs, queue) = mpsc::channel();
-        let committer = db.clone();
-        std::thread::Builder::new()
+        let for_committer = db.clone();
+        let committer = std::thread::Builder::new()
             .name("vault-commit".into())
-            .spawn(move || commit_loop(&committer, &queue))?;
-        Ok(Self { db, jobs })
+            .spawn(move || commit_loop(&for_committer, &queue))?;
+        Ok(Self(Arc::new(Shared {
+            db,
+            jobs: Some(jobs),
+            committer: Some(committer),
+        })))
+    }
+
+    /// Run `read` on the table in a read transaction.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&redb::ReadOnlyTable<&[u8; 32], &[u8]>) -> Result<T, redb::StorageError>,
+    ) -> Result<T, VaultError> {
+        let tx = self.0.db.begin_read().map_err(database)?;
+        let table = tx.open_table(OBJECTS).map_err(database)?;
+        read(&table).map_err(database)
     }
 
     pub(crate) fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, VaultError> {
-        let tx = self.db.begin_read().map_err(database)?;
-        let table = tx.open_table(OBJECTS).map_err(database)?;
-        let value = redb::ReadableTable::get(&table, hash).map_err(database)?;
-        Ok(value.map(|v| v.value().to_vec()))
+        self.read(|t| Ok(redb::ReadableTable::get(t, hash)?.map(|v| v.value().to_vec())))
     }
 
     pub(crate) fn len(&self, hash: &Hash) -> Result<Option<u64>, VaultError> {
-        let tx = self.db.begin_read().map_err(database)?;
-        let table = tx.open_table(OBJECTS).map_err(database)?;
-        let value = redb::ReadableTable::get(&table, hash).map_err(database)?;
-        Ok(value.map(|v| v.value().len() as u64))
+        self.read(|t| Ok(redb::ReadableTable::get(t, hash)?.map(|v| v.value().len() as u64)))
     }
 
     pub(crate) fn count(&self) -> Result<u64, VaultError> {
-        let tx = self.db.begin_read().map_err(database)?;
-        let table = tx.open_table(OBJECTS).map_err(database)?;
-        redb::ReadableTableMetadata::len(&table).map_err(database)
+        self.read(|t| redb::ReadableTableMetadata::len(t))
     }
 
     pub(crate) fn put(&self, hash: Hash, bytes: Vec<u8>, durable: bool) -> Result<(), VaultError> {
@@ -93,7 +115,10 @@ impl ObjectDb {
     fn submit(&self, change: Change, durable: bool) -> Result<bool, VaultError> {
         let (done, answer) = mpsc::sync_channel(1);
         let stopped = || VaultError::Database("the vault's committer has stopped".into());
-        self.jobs
+        self.0
+            .jobs
+            .as_ref()
+            .ok_or_else(stopped)?
             .send(Job {
                 change,
                 durable,
@@ -182,19 +207,8 @@ mod tests {
             assert!(db.delete(&hash(2)).unwrap());
             assert!(!db.delete(&hash(2)).unwrap());
         }
-        // The committer holds the database until its queue closes.
-        let mut attempts = 0;
-        let reopened = loop {
-            match ObjectDb::open(&path) {
-                Ok(db) => break db,
-                Err(error) if attempts < 500 => {
-                    attempts += 1;
-                    let _ = error;
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                Err(error) => panic!("the database did not reopen: {error}"),
-            }
-        };
+        // Dropping the last handle closed the file: it opens again at once.
+        let reopened = ObjectDb::open(&path).unwrap();
         assert_eq!(reopened.get(&hash(1)).unwrap(), Some(b"one".to_vec()));
         assert_eq!(reopened.len(&hash(1)).unwrap(), Some(3));
         assert_eq!(reopened.get(&hash(2)).unwrap(), None);

@@ -277,13 +277,10 @@ impl<E: Runtime> Clinical<E> {
         version: u64,
         body: Body,
     ) -> Result<(), Outcome> {
-        let hash = self
-            .replica_address(ResourceType::Binary, id, version)
+        let entry = self
+            .replica_entry(ResourceType::Binary, id, version)
             .await?;
-        let entry: RecordEntry = self
-            .read(&keys::record_version(ResourceType::Binary, id, version))
-            .await?
-            .ok_or_else(|| unavailable("a replica's version vanished"))?;
+        let hash: [u8; 32] = entry.ciphertext.into();
         let _transfer = self.file_transfer()?;
         let (sender, receiver) = mpsc::channel::<Piece>(PIPE_CHUNKS);
         let objects = self.objects.clone();

@@ -99,22 +99,26 @@ impl<E: Runtime> Clinical<E> {
         version: u64,
         ciphertext: &[u8],
     ) -> Result<(), Outcome> {
-        let hash = self.replica_address(resource_type, id, version).await?;
+        let hash: [u8; 32] = self
+            .replica_entry(resource_type, id, version)
+            .await?
+            .ciphertext
+            .into();
         self.objects
             .put_replica(&hash, ciphertext)
             .map_err(|e| Outcome::new(422, IssueType::Invalid, e.to_string()))?;
         self.unless_erased_meanwhile(resource_type, id, &hash).await
     }
 
-    /// Where a replica of `version` goes: the ciphertext hash this node's
-    /// chain records for it. 410 if the resource was erased, 409 if the
-    /// version is not final here yet.
-    pub(super) async fn replica_address(
+    /// What this node's chain records of the version a replica is of (its
+    /// ciphertext hash is the replica's address). 410 if the resource was
+    /// erased, 409 if the version is not final here yet.
+    pub(super) async fn replica_entry(
         &self,
         resource_type: ResourceType,
         id: &LogicalId,
         version: u64,
-    ) -> Result<[u8; 32], Outcome> {
+    ) -> Result<RecordEntry, Outcome> {
         let name = format!("{resource_type}/{id}");
         let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, id)).await?;
         if head.as_ref().is_some_and(|h| h.erased_height.is_some()) {
@@ -124,8 +128,7 @@ impl<E: Runtime> Clinical<E> {
                 format!("{name} was erased"),
             ));
         }
-        let entry: RecordEntry = self
-            .read(&keys::record_version(resource_type, id, version))
+        self.read(&keys::record_version(resource_type, id, version))
             .await?
             .ok_or_else(|| {
                 Outcome::new(
@@ -133,8 +136,7 @@ impl<E: Runtime> Clinical<E> {
                     IssueType::NotFound,
                     format!("{name} version {version} is not final on this node yet; retry"),
                 )
-            })?;
-        Ok(entry.ciphertext.into())
+            })
     }
 
     /// After a replica is written: an erasure may have become final, and
