@@ -9,24 +9,36 @@
 //! - [`stream`]: the same encryption for large files (imaging, PDFs), in
 //!   64 KiB chunks with the STREAM construction, so a file of any size
 //!   passes through a few 64 KiB buffers. Same data keys, same commitment.
-//! - [`store`]: ciphertexts on local disk, addressed by their SHA-256, and
-//!   the custodian's wrapped data keys beside them. Deleting a key is
-//!   crypto-shredding: the ciphertext left anywhere is noise. Large objects
-//!   are sealed, opened and replicated straight from and to disk
+//! - [`store`]: ciphertexts addressed by their SHA-256, on local disk by
+//!   default or in an S3-compatible object store ([`VaultBackend`], a
+//!   configuration switch), and the custodian's wrapped data keys, always
+//!   on local disk. Deleting a key is crypto-shredding: the ciphertext
+//!   left anywhere (a replica, a bucket) is noise. Large objects are
+//!   sealed, opened and replicated in flat memory
 //!   ([`DiskStore::put_stream`], [`DiskStore::open_stream`],
 //!   [`DiskStore::reader`], [`DiskStore::put_verified_stream`]).
 //!
-//! No network and no chain knowledge: the node decides who gets what.
+//! No chain knowledge: the node decides who gets what. The only network
+//! is the object store's, when one is configured.
 
+mod backend;
+mod bridge;
 pub mod envelope;
+mod files;
 mod key_slots;
 pub mod keys;
+mod local;
 mod object_db;
+mod remote;
 mod store;
 pub mod stream;
 
+pub use backend::{S3Settings, VaultBackend};
 pub use envelope::{commitment, open, seal, DataKey, Hash, Opened, Sealed};
 pub use keys::{unwrap, wrap, EncryptionPublic, EncryptionSecret, WrappedKey};
+/// The object-store crate the remote backend is built on, so callers of
+/// [`DiskStore::remote`] name the same `ObjectStore` trait.
+pub use object_store;
 pub use store::{DiskStore, KeyRing};
 pub use stream::{open_stream, seal_stream, StreamOpened, StreamSealed};
 
@@ -36,6 +48,17 @@ pub enum VaultError {
     Io(#[from] std::io::Error),
     #[error("vault database failed: {0}")]
     Database(String),
+    /// A request to the object store failed. Names the store, its prefix
+    /// and what was being done; never content or credentials.
+    #[error("vault object store {store}: could not {operation}: {reason}")]
+    Remote {
+        store: String,
+        operation: &'static str,
+        reason: String,
+    },
+    /// The vault's settings cannot work (e.g. an empty bucket name).
+    #[error("vault settings: {0}")]
+    Settings(String),
     /// Deliberately says nothing more: which part failed would help an attacker.
     #[error(
         "decryption failed: wrong key, wrong context (aad), or the ciphertext was altered or cut short"

@@ -1,0 +1,233 @@
+//! Where a vault keeps its ciphertexts, as configured (the node's
+//! `[vault]` table): local disk, the default, or an S3-compatible bucket.
+//! Credentials never come from here: `object_store` reads the standard
+//! `AWS_*` environment variables (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...) or an instance role.
+
+use crate::{DiskStore, VaultError};
+use object_store::{aws::AmazonS3Builder, ClientOptions, RetryConfig};
+use serde::{Deserialize, Serialize};
+use std::{path::Path, sync::Arc, time::Duration};
+
+/// The backend of a vault's ciphertext store. Keys always stay local.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "store", rename_all = "lowercase", deny_unknown_fields)]
+pub enum VaultBackend {
+    /// `<vault>/objects` on local disk. (A struct variant, not a unit
+    /// one, so that a stray `bucket` beside `store = "local"` is refused
+    /// rather than ignored.)
+    Local {},
+    /// An S3-compatible object store (AWS S3, MinIO, Ceph, ...).
+    S3(S3Settings),
+}
+
+/// An S3 bucket and how to reach it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// For a store other than AWS (e.g. `http://minio:9000`); requests
+    /// then name the bucket in the path, not the host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Defaults to `AWS_REGION` from the environment, else `us-east-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Where this member's objects go in the bucket; defaults to its org
+    /// id, so members sharing a bucket never touch each other's objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Allow a plain-HTTP endpoint (ciphertext only crosses it, but
+    /// request signatures could be replayed): for a store on a trusted
+    /// network or in tests.
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+/// Connection limits for the bucket. No overall request timeout: a file
+/// download can outlast any; a stalled one is caught by the read timeout
+/// instead (which, for a request, also bounds sending it until the
+/// answer starts, so an upload part of 8 MiB has that long).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Few, quick retries: callers (request handlers) wait for the answer, so
+/// a store that is down should fail them soon rather than after minutes.
+const RETRIES: usize = 3;
+const RETRY_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for VaultBackend {
+    fn default() -> Self {
+        Self::Local {}
+    }
+}
+
+impl VaultBackend {
+    /// Open the ciphertext store of the vault in `vault_dir` for the
+    /// member `member` (the remote store's default prefix).
+    ///
+    /// # Errors
+    /// Bad settings, or a store that does not answer a listing of the
+    /// prefix (unreachable, no such bucket, credentials refused).
+    pub fn open(&self, vault_dir: &Path, member: &str) -> Result<DiskStore, VaultError> {
+        match self {
+            Self::Local {} => DiskStore::open(vault_dir),
+            Self::S3(s3) => DiskStore::remote(
+                s3.build()?,
+                s3.prefix_for(member),
+                vault_dir.join("staging"),
+            ),
+        }
+    }
+
+    /// For the node's log: where ciphertexts go (never credentials).
+    pub fn describe(&self, member: &str) -> String {
+        match self {
+            Self::Local {} => "local disk".into(),
+            Self::S3(s3) => format!(
+                "s3 bucket {:?} at {}, prefix {:?}",
+                s3.bucket,
+                s3.endpoint.as_deref().unwrap_or("AWS"),
+                s3.prefix_for(member)
+            ),
+        }
+    }
+}
+
+impl S3Settings {
+    /// The prefix this member's objects go under.
+    pub fn prefix_for<'a>(&'a self, member: &'a str) -> &'a str {
+        self.prefix.as_deref().unwrap_or(member)
+    }
+
+    /// The bucket as an object store: settings from here, credentials
+    /// (and anything not set here) from the environment.
+    pub fn build(&self) -> Result<Arc<dyn object_store::ObjectStore>, VaultError> {
+        if self.bucket.trim().is_empty() {
+            return Err(VaultError::Settings(
+                "[vault] store = \"s3\" needs a bucket".into(),
+            ));
+        }
+        let client = ClientOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout_disabled()
+            .with_read_timeout(READ_TIMEOUT)
+            .with_allow_http(self.allow_http);
+        let mut builder = AmazonS3Builder::from_env()
+            .with_client_options(client)
+            .with_retry(RetryConfig {
+                max_retries: RETRIES,
+                retry_timeout: RETRY_TIMEOUT,
+                ..RetryConfig::default()
+            })
+            .with_bucket_name(&self.bucket);
+        if let Some(endpoint) = &self.endpoint {
+            // A custom endpoint serves buckets by path, not by host name.
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_virtual_hosted_style_request(false);
+        }
+        if let Some(region) = &self.region {
+            builder = builder.with_region(region);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| VaultError::Settings(format!("s3 bucket {:?}: {e}", self.bucket)))?;
+        Ok(Arc::new(store))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Config {
+        #[serde(default)]
+        vault: VaultBackend,
+    }
+
+    fn parse(text: &str) -> Result<VaultBackend, String> {
+        toml::from_str::<Config>(text)
+            .map(|c| c.vault)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn settings_read_from_toml() {
+        assert_eq!(parse(""), Ok(VaultBackend::Local {}));
+        assert_eq!(
+            parse("[vault]\nstore = \"local\"\n"),
+            Ok(VaultBackend::Local {})
+        );
+        let s3 = parse(
+            "[vault]\nstore = \"s3\"\nbucket = \"records\"\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n",
+        )
+        .unwrap();
+        let VaultBackend::S3(settings) = &s3 else {
+            panic!("{s3:?}")
+        };
+        assert_eq!(settings.bucket, "records");
+        assert_eq!(settings.prefix_for("st-mary"), "st-mary");
+        assert!(settings.allow_http);
+        assert_eq!(settings.region, None);
+        assert!(s3.describe("st-mary").contains("\"st-mary\""));
+
+        let missing = parse("[vault]\nstore = \"s3\"\n").unwrap_err();
+        assert!(missing.contains("bucket"), "{missing}");
+        let typo =
+            parse("[vault]\nstore = \"s3\"\nbucket = \"b\"\nendpiont = \"x\"\n").unwrap_err();
+        assert!(typo.contains("endpiont"), "{typo}");
+        let unknown = parse("[vault]\nstore = \"ftp\"\n").unwrap_err();
+        assert!(unknown.contains("ftp"), "{unknown}");
+        let stray = parse("[vault]\nstore = \"local\"\nbucket = \"b\"\n").unwrap_err();
+        assert!(stray.contains("bucket"), "{stray}");
+    }
+
+    #[test]
+    fn an_empty_bucket_or_prefix_is_refused_before_any_request() {
+        let settings = S3Settings {
+            bucket: " ".into(),
+            endpoint: None,
+            region: None,
+            prefix: None,
+            allow_http: false,
+        };
+        assert!(matches!(settings.build(), Err(VaultError::Settings(_))));
+        let dir = crate::store::tests::temp();
+        let store = crate::store::tests::chunked_memory();
+        let empty = DiskStore::remote(store, "/", dir.join("staging")).unwrap_err();
+        assert!(empty.to_string().contains("prefix is empty"), "{empty}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_unreachable_store_fails_at_open_naming_it() {
+        // A port nothing listens on (bound, then released).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = crate::store::tests::temp();
+        // Credentials as the environment would give them: without any,
+        // object_store would ask an instance metadata service instead.
+        let store = AmazonS3Builder::new()
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing")
+            .with_bucket_name("records")
+            .with_endpoint(format!("http://127.0.0.1:{port}"))
+            .with_allow_http(true)
+            .with_retry(RetryConfig {
+                max_retries: 1,
+                ..RetryConfig::default()
+            })
+            .build()
+            .unwrap();
+        let error = DiskStore::remote(Arc::new(store), "st-mary", dir.join("staging")).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("could not reach the store"), "{message}");
+        assert!(message.contains("st-mary"), "{message}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
