@@ -8,6 +8,8 @@ pub enum Rejection {
     WrongChainId { expected: String, got: String },
     #[error("signature does not match the signer key and payload")]
     BadSignature,
+    #[error("a batch's entries may not be batches themselves")]
+    NestedBatch,
     #[error("signer {0} is not a registered member admin or agent of this chain")]
     UnknownSigner(String),
     #[error("signer {0} was revoked by its organisation")]

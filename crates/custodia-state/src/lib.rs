@@ -21,5 +21,5 @@ pub use error::Rejection;
 /// write it (a block holding one could never be proposed again).
 pub const MAX_STATE_VALUE: usize = 64 * 1024;
 pub use machine::{BlockOutcome, StateMachine};
-pub use records::{Receipt, TxStatus};
+pub use records::{EntryReceipt, Receipt, TxStatus};
 pub use view::{MapState, Overlay, Preloaded, StateRead, WriteSet};

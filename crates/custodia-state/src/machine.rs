@@ -8,11 +8,11 @@ use crate::{
         Access, Clinical, Consent, Governance, Identity, Module, Note, StateWrite, Supply,
         TxContext,
     },
-    records::{self, Member, Principal, Receipt, TxStatus, Validators},
+    records::{self, EntryReceipt, Member, Principal, Receipt, TxStatus, Validators},
     view::Overlay,
     MapState, Rejection, StateRead, WriteSet,
 };
-use custodia_types::{key_hex, Genesis, SignedTx};
+use custodia_types::{entry_id, key_hex, Body, Digest, Genesis, SignedTx};
 use std::collections::BTreeSet;
 
 /// The result of executing one block.
@@ -141,7 +141,18 @@ impl StateMachine {
                 got: tx.nonce(),
             });
         }
-        self.module(tx).authorize(&principal, tx.body())
+        self.authorize(&principal, tx.body())
+    }
+
+    /// May `principal` send `body`? A batch: every entry.
+    fn authorize(&self, principal: &Principal, body: &Body) -> Result<(), Rejection> {
+        match body {
+            Body::Batch { entries } => entries.iter().try_for_each(|entry| match entry {
+                Body::Batch { .. } => Err(Rejection::NestedBatch),
+                entry => self.module(entry).authorize(principal, entry),
+            }),
+            single => self.module(single).authorize(principal, single),
+        }
     }
 
     /// The signer's next nonce in `state`.
@@ -162,7 +173,15 @@ impl StateMachine {
             keys.insert(keys::principal(tx.signer()));
             keys.insert(keys::nonce(tx.signer()));
             keys.insert(keys::receipt(&tx.id()));
-            self.module(tx).read_set(tx, &mut keys);
+            match tx.body() {
+                Body::Batch { entries } => {
+                    // (A nested batch is refused before anything is read.)
+                    for entry in entries.iter().filter(|e| !matches!(e, Body::Batch { .. })) {
+                        self.module(entry).read_set(tx.signer(), entry, &mut keys);
+                    }
+                }
+                single => self.module(single).read_set(tx.signer(), single, &mut keys),
+            }
         }
         for module in &self.modules {
             module.end_block_read_set(height, &mut keys);
@@ -188,17 +207,21 @@ impl StateMachine {
                 // second copy changes nothing, not even the first receipt.
                 continue;
             }
-            let status = match self.apply_tx(&mut block, height, time_ms, tx) {
-                Ok(()) => TxStatus::Applied,
-                Err(reason) => TxStatus::Rejected {
-                    reason: reason.to_string(),
-                },
+            let (status, entries) = match self.apply_tx(&mut block, height, time_ms, tx) {
+                Ok(entries) => (TxStatus::Applied, entries),
+                Err(reason) => (
+                    TxStatus::Rejected {
+                        reason: reason.to_string(),
+                    },
+                    Vec::new(),
+                ),
             };
             let receipt = Receipt {
                 height,
                 index: index as u32,
                 kind: tx.body().kind().to_string(),
                 status,
+                entries,
             };
             block.put(receipt_key, records::encode(&receipt));
             receipts.push((tx.id(), receipt));
@@ -212,13 +235,17 @@ impl StateMachine {
         }
     }
 
+    /// Check the signer and spend its nonce, then apply the body: one
+    /// action, or each entry of a batch on its own. A batch's entries'
+    /// outcomes are returned; a refusal of the transaction itself is the
+    /// error.
     fn apply_tx<R: StateRead + ?Sized>(
         &self,
         block: &mut Overlay<'_, R>,
         height: u64,
         time_ms: u64,
         tx: &SignedTx,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Vec<EntryReceipt>, Rejection> {
         let principal = self.principal(&*block, tx)?;
         let expected = Self::next_nonce(&*block, tx);
         if tx.nonce() != expected {
@@ -237,31 +264,59 @@ impl StateMachine {
         // The nonce is spent whether or not the body succeeds, so a rejected
         // transaction can never be replayed into success later.
         block.put(keys::nonce(tx.signer()), keys::encode_u64(expected + 1));
-        let module = self.module(tx);
-        module.authorize(&principal, tx.body())?;
-        let mut scratch = Overlay::new(&*block);
-        let mut ctx = TxContext {
+        // Only decoded transactions come here, and the codec refuses
+        // nested batches; one built in memory is refused the same way.
+        self.authorize(&principal, tx.body())?;
+        let action = Action {
             height,
             time_ms,
-            tx_id: tx.id(),
-            signer: tx.signer(),
+            tx,
             principal: &principal,
-            state: &mut scratch as &mut dyn StateWrite,
         };
-        if let Err(refusal) = module.apply(&mut ctx, tx.body()) {
+        let Body::Batch { entries } = tx.body() else {
+            return self
+                .apply_action(block, &action, tx.id(), tx.body())
+                .map(|()| Vec::new());
+        };
+        Ok(entries
+            .iter()
+            .zip(0u32..)
+            .map(|(entry, index)| {
+                let id = entry_id(&tx.id(), index);
+                let status = match self.apply_action(block, &action, id, entry) {
+                    Ok(()) => TxStatus::Applied,
+                    Err(reason) => TxStatus::Rejected {
+                        reason: reason.to_string(),
+                    },
+                };
+                EntryReceipt {
+                    kind: entry.kind().to_string(),
+                    status,
+                }
+            })
+            .collect())
+    }
+
+    /// Apply one action (`id`: its transaction's id, or its entry id in a
+    /// batch) on top of `block`, keeping its writes only if it succeeds.
+    fn apply_action<R: StateRead + ?Sized>(
+        &self,
+        block: &mut Overlay<'_, R>,
+        action: &Action<'_>,
+        id: Digest,
+        body: &Body,
+    ) -> Result<(), Rejection> {
+        let module = self.module(body);
+        module.authorize(action.principal, body)?;
+        let mut scratch = Overlay::new(&*block);
+        let mut ctx = action.context(id, &mut scratch);
+        if let Err(refusal) = module.apply(&mut ctx, body) {
             drop(scratch);
             // The refused writes are gone; what the refusal itself must
             // leave behind (a counterfeit signal) is kept.
             let mut kept = Overlay::new(&*block);
-            let mut ctx = TxContext {
-                height,
-                time_ms,
-                tx_id: tx.id(),
-                signer: tx.signer(),
-                principal: &principal,
-                state: &mut kept as &mut dyn StateWrite,
-            };
-            module.record_refusal(&mut ctx, tx.body(), &refusal);
+            let mut ctx = action.context(id, &mut kept);
+            module.record_refusal(&mut ctx, body, &refusal);
             let writes = kept.into_writes();
             // A record too large to keep is dropped; the refusal stands.
             if oversized(&writes).is_none() {
@@ -300,12 +355,35 @@ impl StateMachine {
         Ok(principal)
     }
 
-    fn module(&self, tx: &SignedTx) -> &dyn Module {
+    /// The module that applies `body` (not a batch: its entries each have
+    /// theirs).
+    fn module(&self, body: &Body) -> &dyn Module {
         self.modules
             .iter()
-            .find(|m| m.handles(tx.body()))
+            .find(|m| m.handles(body))
             .map(|m| m.as_ref())
             .expect("every body kind has a module")
+    }
+}
+
+/// What every action of one transaction shares.
+struct Action<'a> {
+    height: u64,
+    time_ms: u64,
+    tx: &'a SignedTx,
+    principal: &'a Principal,
+}
+
+impl Action<'_> {
+    fn context<'c>(&'c self, id: Digest, state: &'c mut dyn StateWrite) -> TxContext<'c> {
+        TxContext {
+            height: self.height,
+            time_ms: self.time_ms,
+            tx_id: id,
+            signer: self.tx.signer(),
+            principal: self.principal,
+            state,
+        }
     }
 }
 

@@ -117,6 +117,41 @@ pub struct Receipt {
     pub kind: String,
     #[serde(flatten)]
     pub status: TxStatus,
+    /// For a batch (`Body::Batch`) whose signer and nonce were accepted:
+    /// what happened to each entry, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<EntryReceipt>,
+}
+
+/// What happened to one entry of a batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryReceipt {
+    pub kind: String,
+    #[serde(flatten)]
+    pub status: TxStatus,
+}
+
+impl Receipt {
+    /// The receipt of entry `index` of this batch, as if it had been a
+    /// transaction of its own: the batch's refusal if the batch itself was
+    /// refused, `None` if it has no such entry.
+    pub fn entry(&self, index: u32) -> Option<Receipt> {
+        let status = match &self.status {
+            TxStatus::Rejected { .. } => self.status.clone(),
+            TxStatus::Applied => self.entries.get(index as usize)?.status.clone(),
+        };
+        let kind = self
+            .entries
+            .get(index as usize)
+            .map_or_else(|| self.kind.clone(), |entry| entry.kind.clone());
+        Some(Receipt {
+            height: self.height,
+            index: self.index,
+            kind,
+            status,
+            entries: Vec::new(),
+        })
+    }
 }
 
 /// A patient pseudonym's registration.

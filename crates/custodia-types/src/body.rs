@@ -21,6 +21,9 @@ pub const MAX_NOTE_BYTES: usize = 4096;
 /// Bundle's entries): as many as fit in a transaction (`MAX_TX_BYTES`)
 /// with the longest logical ids.
 pub const MAX_BUNDLE_VERSIONS: usize = 32;
+/// Most actions one `Batch` carries. A batch is bounded by the transaction
+/// size anyway (`MAX_TX_BYTES`); this bounds decoding before that.
+pub const MAX_BATCH_ENTRIES: usize = 256;
 const MAX_LABEL_LEN: usize = 64;
 const MAX_NAME_LEN: usize = 128;
 
@@ -107,6 +110,14 @@ pub enum Body {
     /// A drug-traceability action (custodia-supply): products, packs,
     /// custody events (EPCIS 2.0), sensor readings, recalls.
     Supply(SupplyTx),
+    /// Several independent actions under one signature and nonce: a node
+    /// batches what its callers asked for at about the same time, so the
+    /// consortium checks one signature, not one per action. Each entry is
+    /// applied as if it were a transaction of its own, in order, with its
+    /// own outcome (`Receipt::entries`) and its own id
+    /// ([`crate::entry_id`]); a refused entry leaves the others standing.
+    /// Entries are never batches themselves.
+    Batch { entries: Vec<Body> },
 }
 
 /// A change to the consortium that needs more than two thirds of members.
@@ -154,6 +165,7 @@ impl Body {
             Body::RevokeConsent { .. } => "revoke_consent",
             Body::Access(_) => "access",
             Body::Supply(_) => "supply",
+            Body::Batch { .. } => "batch",
         }
     }
 
@@ -231,6 +243,13 @@ impl Write for Body {
                 13u8.write(buf);
                 supply.write(buf);
             }
+            Body::Batch { entries } => {
+                14u8.write(buf);
+                (entries.len() as u16).write(buf);
+                for entry in entries {
+                    entry.write(buf);
+                }
+            }
         }
     }
 }
@@ -259,6 +278,9 @@ impl EncodeSize for Body {
             Body::WriteRecords { versions } => versions.encode_size(),
             Body::QueryAudit { agent, purpose } => agent.encode_size() + purpose.encode_size(),
             Body::Supply(supply) => supply.encode_size(),
+            Body::Batch { entries } => {
+                2 + entries.iter().map(EncodeSize::encode_size).sum::<usize>()
+            }
         }
     }
 }
@@ -266,53 +288,68 @@ impl EncodeSize for Body {
 impl Read for Body {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
-        Ok(match u8::read(buf)? {
-            0 => Body::Note {
-                data: Bytes::read_cfg(buf, &RangeCfg::new(0..=MAX_NOTE_BYTES))?,
-            },
-            1 => Body::RegisterAgent {
-                key: PublicKey::read(buf)?,
-                kind: AgentKind::read(buf)?,
-                label: read_str(buf, MAX_LABEL_LEN)?,
-            },
-            2 => Body::RevokeAgent {
-                key: PublicKey::read(buf)?,
-            },
-            3 => Body::Propose {
-                proposal: Proposal::read(buf)?,
-            },
-            4 => Body::Vote {
-                proposal_id: u64::read(buf)?,
-                approve: bool::read(buf)?,
-            },
-            5 => Body::WriteRecord(RecordVersion::read(buf)?),
-            6 => Body::EraseRecord {
-                resource_type: ResourceType::read(buf)?,
-                id: LogicalId::read(buf)?,
-            },
-            7 => Body::EnrolPatient {
-                patient: Pseudonym::read(buf)?,
-                key: PublicKey::read(buf)?,
-            },
-            8 => Body::GrantConsent(ConsentGrant::read(buf)?),
-            9 => Body::RevokeConsent {
-                consent: Digest::read(buf)?,
-            },
-            10 => Body::Access(AccessRequest::read(buf)?),
-            11 => Body::WriteRecords {
-                versions: Vec::<RecordVersion>::read_cfg(
-                    buf,
-                    &(RangeCfg::new(1..=MAX_BUNDLE_VERSIONS), ()),
-                )?,
-            },
-            12 => Body::QueryAudit {
-                agent: PublicKey::read(buf)?,
-                purpose: Purpose::read(buf)?,
-            },
-            13 => Body::Supply(SupplyTx::read(buf)?),
-            other => return Err(Error::InvalidEnum(other)),
-        })
+        read_body(buf, true)
     }
+}
+
+/// One body; a batch only at the top (`may_batch`), never inside another.
+fn read_body(buf: &mut impl Buf, may_batch: bool) -> Result<Body, Error> {
+    Ok(match u8::read(buf)? {
+        0 => Body::Note {
+            data: Bytes::read_cfg(buf, &RangeCfg::new(0..=MAX_NOTE_BYTES))?,
+        },
+        1 => Body::RegisterAgent {
+            key: PublicKey::read(buf)?,
+            kind: AgentKind::read(buf)?,
+            label: read_str(buf, MAX_LABEL_LEN)?,
+        },
+        2 => Body::RevokeAgent {
+            key: PublicKey::read(buf)?,
+        },
+        3 => Body::Propose {
+            proposal: Proposal::read(buf)?,
+        },
+        4 => Body::Vote {
+            proposal_id: u64::read(buf)?,
+            approve: bool::read(buf)?,
+        },
+        5 => Body::WriteRecord(RecordVersion::read(buf)?),
+        6 => Body::EraseRecord {
+            resource_type: ResourceType::read(buf)?,
+            id: LogicalId::read(buf)?,
+        },
+        7 => Body::EnrolPatient {
+            patient: Pseudonym::read(buf)?,
+            key: PublicKey::read(buf)?,
+        },
+        8 => Body::GrantConsent(ConsentGrant::read(buf)?),
+        9 => Body::RevokeConsent {
+            consent: Digest::read(buf)?,
+        },
+        10 => Body::Access(AccessRequest::read(buf)?),
+        11 => Body::WriteRecords {
+            versions: Vec::<RecordVersion>::read_cfg(
+                buf,
+                &(RangeCfg::new(1..=MAX_BUNDLE_VERSIONS), ()),
+            )?,
+        },
+        12 => Body::QueryAudit {
+            agent: PublicKey::read(buf)?,
+            purpose: Purpose::read(buf)?,
+        },
+        13 => Body::Supply(SupplyTx::read(buf)?),
+        14 if may_batch => {
+            let count = u16::read(buf)? as usize;
+            if !(1..=MAX_BATCH_ENTRIES).contains(&count) {
+                return Err(Error::Invalid("Body::Batch", "entry count out of range"));
+            }
+            let entries = (0..count)
+                .map(|_| read_body(buf, false))
+                .collect::<Result<_, _>>()?;
+            Body::Batch { entries }
+        }
+        other => return Err(Error::InvalidEnum(other)),
+    })
 }
 
 impl Write for Proposal {

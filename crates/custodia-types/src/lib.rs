@@ -43,6 +43,13 @@ pub fn sha256(parts: &[&[u8]]) -> Digest {
     Sha256::hash(parts)
 }
 
+/// The id of entry `index` of batch transaction `tx` (see `Body::Batch`):
+/// what its audit event and effects are filed under, as a transaction's
+/// own id is for a transaction that is not a batch.
+pub fn entry_id(tx: &Digest, index: u32) -> Digest {
+    sha256(&[b"custodia/batch-entry", tx.as_ref(), &index.to_be_bytes()])
+}
+
 /// Generate a fresh ed25519 key from the operating system's randomness.
 pub fn generate_key() -> PrivateKey {
     use commonware_math::algebra::Random;

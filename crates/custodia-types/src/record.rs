@@ -319,6 +319,29 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_round_trips_and_never_nests() {
+        let batch = Body::Batch {
+            entries: vec![
+                Body::WriteRecord(version()),
+                Body::WriteRecords {
+                    versions: vec![version()],
+                },
+            ],
+        };
+        assert_eq!(Body::decode(batch.encode()).unwrap(), batch);
+        let json = serde_json::to_string(&batch).unwrap();
+        assert_eq!(serde_json::from_str::<Body>(&json).unwrap(), batch);
+        assert_eq!(batch.encode().len(), batch.encode_size());
+
+        let nested = Body::Batch {
+            entries: vec![batch.clone()],
+        };
+        assert!(Body::decode(nested.encode()).is_err());
+        let empty = Body::Batch { entries: vec![] };
+        assert!(Body::decode(empty.encode()).is_err());
+    }
+
+    #[test]
     fn a_full_bundle_with_the_longest_ids_fits_in_a_transaction() {
         use commonware_cryptography::Signer as _;
         let key = crate::PrivateKey::from_seed(3);

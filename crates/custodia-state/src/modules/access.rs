@@ -13,7 +13,7 @@ use crate::{
 };
 use custodia_types::{
     key_hex, AccessAction, AccessRequest, AgentKind, Body, OrgId, OrgRole, Pseudonym, PublicKey,
-    Purpose, SignedTx,
+    Purpose,
 };
 use std::collections::BTreeSet;
 
@@ -33,14 +33,14 @@ impl Module for Access {
         Ok(())
     }
 
-    fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>) {
-        if let Body::QueryAudit { agent, .. } = tx.body() {
+    fn read_set(&self, _signer: &PublicKey, body: &Body, keys: &mut BTreeSet<Vec<u8>>) {
+        if let Body::QueryAudit { agent, .. } = body {
             keys.insert(keys::principal(agent));
             keys.insert(keys::AUDIT_COUNT.to_vec());
             keys.insert(keys::POLICY.to_vec());
             return;
         }
-        let Body::Access(request) = tx.body() else {
+        let Body::Access(request) = body else {
             return;
         };
         keys.insert(keys::principal(&request.agent));

@@ -12,7 +12,7 @@ use crate::{
     records::{self, Decision, PatientEntry, Principal, RecordEntry, RecordHead},
     Rejection,
 };
-use custodia_types::{key_hex, AgentKind, Body, OrgRole, RecordVersion, ResourceType, SignedTx};
+use custodia_types::{key_hex, AgentKind, Body, OrgRole, RecordVersion, ResourceType, PublicKey};
 use std::collections::BTreeSet;
 
 pub struct Clinical;
@@ -40,8 +40,8 @@ impl Module for Clinical {
         }
     }
 
-    fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>) {
-        match tx.body() {
+    fn read_set(&self, _signer: &PublicKey, body: &Body, keys: &mut BTreeSet<Vec<u8>>) {
+        match body {
             Body::WriteRecord(record) => write_read_set(record, keys),
             Body::WriteRecords { versions } => {
                 for record in versions {

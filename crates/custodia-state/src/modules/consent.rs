@@ -7,7 +7,7 @@ use crate::{
     records::{self, ConsentEntry, PatientEntry, Principal},
     Rejection,
 };
-use custodia_types::{key_hex, Body, SignedTx};
+use custodia_types::{key_hex, Body, PublicKey};
 use std::collections::BTreeSet;
 
 pub struct Consent;
@@ -36,8 +36,8 @@ impl Module for Consent {
         }
     }
 
-    fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>) {
-        match tx.body() {
+    fn read_set(&self, signer: &PublicKey, body: &Body, keys: &mut BTreeSet<Vec<u8>>) {
+        match body {
             Body::EnrolPatient { patient, key } => {
                 keys.insert(keys::patient(patient));
                 keys.insert(keys::principal(key));
@@ -46,7 +46,7 @@ impl Module for Consent {
                 keys.insert(keys::consent(consent));
             }
             Body::GrantConsent(_) => {
-                keys.insert(keys::principal(tx.signer()));
+                keys.insert(keys::principal(signer));
             }
             _ => {}
         }

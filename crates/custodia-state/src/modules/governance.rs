@@ -8,7 +8,7 @@ use crate::{
     records::{self, Member, Principal, ProposalRecord, ProposalStatus, Validators},
     Rejection,
 };
-use custodia_types::{key_hex, Body, OrgId, Parameter, Proposal, SignedTx};
+use custodia_types::{key_hex, Body, OrgId, Parameter, Proposal, PublicKey};
 use std::collections::BTreeSet;
 
 pub struct Governance;
@@ -33,9 +33,9 @@ impl Module for Governance {
         }
     }
 
-    fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>) {
+    fn read_set(&self, _signer: &PublicKey, body: &Body, keys: &mut BTreeSet<Vec<u8>>) {
         keys.insert(keys::NEXT_PROPOSAL.to_vec());
-        match tx.body() {
+        match body {
             Body::Vote { proposal_id, .. } => {
                 keys.insert(keys::proposal(*proposal_id));
             }

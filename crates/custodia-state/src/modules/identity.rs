@@ -6,7 +6,7 @@ use crate::{
     records::{self, Principal},
     Rejection,
 };
-use custodia_types::{key_hex, Body, SignedTx};
+use custodia_types::{key_hex, Body, PublicKey};
 use std::collections::BTreeSet;
 
 pub struct Identity;
@@ -23,8 +23,8 @@ impl Module for Identity {
         }
     }
 
-    fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>) {
-        if let Body::RegisterAgent { key, .. } | Body::RevokeAgent { key } = tx.body() {
+    fn read_set(&self, _signer: &PublicKey, body: &Body, keys: &mut BTreeSet<Vec<u8>>) {
+        if let Body::RegisterAgent { key, .. } | Body::RevokeAgent { key } = body {
             keys.insert(keys::principal(key));
         }
     }

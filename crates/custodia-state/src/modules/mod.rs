@@ -17,7 +17,7 @@ pub use note::Note;
 pub use supply::{Supply, SupplyView};
 
 use crate::{records::Principal, view::Overlay, Rejection, StateRead};
-use custodia_types::{Body, Digest, PublicKey, SignedTx};
+use custodia_types::{Body, Digest, PublicKey};
 use std::collections::BTreeSet;
 
 /// State that a module may read and write while applying a transaction.
@@ -40,6 +40,8 @@ pub struct TxContext<'a> {
     pub height: u64,
     /// The block's timestamp (ms since the Unix epoch).
     pub time_ms: u64,
+    /// The id this action is filed under: its transaction's id, or, for
+    /// an entry of a batch, its entry id (`custodia_types::entry_id`).
     pub tx_id: Digest,
     pub signer: &'a PublicKey,
     pub principal: &'a Principal,
@@ -57,7 +59,7 @@ pub trait Module: Send + Sync {
 
     /// Add every key `apply` may read for `tx` (the signer's own keys are
     /// always loaded), so the node can pre-load them.
-    fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>);
+    fn read_set(&self, signer: &PublicKey, body: &Body, keys: &mut BTreeSet<Vec<u8>>);
 
     /// Apply an authorized transaction. On error nothing it wrote is kept.
     fn apply(&self, ctx: &mut TxContext<'_>, body: &Body) -> Result<(), Rejection>;

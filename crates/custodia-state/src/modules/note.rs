@@ -3,7 +3,7 @@
 
 use super::{Module, TxContext};
 use crate::{keys, records::Principal, Rejection};
-use custodia_types::{Body, SignedTx};
+use custodia_types::{Body, PublicKey};
 use std::collections::BTreeSet;
 
 pub struct Note;
@@ -17,7 +17,7 @@ impl Module for Note {
         Ok(())
     }
 
-    fn read_set(&self, _: &SignedTx, _: &mut BTreeSet<Vec<u8>>) {}
+    fn read_set(&self, _: &PublicKey, _: &Body, _: &mut BTreeSet<Vec<u8>>) {}
 
     fn apply(&self, ctx: &mut TxContext<'_>, body: &Body) -> Result<(), Rejection> {
         if let Body::Note { data } = body {

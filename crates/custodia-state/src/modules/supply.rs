@@ -33,7 +33,7 @@ use custodia_supply::{
     ledger::{self, Ctx, SupplyAction, SupplyError, SupplyStore},
     model::OrgId as SupplyOrg,
 };
-use custodia_types::{key_hex, AgentKind, Body, OrgId, OrgRole, PublicKey, SignedTx};
+use custodia_types::{key_hex, AgentKind, Body, OrgId, OrgRole, PublicKey};
 use std::collections::BTreeSet;
 
 pub struct Supply;
@@ -124,8 +124,8 @@ impl Module for Supply {
         }
     }
 
-    fn read_set(&self, tx: &SignedTx, keys: &mut BTreeSet<Vec<u8>>) {
-        let Body::Supply(supply) = tx.body() else {
+    fn read_set(&self, _signer: &PublicKey, body: &Body, keys: &mut BTreeSet<Vec<u8>>) {
+        let Body::Supply(supply) = body else {
             return;
         };
         if let Some(agent) = supply.agent() {

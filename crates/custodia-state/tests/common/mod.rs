@@ -73,6 +73,14 @@ impl Chain {
     /// Execute one block the way a node does: pre-load the read set, execute,
     /// load whatever was missed and execute again until nothing is missed.
     pub fn block(&mut self, txs: Vec<SignedTx>) -> Vec<TxStatus> {
+        self.block_receipts(txs)
+            .into_iter()
+            .map(|r| r.status)
+            .collect()
+    }
+
+    /// As [`Self::block`], with the whole receipts (a batch's entries too).
+    pub fn block_receipts(&mut self, txs: Vec<SignedTx>) -> Vec<custodia_state::Receipt> {
         self.height += 1;
         for tx in &txs {
             self.machine
@@ -100,11 +108,7 @@ impl Chain {
             "pre-loaded execution must equal execution on full state"
         );
         self.state.apply(&outcome.writes);
-        outcome
-            .receipts
-            .into_iter()
-            .map(|(_, r)| r.status)
-            .collect()
+        outcome.receipts.into_iter().map(|(_, r)| r).collect()
     }
 
     pub fn nonce(&self, key: &PrivateKey) -> u64 {
