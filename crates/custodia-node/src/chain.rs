@@ -25,6 +25,8 @@ pub enum AdmitError {
     Mempool(#[from] MempoolError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the node is shutting down")]
+    Stopped,
 }
 
 /// Why a block could not be executed or finalized.

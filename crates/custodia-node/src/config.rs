@@ -1,5 +1,6 @@
 //! Node settings, read from `config.toml` in the node's home directory.
 
+use custodia_vault::VaultBackend;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -32,6 +33,10 @@ pub struct Config {
     /// File uploads and downloads served at once; more are refused (503).
     #[serde(default = "defaults::max_file_transfers")]
     pub max_file_transfers: usize,
+    /// Where the vault keeps ciphertexts (`[vault]`): local disk unless
+    /// `store = "s3"`. Keys stay local either way.
+    #[serde(default)]
+    pub vault: VaultBackend,
 }
 
 mod defaults {
@@ -67,6 +72,7 @@ impl Config {
             block_interval_ms: defaults::block_interval_ms(),
             max_file_bytes: defaults::max_file_bytes(),
             max_file_transfers: defaults::max_file_transfers(),
+            vault: VaultBackend::default(),
         }
     }
 
@@ -116,7 +122,8 @@ max_file_bytes = {max_file_bytes}
 # File uploads and downloads served at once; more are refused with
 # HTTP 503 (retry shortly). Each one holds a thread while it runs.
 max_file_transfers = {max_file_transfers}
-"#,
+
+{vault}"#,
             org = self.org,
             api = self.api,
             data_dir = self.data_dir,
@@ -125,7 +132,54 @@ max_file_transfers = {max_file_transfers}
             block_interval_ms = self.block_interval_ms,
             max_file_bytes = self.max_file_bytes,
             max_file_transfers = self.max_file_transfers,
+            vault = vault_toml(&self.vault, &self.org),
         )
+    }
+}
+
+/// The `[vault]` table, explained: commented out while ciphertexts stay on
+/// local disk, with the values in force for an S3 bucket. Last in the
+/// file, since a table ends the top-level settings.
+fn vault_toml(vault: &VaultBackend, org: &str) -> String {
+    let intro = format!(
+        r#"# Where the vault keeps ciphertexts. Keys never leave this node
+# (vault/keys), so a bucket holds only ciphertext; erasing a record still
+# shreds its key here and deletes its objects wherever they are.
+# Local disk (vault/objects) unless the table below says store = "s3",
+# an S3-compatible object store (AWS S3, MinIO, Ceph, ...). Credentials
+# come only from the environment: AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN if any), or an instance role;
+# never put them in this file. The node checks the bucket when it starts.
+#   bucket      the bucket (required)
+#   endpoint    a store other than AWS, e.g. "https://minio.internal:9000";
+#               buckets are then addressed by path
+#   region      default: AWS_REGION, else us-east-1
+#   prefix      where this member's objects go in the bucket; default: this
+#               organisation's id ("{org}"), so members can share a bucket
+#               and never touch each other's objects
+#   allow_http  true to allow a plain-HTTP endpoint (a trusted network)
+"#
+    );
+    let quoted = |value: &str| toml::Value::String(value.to_string()).to_string();
+    let optional = |name: &str, value: &Option<String>, example: &str| match value {
+        Some(value) => format!("{name} = {}\n", quoted(value)),
+        None => format!("# {name} = {}\n", quoted(example)),
+    };
+    match vault {
+        VaultBackend::Local {} => format!(
+            "{intro}# [vault]\n# store = \"s3\"\n# bucket = \"custodia-vault\"\n\
+             # endpoint = \"https://minio.internal:9000\"\n# region = \"eu-west-1\"\n\
+             # prefix = {}\n# allow_http = false\n",
+            quoted(org)
+        ),
+        VaultBackend::S3(s3) => format!(
+            "{intro}[vault]\nstore = \"s3\"\nbucket = {}\n{}{}{}allow_http = {}\n",
+            quoted(&s3.bucket),
+            optional("endpoint", &s3.endpoint, "https://minio.internal:9000"),
+            optional("region", &s3.region, "eu-west-1"),
+            optional("prefix", &s3.prefix, org),
+            s3.allow_http
+        ),
     }
 }
 
@@ -145,6 +199,56 @@ mod tests {
             Config::from_toml(&config.to_commented_toml()).unwrap(),
             config
         );
+    }
+
+    #[test]
+    fn the_vault_table_round_trips() {
+        let mut config = Config::new("st-mary", "127.0.0.1:8400".parse().unwrap());
+        let text = config.to_commented_toml();
+        assert!(text.contains("# [vault]\n# store = \"s3\""), "{text}");
+        assert!(text.contains("AWS_SECRET_ACCESS_KEY"), "{text}");
+        let mut s3 = custodia_vault::S3Settings {
+            bucket: "custodia \"records\"".into(),
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            region: None,
+            prefix: None,
+            allow_http: true,
+        };
+        config.vault = VaultBackend::S3(s3.clone());
+        let text = config.to_commented_toml();
+        assert!(text.contains("\n[vault]\nstore = \"s3\""), "{text}");
+        assert_eq!(Config::from_toml(&text).unwrap(), config);
+        s3.region = Some("eu-west-1".into());
+        s3.prefix = Some("hospitals/st-mary".into());
+        s3.endpoint = None;
+        s3.allow_http = false;
+        config.vault = VaultBackend::S3(s3);
+        assert_eq!(
+            Config::from_toml(&config.to_commented_toml()).unwrap(),
+            config
+        );
+        let explicit = "org = \"a\"\napi = \"127.0.0.1:1\"\n[vault]\nstore = \"local\"\n";
+        assert_eq!(
+            Config::from_toml(explicit).unwrap().vault,
+            VaultBackend::default()
+        );
+    }
+
+    #[test]
+    fn a_vault_table_that_cannot_work_is_refused() {
+        let base = "org = \"a\"\napi = \"127.0.0.1:1\"\n[vault]\n";
+        for (table, needle) in [
+            ("store = \"s3\"\n", "bucket"),
+            (
+                "store = \"s3\"\nbucket = \"b\"\nsecret_access_key = \"x\"\n",
+                "secret_access_key",
+            ),
+            ("store = \"ftp\"\n", "ftp"),
+            ("bucket = \"b\"\n", "store"),
+        ] {
+            let err = Config::from_toml(&format!("{base}{table}")).unwrap_err();
+            assert!(err.to_string().contains(needle), "{table}: {err}");
+        }
     }
 
     #[test]

@@ -90,6 +90,7 @@ pub(crate) fn admit_error(error: AdmitError) -> ApiError {
             (StatusCode::CONFLICT, "nonce_replayed")
         }
         AdmitError::Store(_) => return store_error(error),
+        AdmitError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopping"),
     };
     ApiError::new(status, code, message)
 }

@@ -52,6 +52,13 @@ fn init_logging(format: &str) {
 pub fn run_node(dir: &Path) -> Result<(), RunError> {
     let home = Home::load(dir)?;
     init_logging(&home.config.log_format);
+    // The vault's ciphertext store before anything else: a bucket that
+    // cannot be reached stops the node before it joins the network.
+    let vault = &home.config.vault;
+    tracing::info!(ciphertexts = %vault.describe(&home.config.org), "opening the vault");
+    let objects = vault
+        .open(&home.vault_dir(), &home.config.org)
+        .map_err(RunError::Vault)?;
     let config = cw_tokio::Config::new()
         .with_storage_directory(home.data_dir())
         .with_worker_threads(
@@ -61,10 +68,15 @@ pub fn run_node(dir: &Path) -> Result<(), RunError> {
                 .max(2),
         )
         .with_catch_panics(false);
-    cw_tokio::Runner::new(config).start(|context| async move { serve(context, home).await })
+    cw_tokio::Runner::new(config)
+        .start(|context| async move { serve(context, home, objects).await })
 }
 
-async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
+async fn serve(
+    context: cw_tokio::Context,
+    home: Home,
+    objects: custodia_vault::DiskStore,
+) -> Result<(), RunError> {
     let genesis = home.genesis.clone();
     let member = home
         .member()
@@ -181,6 +193,7 @@ async fn serve(context: cw_tokio::Context, home: Home) -> Result<(), RunError> {
         org.clone(),
         signer.clone(),
         &home.vault_dir(),
+        objects,
         home.encryption_key()?,
         peers,
         crate::clinical::FileLimits {

@@ -28,6 +28,7 @@ use crate::{
     auth::now_ms,
     chain::AdmitError,
     engine::{gossip::Gossip, Runtime, SharedChain},
+    submit::{action_when_final, Batcher, Signing, Ticket},
 };
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::Receipt;
@@ -41,7 +42,8 @@ const FINALITY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Clinical<E: Runtime> {
     chain: SharedChain<E>,
-    gossip: Gossip,
+    /// Signs and admits what the service asks the chain, in batches.
+    batcher: Batcher,
     chain_id: String,
     org: OrgId,
     node_key: PrivateKey,
@@ -67,21 +69,27 @@ impl<E: Runtime> Clinical<E> {
         org: OrgId,
         node_key: PrivateKey,
         vault_dir: &std::path::Path,
+        objects: DiskStore,
         secret: EncryptionSecret,
         peers: HashMap<OrgId, SocketAddr>,
         files: FileLimits,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
         let finalized_heights = chain.lock().await.finalized_heights();
-        let objects = DiskStore::open(vault_dir)?;
         let others = peers
             .iter()
             .filter(|(peer, _)| **peer != org)
             .map(|(_, addr)| *addr)
             .collect();
         let replicator = replication::Replicator::start(others, objects.clone());
+        let batcher = Batcher::start(Signing {
+            chain: chain.clone(),
+            gossip,
+            chain_id: chain_id.clone(),
+            key: node_key.clone(),
+        });
         let service = Arc::new(Self {
             chain,
-            gossip,
+            batcher,
             chain_id,
             org,
             node_key,
@@ -102,17 +110,10 @@ impl<E: Runtime> Clinical<E> {
         Ok(service)
     }
 
-    /// Sign `body` with the node's key, admit it and gossip it.
-    async fn submit(&self, body: Body) -> Result<Digest, Outcome> {
-        crate::submit::sign_and_admit(
-            &self.chain,
-            &self.gossip,
-            &self.chain_id,
-            &self.node_key,
-            body,
-        )
-        .await
-        .map_err(|e| match e {
+    /// Sign `body` with the node's key (in a batch with whatever else is
+    /// asked for at the same moment), admit it and gossip it.
+    async fn submit(&self, body: Body) -> Result<Ticket, Outcome> {
+        self.batcher.submit(body).await.map_err(|e| match e {
             AdmitError::Rejected(rejection) => {
                 Outcome::new(403, IssueType::Forbidden, rejection.to_string())
             }
@@ -120,20 +121,20 @@ impl<E: Runtime> Clinical<E> {
         })
     }
 
-    /// Wait until transaction `id` is final; its receipt.
-    async fn finalized(&self, id: &Digest) -> Result<Receipt, Outcome> {
-        crate::submit::wait_final(&self.chain, &self.finalized_heights, id, FINALITY_TIMEOUT)
-            .await
-            .map_err(|e| match e {
-                crate::submit::WaitError::Timeout(_) => finality_timeout(),
-                other => unavailable(other),
-            })
+    /// Wait until the action `ticket` names is final; its receipt.
+    async fn finalized(&self, ticket: &Ticket) -> Result<Receipt, Outcome> {
+        let wait = action_when_final(&self.chain, self.finalized_heights.clone(), ticket);
+        match tokio::time::timeout(FINALITY_TIMEOUT, wait).await {
+            Ok(receipt) => receipt.map_err(unavailable),
+            Err(_) => Err(finality_timeout()),
+        }
     }
 
-    /// Submit and wait: the receipt of a node-signed transaction.
+    /// Submit and wait: the action's id (its effects are filed under it)
+    /// and its receipt.
     async fn submit_final(&self, body: Body) -> Result<(Digest, Receipt), Outcome> {
-        let id = self.submit(body).await?;
-        Ok((id, self.finalized(&id).await?))
+        let ticket = self.submit(body).await?;
+        Ok((ticket.id(), self.finalized(&ticket).await?))
     }
 
     /// A committed state record.
@@ -153,13 +154,13 @@ impl<E: Runtime> Clinical<E> {
     }
 }
 
-/// Wait, without a limit, until transaction `id` has a receipt.
+/// Wait, without a limit, until the action `ticket` names has a receipt.
 async fn wait_receipt<E: Runtime>(
     chain: &SharedChain<E>,
     heights: tokio::sync::watch::Receiver<u64>,
-    id: &Digest,
+    ticket: &Ticket,
 ) -> Result<Receipt, Outcome> {
-    crate::submit::receipt_when_final(chain, heights, id)
+    action_when_final(chain, heights, ticket)
         .await
         .map_err(unavailable)
 }

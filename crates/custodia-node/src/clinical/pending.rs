@@ -12,7 +12,7 @@ use super::{unavailable, wait_receipt, Clinical, FINALITY_TIMEOUT};
 use crate::engine::Runtime;
 use custodia_fhir::Outcome;
 use custodia_state::{Receipt, TxStatus};
-use custodia_types::Digest;
+use crate::submit::Ticket;
 use custodia_vault::{DiskStore, Hash, KeyRing};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -70,7 +70,7 @@ impl<E: Runtime> Clinical<E> {
     /// Wait (at most `FINALITY_TIMEOUT`) for submitted transaction `tx`,
     /// which records `content`; the content is deleted if the chain
     /// refuses it, whether or not this request is still waiting by then.
-    pub(super) async fn settle(&self, tx: Digest, content: Unrecorded) -> Result<Receipt, Outcome> {
+    pub(super) async fn settle(&self, tx: Ticket, content: Unrecorded) -> Result<Receipt, Outcome> {
         let (objects, keyring) = (content.objects.clone(), content.keyring.clone());
         let hashes = content.disarm();
         let (chain, heights) = (self.chain.clone(), self.finalized_heights.clone());
@@ -84,7 +84,7 @@ impl<E: Runtime> Clinical<E> {
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) | Err(_) => {
-                    tracing::warn!(%tx, "a write's transaction got no verdict; its content is kept in case it is still recorded");
+                    tracing::warn!(tx = %tx.tx, "a write's transaction got no verdict; its content is kept in case it is still recorded");
                 }
             }
             let _ = verdict.send(receipt);

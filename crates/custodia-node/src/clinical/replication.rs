@@ -36,15 +36,6 @@ pub(super) struct ReplicaOf {
     pub ciphertext: [u8; 32],
 }
 
-impl ReplicaOf {
-    fn path(&self) -> String {
-        format!(
-            "/v1/vault/replica/{}/{}/{}",
-            self.resource_type, self.id, self.version
-        )
-    }
-}
-
 /// Versions waiting to be pushed to one peer. Bounded: a peer that is down
 /// or slow must not make the writer's node hold an ever-growing backlog;
 /// what does not fit is dropped (logged), and the peer fetches that
@@ -52,6 +43,10 @@ impl ReplicaOf {
 const QUEUE_PER_PEER: usize = 4096;
 /// One push may take this long before the peer counts as unreachable.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most versions, and most ciphertext bytes, one push carries: a peer
+/// takes many small replicas in one request rather than one request each.
+const BATCH_VERSIONS: usize = 256;
+pub(super) const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// One queue and one worker per peer, so a slow peer delays only itself.
 pub(super) struct Replicator {
@@ -90,9 +85,29 @@ impl Replicator {
 }
 
 impl<E: Runtime> Clinical<E> {
-    /// `POST /v1/vault/replica/{type}/{id}/{version}`: keep another
-    /// member's ciphertext if this node's chain records exactly its hash.
-    pub(super) async fn accept_replica(
+    /// `POST /v1/vault/replicas`: keep each of another member's
+    /// ciphertexts whose hash this node's chain records for that version.
+    /// One status per replica, in order: 204 kept, 409 not final here yet
+    /// (send it again), 410 erased, 422 not what the chain records.
+    pub(super) async fn accept_replicas(&self, replicas: Vec<Replica>) -> Vec<u16> {
+        let mut statuses = Vec::with_capacity(replicas.len());
+        for replica in replicas {
+            let kept = self
+                .accept_replica(
+                    replica.resource_type,
+                    &replica.id,
+                    replica.version,
+                    &replica.ciphertext,
+                )
+                .await;
+            statuses.push(kept.map_or_else(|outcome| outcome.status, |()| 204));
+        }
+        statuses
+    }
+
+    /// Keep another member's ciphertext if this node's chain records
+    /// exactly its hash.
+    async fn accept_replica(
         &self,
         resource_type: ResourceType,
         id: &LogicalId,
@@ -211,28 +226,50 @@ impl<E: Runtime> Clinical<E> {
     }
 }
 
-/// A peer's worker: pushes each queued version in order until the node stops.
+/// A peer's worker: pushes queued versions in order until the node stops,
+/// as many at a time as are waiting (files one by one, as streams).
 async fn push_to(
     peer: SocketAddr,
     mut queue: mpsc::Receiver<ReplicaOf>,
     http: reqwest::Client,
     objects: DiskStore,
 ) {
-    while let Some(version) = queue.recv().await {
-        if version.resource_type == ResourceType::Binary {
+    while let Some(first) = queue.recv().await {
+        let mut versions = vec![first];
+        while versions.len() < BATCH_VERSIONS {
+            match queue.try_recv() {
+                Ok(version) => versions.push(version),
+                Err(_) => break,
+            }
+        }
+        let (files, small): (Vec<_>, Vec<_>) = versions
+            .into_iter()
+            .partition(|v| v.resource_type == ResourceType::Binary);
+        // Read per peer: the page cache makes the repeats cheap, and the
+        // queues then hold names, not ciphertexts.
+        let mut batch = Vec::with_capacity(small.len());
+        let mut bytes = 0;
+        for version in small {
+            let Ok(Some(ciphertext)) = objects.get(&version.ciphertext) else {
+                continue;
+            };
+            if bytes + ciphertext.len() > MAX_BATCH_BYTES && !batch.is_empty() {
+                push(&http, peer, std::mem::take(&mut batch)).await;
+                bytes = 0;
+            }
+            bytes += ciphertext.len();
+            batch.push((version, Bytes::from(ciphertext)));
+        }
+        if !batch.is_empty() {
+            push(&http, peer, batch).await;
+        }
+        for version in files {
             let objects = objects.clone();
             let pushed = tokio::task::spawn_blocking(move || push_file(peer, &version, &objects));
             if let Ok(Err(problem)) = pushed.await {
                 tracing::warn!(peer = %peer, %problem, "a member did not take a file replica; it streams the file from its custodian when read");
             }
-            continue;
         }
-        // Read per peer: the page cache makes the repeats cheap, and the
-        // queues then hold names, not ciphertexts.
-        let Ok(Some(ciphertext)) = objects.get(&version.ciphertext) else {
-            continue;
-        };
-        push(&http, peer, &version, Bytes::from(ciphertext)).await;
     }
 }
 
@@ -272,7 +309,10 @@ fn push_file(peer: SocketAddr, version: &ReplicaOf, objects: &DiskStore) -> Resu
         }
         std::thread::sleep(PUSH_RETRY);
     }
-    let url = format!("http://{peer}{}", version.path());
+    let url = format!(
+        "http://{peer}/v1/vault/replica/Binary/{}/{}",
+        version.id, version.version
+    );
     for _ in 0..PUSH_ATTEMPTS {
         let reader = objects
             .reader(&version.ciphertext)
@@ -294,30 +334,148 @@ fn push_file(peer: SocketAddr, version: &ReplicaOf, objects: &DiskStore) -> Resu
     Err("its chain stayed behind".into())
 }
 
-async fn push(http: &reqwest::Client, peer: SocketAddr, version: &ReplicaOf, ciphertext: Bytes) {
-    let url = format!("http://{peer}{}", version.path());
+/// Push small replicas in one request; send again, shortly, those the peer
+/// cannot take yet because its chain is a block or so behind.
+async fn push(http: &reqwest::Client, peer: SocketAddr, mut batch: Vec<(ReplicaOf, Bytes)>) {
+    let url = format!("http://{peer}/v1/vault/replicas");
     for _ in 0..PUSH_ATTEMPTS {
         let sent = http
             .post(&url)
             .header("content-type", "application/octet-stream")
-            .body(ciphertext.clone())
+            .body(encode_replicas(&batch))
             .send()
             .await;
-        match sent.map(|r| r.status().as_u16()) {
-            Ok(204) | Ok(410) => return,
-            // Not final there yet: try again shortly.
-            Ok(409) => tokio::time::sleep(PUSH_RETRY).await,
-            // Down or too slow: give up on this version rather than stall
-            // the queue behind it.
+        let statuses: Vec<u16> = match sent {
+            Ok(answer) if answer.status().is_success() => match answer.json::<Statuses>().await {
+                Ok(answer) => answer.statuses,
+                Err(error) => {
+                    tracing::warn!(peer = %peer, %error, "a member answered replicas unreadably");
+                    return;
+                }
+            },
+            Ok(answer) => {
+                tracing::warn!(status = answer.status().as_u16(), peer = %peer, "a member refused replicas");
+                return;
+            }
+            // Down or too slow: give up on these versions rather than
+            // stall the queue behind them.
             Err(error) => {
-                tracing::warn!(peer = %peer, %error, "a member did not take a replica; it will fetch it on first read");
+                tracing::warn!(peer = %peer, %error, "a member did not take replicas; it will fetch them on first read");
                 return;
             }
-            Ok(status) => {
-                tracing::warn!(status, peer = %peer, "a member refused a replica");
-                return;
-            }
+        };
+        let refused = statuses.iter().filter(|s| !matches!(s, 204 | 409 | 410)).count();
+        if refused > 0 {
+            tracing::warn!(peer = %peer, refused, "a member refused replicas");
+        }
+        let mut statuses = statuses.into_iter();
+        batch.retain(|_| statuses.next() == Some(409));
+        if batch.is_empty() {
+            return;
+        }
+        tokio::time::sleep(PUSH_RETRY).await;
+    }
+    tracing::warn!(peer = %peer, versions = batch.len(), "a member did not take replicas; it will fetch them on first read");
+}
+
+/// A peer's answer to a push: one status per replica, in order.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct Statuses {
+    pub statuses: Vec<u16>,
+}
+
+/// One replica as it travels.
+pub(super) struct Replica {
+    pub resource_type: ResourceType,
+    pub id: LogicalId,
+    pub version: u64,
+    pub ciphertext: Bytes,
+}
+
+/// `type, id, version, ciphertext` per replica: `u8` length and ASCII for
+/// the type and the id, `u64` version, `u32` length and the bytes.
+fn encode_replicas(batch: &[(ReplicaOf, Bytes)]) -> Bytes {
+    use bytes::BufMut as _;
+    let mut out = bytes::BytesMut::new();
+    for (version, ciphertext) in batch {
+        let type_name = version.resource_type.to_string();
+        out.put_u8(type_name.len() as u8);
+        out.put_slice(type_name.as_bytes());
+        out.put_u8(version.id.as_str().len() as u8);
+        out.put_slice(version.id.as_str().as_bytes());
+        out.put_u64(version.version);
+        out.put_u32(ciphertext.len() as u32);
+        out.put_slice(ciphertext);
+    }
+    out.freeze()
+}
+
+/// The replicas of a push; what is wrong with it if it is malformed.
+pub(super) fn decode_replicas(mut bytes: Bytes) -> Result<Vec<Replica>, String> {
+    use bytes::Buf as _;
+    fn take(bytes: &mut Bytes, len: usize, what: &str) -> Result<Bytes, String> {
+        if bytes.remaining() < len {
+            return Err(format!("the push ends inside a replica's {what}"));
+        }
+        Ok(bytes.split_to(len))
+    }
+    fn text(bytes: &mut Bytes, what: &str) -> Result<String, String> {
+        let len = take(bytes, 1, what)?[0] as usize;
+        String::from_utf8(take(bytes, len, what)?.to_vec()).map_err(|_| format!("a replica's {what} is not text"))
+    }
+    let mut replicas = Vec::new();
+    while bytes.has_remaining() {
+        let resource_type = text(&mut bytes, "type")?
+            .parse()
+            .map_err(|_| "a replica names an unknown resource type".to_string())?;
+        let id = LogicalId::new(text(&mut bytes, "id")?).map_err(|e| e.to_string())?;
+        let version = take(&mut bytes, 8, "version")?.get_u64();
+        let len = take(&mut bytes, 4, "length")?.get_u32() as usize;
+        let ciphertext = take(&mut bytes, len, "ciphertext")?;
+        replicas.push(Replica {
+            resource_type,
+            id,
+            version,
+            ciphertext,
+        });
+    }
+    Ok(replicas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(resource_type: ResourceType, id: &str, version: u64) -> ReplicaOf {
+        ReplicaOf {
+            resource_type,
+            id: LogicalId::new(id).unwrap(),
+            version,
+            ciphertext: [0; 32],
         }
     }
-    tracing::warn!(peer = %peer, "a member did not take a replica; it will fetch it on first read");
+
+    #[test]
+    fn replicas_round_trip_and_a_cut_push_is_refused() {
+        let batch = vec![
+            (replica(ResourceType::Observation, "obs-1", 3), Bytes::from_static(b"sealed one")),
+            (replica(ResourceType::Patient, "p", 1), Bytes::new()),
+        ];
+        let encoded = encode_replicas(&batch);
+        let decoded = decode_replicas(encoded.clone()).unwrap();
+        assert_eq!(decoded.len(), 2);
+        assert_eq!(decoded[0].resource_type, ResourceType::Observation);
+        assert_eq!(decoded[0].id.as_str(), "obs-1");
+        assert_eq!(decoded[0].version, 3);
+        assert_eq!(&decoded[0].ciphertext[..], b"sealed one");
+        assert_eq!(decoded[1].id.as_str(), "p");
+        assert!(decoded[1].ciphertext.is_empty());
+        // Cut anywhere but between replicas, a push is malformed.
+        let boundary = encode_replicas(&batch[..1]).len();
+        for cut in (1..encoded.len()).filter(|cut| *cut != boundary) {
+            assert!(decode_replicas(encoded.slice(..cut)).is_err(), "cut at {cut}");
+        }
+        assert_eq!(decode_replicas(encoded.slice(..boundary)).unwrap().len(), 1);
+        assert!(decode_replicas(Bytes::from_static(b"\x03Fooxx")).is_err());
+    }
 }

@@ -55,13 +55,13 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         )
         .layer(DefaultBodyLimit::disable())
         .with_state(service.clone());
-    // A replica is a resource's ciphertext: a little larger than the resource.
+    // Replicas come many to a push (each a resource's ciphertext, a little
+    // larger than the resource).
     let replicas = Router::new()
-        .route(
-            "/v1/vault/replica/{type}/{id}/{version}",
-            post(accept_replica::<E>),
-        )
-        .layer(DefaultBodyLimit::max(2 * MAX_RESOURCE_BYTES))
+        .route("/v1/vault/replicas", post(accept_replicas::<E>))
+        .layer(DefaultBodyLimit::max(
+            super::replication::MAX_BATCH_BYTES + 2 * MAX_RESOURCE_BYTES,
+        ))
         .with_state(service.clone());
     Router::new()
         .route("/fhir", post(transaction::<E>))
@@ -95,21 +95,15 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         ))
 }
 
-async fn accept_replica<E: Runtime>(
+async fn accept_replicas<E: Runtime>(
     State(service): State<Shared<E>>,
-    Path((type_name, id, version)): Path<(String, String, u64)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Fhir> {
     let body = body.map_err(|e| Outcome::new(413, IssueType::TooLong, e.to_string()))?;
-    let resource_type = type_name
-        .parse()
-        .map_err(|_| Outcome::new(404, IssueType::NotSupported, "unknown resource type"))?;
-    let id = custodia_types::LogicalId::new(id)
-        .map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))?;
-    service
-        .accept_replica(resource_type, &id, version, &body)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let replicas = super::replication::decode_replicas(body)
+        .map_err(|problem| Outcome::new(400, IssueType::Structure, problem))?;
+    let statuses = service.accept_replicas(replicas).await;
+    Ok(Json(super::replication::Statuses { statuses }).into_response())
 }
 
 /// How many ciphertexts this node's vault holds (its own and replicas),

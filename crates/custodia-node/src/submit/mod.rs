@@ -3,7 +3,12 @@
 //! admit, gossip, and wait until the receipt is committed.
 //!
 //! Shared by the node's services so that every one of them waits for
-//! finality the same way: only a committed receipt counts.
+//! finality the same way: only a committed receipt counts. `batcher` puts
+//! actions asked for at about the same time under one signature.
+
+mod batcher;
+
+pub use batcher::{Batcher, Signing};
 
 use crate::{
     chain::AdmitError,
@@ -11,7 +16,7 @@ use crate::{
 };
 use custodia_state::{keys, Receipt};
 use custodia_store::StoreError;
-use custodia_types::{Body, Digest, PrivateKey, TxPayload};
+use custodia_types::{entry_id, Body, Digest, PrivateKey, TxPayload};
 use std::time::Duration;
 
 /// Why a node-signed transaction has no receipt.
@@ -23,11 +28,43 @@ pub enum WaitError {
     Stopped,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("batch {tx} has no entry {index}")]
+    NoEntry { tx: Digest, index: u32 },
     #[error("receipt of {id} is not readable: {error}")]
     BadReceipt {
         id: Digest,
         error: serde_json::Error,
     },
+}
+
+/// Where a node-signed action landed: a transaction of its own, or entry
+/// `entry` of a batch transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    pub tx: Digest,
+    pub entry: Option<u32>,
+}
+
+impl Ticket {
+    pub fn single(tx: Digest) -> Self {
+        Self { tx, entry: None }
+    }
+
+    pub fn entry(tx: Digest, index: u32) -> Self {
+        Self {
+            tx,
+            entry: Some(index),
+        }
+    }
+
+    /// The action's own id: what the chain files its effects (its audit
+    /// event) under.
+    pub fn id(&self) -> Digest {
+        match self.entry {
+            None => self.tx,
+            Some(index) => entry_id(&self.tx, index),
+        }
+    }
 }
 
 /// Signs `body` with `key` at the signer's next nonce, admits the bytes
@@ -69,6 +106,23 @@ pub async fn wait_final<E: Runtime>(
     tokio::time::timeout(timeout, wait)
         .await
         .unwrap_or(Err(WaitError::Timeout(*id)))
+}
+
+/// Waits, for as long as it takes, until the action `ticket` names has a
+/// committed receipt: its transaction's, or its entry's in a batch.
+pub async fn action_when_final<E: Runtime>(
+    chain: &SharedChain<E>,
+    heights: tokio::sync::watch::Receiver<u64>,
+    ticket: &Ticket,
+) -> Result<Receipt, WaitError> {
+    let receipt = receipt_when_final(chain, heights, &ticket.tx).await?;
+    match ticket.entry {
+        None => Ok(receipt),
+        Some(index) => receipt.entry(index).ok_or(WaitError::NoEntry {
+            tx: ticket.tx,
+            index,
+        }),
+    }
 }
 
 /// Waits, for as long as it takes, until transaction `id`'s receipt is
