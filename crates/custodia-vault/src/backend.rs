@@ -226,7 +226,10 @@ mod tests {
             .unwrap();
         let error = DiskStore::remote(Arc::new(store), "st-mary", dir.join("staging")).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("could not reach the store"), "{message}");
+        assert!(
+            message.contains("could not list its objects at start"),
+            "{message}"
+        );
         assert!(message.contains("st-mary"), "{message}");
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -70,13 +70,18 @@ impl Bridge {
         &self,
         future: impl Future<Output = T> + Send + 'static,
     ) -> Result<T, TaskFailed> {
-        Ok(futures::executor::block_on(self.spawn(future))?)
+        Ok(Self::wait(self.spawn(future))?)
     }
 
     /// Wait for `future` on this thread. For futures that only wait on
     /// tasks or channels of the store's runtime (they need no reactor).
+    ///
+    /// Unconstrained by tokio's cooperative budget: on a tokio worker the
+    /// budget is the calling task's, and once that task has spent it a
+    /// tokio future answers "not yet" until the task yields, which a
+    /// thread blocked here never does (it would spin forever).
     pub(crate) fn wait<T>(future: impl Future<Output = T>) -> T {
-        futures::executor::block_on(future)
+        futures::executor::block_on(tokio::task::unconstrained(future))
     }
 }
 
@@ -153,5 +158,34 @@ mod tests {
         let bridge = Bridge::new().unwrap();
         let failed = bridge.run(async { panic!("boom") as u8 });
         assert!(failed.is_err());
+    }
+
+    /// Many calls inside one poll of one tokio task (a handler erasing
+    /// many versions): tokio's per-task budget must not make a wait spin.
+    #[test]
+    fn many_calls_in_one_task_poll_all_finish() {
+        let bridge = Arc::new(Bridge::new().unwrap());
+        let outer = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let sum = outer.block_on(async move {
+                tokio::spawn(async move {
+                    (0..1000u64)
+                        .map(|i| bridge.run(async move { i }).unwrap())
+                        .sum::<u64>()
+                })
+                .await
+                .unwrap()
+            });
+            let _ = done.send(sum);
+        });
+        let sum = finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("1000 calls in one poll finish");
+        assert_eq!(sum, 999 * 1000 / 2);
     }
 }

@@ -104,7 +104,7 @@ impl RemoteObjects {
 
     fn probe(&self) -> Result<(), VaultError> {
         let (store, prefix) = (self.0.store.clone(), self.0.prefix.clone());
-        self.call("reach the store", async move {
+        self.call("list its objects at start", async move {
             let first = tokio::time::timeout(PROBE_TIMEOUT, store.list(Some(&prefix)).next())
                 .await
                 .map_err(|_| object_store::Error::Generic {
