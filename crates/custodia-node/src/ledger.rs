@@ -218,6 +218,9 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
                     answer["reason"] = json!(reason);
                 }
             }
+            if !receipt.entries.is_empty() {
+                answer["entries"] = json!(receipt.entries);
+            }
             return Ok(answer);
         }
         if chain.is_pending(&digest) {

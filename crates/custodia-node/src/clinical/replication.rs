@@ -364,7 +364,10 @@ async fn push(http: &reqwest::Client, peer: SocketAddr, mut batch: Vec<(ReplicaO
                 return;
             }
         };
-        let refused = statuses.iter().filter(|s| !matches!(s, 204 | 409 | 410)).count();
+        let refused = statuses
+            .iter()
+            .filter(|s| !matches!(s, 204 | 409 | 410))
+            .count();
         if refused > 0 {
             tracing::warn!(peer = %peer, refused, "a member refused replicas");
         }
@@ -421,7 +424,8 @@ pub(super) fn decode_replicas(mut bytes: Bytes) -> Result<Vec<Replica>, String> 
     }
     fn text(bytes: &mut Bytes, what: &str) -> Result<String, String> {
         let len = take(bytes, 1, what)?[0] as usize;
-        String::from_utf8(take(bytes, len, what)?.to_vec()).map_err(|_| format!("a replica's {what} is not text"))
+        String::from_utf8(take(bytes, len, what)?.to_vec())
+            .map_err(|_| format!("a replica's {what} is not text"))
     }
     let mut replicas = Vec::new();
     while bytes.has_remaining() {
@@ -458,7 +462,10 @@ mod tests {
     #[test]
     fn replicas_round_trip_and_a_cut_push_is_refused() {
         let batch = vec![
-            (replica(ResourceType::Observation, "obs-1", 3), Bytes::from_static(b"sealed one")),
+            (
+                replica(ResourceType::Observation, "obs-1", 3),
+                Bytes::from_static(b"sealed one"),
+            ),
             (replica(ResourceType::Patient, "p", 1), Bytes::new()),
         ];
         let encoded = encode_replicas(&batch);
@@ -473,7 +480,10 @@ mod tests {
         // Cut anywhere but between replicas, a push is malformed.
         let boundary = encode_replicas(&batch[..1]).len();
         for cut in (1..encoded.len()).filter(|cut| *cut != boundary) {
-            assert!(decode_replicas(encoded.slice(..cut)).is_err(), "cut at {cut}");
+            assert!(
+                decode_replicas(encoded.slice(..cut)).is_err(),
+                "cut at {cut}"
+            );
         }
         assert_eq!(decode_replicas(encoded.slice(..boundary)).unwrap().len(), 1);
         assert!(decode_replicas(Bytes::from_static(b"\x03Fooxx")).is_err());

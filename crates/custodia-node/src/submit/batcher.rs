@@ -103,7 +103,9 @@ async fn run<E: Runtime>(signing: Signing<E>, mut requests: mpsc::Receiver<Reque
 async fn send<E: Runtime>(signing: &Signing<E>, mut batch: Vec<Request>) {
     if batch.len() == 1 {
         let request = batch.remove(0);
-        let result = sign(signing, request.body).await.map(|tx| Ticket::single(tx));
+        let result = sign(signing, request.body)
+            .await
+            .map(|tx| Ticket::single(tx));
         let _ = request.reply.send(result);
         return;
     }
