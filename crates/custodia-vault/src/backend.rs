@@ -5,7 +5,10 @@
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...) or an instance role.
 
 use crate::{DiskStore, VaultError};
-use object_store::{aws::AmazonS3Builder, ClientOptions, RetryConfig};
+use object_store::{
+    aws::{AmazonS3Builder, AmazonS3ConfigKey},
+    ClientOptions, RetryConfig,
+};
 use serde::{Deserialize, Serialize};
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -110,16 +113,34 @@ impl S3Settings {
         let client = ClientOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_timeout_disabled()
-            .with_read_timeout(READ_TIMEOUT)
-            .with_allow_http(self.allow_http);
-        let mut builder = AmazonS3Builder::from_env()
+            .with_read_timeout(READ_TIMEOUT);
+        let mut builder = AmazonS3Builder::new()
             .with_client_options(client)
             .with_retry(RetryConfig {
                 max_retries: RETRIES,
                 retry_timeout: RETRY_TIMEOUT,
                 ..RetryConfig::default()
-            })
-            .with_bucket_name(&self.bucket);
+            });
+        // Then the environment, read as `AmazonS3Builder::from_env` does
+        // (which would come first and lose its client settings, such as
+        // AWS_PROXY_URL or AWS_TIMEOUT, to the defaults above): the
+        // credentials, and anything else an operator sets there. Then this
+        // file's settings over both.
+        for (name, value) in std::env::vars_os() {
+            let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+                continue;
+            };
+            if !name.starts_with("AWS_") {
+                continue;
+            }
+            if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+                builder = builder.with_config(key, value);
+            }
+        }
+        builder = builder.with_bucket_name(&self.bucket);
+        if self.allow_http {
+            builder = builder.with_allow_http(true);
+        }
         if let Some(endpoint) = &self.endpoint {
             // A custom endpoint serves buckets by path, not by host name.
             builder = builder
