@@ -8,15 +8,10 @@
 
 mod common;
 
-use common::{await_finalized, sign, submit, Consortium};
-use commonware_cryptography::Signer as _;
-use custodia_node::home::Home;
-use custodia_types::{AgentKind, AuthToken, Body, OrgId, PrivateKey};
+use common::clinical::{clinician_bearer, upload, Pattern};
+use common::Consortium;
 use serde_json::Value;
-use std::{
-    io::Read,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{io::Read, time::Duration};
 
 /// The 2 GiB: holding it whole would show in the node's peak memory.
 const SIZE: u64 = 2 << 30;
@@ -24,25 +19,6 @@ const SIZE: u64 = 2 << 30;
 const MEMORY_BUDGET: u64 = 64 << 20;
 /// St Mary's `max_file_bytes` in this test: the file above just fits.
 const LIMIT: u64 = SIZE;
-
-/// `len` bytes of a deterministic, incompressible-looking pattern, made on
-/// the fly so the test holds no more of it than the node does.
-struct Pattern {
-    position: u64,
-    len: u64,
-}
-
-impl Read for Pattern {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min((self.len - self.position) as usize);
-        for (i, byte) in buf[..n].iter_mut().enumerate() {
-            let x = (self.position + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            *byte = (x >> 56) as u8;
-        }
-        self.position += n as u64;
-        Ok(n)
-    }
-}
 
 /// Peak resident memory of a process, in bytes.
 fn peak_memory(pid: u32) -> u64 {
@@ -322,57 +298,6 @@ fn held_everywhere(c: &Consortium, hashes: &[&str], present: bool) {
             }
         }
     }
-}
-
-/// `POST /fhir/Binary`: `len` bytes of the pattern, filed under `patient`.
-fn upload(
-    client: &reqwest::blocking::Client,
-    api: &str,
-    bearer: &str,
-    patient: &str,
-    media_type: &str,
-    len: u64,
-) -> reqwest::blocking::Response {
-    client
-        .post(format!("{api}/fhir/Binary"))
-        .header("authorization", bearer)
-        .header("content-type", media_type)
-        .header("x-security-context", format!("Patient/{patient}"))
-        .body(reqwest::blocking::Body::sized(
-            Pattern { position: 0, len },
-            len,
-        ))
-        .send()
-        .unwrap()
-}
-
-/// Register a clinician at organisation `index` (its admin's first
-/// transaction) and make them a bearer token for that organisation's node.
-fn clinician_bearer(c: &Consortium, index: usize, seed: u64) -> String {
-    let clinician = PrivateKey::from_seed(seed);
-    let api = &c.nodes[index].api;
-    let tx = sign(
-        &c.chain_id,
-        &c.nodes[index].admin_key,
-        0,
-        Body::RegisterAgent {
-            key: clinician.public_key(),
-            kind: AgentKind::Clinician,
-            label: "radiology".into(),
-        },
-    );
-    assert_eq!(submit(api, &tx).0, 202);
-    await_finalized(api, &tx.id(), Duration::from_secs(30));
-    let org = Home::load(&c.nodes[index].home).unwrap().config.org;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let token = AuthToken {
-        chain_id: c.chain_id.clone(),
-        audience: OrgId::new(&org).unwrap(),
-        key: clinician.public_key(),
-        expires_ms: (now + Duration::from_secs(3600)).as_millis() as u64,
-    }
-    .sign(&clinician);
-    format!("Bearer {token}")
 }
 
 /// Every file under `dir`, as paths relative to it, sorted.

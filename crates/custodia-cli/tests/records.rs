@@ -5,105 +5,23 @@
 
 mod common;
 
-use common::{await_finalized, sign, submit, Consortium};
+use common::clinical::{files_holding, now_ms, transact, Fhir};
+use common::{sign, Consortium};
 use commonware_cryptography::Signer as _;
 use custodia_types::{
-    AgentKind, AuthToken, Body, ConsentGrant, Digest, Grantee, OrgId, PrivateKey, Pseudonym,
-    Purpose,
+    AgentKind, Body, ConsentGrant, Digest, Grantee, OrgId, PrivateKey, Pseudonym, Purpose,
 };
 use serde_json::{json, Value};
-use std::{
-    path::Path,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::time::Duration;
 
 const NAME: &str = "Zebediah Quartermaine-Xylophone";
 const MRN: &str = "MRN-ZQX-99887766";
-const FINAL: Duration = Duration::from_secs(30);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-struct Fhir {
-    api: String,
-    token: String,
-}
-
-impl Fhir {
-    fn new(c: &Consortium, org: &str, key: &PrivateKey) -> Self {
-        let token = AuthToken {
-            chain_id: c.chain_id.clone(),
-            audience: OrgId::new(org).unwrap(),
-            key: key.public_key(),
-            expires_ms: now_ms() + 3_600_000,
-        }
-        .sign(key);
-        Self {
-            api: c.nodes[c.index_of(org)].api.clone(),
-            token,
-        }
-    }
-
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let url = format!("{}{path}", self.api);
-        let mut request = match method {
-            "GET" => client.get(url),
-            "POST" => client.post(url),
-            "PUT" => client.put(url),
-            "DELETE" => client.delete(url),
-            other => panic!("{other}"),
-        };
-        request = request.header("authorization", format!("Bearer {}", self.token));
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/fhir+json")
-                .body(body.to_string());
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn get(&self, path: &str) -> (u16, Value) {
-        self.call("GET", path, None, &[])
-    }
-}
 
 fn outcome(status: u16, body: &Value, expected: u16, needle: &str) {
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
     let text = body["issue"][0]["diagnostics"].as_str().unwrap_or_default();
     assert!(text.contains(needle), "{needle:?} not in {text:?}");
-}
-
-/// Submit a transaction signed by `key` and wait until it is final.
-fn transact(c: &Consortium, key: &PrivateKey, nonce: u64, body: Body) {
-    let tx = sign(&c.chain_id, key, nonce, body);
-    let (code, answer) = submit(&c.nodes[0].api, &tx);
-    assert_eq!(code, 202, "{answer}");
-    // Panics unless it was applied ("finalized", not "rejected").
-    await_finalized(&c.nodes[0].api, &tx.id(), FINAL);
 }
 
 fn grant(c: &Consortium, patient: &PrivateKey, nonce: u64, until_ms: u64) -> Digest {
@@ -119,22 +37,6 @@ fn grant(c: &Consortium, patient: &PrivateKey, nonce: u64, until_ms: u64) -> Dig
     let tx = sign(&c.chain_id, patient, nonce, body.clone());
     transact(c, patient, nonce, body);
     tx.id()
-}
-
-/// Every file under `dir` but vault objects (ciphertexts) holding `needle`.
-fn files_holding(dir: &Path, needle: &[u8], found: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if !path.ends_with("vault/objects") {
-                files_holding(&path, needle, found);
-            }
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.windows(needle.len()).any(|w| w == needle) {
-                found.push(path.display().to_string());
-            }
-        }
-    }
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! loopback, for the end-to-end tests, and the HTTP calls they make.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod clinical;
+
 use commonware_cryptography::Signer as _;
 use custodia_node::home::Home;
 use custodia_store::StateProof;

@@ -1,0 +1,181 @@
+//! Clinical calls the end-to-end tests share: FHIR requests with a
+//! clinician's bearer token, node-signed transactions waited for, files
+//! of a generated pattern, and searching a directory for bytes.
+
+use super::{await_finalized, sign, submit, Consortium};
+use commonware_cryptography::Signer as _;
+use custodia_node::home::Home;
+use custodia_types::{AgentKind, AuthToken, Body, OrgId, PrivateKey};
+use serde_json::Value;
+use std::{
+    io::Read,
+    path::Path,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A clinician (or patient) calling the FHIR API of one organisation's node.
+pub struct Fhir {
+    pub api: String,
+    /// The bearer token, without "Bearer ".
+    pub token: String,
+}
+
+impl Fhir {
+    pub fn new(c: &Consortium, org: &str, key: &PrivateKey) -> Self {
+        let token = AuthToken {
+            chain_id: c.chain_id.clone(),
+            audience: OrgId::new(org).unwrap(),
+            key: key.public_key(),
+            expires_ms: now_ms() + 3_600_000,
+        }
+        .sign(key);
+        Self {
+            api: c.nodes[c.index_of(org)].api.clone(),
+            token,
+        }
+    }
+
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let url = format!("{}{path}", self.api);
+        let mut request = match method {
+            "GET" => client.get(url),
+            "POST" => client.post(url),
+            "PUT" => client.put(url),
+            "DELETE" => client.delete(url),
+            other => panic!("{other}"),
+        };
+        request = request.header("authorization", format!("Bearer {}", self.token));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None, &[])
+    }
+}
+
+/// Submit a transaction signed by `key` and wait until it is final.
+pub fn transact(c: &Consortium, key: &PrivateKey, nonce: u64, body: Body) {
+    let tx = sign(&c.chain_id, key, nonce, body);
+    let (code, answer) = submit(&c.nodes[0].api, &tx);
+    assert_eq!(code, 202, "{answer}");
+    // Panics unless it was applied ("finalized", not "rejected").
+    await_finalized(&c.nodes[0].api, &tx.id(), Duration::from_secs(30));
+}
+
+/// Every file under `dir` but vault objects (ciphertexts) holding `needle`.
+pub fn files_holding(dir: &Path, needle: &[u8], found: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if !path.ends_with("vault/objects") {
+                files_holding(&path, needle, found);
+            }
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+}
+
+/// `len` bytes of a deterministic, incompressible-looking pattern, made on
+/// the fly so the test holds no more of it than the node does.
+pub struct Pattern {
+    pub position: u64,
+    pub len: u64,
+}
+
+impl Read for Pattern {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min((self.len - self.position) as usize);
+        for (i, byte) in buf[..n].iter_mut().enumerate() {
+            let x = (self.position + i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            *byte = (x >> 56) as u8;
+        }
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+/// `POST /fhir/Binary`: `len` bytes of the pattern, filed under `patient`.
+pub fn upload(
+    client: &reqwest::blocking::Client,
+    api: &str,
+    bearer: &str,
+    patient: &str,
+    media_type: &str,
+    len: u64,
+) -> reqwest::blocking::Response {
+    client
+        .post(format!("{api}/fhir/Binary"))
+        .header("authorization", bearer)
+        .header("content-type", media_type)
+        .header("x-security-context", format!("Patient/{patient}"))
+        .body(reqwest::blocking::Body::sized(
+            Pattern { position: 0, len },
+            len,
+        ))
+        .send()
+        .unwrap()
+}
+
+/// Register a clinician at organisation `index` (its admin's first
+/// transaction) and make them a bearer token for that organisation's node.
+pub fn clinician_bearer(c: &Consortium, index: usize, seed: u64) -> String {
+    let clinician = PrivateKey::from_seed(seed);
+    let api = &c.nodes[index].api;
+    let tx = sign(
+        &c.chain_id,
+        &c.nodes[index].admin_key,
+        0,
+        Body::RegisterAgent {
+            key: clinician.public_key(),
+            kind: AgentKind::Clinician,
+            label: "radiology".into(),
+        },
+    );
+    assert_eq!(submit(api, &tx).0, 202);
+    await_finalized(api, &tx.id(), Duration::from_secs(30));
+    let org = Home::load(&c.nodes[index].home).unwrap().config.org;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let token = AuthToken {
+        chain_id: c.chain_id.clone(),
+        audience: OrgId::new(&org).unwrap(),
+        key: clinician.public_key(),
+        expires_ms: (now + Duration::from_secs(3600)).as_millis() as u64,
+    }
+    .sign(&clinician);
+    format!("Bearer {token}")
+}
