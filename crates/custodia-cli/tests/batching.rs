@@ -2,7 +2,8 @@
 //! signature (a batch transaction), and each caller still gets its own
 //! answer: concurrent writes and audited reads all succeed and are each
 //! audited, and of concurrent updates to one resource exactly one wins
-//! while the others, in the same batch, get their own conflict.
+//! while the others, in the same batch, get their own conflict (and their
+//! sealed content is deleted).
 
 mod common;
 
@@ -150,5 +151,11 @@ fn concurrent_requests_share_a_signature_and_keep_their_own_outcomes() {
     let (code, history) = st_mary.get(&format!("/fhir/Observation/{target}/_history"));
     assert_eq!(code, 200, "{history}");
     assert_eq!(history["total"], 2, "{history}");
+    // A refused entry's sealed content was deleted before its caller was
+    // answered: the vault holds the patient, the observations and the one
+    // update that won (only St Mary's writes, so no replicas from others).
+    let (code, vault) = get(api, "/v1/vault/objects");
+    assert_eq!(code, 200, "{vault}");
+    assert_eq!(vault["objects"], 1 + CALLERS + 1, "{vault}");
     c.stop_all();
 }
