@@ -49,7 +49,8 @@ pub struct Clinical<E: Runtime> {
     node_key: PrivateKey,
     objects: DiskStore,
     keyring: KeyRing,
-    secret: EncryptionSecret,
+    /// Shared with blocking threads that wrap and unwrap data keys.
+    secret: Arc<EncryptionSecret>,
     /// Other members' API addresses, for key release.
     peers: HashMap<OrgId, SocketAddr>,
     http: reqwest::Client,
@@ -95,7 +96,7 @@ impl<E: Runtime> Clinical<E> {
             node_key,
             objects,
             keyring: KeyRing::open(vault_dir)?,
-            secret,
+            secret: Arc::new(secret),
             peers,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -135,6 +136,22 @@ impl<E: Runtime> Clinical<E> {
     async fn submit_final(&self, body: Body) -> Result<(Digest, Receipt), Outcome> {
         let ticket = self.submit(body).await?;
         Ok((ticket.id(), self.finalized(&ticket).await?))
+    }
+
+    /// Run vault work (disk syncs, an object store's round trips, key
+    /// wrapping) on a blocking thread: the async workers also carry
+    /// consensus and every other request, and must not wait on a disk.
+    async fn vault<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&DiskStore, &KeyRing, &EncryptionSecret) -> Result<T, Outcome>
+            + Send
+            + 'static,
+    ) -> Result<T, Outcome> {
+        let (objects, keyring, secret) =
+            (self.objects.clone(), self.keyring.clone(), self.secret.clone());
+        tokio::task::spawn_blocking(move || work(&objects, &keyring, &secret))
+            .await
+            .map_err(unavailable)?
     }
 
     /// A committed state record.

@@ -216,18 +216,23 @@ impl<E: Runtime> Clinical<E> {
         let time_ms = now_ms();
         custodia_fhir::set_meta(&mut json, id.as_str(), version, &rfc3339(time_ms));
         let plaintext = serde_json::to_vec(&json).map_err(unavailable)?;
-        let key = DataKey::generate();
-        let sealed = seal(
-            &key,
-            &plaintext,
-            aad(resource_type, &id, version).as_bytes(),
-        );
-        self.objects.put(&sealed.ciphertext).map_err(unavailable)?;
+        let size = plaintext.len() as u64;
+        let aad = aad(resource_type, &id, version);
+        let sealed = self
+            .vault(move |objects, keyring, secret| {
+                let key = DataKey::generate();
+                let sealed = seal(&key, &plaintext, aad.as_bytes());
+                objects.put(&sealed.ciphertext).map_err(unavailable)?;
+                let wrapped = wrap(&key, &secret.public(), &sealed.ciphertext_hash);
+                if let Err(error) = keyring.put(&sealed.ciphertext_hash, &wrapped) {
+                    // Unreadable without its key: not worth keeping.
+                    let _ = objects.delete(&sealed.ciphertext_hash);
+                    return Err(unavailable(error));
+                }
+                Ok(sealed)
+            })
+            .await?;
         content.add(sealed.ciphertext_hash);
-        let wrapped = wrap(&key, &self.secret.public(), &sealed.ciphertext_hash);
-        self.keyring
-            .put(&sealed.ciphertext_hash, &wrapped)
-            .map_err(unavailable)?;
         Ok(Prepared {
             record: RecordVersion {
                 patient,
@@ -236,7 +241,7 @@ impl<E: Runtime> Clinical<E> {
                 version,
                 ciphertext: Digest::from(sealed.ciphertext_hash),
                 commitment: Digest::from(sealed.commitment),
-                size: plaintext.len() as u64,
+                size,
                 time_ms,
                 author: caller.key.clone(),
             },
@@ -495,8 +500,11 @@ impl<E: Runtime> Clinical<E> {
                 .await?;
             let Some(entry) = entry else { continue };
             let hash: [u8; 32] = entry.ciphertext.as_ref().try_into().map_err(unavailable)?;
-            self.keyring.shred(&hash).map_err(unavailable)?;
-            self.objects.delete(&hash).map_err(unavailable)?;
+            self.vault(move |objects, keyring, _| {
+                keyring.shred(&hash).map_err(unavailable)?;
+                objects.delete(&hash).map_err(unavailable)
+            })
+            .await?;
         }
         Ok(())
     }
@@ -600,7 +608,7 @@ impl<E: Runtime> Clinical<E> {
         let hash: [u8; 32] = entry.ciphertext.as_ref().try_into().map_err(unavailable)?;
         let aad = aad(resource_type, id, version);
         let opened = if entry.custodian == self.org {
-            self.open_own(&hash, aad.as_bytes())?
+            self.open_own(hash, aad.clone()).await?
         } else {
             self.open_released(
                 &entry,
@@ -625,26 +633,25 @@ impl<E: Runtime> Clinical<E> {
         })
     }
 
-    fn open_own(&self, hash: &[u8; 32], aad: &[u8]) -> Result<custodia_vault::Opened, Outcome> {
-        let gone = || {
-            Outcome::new(
-                410,
-                IssueType::Deleted,
-                "this content's key was destroyed (erased)",
-            )
-        };
-        let wrapped = self
-            .keyring
-            .get(hash)
-            .map_err(unavailable)?
-            .ok_or_else(gone)?;
-        let ciphertext = self
-            .objects
-            .get(hash)
-            .map_err(unavailable)?
-            .ok_or_else(gone)?;
-        let key = custodia_vault::unwrap(&wrapped, &self.secret, hash).map_err(unavailable)?;
-        custodia_vault::open(&key, &ciphertext, aad).map_err(unavailable)
+    async fn open_own(
+        &self,
+        hash: [u8; 32],
+        aad: String,
+    ) -> Result<custodia_vault::Opened, Outcome> {
+        self.vault(move |objects, keyring, secret| {
+            let gone = || {
+                Outcome::new(
+                    410,
+                    IssueType::Deleted,
+                    "this content's key was destroyed (erased)",
+                )
+            };
+            let wrapped = keyring.get(&hash).map_err(unavailable)?.ok_or_else(gone)?;
+            let ciphertext = objects.get(&hash).map_err(unavailable)?.ok_or_else(gone)?;
+            let key = custodia_vault::unwrap(&wrapped, secret, &hash).map_err(unavailable)?;
+            custodia_vault::open(&key, &ciphertext, aad.as_bytes()).map_err(unavailable)
+        })
+        .await
     }
 }
 

@@ -119,9 +119,13 @@ impl<E: Runtime> Clinical<E> {
             .await?
             .ciphertext
             .into();
-        self.objects
-            .put_replica(&hash, ciphertext)
-            .map_err(|e| Outcome::new(422, IssueType::Invalid, e.to_string()))?;
+        let ciphertext = Bytes::copy_from_slice(ciphertext);
+        self.vault(move |objects, _, _| {
+            objects
+                .put_replica(&hash, &ciphertext)
+                .map_err(|e| Outcome::new(422, IssueType::Invalid, e.to_string()))
+        })
+        .await?;
         self.unless_erased_meanwhile(resource_type, id, &hash).await
     }
 
@@ -165,7 +169,9 @@ impl<E: Runtime> Clinical<E> {
     ) -> Result<(), Outcome> {
         let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, id)).await?;
         if head.is_some_and(|h| h.erased_height.is_some()) {
-            self.objects.delete(hash).map_err(unavailable)?;
+            let hash = *hash;
+            self.vault(move |objects, _, _| objects.delete(&hash).map_err(unavailable))
+                .await?;
             return Err(Outcome::new(
                 410,
                 IssueType::Deleted,
@@ -246,13 +252,23 @@ async fn push_to(
             .into_iter()
             .partition(|v| v.resource_type == ResourceType::Binary);
         // Read per peer: the page cache makes the repeats cheap, and the
-        // queues then hold names, not ciphertexts.
-        let mut batch = Vec::with_capacity(small.len());
+        // queues then hold names, not ciphertexts. (On a blocking thread:
+        // the store may sync or go over the network.)
+        let store = objects.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            small
+                .into_iter()
+                .filter_map(|version| match store.get(&version.ciphertext) {
+                    Ok(Some(ciphertext)) => Some((version, ciphertext)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let mut batch = Vec::with_capacity(read.len());
         let mut bytes = 0;
-        for version in small {
-            let Ok(Some(ciphertext)) = objects.get(&version.ciphertext) else {
-                continue;
-            };
+        for (version, ciphertext) in read {
             if bytes + ciphertext.len() > MAX_BATCH_BYTES && !batch.is_empty() {
                 push(&http, peer, std::mem::take(&mut batch)).await;
                 bytes = 0;
