@@ -7,7 +7,14 @@ use crate::engine::{Runtime, SharedChain};
 use axum::http::{HeaderMap, StatusCode};
 use custodia_state::{keys, records::Principal};
 use custodia_store::StoreError;
-use custodia_types::{AuthToken, OrgId, PublicKey};
+use custodia_types::{AuthToken, Digest, OrgId, PublicKey, TokenError};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, OnceLock},
+};
+
+/// Most checked tokens remembered; the memory is forgotten whole when full.
+const REMEMBERED_TOKENS: usize = 4096;
 
 /// Why a request authenticates no one here.
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +61,8 @@ pub async fn authenticate<E: Runtime>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(AuthError::Missing)?;
-    let token = AuthToken::verify(token, chain_id, org, now_ms())
-        .map_err(|e| AuthError::BadToken(e.to_string()))?;
+    let token =
+        checked(token, chain_id, org, now_ms()).map_err(|e| AuthError::BadToken(e.to_string()))?;
     let principal = chain
         .lock()
         .await
@@ -72,6 +79,36 @@ pub async fn authenticate<E: Runtime>(
     }
 }
 
+/// `AuthToken::verify`, remembering tokens that passed: a client sends the
+/// same token with every request, and its ed25519 signature costs more to
+/// check than the rest of a request's authentication. What is remembered
+/// is a pure function of the token's bytes, the chain and the audience (all
+/// three hashed into the memory's key); expiry is checked at every use, and
+/// the key's standing on chain is read every time by the caller.
+fn checked(token: &str, chain_id: &str, org: &OrgId, now_ms: u64) -> Result<AuthToken, TokenError> {
+    static CHECKED: OnceLock<Mutex<HashMap<Digest, AuthToken>>> = OnceLock::new();
+    let memory = CHECKED.get_or_init(Default::default);
+    let id = custodia_types::sha256(&[
+        chain_id.as_bytes(),
+        &[0],
+        org.as_str().as_bytes(),
+        &[0],
+        token.trim().as_bytes(),
+    ]);
+    let remembered = memory.lock().ok().and_then(|m| m.get(&id).cloned());
+    if let Some(token) = remembered.filter(|t| t.expires_ms > now_ms) {
+        return Ok(token);
+    }
+    let token_checked = AuthToken::verify(token, chain_id, org, now_ms)?;
+    if let Ok(mut memory) = memory.lock() {
+        if memory.len() >= REMEMBERED_TOKENS {
+            memory.clear();
+        }
+        memory.insert(id, token_checked.clone());
+    }
+    Ok(token_checked)
+}
+
 /// Milliseconds since the Unix epoch, by this machine's clock (token
 /// expiry and record time stamps; never used for a chain decision).
 pub fn now_ms() -> u64 {
@@ -79,4 +116,52 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::Signer as _;
+    use custodia_types::PrivateKey;
+
+    fn token(key: &PrivateKey, audience: &str, expires_ms: u64) -> String {
+        AuthToken {
+            chain_id: "chain".into(),
+            audience: OrgId::new(audience).unwrap(),
+            key: key.public_key(),
+            expires_ms,
+        }
+        .sign(key)
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_stays_bound_to_its_chain_and_node() {
+        let key = PrivateKey::from_seed(7);
+        let org = OrgId::new("st-mary").unwrap();
+        let text = token(&key, "st-mary", 1_000);
+        assert_eq!(
+            checked(&text, "chain", &org, 500).unwrap().key,
+            key.public_key()
+        );
+        // Remembered now; the same answer again, and expiry still applies.
+        assert!(checked(&text, "chain", &org, 999).is_ok());
+        assert_eq!(
+            checked(&text, "chain", &org, 1_000),
+            Err(TokenError::Expired)
+        );
+        // Another chain or node never gets the remembered answer.
+        let fresh = token(&key, "st-mary", 5_000);
+        assert!(checked(&fresh, "chain", &org, 0).is_ok());
+        assert!(checked(&fresh, "other-chain", &org, 0).is_err());
+        let riverside = OrgId::new("riverside").unwrap();
+        assert!(checked(&fresh, "chain", &riverside, 0).is_err());
+        // A forged signature is refused, remembered or not.
+        let mut forged = fresh.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == '0' { '1' } else { '0' });
+        assert_eq!(
+            checked(&forged, "chain", &org, 0),
+            Err(TokenError::BadSignature)
+        );
+    }
 }
