@@ -91,7 +91,7 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
     assert_eq!(code, 200, "{version}");
     assert_eq!(version["value"]["size"], SIZE);
 
-    let mut download = client
+    let download = client
         .get(format!("{api}/fhir/Binary/{id}"))
         .header("authorization", &bearer)
         .send()
@@ -101,22 +101,7 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
         download.headers()["content-type"].to_str().unwrap(),
         "application/dicom"
     );
-    let mut expected = Pattern {
-        position: 0,
-        len: SIZE,
-    };
-    let (mut got, mut want) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    let mut total = 0u64;
-    loop {
-        let n = download.read(&mut got).unwrap();
-        if n == 0 {
-            break;
-        }
-        expected.read_exact(&mut want[..n]).unwrap();
-        assert!(got[..n] == want[..n], "content differs at byte {total}");
-        total += n as u64;
-    }
-    assert_eq!(total, SIZE, "the whole file came back");
+    Pattern::expect(download, SIZE);
     let growth = peak_memory(pid).saturating_sub(before);
     eprintln!(
         "streamed {} MiB in and out; node peak memory grew {} KiB",

@@ -11,7 +11,6 @@ use common::clinical::{clinician_bearer, files_holding, upload, Fhir, Pattern};
 use common::Consortium;
 use serde_json::{json, Value};
 use std::{
-    io::Read,
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -324,28 +323,13 @@ fn the_vault_keeps_ciphertexts_in_an_s3_bucket() {
     let stored = moto.list(BUCKET, &format!("st-mary/{file_hash}"));
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(stored[0].1 > FILE, "the whole ciphertext: {stored:?}");
-    let mut download = client
+    let download = client
         .get(format!("{api}/fhir/Binary/{binary_id}"))
         .header("authorization", &bearer)
         .send()
         .unwrap();
     assert_eq!(download.status().as_u16(), 200);
-    let mut expected = Pattern {
-        position: 0,
-        len: FILE,
-    };
-    let (mut got, mut want) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    let mut total = 0u64;
-    loop {
-        let n = download.read(&mut got).unwrap();
-        if n == 0 {
-            break;
-        }
-        expected.read_exact(&mut want[..n]).unwrap();
-        assert!(got[..n] == want[..n], "the file differs at byte {total}");
-        total += n as u64;
-    }
-    assert_eq!(total, FILE, "the whole file came back");
+    Pattern::expect(download, FILE);
 
     // Nothing of either ciphertext on either node's disk: no local
     // objects, no staging left behind, the bytes nowhere under its home.

@@ -129,6 +129,26 @@ impl Read for Pattern {
     }
 }
 
+impl Pattern {
+    /// Panics unless `download` yields exactly `len` bytes of the pattern,
+    /// read in 64 KiB steps (never held whole).
+    pub fn expect(mut download: impl Read, len: u64) {
+        let mut expected = Pattern { position: 0, len };
+        let (mut got, mut want) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+        let mut total = 0u64;
+        loop {
+            let n = download.read(&mut got).unwrap();
+            if n == 0 {
+                break;
+            }
+            expected.read_exact(&mut want[..n]).unwrap();
+            assert!(got[..n] == want[..n], "the file differs at byte {total}");
+            total += n as u64;
+        }
+        assert_eq!(total, len, "the whole file came back");
+    }
+}
+
 /// `POST /fhir/Binary`: `len` bytes of the pattern, filed under `patient`.
 pub fn upload(
     client: &reqwest::blocking::Client,
