@@ -54,9 +54,17 @@ pub fn patient(patient: &Pseudonym) -> Vec<u8> {
     format!("patient/{patient}").into_bytes()
 }
 
-/// The resources (`Type/id`) recorded about a patient, oldest first.
+/// How many resources are recorded about a patient (`u64`); the `n`th,
+/// oldest first, is at [`patient_record`]. An entry each, not one list, so
+/// a patient's history can grow past what one record holds and a write
+/// does not rewrite it.
 pub fn patient_records(patient: &Pseudonym) -> Vec<u8> {
     format!("patient/{patient}/records").into_bytes()
+}
+
+/// The `index`th resource recorded about a patient: `Type/id` (JSON).
+pub fn patient_record(patient: &Pseudonym, index: u64) -> Vec<u8> {
+    format!("patient/{patient}/records/{index}").into_bytes()
 }
 
 /// The `seq`th erasure: `Type/id` of the erased resource. Every node

@@ -213,6 +213,15 @@ fn version(
     }
 }
 
+/// The resources recorded about `patient`, oldest first.
+fn patient_index(w: &World, patient: &Pseudonym) -> Vec<String> {
+    let count =
+        keys::decode_u64(&w.chain.state.get(&keys::patient_records(patient)).unwrap()).unwrap();
+    (0..count)
+        .map(|i| records::read(&w.chain.state, &keys::patient_record(patient, i)).unwrap())
+        .collect()
+}
+
 fn observation(world: &World, v: u64) -> RecordVersion {
     version(
         world.patient,
@@ -304,8 +313,7 @@ fn a_custodian_writes_versions_and_nobody_else_can() {
         v1.author,
         custodia_types::key_hex(&w.clinician[0].public_key())
     );
-    let index: Vec<String> =
-        records::read(&w.chain.state, &keys::patient_records(&w.patient)).unwrap();
+    let index = patient_index(&w, &w.patient);
     assert_eq!(
         index,
         vec![format!("Patient/{}", w.patient), "Observation/obs-1".into()]
@@ -375,8 +383,7 @@ fn a_bundle_of_versions_is_recorded_all_together_or_not_at_all() {
         },
     );
     assert_eq!(status, TxStatus::Applied);
-    let index: Vec<String> =
-        records::read(&w.chain.state, &keys::patient_records(&newborn)).unwrap();
+    let index = patient_index(&w, &newborn);
     assert_eq!(
         index,
         vec![format!("Patient/{newborn}"), "Condition/cond-1".into()]
@@ -735,7 +742,11 @@ fn a_batch_applies_each_entry_on_its_own_and_files_it_under_its_entry_id() {
     assert_eq!(receipt.kind, "batch");
     let statuses: Vec<_> = (0..4).map(|i| receipt.entry(i).unwrap().status).collect();
     assert_eq!(statuses[0], TxStatus::Applied);
-    assert!(rejected(&statuses[1], "already exists"), "{:?}", statuses[1]);
+    assert!(
+        rejected(&statuses[1], "already exists"),
+        "{:?}",
+        statuses[1]
+    );
     assert_eq!(statuses[2], TxStatus::Applied);
     assert!(rejected(&statuses[3], "no patient"), "{:?}", statuses[3]);
     assert!(receipt.entry(4).is_none());
@@ -755,14 +766,21 @@ fn a_batch_applies_each_entry_on_its_own_and_files_it_under_its_entry_id() {
     assert!(w.chain.state.get(&keys::audit_of_tx(&tx.id())).is_none());
     let entry: RecordEntry = records::read(
         &w.chain.state,
-        &keys::record_version(ResourceType::Observation, &LogicalId::new("obs-1").unwrap(), 1),
+        &keys::record_version(
+            ResourceType::Observation,
+            &LogicalId::new("obs-1").unwrap(),
+            1,
+        ),
     )
     .unwrap();
     assert_eq!(entry.tx, custodia_types::entry_id(&tx.id(), 0));
     assert!(w
         .chain
         .state
-        .get(&keys::record_head(ResourceType::Observation, &LogicalId::new("obs-2").unwrap()))
+        .get(&keys::record_head(
+            ResourceType::Observation,
+            &LogicalId::new("obs-2").unwrap()
+        ))
         .is_none());
 }
 
@@ -783,6 +801,41 @@ fn a_batch_inside_a_batch_is_refused_whole() {
     assert!(w
         .chain
         .state
-        .get(&keys::record_head(ResourceType::Observation, &LogicalId::new("obs-1").unwrap()))
+        .get(&keys::record_head(
+            ResourceType::Observation,
+            &LogicalId::new("obs-1").unwrap()
+        ))
         .is_none());
+}
+
+/// A patient's index is an entry per resource, not one list, so it grows
+/// past what one state record holds (64 KiB: about 2 800 names).
+#[test]
+fn a_patients_history_outgrows_one_state_record() {
+    let mut w = World::new();
+    let author = w.clinician[0].public_key();
+    let first_nonce = w.chain.nonce(&node(0));
+    let txs: Vec<_> = (0..100u64)
+        .map(|t| {
+            let entries = (0..30u64)
+                .map(|i| {
+                    let id = format!("obs-{}", t * 30 + i);
+                    Body::WriteRecord(version(
+                        w.patient,
+                        ResourceType::Observation,
+                        &id,
+                        1,
+                        author.clone(),
+                    ))
+                })
+                .collect();
+            sign(&node(0), first_nonce + t, Body::Batch { entries })
+        })
+        .collect();
+    let receipts = w.chain.block_receipts(txs);
+    assert!(receipts.iter().all(|r| r.status == TxStatus::Applied
+        && r.entries.iter().all(|e| e.status == TxStatus::Applied)));
+    let index = patient_index(&w, &w.patient);
+    assert_eq!(index.len(), 3_001);
+    assert_eq!(index[3_000], "Observation/obs-2999");
 }

@@ -541,6 +541,32 @@ impl<E: Runtime> Clinical<E> {
         Ok(versions)
     }
 
+    /// The resources (`Type/id`) recorded about `patient`, oldest first, as
+    /// of one finalized height (one batched read).
+    async fn patient_index(&self, patient: &Pseudonym) -> Result<Vec<String>, Outcome> {
+        let chain = self.chain.lock().await;
+        let count = chain
+            .get(&keys::patient_records(patient))
+            .await
+            .map_err(unavailable)?
+            .and_then(|b| keys::decode_u64(&b))
+            .unwrap_or(0);
+        let entries: Vec<Vec<u8>> = (0..count)
+            .map(|i| keys::patient_record(patient, i))
+            .collect();
+        let mut loaded = custodia_state::Preloaded::default();
+        chain
+            .load_committed(&entries, &mut loaded)
+            .await
+            .map_err(unavailable)?;
+        drop(chain);
+        Ok(entries
+            .iter()
+            .filter_map(|key| custodia_state::StateRead::get(&loaded, key))
+            .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+            .collect())
+    }
+
     /// `GET /fhir/{type}?patient=…`: the patient's resources of a type that
     /// this caller may read; each read is audited on its own.
     pub(super) async fn search(
@@ -557,10 +583,7 @@ impl<E: Runtime> Clinical<E> {
                 "patient must be Patient/<64-hex-digit pseudonym> or the pseudonym itself",
             )
         })?;
-        let names: Vec<String> = self
-            .read(&keys::patient_records(&patient))
-            .await?
-            .unwrap_or_default();
+        let names = self.patient_index(&patient).await?;
         let prefix = format!("{resource_type}/");
         let ids: Vec<LogicalId> = names
             .iter()

@@ -12,7 +12,7 @@ use crate::{
     records::{self, Decision, PatientEntry, Principal, RecordEntry, RecordHead},
     Rejection,
 };
-use custodia_types::{key_hex, AgentKind, Body, OrgRole, RecordVersion, ResourceType, PublicKey};
+use custodia_types::{key_hex, AgentKind, Body, OrgRole, PublicKey, RecordVersion, ResourceType};
 use std::collections::BTreeSet;
 
 pub struct Clinical;
@@ -186,10 +186,17 @@ fn write(
                 }
                 (false, true) => {}
             }
-            let index_key = keys::patient_records(&record.patient);
-            let mut index: Vec<String> = records::read(&*ctx.state, &index_key).unwrap_or_default();
-            index.push(name.clone());
-            ctx.state.put(index_key, records::encode(&index));
+            let count_key = keys::patient_records(&record.patient);
+            let count = ctx
+                .state
+                .get(&count_key)
+                .and_then(|b| keys::decode_u64(&b))
+                .unwrap_or(0);
+            ctx.state.put(
+                keys::patient_record(&record.patient, count),
+                records::encode(&name),
+            );
+            ctx.state.put(count_key, keys::encode_u64(count + 1));
         }
         Some(head) => {
             if head.erased_height.is_some() {
