@@ -28,7 +28,7 @@ use crate::{
     auth::now_ms,
     chain::AdmitError,
     engine::{gossip::Gossip, Runtime, SharedChain},
-    submit::{action_when_final, Batcher, Signing, Ticket},
+    submit::{Batcher, Receipts, Signing, Ticket},
 };
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::Receipt;
@@ -44,6 +44,8 @@ pub struct Clinical<E: Runtime> {
     chain: SharedChain<E>,
     /// Signs and admits what the service asks the chain, in batches.
     batcher: Batcher,
+    /// Waits for their receipts, all with one read per block.
+    receipts: Receipts,
     chain_id: String,
     org: OrgId,
     node_key: PrivateKey,
@@ -88,9 +90,11 @@ impl<E: Runtime> Clinical<E> {
             chain_id: chain_id.clone(),
             key: node_key.clone(),
         });
+        let receipts = Receipts::start(chain.clone(), finalized_heights.clone());
         let service = Arc::new(Self {
             chain,
             batcher,
+            receipts,
             chain_id,
             org,
             node_key,
@@ -124,7 +128,7 @@ impl<E: Runtime> Clinical<E> {
 
     /// Wait until the action `ticket` names is final; its receipt.
     async fn finalized(&self, ticket: &Ticket) -> Result<Receipt, Outcome> {
-        let wait = action_when_final(&self.chain, self.finalized_heights.clone(), ticket);
+        let wait = self.receipts.when_final(ticket);
         match tokio::time::timeout(FINALITY_TIMEOUT, wait).await {
             Ok(receipt) => receipt.map_err(unavailable),
             Err(_) => Err(finality_timeout()),
@@ -147,8 +151,11 @@ impl<E: Runtime> Clinical<E> {
             + Send
             + 'static,
     ) -> Result<T, Outcome> {
-        let (objects, keyring, secret) =
-            (self.objects.clone(), self.keyring.clone(), self.secret.clone());
+        let (objects, keyring, secret) = (
+            self.objects.clone(),
+            self.keyring.clone(),
+            self.secret.clone(),
+        );
         tokio::task::spawn_blocking(move || work(&objects, &keyring, &secret))
             .await
             .map_err(unavailable)?
@@ -169,17 +176,6 @@ impl<E: Runtime> Clinical<E> {
     async fn read_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Outcome> {
         self.chain.lock().await.get(key).await.map_err(unavailable)
     }
-}
-
-/// Wait, without a limit, until the action `ticket` names has a receipt.
-async fn wait_receipt<E: Runtime>(
-    chain: &SharedChain<E>,
-    heights: tokio::sync::watch::Receiver<u64>,
-    ticket: &Ticket,
-) -> Result<Receipt, Outcome> {
-    action_when_final(chain, heights, ticket)
-        .await
-        .map_err(unavailable)
 }
 
 fn finality_timeout() -> Outcome {

@@ -8,11 +8,11 @@
 //! stopped waiting for (a timeout) may still become final, and then its
 //! content must be there.
 
-use super::{unavailable, wait_receipt, Clinical, FINALITY_TIMEOUT};
+use super::{unavailable, Clinical, FINALITY_TIMEOUT};
 use crate::engine::Runtime;
+use crate::submit::Ticket;
 use custodia_fhir::Outcome;
 use custodia_state::{Receipt, TxStatus};
-use crate::submit::Ticket;
 use custodia_vault::{DiskStore, Hash, KeyRing};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -73,11 +73,10 @@ impl<E: Runtime> Clinical<E> {
     pub(super) async fn settle(&self, tx: Ticket, content: Unrecorded) -> Result<Receipt, Outcome> {
         let (objects, keyring) = (content.objects.clone(), content.keyring.clone());
         let hashes = content.disarm();
-        let (chain, heights) = (self.chain.clone(), self.finalized_heights.clone());
+        let receipts = self.receipts.clone();
         let (verdict, receiver) = oneshot::channel();
         tokio::spawn(async move {
-            let receipt =
-                tokio::time::timeout(SETTLE_LIMIT, wait_receipt(&chain, heights, &tx)).await;
+            let receipt = tokio::time::timeout(SETTLE_LIMIT, receipts.when_final(&tx)).await;
             match &receipt {
                 Ok(Ok(receipt)) if matches!(receipt.status, TxStatus::Rejected { .. }) => {
                     Unrecorded::discard(&objects, &keyring, &hashes);
@@ -90,7 +89,7 @@ impl<E: Runtime> Clinical<E> {
             let _ = verdict.send(receipt);
         });
         match tokio::time::timeout(FINALITY_TIMEOUT, receiver).await {
-            Ok(Ok(Ok(receipt))) => receipt,
+            Ok(Ok(Ok(receipt))) => receipt.map_err(unavailable),
             Ok(Err(_)) => Err(unavailable("a write's settling task stopped")),
             Ok(Ok(Err(_))) | Err(_) => Err(super::finality_timeout()),
         }

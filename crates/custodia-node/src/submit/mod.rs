@@ -4,11 +4,14 @@
 //!
 //! Shared by the node's services so that every one of them waits for
 //! finality the same way: only a committed receipt counts. `batcher` puts
-//! actions asked for at about the same time under one signature.
+//! actions asked for at about the same time under one signature;
+//! `receipts` waits for all of a service's receipts with one read a block.
 
 mod batcher;
+mod receipts;
 
 pub use batcher::{Batcher, Signing};
+pub use receipts::Receipts;
 
 use crate::{
     chain::AdmitError,
@@ -31,10 +34,9 @@ pub enum WaitError {
     #[error("batch {tx} has no entry {index}")]
     NoEntry { tx: Digest, index: u32 },
     #[error("receipt of {id} is not readable: {error}")]
-    BadReceipt {
-        id: Digest,
-        error: serde_json::Error,
-    },
+    BadReceipt { id: Digest, error: String },
+    #[error("the chain's state could not be read: {0}")]
+    Unreadable(String),
 }
 
 /// Where a node-signed action landed: a transaction of its own, or entry
@@ -108,23 +110,6 @@ pub async fn wait_final<E: Runtime>(
         .unwrap_or(Err(WaitError::Timeout(*id)))
 }
 
-/// Waits, for as long as it takes, until the action `ticket` names has a
-/// committed receipt: its transaction's, or its entry's in a batch.
-pub async fn action_when_final<E: Runtime>(
-    chain: &SharedChain<E>,
-    heights: tokio::sync::watch::Receiver<u64>,
-    ticket: &Ticket,
-) -> Result<Receipt, WaitError> {
-    let receipt = receipt_when_final(chain, heights, &ticket.tx).await?;
-    match ticket.entry {
-        None => Ok(receipt),
-        Some(index) => receipt.entry(index).ok_or(WaitError::NoEntry {
-            tx: ticket.tx,
-            index,
-        }),
-    }
-}
-
 /// Waits, for as long as it takes, until transaction `id`'s receipt is
 /// committed.
 pub async fn receipt_when_final<E: Runtime>(
@@ -138,8 +123,10 @@ pub async fn receipt_when_final<E: Runtime>(
         heights.borrow_and_update();
         let receipt = chain.lock().await.get(&keys::receipt(id)).await?;
         if let Some(bytes) = receipt {
-            return serde_json::from_slice(&bytes)
-                .map_err(|error| WaitError::BadReceipt { id: *id, error });
+            return serde_json::from_slice(&bytes).map_err(|error| WaitError::BadReceipt {
+                id: *id,
+                error: error.to_string(),
+            });
         }
         if heights.changed().await.is_err() {
             return Err(WaitError::Stopped);

@@ -1,0 +1,119 @@
+//! One watcher for every receipt a node's service waits for. Each finalized
+//! block wakes it once, and it looks up the receipts of all the
+//! transactions still waited for in one batched read under the chain's
+//! lock, instead of each waiting request taking the lock after every block
+//! (hundreds of requests in flight would queue on the lock ahead of the
+//! consensus engine, which needs it to build and check blocks).
+
+use super::{Ticket, WaitError};
+use crate::engine::{Runtime, SharedChain};
+use custodia_state::{keys, Preloaded, Receipt, StateRead as _};
+use custodia_types::Digest;
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot, watch};
+
+type Reply = oneshot::Sender<Result<Receipt, WaitError>>;
+
+/// A handle to the node's receipt watcher. Cheap to clone.
+#[derive(Clone)]
+pub struct Receipts {
+    waits: mpsc::UnboundedSender<(Digest, Reply)>,
+}
+
+impl Receipts {
+    /// Start the watcher; must run inside the tokio runtime. It ends when
+    /// the last handle is dropped or the chain stops.
+    pub fn start<E: Runtime>(chain: SharedChain<E>, heights: watch::Receiver<u64>) -> Self {
+        let (waits, requests) = mpsc::unbounded_channel();
+        tokio::spawn(watch_receipts(chain, heights, requests));
+        Self { waits }
+    }
+
+    /// Waits, for as long as it takes, until the action `ticket` names has
+    /// a committed receipt: its transaction's, or its entry's in a batch.
+    pub async fn when_final(&self, ticket: &Ticket) -> Result<Receipt, WaitError> {
+        let (reply, receipt) = oneshot::channel();
+        self.waits
+            .send((ticket.tx, reply))
+            .map_err(|_| WaitError::Stopped)?;
+        let receipt = receipt.await.map_err(|_| WaitError::Stopped)??;
+        match ticket.entry {
+            None => Ok(receipt),
+            Some(index) => receipt.entry(index).ok_or(WaitError::NoEntry {
+                tx: ticket.tx,
+                index,
+            }),
+        }
+    }
+}
+
+async fn watch_receipts<E: Runtime>(
+    chain: SharedChain<E>,
+    mut heights: watch::Receiver<u64>,
+    mut requests: mpsc::UnboundedReceiver<(Digest, Reply)>,
+) {
+    let mut waiting: HashMap<Digest, Vec<Reply>> = HashMap::new();
+    loop {
+        // A new wait is looked up at once (its transaction may be final
+        // already); a new block looks up everything still waited for.
+        tokio::select! {
+            request = requests.recv() => match request {
+                Some((tx, reply)) => waiting.entry(tx).or_default().push(reply),
+                None => return,
+            },
+            changed = heights.changed() => if changed.is_err() {
+                for (_, replies) in waiting.drain() {
+                    for reply in replies {
+                        let _ = reply.send(Err(WaitError::Stopped));
+                    }
+                }
+                return;
+            },
+        }
+        // Whatever else is queued joins this lookup.
+        while let Ok((tx, reply)) = requests.try_recv() {
+            waiting.entry(tx).or_default().push(reply);
+        }
+        // Marked seen before reading: a block finalized after the read
+        // wakes the next round.
+        heights.borrow_and_update();
+        if let Err(error) = answer_final(&chain, &mut waiting).await {
+            tracing::error!(%error, "could not read receipts");
+            for (_, replies) in waiting.drain() {
+                for reply in replies {
+                    let _ = reply.send(Err(WaitError::Unreadable(error.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// Answer every wait whose transaction has a committed receipt.
+async fn answer_final<E: Runtime>(
+    chain: &SharedChain<E>,
+    waiting: &mut HashMap<Digest, Vec<Reply>>,
+) -> Result<(), custodia_store::StoreError> {
+    let keys: Vec<(Digest, Vec<u8>)> = waiting.keys().map(|tx| (*tx, keys::receipt(tx))).collect();
+    let mut loaded = Preloaded::default();
+    chain
+        .lock()
+        .await
+        .load_committed(keys.iter().map(|(_, key)| key), &mut loaded)
+        .await?;
+    for (tx, key) in keys {
+        let Some(bytes) = loaded.get(&key) else {
+            continue;
+        };
+        let receipt = serde_json::from_slice::<Receipt>(&bytes).map_err(|e| e.to_string());
+        for reply in waiting.remove(&tx).unwrap_or_default() {
+            let _ = reply.send(match &receipt {
+                Ok(receipt) => Ok(receipt.clone()),
+                Err(error) => Err(WaitError::BadReceipt {
+                    id: tx,
+                    error: error.clone(),
+                }),
+            });
+        }
+    }
+    Ok(())
+}
