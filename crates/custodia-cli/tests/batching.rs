@@ -62,6 +62,9 @@ fn concurrent_requests_share_a_signature_and_keep_their_own_outcomes() {
         label: "dr".into(),
     };
     transact(&c, &admin, 0, register);
+    // Final at the first node: wait until St Mary's has that block too.
+    let registered = finalized_height(&c.nodes[0].api).unwrap();
+    c.await_height(c.index_of("st-mary"), registered, Duration::from_secs(30));
     let st_mary = Fhir::new(&c, "st-mary", &doctor);
     let (code, patient) = st_mary.call(
         "POST",

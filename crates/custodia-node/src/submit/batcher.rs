@@ -103,14 +103,13 @@ async fn run<E: Runtime>(signing: Signing<E>, mut requests: mpsc::Receiver<Reque
 async fn send<E: Runtime>(signing: &Signing<E>, mut batch: Vec<Request>) {
     if batch.len() == 1 {
         let request = batch.remove(0);
-        let result = sign(signing, request.body)
-            .await
-            .map(|tx| Ticket::single(tx));
+        let result = sign(signing, request.body).await.map(Ticket::single);
         let _ = request.reply.send(result);
         return;
     }
     let (bodies, replies): (Vec<Body>, Vec<_>) =
         batch.into_iter().map(|r| (r.body, r.reply)).unzip();
+    // Kept for the one-by-one retry (a body is a few hundred bytes).
     let entries = bodies.clone();
     match sign(signing, Body::Batch { entries }).await {
         Ok(tx) => {
