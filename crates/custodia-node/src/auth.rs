@@ -3,7 +3,7 @@
 //! Shared by the node's services, which then decide what each kind of
 //! principal may do there and answer refusals in their own error shape.
 
-use crate::engine::{Runtime, SharedChain};
+use crate::{chain::CommittedState, engine::Runtime};
 use axum::http::{HeaderMap, StatusCode};
 use custodia_state::{keys, records::Principal};
 use custodia_store::StoreError;
@@ -51,7 +51,7 @@ impl AuthError {
 /// registered it as: unexpired, for this chain and `org`'s node, not a
 /// revoked agent, not another organisation's agent or admin.
 pub async fn authenticate<E: Runtime>(
-    chain: &SharedChain<E>,
+    state: &CommittedState<E>,
     chain_id: &str,
     org: &OrgId,
     headers: &HeaderMap,
@@ -63,9 +63,7 @@ pub async fn authenticate<E: Runtime>(
         .ok_or(AuthError::Missing)?;
     let token =
         checked(token, chain_id, org, now_ms()).map_err(|e| AuthError::BadToken(e.to_string()))?;
-    let principal = chain
-        .lock()
-        .await
+    let principal = state
         .get(&keys::principal(&token.key))
         .await?
         .and_then(|bytes| serde_json::from_slice::<Principal>(&bytes).ok())

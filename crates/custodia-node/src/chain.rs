@@ -13,6 +13,7 @@ use custodia_state::{keys, Preloaded, Rejection, StateMachine, StateRead, WriteS
 use custodia_store::{Batch, StateProof, StateStore, StoreError};
 use custodia_types::{Block, Digest, Genesis, Header, SignedTx, TxDecodeError};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Why a submitted transaction was refused.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +69,7 @@ struct ChainMetrics {
 
 pub struct Chain<E: Context + Spawner> {
     machine: StateMachine,
-    store: StateStore<E>,
+    store: CommittedState<E>,
     tip: Tip,
     pending: HashMap<Digest, Pending>,
     mempool: Mempool,
@@ -80,6 +81,65 @@ pub struct Chain<E: Context + Spawner> {
     metrics: ChainMetrics,
     /// The finalized height, for whoever waits on finality.
     finalized: tokio::sync::watch::Sender<u64>,
+}
+
+/// The committed state, shared between the chain and readers that do not
+/// take the chain's lock (the clinical service, bearer-token checks,
+/// receipt waits). Reading takes a read lock on the store alone, so API
+/// reads do not queue behind block building and checking, which hold the
+/// chain's lock and only read the store; committing a finalized block
+/// takes the write lock, briefly, and a reader sees the state before or
+/// after that block, never part of it.
+pub struct CommittedState<E: Context + Spawner>(Arc<tokio::sync::RwLock<StateStore<E>>>);
+
+impl<E: Context + Spawner> Clone for CommittedState<E> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<E: Context + Spawner + Metrics> CommittedState<E> {
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.read().await.get(key).await
+    }
+
+    /// Values of `keys` as of `parent` (a pending block's batch) or the
+    /// committed state, in one read, added to `into`.
+    pub async fn load<'k>(
+        &self,
+        parent: Option<&Batch>,
+        keys: impl IntoIterator<Item = &'k Vec<u8>>,
+        into: &mut Preloaded,
+    ) -> Result<(), StoreError> {
+        self.0.read().await.load(parent, keys, into).await
+    }
+
+    async fn height(&self) -> Result<Option<u64>, StoreError> {
+        self.0.read().await.height().await
+    }
+
+    async fn execute(
+        &self,
+        machine: &StateMachine,
+        parent: Option<&Batch>,
+        height: u64,
+        time_ms: u64,
+        txs: &[SignedTx],
+    ) -> Result<custodia_store::Executed, StoreError> {
+        self.0
+            .read()
+            .await
+            .execute(machine, parent, height, time_ms, txs)
+            .await
+    }
+
+    async fn prove(&self, key: &[u8]) -> Result<StateProof, StoreError> {
+        self.0.read().await.prove(key).await
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        self.0.write().await.commit(batch).await
+    }
 }
 
 /// The checks a transaction's bytes pass before any state is read:
@@ -170,7 +230,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
             (genesis.params.max_block_txs as usize).min(custodia_types::MAX_BLOCK_TXS);
         let chain = Self {
             machine: StateMachine::new(genesis.chain_id.clone()),
-            store,
+            store: CommittedState(Arc::new(tokio::sync::RwLock::new(store))),
             tip,
             pending: HashMap::new(),
             mempool: Mempool::new(mempool_capacity),
@@ -469,6 +529,11 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         self.mempool.contains(id)
     }
 
+    /// The committed state, to read without this chain's lock.
+    pub fn committed(&self) -> CommittedState<E> {
+        self.store.clone()
+    }
+
     /// A committed value.
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.store.get(key).await
@@ -488,7 +553,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         &self,
         epoch: u64,
     ) -> Result<Option<Vec<custodia_types::PublicKey>>, StoreError> {
-        read_committee(&self.store, epoch).await
+        read_committee(&*self.store.0.read().await, epoch).await
     }
 
     /// The encoded member list; changes exactly when membership does.

@@ -27,7 +27,7 @@ impl Caller {
 
 impl<E: Runtime> Clinical<E> {
     pub(super) async fn caller(&self, headers: &HeaderMap) -> Result<Caller, Outcome> {
-        let (key, principal) = authenticate(&self.chain, &self.chain_id, &self.org, headers)
+        let (key, principal) = authenticate(&self.committed, &self.chain_id, &self.org, headers)
             .await
             .map_err(|error| {
                 let code = match error {

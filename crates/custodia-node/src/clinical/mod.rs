@@ -26,7 +26,7 @@ pub use routes::router;
 
 use crate::{
     auth::now_ms,
-    chain::AdmitError,
+    chain::{AdmitError, CommittedState},
     engine::{gossip::Gossip, Runtime, SharedChain},
     submit::{Batcher, Receipts, Signing, Ticket},
 };
@@ -41,7 +41,8 @@ use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 const FINALITY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Clinical<E: Runtime> {
-    chain: SharedChain<E>,
+    /// Committed state, read without the chain's lock.
+    committed: CommittedState<E>,
     /// Signs and admits what the service asks the chain, in batches.
     batcher: Batcher,
     /// Waits for their receipts, all with one read per block.
@@ -77,7 +78,10 @@ impl<E: Runtime> Clinical<E> {
         peers: HashMap<OrgId, SocketAddr>,
         files: FileLimits,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
-        let finalized_heights = chain.lock().await.finalized_heights();
+        let (finalized_heights, committed) = {
+            let chain = chain.lock().await;
+            (chain.finalized_heights(), chain.committed())
+        };
         let others = peers
             .iter()
             .filter(|(peer, _)| **peer != org)
@@ -90,9 +94,9 @@ impl<E: Runtime> Clinical<E> {
             chain_id: chain_id.clone(),
             key: node_key.clone(),
         });
-        let receipts = Receipts::start(chain.clone(), finalized_heights.clone());
+        let receipts = Receipts::start(committed.clone(), finalized_heights.clone());
         let service = Arc::new(Self {
-            chain,
+            committed,
             batcher,
             receipts,
             chain_id,
@@ -163,18 +167,12 @@ impl<E: Runtime> Clinical<E> {
 
     /// A committed state record.
     async fn read<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, Outcome> {
-        let bytes = self
-            .chain
-            .lock()
-            .await
-            .get(key)
-            .await
-            .map_err(unavailable)?;
+        let bytes = self.committed.get(key).await.map_err(unavailable)?;
         Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
     async fn read_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Outcome> {
-        self.chain.lock().await.get(key).await.map_err(unavailable)
+        self.committed.get(key).await.map_err(unavailable)
     }
 }
 

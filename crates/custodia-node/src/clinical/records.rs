@@ -541,25 +541,22 @@ impl<E: Runtime> Clinical<E> {
         Ok(versions)
     }
 
-    /// The resources (`Type/id`) recorded about `patient`, oldest first, as
-    /// of one finalized height (one batched read).
+    /// The resources (`Type/id`) recorded about `patient`, oldest first
+    /// (the entries in one batched read).
     async fn patient_index(&self, patient: &Pseudonym) -> Result<Vec<String>, Outcome> {
-        let chain = self.chain.lock().await;
-        let count = chain
-            .get(&keys::patient_records(patient))
-            .await
-            .map_err(unavailable)?
+        let count = self
+            .read_raw(&keys::patient_records(patient))
+            .await?
             .and_then(|b| keys::decode_u64(&b))
             .unwrap_or(0);
         let entries: Vec<Vec<u8>> = (0..count)
             .map(|i| keys::patient_record(patient, i))
             .collect();
         let mut loaded = custodia_state::Preloaded::default();
-        chain
-            .load_committed(&entries, &mut loaded)
+        self.committed
+            .load(None, &entries, &mut loaded)
             .await
             .map_err(unavailable)?;
-        drop(chain);
         Ok(entries
             .iter()
             .filter_map(|key| custodia_state::StateRead::get(&loaded, key))

@@ -1,12 +1,10 @@
 //! One watcher for every receipt a node's service waits for. Each finalized
 //! block wakes it once, and it looks up the receipts of all the
-//! transactions still waited for in one batched read under the chain's
-//! lock, instead of each waiting request taking the lock after every block
-//! (hundreds of requests in flight would queue on the lock ahead of the
-//! consensus engine, which needs it to build and check blocks).
+//! transactions still waited for in one batched read of committed state,
+//! instead of each waiting request reading after every block.
 
 use super::{Ticket, WaitError};
-use crate::engine::{Runtime, SharedChain};
+use crate::{chain::CommittedState, engine::Runtime};
 use custodia_state::{keys, Preloaded, Receipt, StateRead as _};
 use custodia_types::Digest;
 use std::collections::HashMap;
@@ -23,9 +21,9 @@ pub struct Receipts {
 impl Receipts {
     /// Start the watcher; must run inside the tokio runtime. It ends when
     /// the last handle is dropped or the chain stops.
-    pub fn start<E: Runtime>(chain: SharedChain<E>, heights: watch::Receiver<u64>) -> Self {
+    pub fn start<E: Runtime>(state: CommittedState<E>, heights: watch::Receiver<u64>) -> Self {
         let (waits, requests) = mpsc::unbounded_channel();
-        tokio::spawn(watch_receipts(chain, heights, requests));
+        tokio::spawn(watch_receipts(state, heights, requests));
         Self { waits }
     }
 
@@ -48,7 +46,7 @@ impl Receipts {
 }
 
 async fn watch_receipts<E: Runtime>(
-    chain: SharedChain<E>,
+    state: CommittedState<E>,
     mut heights: watch::Receiver<u64>,
     mut requests: mpsc::UnboundedReceiver<(Digest, Reply)>,
 ) {
@@ -77,7 +75,7 @@ async fn watch_receipts<E: Runtime>(
         // Marked seen before reading: a block finalized after the read
         // wakes the next round.
         heights.borrow_and_update();
-        if let Err(error) = answer_final(&chain, &mut waiting).await {
+        if let Err(error) = answer_final(&state, &mut waiting).await {
             tracing::error!(%error, "could not read receipts");
             for (_, replies) in waiting.drain() {
                 for reply in replies {
@@ -90,15 +88,13 @@ async fn watch_receipts<E: Runtime>(
 
 /// Answer every wait whose transaction has a committed receipt.
 async fn answer_final<E: Runtime>(
-    chain: &SharedChain<E>,
+    state: &CommittedState<E>,
     waiting: &mut HashMap<Digest, Vec<Reply>>,
 ) -> Result<(), custodia_store::StoreError> {
     let keys: Vec<(Digest, Vec<u8>)> = waiting.keys().map(|tx| (*tx, keys::receipt(tx))).collect();
     let mut loaded = Preloaded::default();
-    chain
-        .lock()
-        .await
-        .load_committed(keys.iter().map(|(_, key)| key), &mut loaded)
+    state
+        .load(None, keys.iter().map(|(_, key)| key), &mut loaded)
         .await?;
     for (tx, key) in keys {
         let Some(bytes) = loaded.get(&key) else {

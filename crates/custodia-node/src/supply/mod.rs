@@ -16,6 +16,7 @@ pub use routes::router;
 
 use crate::{
     auth::{authenticate, AuthError},
+    chain::CommittedState,
     engine::{gossip::Gossip, Runtime, SharedChain},
     submit::WaitError,
 };
@@ -38,6 +39,8 @@ const MAX_QUERY_ATTEMPTS: usize = 4;
 
 pub struct Supply<E: Runtime> {
     chain: SharedChain<E>,
+    /// Committed state, read without the chain's lock (bearer tokens).
+    committed: CommittedState<E>,
     gossip: Gossip,
     chain_id: String,
     org: OrgId,
@@ -61,9 +64,13 @@ impl<E: Runtime> Supply<E> {
         org: OrgId,
         node_key: PrivateKey,
     ) -> Arc<Self> {
-        let finalized_heights = chain.lock().await.finalized_heights();
+        let (finalized_heights, committed) = {
+            let chain = chain.lock().await;
+            (chain.finalized_heights(), chain.committed())
+        };
         Arc::new(Self {
             chain,
+            committed,
             gossip,
             chain_id,
             org,
@@ -153,7 +160,7 @@ impl<E: Runtime> Supply<E> {
     /// Who is calling: an agent or the admin of this node's organisation,
     /// by a bearer token (`custodia token`).
     pub async fn caller(&self, headers: &HeaderMap) -> Result<PublicKey, ApiError> {
-        let (key, principal) = authenticate(&self.chain, &self.chain_id, &self.org, headers)
+        let (key, principal) = authenticate(&self.committed, &self.chain_id, &self.org, headers)
             .await
             .map_err(|error| match error {
                 AuthError::Store(_) => unavailable(error),
