@@ -278,11 +278,12 @@ impl StateMachine {
                 .apply_action(block, &action, tx.id(), tx.body())
                 .map(|()| Vec::new());
         };
+        let tx_id = tx.id();
         Ok(entries
             .iter()
             .zip(0u32..)
             .map(|(entry, index)| {
-                let id = entry_id(&tx.id(), index);
+                let id = entry_id(&tx_id, index);
                 let status = match self.apply_action(block, &action, id, entry) {
                     Ok(()) => TxStatus::Applied,
                     Err(reason) => TxStatus::Rejected {
@@ -306,8 +307,8 @@ impl StateMachine {
         id: Digest,
         body: &Body,
     ) -> Result<(), Rejection> {
+        // (Authorized with its whole transaction, in `apply_tx`.)
         let module = self.module(body);
-        module.authorize(action.principal, body)?;
         let mut scratch = Overlay::new(&*block);
         let mut ctx = action.context(id, &mut scratch);
         if let Err(refusal) = module.apply(&mut ctx, body) {

@@ -52,46 +52,70 @@ async fn watch_receipts<E: Runtime>(
 ) {
     let mut waiting: HashMap<Digest, Vec<Reply>> = HashMap::new();
     loop {
-        // A new wait is looked up at once (its transaction may be final
-        // already); a new block looks up everything still waited for.
-        tokio::select! {
+        // A new wait is looked up at once, alone (its transaction may be
+        // final already); a new block looks up everything still waited for.
+        let mut fresh = Vec::new();
+        let block = tokio::select! {
             request = requests.recv() => match request {
-                Some((tx, reply)) => waiting.entry(tx).or_default().push(reply),
+                Some(request) => {
+                    fresh.push(request);
+                    false
+                }
                 None => return,
             },
-            changed = heights.changed() => if changed.is_err() {
-                for (_, replies) in waiting.drain() {
-                    for reply in replies {
+            changed = heights.changed() => {
+                if changed.is_err() {
+                    for reply in waiting.drain().flat_map(|(_, replies)| replies) {
                         let _ = reply.send(Err(WaitError::Stopped));
                     }
+                    return;
                 }
-                return;
-            },
-        }
+                true
+            }
+        };
         // Whatever else is queued joins this lookup.
-        while let Ok((tx, reply)) = requests.try_recv() {
+        while let Ok(request) = requests.try_recv() {
+            fresh.push(request);
+        }
+        let mut lookup: Vec<Digest> = if block {
+            // Waits whose callers gave up are dropped here.
+            waiting.retain(|_, replies| {
+                replies.retain(|reply| !reply.is_closed());
+                !replies.is_empty()
+            });
+            waiting
+                .keys()
+                .chain(fresh.iter().map(|(tx, _)| tx))
+                .copied()
+                .collect()
+        } else {
+            fresh.iter().map(|(tx, _)| *tx).collect()
+        };
+        // Entries of one batch wait for the same transaction.
+        lookup.sort_unstable();
+        lookup.dedup();
+        for (tx, reply) in fresh {
             waiting.entry(tx).or_default().push(reply);
         }
         // Marked seen before reading: a block finalized after the read
         // wakes the next round.
         heights.borrow_and_update();
-        if let Err(error) = answer_final(&state, &mut waiting).await {
+        if let Err(error) = answer_final(&state, &lookup, &mut waiting).await {
             tracing::error!(%error, "could not read receipts");
-            for (_, replies) in waiting.drain() {
-                for reply in replies {
-                    let _ = reply.send(Err(WaitError::Unreadable(error.to_string())));
-                }
+            for reply in waiting.drain().flat_map(|(_, replies)| replies) {
+                let _ = reply.send(Err(WaitError::Unreadable(error.to_string())));
             }
         }
     }
 }
 
-/// Answer every wait whose transaction has a committed receipt.
+/// Answer the waits for each of `txs` that has a committed receipt.
 async fn answer_final<E: Runtime>(
     state: &CommittedState<E>,
+    txs: &[Digest],
     waiting: &mut HashMap<Digest, Vec<Reply>>,
 ) -> Result<(), custodia_store::StoreError> {
-    let keys: Vec<(Digest, Vec<u8>)> = waiting.keys().map(|tx| (*tx, keys::receipt(tx))).collect();
+    let keys: Vec<(Digest, Vec<u8>)> = txs.iter().map(|tx| (*tx, keys::receipt(tx))).collect();
     let mut loaded = Preloaded::default();
     state
         .load(None, keys.iter().map(|(_, key)| key), &mut loaded)
