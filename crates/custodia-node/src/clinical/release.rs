@@ -156,13 +156,6 @@ impl<E: Runtime> Clinical<E> {
             .await?
             .ok_or_else(|| Outcome::new(404, IssueType::NotFound, "no such version"))?;
         let hash: [u8; 32] = entry.ciphertext.as_ref().try_into().map_err(unavailable)?;
-        let gone = || Outcome::new(410, IssueType::Deleted, "this content's key was destroyed");
-        let wrapped = self
-            .keyring
-            .get(&hash)
-            .map_err(unavailable)?
-            .ok_or_else(gone)?;
-        let key = custodia_vault::unwrap(&wrapped, &self.secret, &hash).map_err(unavailable)?;
         let recipient: custodia_vault::EncryptionPublic =
             request
                 .recipient
@@ -170,11 +163,19 @@ impl<E: Runtime> Clinical<E> {
                 .map_err(|e: custodia_vault::VaultError| {
                     Outcome::new(400, IssueType::Value, e.to_string())
                 })?;
+        // Unwrap ours, wrap to the reader's one-time key: on a blocking
+        // thread, like all vault work.
+        let wrapped_key = self
+            .vault(move |_, keyring, secret| {
+                let gone =
+                    || Outcome::new(410, IssueType::Deleted, "this content's key was destroyed");
+                let wrapped = keyring.get(&hash).map_err(unavailable)?.ok_or_else(gone)?;
+                let key = custodia_vault::unwrap(&wrapped, secret, &hash).map_err(unavailable)?;
+                Ok(custodia_vault::wrap(&key, &recipient, &hash))
+            })
+            .await?;
         tracing::info!(to = %org, record = %resource, version = request.version, "released a data key");
-        Ok(Releasable {
-            hash,
-            wrapped_key: custodia_vault::wrap(&key, &recipient, &hash),
-        })
+        Ok(Releasable { hash, wrapped_key })
     }
 
     /// The asker may have seen the decision final a moment before this

@@ -109,7 +109,10 @@ async fn accept_replicas<E: Runtime>(
 /// How many ciphertexts this node's vault holds (its own and replicas),
 /// for operators watching replication and erasure. Counts only.
 async fn vault_count<E: Runtime>(State(service): State<Shared<E>>) -> Result<Response, Fhir> {
-    let objects = service.objects.count().map_err(super::unavailable)?;
+    // (Over an object store, counting lists the whole prefix.)
+    let objects = service
+        .vault(|objects, _, _| objects.count().map_err(super::unavailable))
+        .await?;
     Ok(Json(serde_json::json!({ "objects": objects })).into_response())
 }
 
@@ -129,7 +132,10 @@ async fn vault_holds<E: Runtime>(
                 "an object is named by its SHA-256: 64 hex digits",
             )
         })?;
-    Ok(match service.objects.contains(&hash) {
+    let held = service
+        .vault(move |objects, _, _| Ok(objects.contains(&hash)))
+        .await?;
+    Ok(match held {
         true => StatusCode::NO_CONTENT.into_response(),
         false => StatusCode::NOT_FOUND.into_response(),
     })
