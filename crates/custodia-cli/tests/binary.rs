@@ -20,6 +20,36 @@ const MEMORY_BUDGET: u64 = 64 << 20;
 /// St Mary's `max_file_bytes` in this test: the file above just fits.
 const LIMIT: u64 = SIZE;
 
+/// A consortium whose St Mary's node has `setting` in its config.toml in
+/// place of the default `default`, started; St Mary's index and API.
+fn started_with(test: &str, default: &str, setting: &str) -> (Consortium, usize, String) {
+    let mut c = Consortium::init(test);
+    let st_mary = c.index_of("st-mary");
+    let config = c.nodes[st_mary].home.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let changed = text.replace(default, setting);
+    assert_ne!(changed, text, "config.toml has {default:?}");
+    std::fs::write(&config, changed).unwrap();
+    c.start_all();
+    let api = c.nodes[st_mary].api.clone();
+    c.await_height(st_mary, 1, Duration::from_secs(60));
+    (c, st_mary, api)
+}
+
+/// A new Patient at the node `api`; its id.
+fn new_patient(client: &reqwest::blocking::Client, api: &str, bearer: &str) -> String {
+    let patient: Value = client
+        .post(format!("{api}/fhir/Patient"))
+        .header("authorization", bearer)
+        .header("content-type", "application/fhir+json")
+        .body(r#"{"resourceType":"Patient","gender":"unknown"}"#)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    patient["id"].as_str().unwrap().to_string()
+}
+
 /// Peak resident memory of a process, in bytes.
 fn peak_memory(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -33,35 +63,18 @@ fn peak_memory(pid: u32) -> u64 {
 
 #[test]
 fn a_large_file_streams_in_and_out_in_flat_memory() {
-    let mut c = Consortium::init("binary");
-    let st_mary = c.index_of("st-mary");
-    let config = c.nodes[st_mary].home.join("config.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let limited = text.replace(
+    let (c, st_mary, api) = started_with(
+        "binary",
         &format!("max_file_bytes = {}", 16u64 << 30),
         &format!("max_file_bytes = {LIMIT}"),
     );
-    assert_ne!(limited, text, "config.toml names max_file_bytes");
-    std::fs::write(&config, limited).unwrap();
-    c.start_all();
-    let api = c.nodes[st_mary].api.clone();
-    c.await_height(st_mary, 1, Duration::from_secs(60));
 
     let bearer = clinician_bearer(&c, st_mary, 7001);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();
-    let patient: Value = client
-        .post(format!("{api}/fhir/Patient"))
-        .header("authorization", &bearer)
-        .header("content-type", "application/fhir+json")
-        .body(r#"{"resourceType":"Patient","gender":"unknown"}"#)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let patient = patient["id"].as_str().unwrap().to_string();
+    let patient = new_patient(&client, &api, &bearer);
 
     // Without a patient to file it under, a file is refused.
     let refused = client
@@ -320,4 +333,102 @@ fn raw_request(address: &str, head: &str, body: &[u8], answer: bool) -> String {
         response = String::from_utf8_lossy(&buf[..n]).into_owned();
     }
     response
+}
+
+/// A body that sends its first `HEAD` bytes of the pattern, says so on
+/// `reached`, then waits for `gate` before sending the rest: an upload that
+/// holds its transfer.
+struct HeldBody {
+    pattern: Pattern,
+    reached: std::sync::mpsc::Sender<()>,
+    gate: std::sync::mpsc::Receiver<()>,
+}
+
+const HEAD: u64 = 64 << 10;
+
+impl Read for HeldBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pattern.position == HEAD {
+            let _ = self.reached.send(());
+            // Released, or the test is over: send the rest either way.
+            let _ = self.gate.recv();
+        }
+        let room = if self.pattern.position < HEAD {
+            (HEAD - self.pattern.position) as usize
+        } else {
+            buf.len()
+        };
+        let n = room.min(buf.len());
+        self.pattern.read(&mut buf[..n])
+    }
+}
+
+/// More file transfers at once than `max_file_transfers` are refused with
+/// a 503 OperationOutcome, and the place is free again once a transfer ends.
+#[test]
+fn transfers_beyond_the_limit_are_refused_until_one_ends() {
+    let (mut c, st_mary, api) = started_with(
+        "transfers",
+        "max_file_transfers = 16",
+        "max_file_transfers = 1",
+    );
+    let bearer = clinician_bearer(&c, st_mary, 7002);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let patient = new_patient(&client, &api, &bearer);
+
+    // One upload takes the only place and holds it.
+    const HELD: u64 = 2 * HEAD;
+    let (release, gate) = std::sync::mpsc::channel();
+    let (reached, head_sent) = std::sync::mpsc::channel();
+    let held = {
+        let (client, api, bearer, patient) =
+            (client.clone(), api.clone(), bearer.clone(), patient.clone());
+        std::thread::spawn(move || {
+            let body = HeldBody {
+                pattern: Pattern {
+                    position: 0,
+                    len: HELD,
+                },
+                reached,
+                gate,
+            };
+            client
+                .post(format!("{api}/fhir/Binary"))
+                .header("authorization", &bearer)
+                .header("content-type", "application/pdf")
+                .header("x-security-context", format!("Patient/{patient}"))
+                .body(reqwest::blocking::Body::sized(body, HELD))
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    // Another is refused while it lasts: once the held one has sent part
+    // of its body, the node is reading it, so it holds the place.
+    head_sent
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the held upload started");
+    std::thread::sleep(Duration::from_millis(500));
+    let refused = upload(&client, &api, &bearer, &patient, "application/pdf", 1024);
+    assert_eq!(refused.status().as_u16(), 503);
+    let outcome: Value = refused.json().unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("max_file_transfers"),
+        "{outcome}"
+    );
+
+    // Once the held upload ends, its place is free again.
+    release.send(()).unwrap();
+    assert_eq!(held.join().unwrap(), 201);
+    let answer = upload(&client, &api, &bearer, &patient, "application/pdf", 1024);
+    assert_eq!(answer.status().as_u16(), 201);
+    c.stop_all();
 }
