@@ -225,13 +225,7 @@ fn a_large_file_streams_in_and_out_in_flat_memory() {
     let vault = c.nodes[st_mary].home.join("vault");
     let stored = files_under(&vault);
     let address = api.trim_start_matches("http://");
-    let headers = |length: u64| {
-        format!(
-            "POST /fhir/Binary HTTP/1.1\r\nhost: {address}\r\nauthorization: {bearer}\r\n\
-             content-type: application/pdf\r\nx-security-context: Patient/{patient}\r\n\
-             content-length: {length}\r\n\r\n"
-        )
-    };
+    let headers = |length: u64| upload_head(address, &bearer, &patient, length);
     // Declared larger than the node's max_file_bytes: refused unread.
     let answer = raw_request(address, &headers(LIMIT + 1), b"%PDF", true);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
@@ -314,6 +308,15 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
     }
     files.sort();
     files
+}
+
+/// The head of a raw `POST /fhir/Binary` of `length` bytes to `address`.
+fn upload_head(address: &str, bearer: &str, patient: &str, length: u64) -> String {
+    format!(
+        "POST /fhir/Binary HTTP/1.1\r\nhost: {address}\r\nauthorization: {bearer}\r\n\
+         content-type: application/pdf\r\nx-security-context: Patient/{patient}\r\n\
+         content-length: {length}\r\n\r\n"
+    )
 }
 
 /// Send `head` and `body` over a fresh connection to `address`; with
@@ -413,17 +416,14 @@ fn transfers_beyond_the_limit_are_refused_until_one_ends() {
         .recv_timeout(Duration::from_secs(20))
         .expect("the held upload started");
     std::thread::sleep(Duration::from_millis(500));
-    let refused = upload(&client, &api, &bearer, &patient, "application/pdf", 1024);
-    assert_eq!(refused.status().as_u16(), 503);
-    let outcome: Value = refused.json().unwrap();
-    assert_eq!(outcome["resourceType"], "OperationOutcome");
-    assert!(
-        outcome["issue"][0]["diagnostics"]
-            .as_str()
-            .unwrap()
-            .contains("max_file_transfers"),
-        "{outcome}"
-    );
+    // (Raw: the node answers before reading the body and hangs up, which
+    // an HTTP client still sending the body reports as an error.)
+    let address = api.trim_start_matches("http://");
+    let head = upload_head(address, &bearer, &patient, 4);
+    let answer = raw_request(address, &head, b"%PDF", true);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("OperationOutcome"), "{answer}");
+    assert!(answer.contains("max_file_transfers"), "{answer}");
 
     // Once the held upload ends, its place is free again.
     release.send(()).unwrap();
