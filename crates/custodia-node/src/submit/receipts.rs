@@ -77,6 +77,9 @@ async fn watch_receipts<E: Runtime>(
         while let Ok(request) = requests.try_recv() {
             fresh.push(request);
         }
+        // A block that landed meanwhile counts too: it is marked seen below,
+        // and what it finalized must not wait for the next one.
+        let block = block || heights.has_changed().unwrap_or(true);
         let mut lookup: Vec<Digest> = if block {
             // Waits whose callers gave up are dropped here.
             waiting.retain(|_, replies| {
