@@ -5,7 +5,7 @@ use crate::MAX_STATE_VALUE;
 use crate::{
     keys,
     modules::{
-        Access, Clinical, Consent, Governance, Identity, Module, Note, StateWrite, Supply,
+        Access, Clinical, Consent, Governance, Identity, Module, Note, Origin, StateWrite, Supply,
         TxContext,
     },
     records::{self, EntryReceipt, Member, Principal, Receipt, TxStatus, Validators},
@@ -275,7 +275,7 @@ impl StateMachine {
         };
         let Body::Batch { entries } = tx.body() else {
             return self
-                .apply_action(block, &action, tx.id(), tx.body())
+                .apply_action(block, &action, (tx.id(), None), tx.body())
                 .map(|()| Vec::new());
         };
         let tx_id = tx.id();
@@ -284,7 +284,7 @@ impl StateMachine {
             .zip(0u32..)
             .map(|(entry, index)| {
                 let id = entry_id(&tx_id, index);
-                let status = match self.apply_action(block, &action, id, entry) {
+                let status = match self.apply_action(block, &action, (id, Some(index)), entry) {
                     Ok(()) => TxStatus::Applied,
                     Err(reason) => TxStatus::Rejected {
                         reason: reason.to_string(),
@@ -298,13 +298,14 @@ impl StateMachine {
             .collect())
     }
 
-    /// Apply one action (`id`: its transaction's id, or its entry id in a
-    /// batch) on top of `block`, keeping its writes only if it succeeds.
+    /// Apply one action (`id`: its transaction's id, or its entry id and
+    /// index in a batch) on top of `block`, keeping its writes only if it
+    /// succeeds.
     fn apply_action<R: StateRead + ?Sized>(
         &self,
         block: &mut Overlay<'_, R>,
         action: &Action<'_>,
-        id: Digest,
+        id: (Digest, Option<u32>),
         body: &Body,
     ) -> Result<(), Rejection> {
         // (Authorized with its whole transaction, in `apply_tx`.)
@@ -376,11 +377,19 @@ struct Action<'a> {
 }
 
 impl Action<'_> {
-    fn context<'c>(&'c self, id: Digest, state: &'c mut dyn StateWrite) -> TxContext<'c> {
+    fn context<'c>(
+        &'c self,
+        (id, entry): (Digest, Option<u32>),
+        state: &'c mut dyn StateWrite,
+    ) -> TxContext<'c> {
         TxContext {
             height: self.height,
             time_ms: self.time_ms,
             tx_id: id,
+            origin: Origin {
+                tx: self.tx.id(),
+                entry,
+            },
             signer: self.tx.signer(),
             principal: self.principal,
             state,

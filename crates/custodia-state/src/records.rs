@@ -218,8 +218,12 @@ pub struct AuditEvent {
     pub seq: u64,
     pub height: u64,
     pub time_ms: u64,
+    /// The transaction that caused it (for an entry of a batch, the
+    /// batch, and `entry` its index).
     #[serde(with = "custodia_types::hexser")]
     pub tx: Digest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<u32>,
     /// The agent's or patient's key (hex).
     pub agent: String,
     /// The agent's organisation (none for a patient).
@@ -253,8 +257,12 @@ pub struct RecordEntry {
     pub author: String,
     pub custodian: OrgId,
     pub height: u64,
+    /// The transaction that recorded it (for an entry of a batch, the
+    /// batch, and `entry` its index).
     #[serde(with = "custodia_types::hexser")]
     pub tx: Digest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<u32>,
 }
 
 pub fn params(state: &(impl StateRead + ?Sized)) -> Params {

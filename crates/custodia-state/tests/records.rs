@@ -773,7 +773,9 @@ fn a_batch_applies_each_entry_on_its_own_and_files_it_under_its_entry_id() {
         ),
     )
     .unwrap();
-    assert_eq!(entry.tx, custodia_types::entry_id(&tx.id(), 0));
+    // ... and names the batch and its place in it, so it can be looked up.
+    assert_eq!((entry.tx, entry.entry), (tx.id(), Some(0)));
+    assert_eq!((event_of(2).tx, event_of(2).entry), (tx.id(), Some(2)));
     assert!(w
         .chain
         .state

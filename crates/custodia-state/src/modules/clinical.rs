@@ -238,7 +238,8 @@ fn write(
         author: key_hex(&record.author),
         custodian: org,
         height: ctx.height,
-        tx: ctx.tx_id,
+        tx: ctx.origin.tx,
+        entry: ctx.origin.entry,
     };
     ctx.state.put(
         keys::record_version(record.resource_type, &record.id, record.version),

@@ -36,6 +36,14 @@ impl<R: StateRead + ?Sized> StateWrite for Overlay<'_, R> {
 }
 
 /// Everything a module knows about the transaction it is applying.
+/// The transaction an action came in: its id and, for an entry of a
+/// batch, the entry's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub tx: Digest,
+    pub entry: Option<u32>,
+}
+
 pub struct TxContext<'a> {
     pub height: u64,
     /// The block's timestamp (ms since the Unix epoch).
@@ -43,6 +51,9 @@ pub struct TxContext<'a> {
     /// The id this action is filed under: its transaction's id, or, for
     /// an entry of a batch, its entry id (`custodia_types::entry_id`).
     pub tx_id: Digest,
+    /// The transaction it came in, for the records that name it (so an
+    /// auditor can look it up): its id, and the entry's index in a batch.
+    pub origin: Origin,
     pub signer: &'a PublicKey,
     pub principal: &'a Principal,
     pub state: &'a mut dyn StateWrite,
