@@ -628,7 +628,7 @@ impl<E: Runtime> Clinical<E> {
         let hash: [u8; 32] = entry.ciphertext.as_ref().try_into().map_err(unavailable)?;
         let aad = aad(resource_type, id, version);
         let opened = if entry.custodian == self.org {
-            self.open_own(hash, aad.clone()).await?
+            self.open_own(hash, aad).await?
         } else {
             self.open_released(
                 &entry,

@@ -97,7 +97,7 @@ impl<E: Runtime> Clinical<E> {
                     replica.resource_type,
                     &replica.id,
                     replica.version,
-                    &replica.ciphertext,
+                    replica.ciphertext,
                 )
                 .await;
             statuses.push(kept.map_or_else(|outcome| outcome.status, |()| 204));
@@ -112,14 +112,13 @@ impl<E: Runtime> Clinical<E> {
         resource_type: ResourceType,
         id: &LogicalId,
         version: u64,
-        ciphertext: &[u8],
+        ciphertext: Bytes,
     ) -> Result<(), Outcome> {
         let hash: [u8; 32] = self
             .replica_entry(resource_type, id, version)
             .await?
             .ciphertext
             .into();
-        let ciphertext = Bytes::copy_from_slice(ciphertext);
         self.vault(move |objects, _, _| {
             objects
                 .put_replica(&hash, &ciphertext)
