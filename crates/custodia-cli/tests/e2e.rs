@@ -177,3 +177,21 @@ fn transactions_are_proven_on_every_node_and_survive_a_killed_validator() {
         "some transactions were finalized while node 3 was down"
     );
 }
+
+/// A node whose API port is taken stops at once, naming the address, rather
+/// than joining consensus without an API.
+#[test]
+fn a_node_whose_api_port_is_taken_stops_and_says_which() {
+    let mut consortium = Consortium::init("api-port-taken");
+    let addr = consortium.api(0).trim_start_matches("http://").to_string();
+    let _squatter = std::net::TcpListener::bind(&addr).expect("the port was free at init");
+    consortium.start(0);
+    let status = consortium.wait_exit(0, MINUTE);
+    assert!(!status.success(), "{status}");
+    let log = std::fs::read_to_string(consortium.nodes[0].home.join("node.log")).unwrap();
+    assert!(
+        log.contains(&format!("cannot listen for the HTTP API on {addr}")),
+        "{log}"
+    );
+    assert!(!log.contains("starting consensus"), "{log}");
+}

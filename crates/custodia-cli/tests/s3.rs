@@ -11,7 +11,7 @@ use common::clinical::{clinician_bearer, files_holding, upload, Fhir, Pattern};
 use common::Consortium;
 use serde_json::{json, Value};
 use std::{
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -32,11 +32,7 @@ struct Moto {
 impl Moto {
     fn start(dir: &Path) -> Self {
         let python = python_with_moto();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = common::free_ports(1);
         std::fs::create_dir_all(dir).unwrap();
         let log_path = dir.join("moto.log");
         let log = std::fs::File::create(&log_path).unwrap();

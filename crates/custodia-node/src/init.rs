@@ -151,6 +151,63 @@ pub fn init_consortium(
     Ok(orgs)
 }
 
+/// Ports below this are left to well-known services.
+const LOWEST_PICKED_PORT: u16 = 10_000;
+
+/// The start of a run of `count` consecutive loopback ports that are free
+/// now, for a throwaway consortium (benchmarks, end-to-end tests).
+///
+/// The run lies below the kernel's ephemeral range: outgoing connections,
+/// such as nodes dialling each other while they start, take their local
+/// port from that range and could otherwise claim a port a node has yet to
+/// bind. Successive calls in one process walk the range from a per-process
+/// starting point, so concurrent callers do not pick the same run.
+pub fn free_loopback_ports(count: u16) -> std::io::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CURSOR: AtomicU32 = AtomicU32::new(0);
+
+    let ceiling = ephemeral_floor().unwrap_or(32_768);
+    let span = u32::from(ceiling.saturating_sub(LOWEST_PICKED_PORT));
+    let count32 = u32::from(count);
+    if count == 0 || span < count32 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("cannot pick {count} consecutive ports below {ceiling}"),
+        ));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761) ^ nanos;
+    for _ in 0..1_000 {
+        // The range is cut into blocks of `count`; successive calls take
+        // successive blocks, which never overlap.
+        let offset = start.wrapping_add(CURSOR.fetch_add(count32, Ordering::Relaxed));
+        let block = (offset / count32) % (span / count32);
+        let base = LOWEST_PICKED_PORT + (block * count32) as u16;
+        if (base..base + count).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        {
+            return Ok(base);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrNotAvailable,
+        format!("no run of {count} free ports on 127.0.0.1 below {ceiling}"),
+    ))
+}
+
+/// The lowest port the kernel hands out on its own (Linux; elsewhere the
+/// caller's default applies).
+fn ephemeral_floor() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +228,20 @@ mod tests {
         assert!(err.to_string().contains("refusing to overwrite"));
         assert_eq!(std::fs::read(Home::genesis_path(&dir)).unwrap(), genesis);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn free_ports_are_bindable_below_the_ephemeral_range_and_not_repeated() {
+        let floor = ephemeral_floor().unwrap_or(32_768);
+        let first = free_loopback_ports(4).unwrap();
+        let second = free_loopback_ports(4).unwrap();
+        for base in [first, second] {
+            assert!(base >= LOWEST_PICKED_PORT && base + 4 <= floor, "{base}");
+            for port in base..base + 4 {
+                std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+            }
+        }
+        assert!(first.abs_diff(second) >= 4, "{first} and {second} overlap");
+        assert!(free_loopback_ports(0).is_err());
     }
 }

@@ -83,6 +83,17 @@ async fn serve(
         .expect("Home::load checked membership")
         .clone();
     let listen = home.config.p2p.unwrap_or(member.p2p);
+    // The API port is claimed first: a port taken by someone else stops the
+    // node before it joins consensus, and peers dialling this node (whose
+    // outgoing connections may be given any free local port) cannot take it
+    // while storage and p2p start. Requests queue until the router serves.
+    let api_addr = home.config.api;
+    let listener = tokio::net::TcpListener::bind(api_addr)
+        .await
+        .map_err(|source| RunError::Api {
+            addr: api_addr,
+            source,
+        })?;
     let signer = home.validator_key.clone();
     let settings = Settings {
         block_interval: Duration::from_millis(home.config.block_interval_ms),
@@ -226,13 +237,6 @@ async fn serve(
                 ))
             },
         ));
-    let api_addr = home.config.api;
-    let listener = tokio::net::TcpListener::bind(api_addr)
-        .await
-        .map_err(|source| RunError::Api {
-            addr: api_addr,
-            source,
-        })?;
     tracing::info!(
         org = %home.config.org,
         api = %api_addr,

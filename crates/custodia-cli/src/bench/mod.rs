@@ -19,7 +19,6 @@ mod supply;
 use anyhow::{bail, Context, Result};
 use custodia_node::init::{init_consortium, InitOptions, InitializedOrg};
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -72,20 +71,9 @@ pub fn run(options: BenchOptions) -> Result<()> {
 
 const ORGS: usize = 4;
 
+/// See [`custodia_node::init::free_loopback_ports`].
 fn free_ports(count: u16) -> Result<u16> {
-    for _ in 0..200 {
-        let base = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        if base > 65_000 - count {
-            continue;
-        }
-        let held: Vec<_> = (base..base + count)
-            .map(|p| TcpListener::bind(("127.0.0.1", p)))
-            .collect();
-        if held.iter().all(|h| h.is_ok()) {
-            return Ok(base);
-        }
-    }
-    bail!("no run of {count} free ports on 127.0.0.1")
+    Ok(custodia_node::init::free_loopback_ports(count)?)
 }
 
 /// The node processes; stopped (SIGTERM, then SIGKILL) when dropped.

@@ -10,7 +10,6 @@ use custodia_store::StateProof;
 use custodia_types::{Body, Digest, PrivateKey, PublicKey, SignedTx, TxPayload};
 use serde_json::Value;
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
@@ -27,25 +26,9 @@ pub fn custodia(args: &[&str]) -> Output {
         .expect("custodia runs")
 }
 
-/// `count` consecutive free loopback ports.
-fn free_ports(count: u16) -> u16 {
-    for _ in 0..200 {
-        let base = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if base > 65_000 - count {
-            continue;
-        }
-        let held: Vec<_> = (base..base + count)
-            .map(|p| TcpListener::bind(("127.0.0.1", p)))
-            .collect();
-        if held.iter().all(|h| h.is_ok()) {
-            return base;
-        }
-    }
-    panic!("no run of {count} free ports on 127.0.0.1");
+/// `count` consecutive free loopback ports, out of the ephemeral range.
+pub fn free_ports(count: u16) -> u16 {
+    custodia_node::init::free_loopback_ports(count).expect("free loopback ports")
 }
 
 /// One organisation's node: its home and, while running, its process.
@@ -165,6 +148,26 @@ impl Consortium {
         child.wait().unwrap();
     }
 
+    /// Wait for node `index` to exit on its own; its exit status.
+    pub fn wait_exit(&mut self, index: usize, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        let child = self.nodes[index]
+            .process
+            .as_mut()
+            .expect("the node was started");
+        loop {
+            if let Some(status) = child.try_wait().expect("the node's status") {
+                self.nodes[index].process = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {index} still running after {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGTERM every node and wait for each to exit.
     pub fn stop_all(&mut self) {
         for node in &self.nodes {
@@ -192,17 +195,47 @@ impl Consortium {
         &self.nodes[index].api
     }
 
-    /// Wait until node `index` has finalized `height`; its log on failure.
-    pub fn await_height(&self, index: usize, height: u64, within: Duration) {
+    /// Wait until node `index` has finalized `height`; on failure, say
+    /// whether its process is still alive and show the end of every log
+    /// (CI keeps only the test's output, not the consortium directory).
+    pub fn await_height(&mut self, index: usize, height: u64, within: Duration) {
         let deadline = Instant::now() + within;
         while finalized_height(self.api(index)).unwrap_or(0) < height {
-            assert!(
-                Instant::now() < deadline,
-                "node {index} did not reach height {height} within {within:?}; see {}",
-                self.nodes[index].home.join("node.log").display()
-            );
+            let exited = self.nodes[index]
+                .process
+                .as_mut()
+                .is_some_and(|child| !matches!(child.try_wait(), Ok(None)));
+            if exited || Instant::now() >= deadline {
+                panic!(
+                    "node {index} did not reach height {height} (waited {:?} of {within:?})\n{}",
+                    within.saturating_sub(deadline.saturating_duration_since(Instant::now())),
+                    self.post_mortem()
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Each node's state and the last lines of its log.
+    pub fn post_mortem(&mut self) -> String {
+        const LINES: usize = 40;
+        let mut report = String::new();
+        for (index, node) in self.nodes.iter_mut().enumerate() {
+            let state = match node.process.as_mut().map(Child::try_wait) {
+                None => "not started".to_string(),
+                Some(Ok(None)) => "running".to_string(),
+                Some(Ok(Some(status))) => format!("exited: {status}"),
+                Some(Err(e)) => format!("unknown: {e}"),
+            };
+            let log = std::fs::read_to_string(node.home.join("node.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(LINES)..].join("\n");
+            report += &format!(
+                "--- node {index} ({}), {state}, last {LINES} log lines:\n{tail}\n",
+                node.home.display()
+            );
+        }
+        report
     }
 
     /// A Note signed by organisation `org`'s admin key.
