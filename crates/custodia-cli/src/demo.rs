@@ -18,6 +18,9 @@ struct RunningNode {
     child: Child,
 }
 
+/// Each demo node's state cache, in MiB.
+const DEMO_STATE_CACHE_MIB: usize = 32;
+
 pub fn run(dir: &Path, orgs: usize) -> Result<()> {
     let fresh = !Home::genesis_path(dir).exists();
     let homes = prepare(dir, orgs)?;
@@ -46,7 +49,13 @@ fn prepare(dir: &Path, orgs: usize) -> Result<Vec<PathBuf>> {
         "Creating a {orgs}-organisation consortium in {}",
         dir.display()
     );
-    let created = init_consortium(dir, &InitOptions::new(orgs))?;
+    let options = InitOptions {
+        // Nine nodes share the machine: each gets a smaller state cache
+        // than a server would (a demo's state stays small anyway).
+        state_cache_mib: DEMO_STATE_CACHE_MIB,
+        ..InitOptions::new(orgs)
+    };
+    let created = init_consortium(dir, &options)?;
     Ok(created.into_iter().map(|org| org.home).collect())
 }
 

@@ -172,6 +172,17 @@ pub async fn genesis_block<E: Context + Spawner>(
     Ok((block, writes))
 }
 
+/// How much a chain may hold and spend.
+#[derive(Clone, Copy, Debug)]
+pub struct ChainSizing {
+    /// Most transactions waiting for a block.
+    pub mempool_capacity: usize,
+    /// Time a block this node builds may take to execute.
+    pub execution_budget: std::time::Duration,
+    /// Pages of the state store's page cache.
+    pub state_cache_pages: std::num::NonZeroUsize,
+}
+
 impl<E: Context + Spawner + Metrics> Chain<E> {
     /// Open the committed state, writing genesis on first start.
     pub async fn open(
@@ -179,8 +190,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         genesis: &Genesis,
         genesis_block: &Block,
         genesis_writes: &WriteSet,
-        mempool_capacity: usize,
-        execution_budget: std::time::Duration,
+        sizing: ChainSizing,
         partition_prefix: &str,
     ) -> Result<Self, StoreError> {
         let metrics = ChainMetrics {
@@ -216,7 +226,12 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
             ),
         };
         let clock = context.child("clock");
-        let mut store = StateStore::open(context, &format!("{partition_prefix}-state")).await?;
+        let mut store = StateStore::open_with_cache(
+            context,
+            &format!("{partition_prefix}-state"),
+            sizing.state_cache_pages,
+        )
+        .await?;
         if store.height().await?.is_none() {
             let batch = store.stage(None, genesis_writes, 0).await?;
             store.commit(batch).await?;
@@ -233,9 +248,9 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
             store: CommittedState(Arc::new(tokio::sync::RwLock::new(store))),
             tip,
             pending: HashMap::new(),
-            mempool: Mempool::new(mempool_capacity),
+            mempool: Mempool::new(sizing.mempool_capacity),
             max_block_txs,
-            budget: BlockBudget::new(execution_budget, max_block_txs),
+            budget: BlockBudget::new(sizing.execution_budget, max_block_txs),
             clock,
             metrics,
             finalized: tokio::sync::watch::Sender::new(0),

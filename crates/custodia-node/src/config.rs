@@ -27,6 +27,9 @@ pub struct Config {
     /// Target time between blocks, in milliseconds.
     #[serde(default = "defaults::block_interval_ms")]
     pub block_interval_ms: u64,
+    /// Memory for the state database's page cache, in MiB.
+    #[serde(default = "defaults::state_cache_mib")]
+    pub state_cache_mib: usize,
     /// Largest file (FHIR Binary) accepted, in bytes.
     #[serde(default = "defaults::max_file_bytes")]
     pub max_file_bytes: u64,
@@ -38,6 +41,11 @@ pub struct Config {
     #[serde(default)]
     pub vault: VaultBackend,
 }
+
+/// A node's state cache unless its config says otherwise: room for a
+/// server's working set. A whole consortium on one machine (`custodia
+/// demo`) gives each node less.
+pub const DEFAULT_STATE_CACHE_MIB: usize = 256;
 
 mod defaults {
     pub fn data_dir() -> String {
@@ -51,6 +59,9 @@ mod defaults {
     }
     pub fn block_interval_ms() -> u64 {
         200
+    }
+    pub fn state_cache_mib() -> usize {
+        super::DEFAULT_STATE_CACHE_MIB
     }
     pub fn max_file_bytes() -> u64 {
         16 << 30
@@ -70,6 +81,7 @@ impl Config {
             log_format: defaults::log_format(),
             mempool_capacity: defaults::mempool_capacity(),
             block_interval_ms: defaults::block_interval_ms(),
+            state_cache_mib: defaults::state_cache_mib(),
             max_file_bytes: defaults::max_file_bytes(),
             max_file_transfers: defaults::max_file_transfers(),
             vault: VaultBackend::default(),
@@ -78,6 +90,12 @@ impl Config {
 
     pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
         toml::from_str(text)
+    }
+
+    /// The state cache in pages; at least one.
+    pub fn state_cache_pages(&self) -> std::num::NonZeroUsize {
+        let pages = (self.state_cache_mib << 20) / custodia_store::CACHE_PAGE_BYTES;
+        std::num::NonZeroUsize::new(pages).unwrap_or(std::num::NonZeroUsize::MIN)
     }
 
     /// The file `custodia init` writes: every setting, with what it does.
@@ -115,6 +133,12 @@ mempool_capacity = {mempool_capacity}
 # and more, smaller blocks.
 block_interval_ms = {block_interval_ms}
 
+# Memory for the state database's page cache, in MiB, allocated when the
+# node starts. It is the state's only read cache: a read that misses it
+# goes to disk, past the operating system's cache. The default holds the
+# state written by about half a million clinical actions.
+state_cache_mib = {state_cache_mib}
+
 # Largest file (imaging, PDFs: FHIR Binary) accepted, in bytes. Files
 # stream through the vault, so this bounds disk use, not memory.
 max_file_bytes = {max_file_bytes}
@@ -130,6 +154,7 @@ max_file_transfers = {max_file_transfers}
             log_format = self.log_format,
             mempool_capacity = self.mempool_capacity,
             block_interval_ms = self.block_interval_ms,
+            state_cache_mib = self.state_cache_mib,
             max_file_bytes = self.max_file_bytes,
             max_file_transfers = self.max_file_transfers,
             vault = vault_toml(&self.vault, &self.org),
@@ -199,6 +224,19 @@ mod tests {
             Config::from_toml(&config.to_commented_toml()).unwrap(),
             config
         );
+    }
+
+    #[test]
+    fn the_state_cache_is_sized_in_pages_and_never_empty() {
+        let mut config = Config::new("st-mary", "127.0.0.1:8400".parse().unwrap());
+        assert!(config
+            .to_commented_toml()
+            .contains("\nstate_cache_mib = 256\n"));
+        assert_eq!(config.state_cache_pages().get(), 65_536);
+        config.state_cache_mib = 0;
+        assert_eq!(config.state_cache_pages().get(), 1);
+        let old = "org = \"a\"\napi = \"127.0.0.1:1\"\n";
+        assert_eq!(Config::from_toml(old).unwrap().state_cache_mib, 256);
     }
 
     #[test]

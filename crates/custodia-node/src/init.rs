@@ -51,6 +51,8 @@ pub struct InitOptions {
     pub api_base_port: u16,
     pub params: Params,
     pub genesis_time_ms: u64,
+    /// Each node's state cache (`state_cache_mib` in its config.toml).
+    pub state_cache_mib: usize,
 }
 
 impl InitOptions {
@@ -64,6 +66,7 @@ impl InitOptions {
             api_base_port: 8400,
             params: Params::default(),
             genesis_time_ms: 0,
+            state_cache_mib: crate::config::DEFAULT_STATE_CACHE_MIB,
         }
     }
 }
@@ -137,7 +140,10 @@ pub fn init_consortium(
         let api = member.api.expect("set above");
         Home::create(
             &home,
-            &Config::new(member.id.as_str(), api),
+            &Config {
+                state_cache_mib: options.state_cache_mib,
+                ..Config::new(member.id.as_str(), api)
+            },
             &genesis,
             &validator,
             &admin,

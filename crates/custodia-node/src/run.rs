@@ -98,6 +98,7 @@ async fn serve(
     let settings = Settings {
         block_interval: Duration::from_millis(home.config.block_interval_ms),
         mempool_capacity: home.config.mempool_capacity,
+        state_cache_pages: home.config.state_cache_pages(),
         ..Settings::new(&genesis, PARTITION_PREFIX)
     };
 

@@ -18,6 +18,7 @@ use commonware_storage::{
     translator::EightCap,
 };
 use commonware_utils::{NZUsize, NZU64};
+use std::num::NonZeroUsize;
 
 pub(crate) type Family = mmr::Family;
 /// Bitmap chunk size in bytes; part of the root's definition.
@@ -44,8 +45,20 @@ pub(crate) fn value_cfg() -> (RangeCfg<usize>, ()) {
     ((0..=MAX_VALUE).into(), ())
 }
 
-pub(crate) fn config(prefix: &str) -> VariableConfig<EightCap, OpCfg, Sequential> {
-    let page_cache = CacheRef::new(page_size(4096), NZUsize!(4096));
+/// Bytes in one page of the state's page cache.
+pub const CACHE_PAGE_BYTES: usize = 4096;
+/// The page cache of a store opened without saying: 16 MiB, for throwaway
+/// and replaying stores. A node's own store is sized by its configuration.
+pub const DEFAULT_CACHE_PAGES: NonZeroUsize = NZUsize!(4096);
+
+/// The page cache is qmdb's only read cache: a miss is a direct read from
+/// disk that bypasses the operating system's cache, so it must hold the
+/// state's hot part. It is allocated whole when the store opens.
+pub(crate) fn config(
+    prefix: &str,
+    cache_pages: NonZeroUsize,
+) -> VariableConfig<EightCap, OpCfg, Sequential> {
+    let page_cache = CacheRef::new(page_size(CACHE_PAGE_BYTES as u32), cache_pages);
     VariableConfig {
         merkle_config: MerkleConfig {
             journal_partition: format!("{prefix}-mmr-journal"),

@@ -1,7 +1,7 @@
 //! The state store: executes blocks speculatively and commits finalized ones.
 
 use crate::{
-    db::{config, state_key, Merkleized, StateDb, StateKey},
+    db::{config, state_key, Merkleized, StateDb, StateKey, DEFAULT_CACHE_PAGES},
     proof::StateProof,
 };
 use commonware_cryptography::{sha256, Sha256};
@@ -12,7 +12,7 @@ use commonware_storage::{
 };
 use custodia_state::{BlockOutcome, Preloaded, StateMachine, WriteSet};
 use custodia_types::SignedTx;
-use std::sync::Arc;
+use std::{num::NonZeroUsize, sync::Arc};
 
 /// A block's state changes, merkleized but not yet durable.
 pub type Batch = Arc<Merkleized>;
@@ -51,8 +51,20 @@ pub struct StateStore<E: Context + Spawner> {
 }
 
 impl<E: Context + Spawner> StateStore<E> {
+    /// Open (or create) the store under `prefix` with the default page
+    /// cache ([`DEFAULT_CACHE_PAGES`]).
     pub async fn open(context: E, prefix: &str) -> Result<Self, StoreError> {
-        let db = StateDb::init(context, config(prefix), None).await?;
+        Self::open_with_cache(context, prefix, DEFAULT_CACHE_PAGES).await
+    }
+
+    /// Open (or create) the store with a page cache of `cache_pages` pages
+    /// of [`crate::CACHE_PAGE_BYTES`].
+    pub async fn open_with_cache(
+        context: E,
+        prefix: &str,
+        cache_pages: NonZeroUsize,
+    ) -> Result<Self, StoreError> {
+        let db = StateDb::init(context, config(prefix, cache_pages), None).await?;
         Ok(Self { db: Some(db) })
     }
 

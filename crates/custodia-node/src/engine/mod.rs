@@ -95,6 +95,9 @@ pub struct Settings {
     pub epoch_length: u64,
     pub max_block_txs: usize,
     pub mempool_capacity: usize,
+    /// Pages of the state store's page cache (see
+    /// [`custodia_store::CACHE_PAGE_BYTES`]).
+    pub state_cache_pages: std::num::NonZeroUsize,
     /// Test hook for simulations: propose blocks whose state root is
     /// wrong, as a byzantine leader would. Honest validators must refuse them.
     #[doc(hidden)]
@@ -114,6 +117,7 @@ impl Settings {
             max_block_txs: (genesis.params.max_block_txs as usize)
                 .min(custodia_types::MAX_BLOCK_TXS),
             mempool_capacity: 50_000,
+            state_cache_pages: custodia_store::DEFAULT_CACHE_PAGES,
             block_interval: Duration::from_millis(200),
             corrupt_proposals: false,
             leader_timeout: Duration::from_secs(1),
@@ -235,11 +239,14 @@ where
         genesis,
         &genesis_block,
         &genesis_writes,
-        settings.mempool_capacity,
-        // The leader waits out the block interval, builds, then sends the
-        // block, and the others execute it, all inside the leader timeout:
-        // a third of it for building leaves room for the rest.
-        settings.leader_timeout / 3,
+        crate::chain::ChainSizing {
+            mempool_capacity: settings.mempool_capacity,
+            // The leader waits out the block interval, builds, then sends
+            // the block, and the others execute it, all inside the leader
+            // timeout: a third of it for building leaves room for the rest.
+            execution_budget: settings.leader_timeout / 3,
+            state_cache_pages: settings.state_cache_pages,
+        },
         &prefix,
     )
     .await?;
