@@ -62,12 +62,21 @@ impl LocalObjects {
     /// custodian again (with the key), so a replica lost in a crash costs
     /// nothing (the database keeps what it had before the lost commit
     /// whole).
-    pub(crate) fn put_replica(&self, expected: &Hash, bytes: &[u8]) -> Result<(), VaultError> {
-        check_hash(expected, &sha256(&[bytes]))?;
-        if self.contains(expected) {
-            return Ok(());
+    pub(crate) fn put_replicas(&self, replicas: &[(Hash, &[u8])]) -> Vec<Result<(), VaultError>> {
+        let mut results: Vec<Result<(), VaultError>> = Vec::with_capacity(replicas.len());
+        let mut new = Vec::new();
+        let mut new_at = Vec::new();
+        for (index, (expected, bytes)) in replicas.iter().enumerate() {
+            results.push(check_hash(expected, &sha256(&[bytes])));
+            if results[index].is_ok() && !self.contains(expected) {
+                new.push((*expected, bytes.to_vec()));
+                new_at.push(index);
+            }
         }
-        self.small.put(*expected, bytes.to_vec(), false)
+        for (index, result) in new_at.into_iter().zip(self.small.put_many(new, false)) {
+            results[index] = result;
+        }
+        results
     }
 
     pub(crate) fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, VaultError> {

@@ -112,9 +112,29 @@ impl ObjectDb {
         self.submit(Change::Delete(*hash), true)
     }
 
+    /// Put many at once: queued together, they share one commit (unless
+    /// the queue already holds a full group). One result per object.
+    pub(crate) fn put_many(
+        &self,
+        objects: Vec<(Hash, Vec<u8>)>,
+        durable: bool,
+    ) -> Vec<Result<(), VaultError>> {
+        let pending: Vec<_> = objects
+            .into_iter()
+            .map(|(hash, bytes)| self.enqueue(Change::Put(hash, bytes), durable))
+            .collect();
+        pending
+            .into_iter()
+            .map(|answer| Self::answer(answer?).map(drop))
+            .collect()
+    }
+
     fn submit(&self, change: Change, durable: bool) -> Result<bool, VaultError> {
+        Self::answer(self.enqueue(change, durable)?)
+    }
+
+    fn enqueue(&self, change: Change, durable: bool) -> Result<Answer, VaultError> {
         let (done, answer) = mpsc::sync_channel(1);
-        let stopped = || VaultError::Database("the vault's committer has stopped".into());
         self.0
             .jobs
             .as_ref()
@@ -125,11 +145,21 @@ impl ObjectDb {
                 done,
             })
             .map_err(|_| stopped())?;
+        Ok(answer)
+    }
+
+    fn answer(answer: Answer) -> Result<bool, VaultError> {
         answer
             .recv()
             .map_err(|_| stopped())?
             .map_err(VaultError::Database)
     }
+}
+
+type Answer = mpsc::Receiver<Result<bool, String>>;
+
+fn stopped() -> VaultError {
+    VaultError::Database("the vault's committer has stopped".into())
 }
 
 fn database(error: impl Into<redb::Error>) -> VaultError {
@@ -192,6 +222,22 @@ mod tests {
 
     fn hash(n: u8) -> Hash {
         [n; 32]
+    }
+
+    #[test]
+    fn many_puts_are_each_answered_and_all_kept() {
+        let dir = std::env::temp_dir().join(format!("custodia-objdb-many-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = ObjectDb::open(&dir.join("objects.redb")).unwrap();
+        let objects: Vec<_> = (1..=40u8).map(|n| (hash(n), vec![n; 3])).collect();
+        let results = db.put_many(objects, false);
+        assert_eq!(results.len(), 40);
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(db.count().unwrap(), 40);
+        assert_eq!(db.get(&hash(7)).unwrap(), Some(vec![7; 3]));
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -171,9 +171,14 @@ impl RemoteObjects {
     }
 
     /// A PUT is durable once answered: a replica costs the same as any.
-    pub(crate) fn put_replica(&self, expected: &Hash, bytes: &[u8]) -> Result<(), VaultError> {
-        check_hash(expected, &sha256(&[bytes]))?;
-        self.put(bytes).map(drop)
+    pub(crate) fn put_replicas(&self, replicas: &[(Hash, &[u8])]) -> Vec<Result<(), VaultError>> {
+        replicas
+            .iter()
+            .map(|(expected, bytes)| {
+                check_hash(expected, &sha256(&[bytes]))?;
+                self.put(bytes).map(drop)
+            })
+            .collect()
     }
 
     pub(crate) fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, VaultError> {

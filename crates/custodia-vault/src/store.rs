@@ -128,7 +128,15 @@ impl DiskStore {
     /// fetches the ciphertext from the custodian again (with the key), so
     /// a replica lost in a crash costs nothing.
     pub fn put_replica(&self, expected: &Hash, bytes: &[u8]) -> Result<(), VaultError> {
-        on_backend!(self, objects => objects.put_replica(expected, bytes))
+        self.put_replicas(&[(*expected, bytes)])
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    /// [`Self::put_replica`] for many (expected hash, bytes) pairs, stored
+    /// together (one commit locally); one result per pair, in order.
+    pub fn put_replicas(&self, replicas: &[(Hash, &[u8])]) -> Vec<Result<(), VaultError>> {
+        on_backend!(self, objects => objects.put_replicas(replicas))
     }
 
     pub fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, VaultError> {

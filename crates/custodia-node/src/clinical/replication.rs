@@ -90,42 +90,53 @@ impl<E: Runtime> Clinical<E> {
     /// One status per replica, in order: 204 kept, 409 not final here yet
     /// (send it again), 410 erased, 422 not what the chain records.
     pub(super) async fn accept_replicas(&self, replicas: Vec<Replica>) -> Vec<u16> {
-        let mut statuses = Vec::with_capacity(replicas.len());
-        for replica in replicas {
-            let kept = self
-                .accept_replica(
-                    replica.resource_type,
-                    &replica.id,
-                    replica.version,
-                    replica.ciphertext,
-                )
-                .await;
-            statuses.push(kept.map_or_else(|outcome| outcome.status, |()| 204));
+        let mut statuses = vec![204; replicas.len()];
+        // Checked against the chain one by one, then stored together: one
+        // vault commit for the whole push.
+        let mut wanted = Vec::with_capacity(replicas.len());
+        for (index, replica) in replicas.into_iter().enumerate() {
+            match self
+                .replica_entry(replica.resource_type, &replica.id, replica.version)
+                .await
+            {
+                Ok(entry) => wanted.push((index, replica, <[u8; 32]>::from(entry.ciphertext))),
+                Err(outcome) => statuses[index] = outcome.status,
+            }
+        }
+        let stored = self
+            .vault(move |objects, _, _| {
+                let pairs: Vec<_> = wanted
+                    .iter()
+                    .map(|(_, replica, hash)| (*hash, &replica.ciphertext[..]))
+                    .collect();
+                let results = objects.put_replicas(&pairs);
+                drop(pairs);
+                Ok(wanted.into_iter().zip(results).collect::<Vec<_>>())
+            })
+            .await;
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(outcome) => {
+                // The vault could not be reached at all: nothing was kept.
+                for status in statuses.iter_mut().filter(|s| **s == 204) {
+                    *status = outcome.status;
+                }
+                return statuses;
+            }
+        };
+        for ((index, replica, hash), result) in stored {
+            statuses[index] = match result {
+                Err(_) => 422,
+                Ok(()) => match self
+                    .unless_erased_meanwhile(replica.resource_type, &replica.id, &hash)
+                    .await
+                {
+                    Ok(()) => 204,
+                    Err(outcome) => outcome.status,
+                },
+            };
         }
         statuses
-    }
-
-    /// Keep another member's ciphertext if this node's chain records
-    /// exactly its hash.
-    async fn accept_replica(
-        &self,
-        resource_type: ResourceType,
-        id: &LogicalId,
-        version: u64,
-        ciphertext: Bytes,
-    ) -> Result<(), Outcome> {
-        let hash: [u8; 32] = self
-            .replica_entry(resource_type, id, version)
-            .await?
-            .ciphertext
-            .into();
-        self.vault(move |objects, _, _| {
-            objects
-                .put_replica(&hash, &ciphertext)
-                .map_err(|e| Outcome::new(422, IssueType::Invalid, e.to_string()))
-        })
-        .await?;
-        self.unless_erased_meanwhile(resource_type, id, &hash).await
     }
 
     /// What this node's chain records of the version a replica is of (its
