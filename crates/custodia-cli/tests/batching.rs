@@ -3,7 +3,8 @@
 //! answer: concurrent writes and audited reads all succeed and are each
 //! audited, and of concurrent updates to one resource exactly one wins
 //! while the others, in the same batch, get their own conflict (and their
-//! sealed content is deleted).
+//! sealed content is deleted). The patient's accounting names each
+//! batched action's batch and index.
 
 mod common;
 
@@ -55,13 +56,15 @@ fn concurrent_requests_share_a_signature_and_keep_their_own_outcomes() {
     c.start_all();
     c.await_height(0, 1, Duration::from_secs(60));
     let doctor = PrivateKey::from_seed(2_001);
-    let admin = c.nodes[c.index_of("st-mary")].admin_key.clone();
-    let register = Body::RegisterAgent {
-        key: doctor.public_key(),
-        kind: AgentKind::Clinician,
-        label: "dr".into(),
-    };
-    transact(&c, &admin, 0, register);
+    let inspector = PrivateKey::from_seed(2_002);
+    for (org, key) in [("st-mary", &doctor), ("health-authority", &inspector)] {
+        let register = Body::RegisterAgent {
+            key: key.public_key(),
+            kind: AgentKind::Clinician,
+            label: "dr".into(),
+        };
+        transact(&c, &c.nodes[c.index_of(org)].admin_key, 0, register);
+    }
     // Final at the first node: wait until St Mary's has that block too.
     let registered = finalized_height(&c.nodes[0].api).unwrap();
     c.await_height(c.index_of("st-mary"), registered, Duration::from_secs(30));
@@ -129,6 +132,47 @@ fn concurrent_requests_share_a_signature_and_keep_their_own_outcomes() {
         statuses.iter().all(|s| s["status"] == "applied"),
         "{receipt}"
     );
+
+    // The patient's accounting names, for each batched action, the batch
+    // and the entry's index in it: as AuditEvent extensions and as CSV.
+    let regulator = Fhir::new(&c, "health-authority", &inspector);
+    let (code, trail) = regulator.get(&format!("/fhir/AuditEvent?patient={patient_id}&_count=200"));
+    assert_eq!(code, 200, "{trail}");
+    let batch_ids: Vec<&str> = found.iter().filter_map(|tx| tx["id"].as_str()).collect();
+    let batched: Vec<(String, u64)> = trail["entry"]
+        .as_array()
+        .expect("an accounting")
+        .iter()
+        .filter_map(|e| {
+            let event = &e["resource"];
+            let extension = |url: &str| {
+                event["extension"]
+                    .as_array()?
+                    .iter()
+                    .find(|x| x["url"] == url)?["valueInteger"]
+                    .as_u64()
+            };
+            let tx = event["source"]["observer"]["identifier"]["value"].as_str()?;
+            Some((tx.to_string(), extension("urn:custodia:batch-entry")?))
+        })
+        .collect();
+    assert!(batched.len() >= 2 * CALLERS, "{trail}");
+    for (tx, index) in &batched {
+        assert!(batch_ids.contains(&tx.as_str()), "{tx} is not a batch");
+        let batch = found.iter().find(|b| b["id"] == tx.as_str()).unwrap();
+        assert!((*index as usize) < batch["body"]["entries"].as_array().unwrap().len());
+    }
+    let (code, csv) = regulator.get(&format!(
+        "/fhir/AuditEvent?patient={patient_id}&_format=csv"
+    ));
+    assert_eq!(code, 200);
+    let csv = csv.as_str().expect("CSV as text").to_string();
+    assert!(
+        csv.starts_with("seq,") && csv.lines().next().unwrap().ends_with(",tx,entry"),
+        "{csv}"
+    );
+    let (tx, index) = &batched[0];
+    assert!(csv.contains(&format!(",{tx},{index}\n")), "{csv}");
 
     // Concurrent updates of one resource, all from version 1: one wins;
     // each other gets its own conflict, not the winner's answer.

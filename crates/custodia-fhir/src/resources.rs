@@ -115,6 +115,9 @@ pub struct AuditFacts<'a> {
     pub break_glass: Option<&'a str>,
     pub reasons: &'a [String],
     pub tx: &'a str,
+    /// The entry's index when `tx` is a batch (one signature over many
+    /// actions).
+    pub entry: Option<u32>,
     pub height: u64,
 }
 
@@ -158,6 +161,12 @@ pub fn audit_event(f: &AuditFacts<'_>) -> Value {
         "entity": entity,
         "extension": [{ "url": "urn:custodia:block-height", "valueInteger": f.height }],
     });
+    if let Some(entry) = f.entry {
+        event["extension"]
+            .as_array_mut()
+            .expect("built above as an array")
+            .push(json!({ "url": "urn:custodia:batch-entry", "valueInteger": entry }));
+    }
     if let Some(reason) = f.break_glass {
         event["purposeOfEvent"] = json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "Emergency treatment (break-glass)" }], "text": reason }]);
     }

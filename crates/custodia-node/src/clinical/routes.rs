@@ -737,6 +737,7 @@ fn fhir_audit_event(e: &AuditEvent) -> Value {
         break_glass: e.break_glass.as_deref(),
         reasons: &e.reasons,
         tx: &tx,
+        entry: e.entry,
         height: e.height,
     })
 }
@@ -744,11 +745,11 @@ fn fhir_audit_event(e: &AuditEvent) -> Value {
 fn audit_csv(events: &[AuditEvent]) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut out = String::from(
-        "seq,time,height,action,decision,agent,org,patient,resource,purpose,break_glass,reasons,tx\n",
+        "seq,time,height,action,decision,agent,org,patient,resource,purpose,break_glass,reasons,tx,entry\n",
     );
     for e in events {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             e.seq,
             rfc3339(e.time_ms),
             e.height,
@@ -769,6 +770,7 @@ fn audit_csv(events: &[AuditEvent]) -> String {
             quote(e.break_glass.as_deref().unwrap_or("")),
             quote(&e.reasons.join("; ")),
             hex::encode(e.tx),
+            e.entry.map(|i| i.to_string()).unwrap_or_default(),
         ));
     }
     out
