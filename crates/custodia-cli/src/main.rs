@@ -263,7 +263,7 @@ fn parse_hours(text: &str) -> Result<std::time::Duration, String> {
 fn verify(home: &std::path::Path) -> Result<()> {
     use std::io::Write as _;
     let progress = |height: u64, last: u64| {
-        if height % 100 == 0 || height == last {
+        if height.is_multiple_of(100) || height == last {
             eprint!("\rverifying block {height}/{last}");
             let _ = std::io::stderr().flush();
         }

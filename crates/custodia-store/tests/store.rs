@@ -66,11 +66,11 @@ fn speculative_chain_commit_proofs_and_restart() {
             let tx1 = note(0, "first");
             let tx2 = note(1, "second");
             let b1 = store
-                .execute(&machine, None, 1, 0, &[tx1.clone()])
+                .execute(&machine, None, 1, 0, std::slice::from_ref(&tx1))
                 .await
                 .unwrap();
             let b2 = store
-                .execute(&machine, Some(&b1.batch), 2, 0, &[tx2.clone()])
+                .execute(&machine, Some(&b1.batch), 2, 0, std::slice::from_ref(&tx2))
                 .await
                 .unwrap();
             assert_eq!(
@@ -80,7 +80,7 @@ fn speculative_chain_commit_proofs_and_restart() {
             );
             // A competing block 2 on the committed state sees nonce 0 as next.
             let fork = store
-                .execute(&machine, None, 1, 0, &[tx2.clone()])
+                .execute(&machine, None, 1, 0, std::slice::from_ref(&tx2))
                 .await
                 .unwrap();
             assert!(matches!(

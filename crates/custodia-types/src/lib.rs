@@ -54,7 +54,7 @@ pub fn entry_id(tx: &Digest, index: u32) -> Digest {
 /// Generate a fresh ed25519 key from the operating system's randomness.
 pub fn generate_key() -> PrivateKey {
     use commonware_math::algebra::Random;
-    PrivateKey::random(&mut rand::rng())
+    PrivateKey::random(rand::rng())
 }
 
 /// Hex form of a public key, as used in files, URLs and logs.

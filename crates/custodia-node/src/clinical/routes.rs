@@ -35,10 +35,7 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
     let binaries = Router::new()
         // The same path's other methods must be routed here too: axum does
         // not fall back to `/fhir/{type}/{id}` for a method this path lacks.
-        .route(
-            "/fhir/Binary",
-            post(upload_binary::<E>).get(search_binary::<E>),
-        )
+        .route("/fhir/Binary", post(upload_binary::<E>).get(search_binary))
         .route(
             "/fhir/Binary/{id}",
             get(download_binary::<E>).delete(erase_binary::<E>),
@@ -65,7 +62,7 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .with_state(service.clone());
     Router::new()
         .route("/fhir", post(transaction::<E>))
-        .route("/fhir/metadata", get(metadata::<E>))
+        .route("/fhir/metadata", get(metadata))
         .route("/fhir/{type}", post(create::<E>).get(search::<E>))
         .route(
             "/fhir/{type}/{id}",
@@ -190,7 +187,7 @@ async fn upload_binary<E: Runtime>(
     Ok(response)
 }
 
-async fn search_binary<E: Runtime>() -> Result<Response, Fhir> {
+async fn search_binary() -> Result<Response, Fhir> {
     Err(Outcome::new(
         400,
         IssueType::NotSupported,
@@ -313,7 +310,7 @@ fn body_or_outcome(
     })
 }
 
-async fn metadata<E: Runtime>(headers: HeaderMap) -> Response {
+async fn metadata(headers: HeaderMap) -> Response {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

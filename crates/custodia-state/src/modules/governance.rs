@@ -122,7 +122,7 @@ impl Module for Governance {
     /// over. Epoch `e` spans heights `e * epoch_length ..= (e + 1) * epoch_length - 1`.
     fn end_block(&self, height: u64, state: &mut dyn StateWrite) {
         let epoch_length = records::params(&*state).epoch_length;
-        if (height + 1) % epoch_length != 0 {
+        if !(height + 1).is_multiple_of(epoch_length) {
             return;
         }
         let mut validators: Validators =
