@@ -172,7 +172,12 @@ pub fn free_loopback_ports(count: u16) -> std::io::Result<u16> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static CURSOR: AtomicU32 = AtomicU32::new(0);
 
-    let ceiling = ephemeral_floor().unwrap_or(32_768);
+    let ceiling = match ephemeral_floor() {
+        Some(floor) if floor >= LOWEST_PICKED_PORT + 1_024 => floor,
+        // The kernel may hand out (almost) any port: none is safe from it.
+        Some(_) => u16::MAX,
+        None => 32_768,
+    };
     let span = u32::from(ceiling.saturating_sub(LOWEST_PICKED_PORT));
     let count32 = u32::from(count);
     if count == 0 || span < count32 {
@@ -238,7 +243,9 @@ mod tests {
 
     #[test]
     fn free_ports_are_bindable_below_the_ephemeral_range_and_not_repeated() {
-        let floor = ephemeral_floor().unwrap_or(32_768);
+        let floor = ephemeral_floor()
+            .filter(|floor| *floor >= LOWEST_PICKED_PORT + 1_024)
+            .unwrap_or(u16::MAX);
         let first = free_loopback_ports(4).unwrap();
         let second = free_loopback_ports(4).unwrap();
         for base in [first, second] {

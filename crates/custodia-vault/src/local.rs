@@ -189,6 +189,29 @@ mod tests {
     const AAD: &[u8] = b"Media/scan/_history/1";
 
     #[test]
+    fn replicas_pushed_together_are_each_checked_and_kept() {
+        let dir = temp();
+        let store = DiskStore::open(&dir).unwrap();
+        let held = store.put(b"already here").unwrap();
+        let (one, two) = (b"replica one".as_slice(), b"replica two".as_slice());
+        let results = store.put_replicas(&[
+            (sha256(&[one]), one),
+            (sha256(&[one]), two), // not what the chain records
+            (held, b"already here"),
+            (sha256(&[two]), two),
+        ]);
+        assert!(results[0].is_ok() && results[2].is_ok() && results[3].is_ok());
+        assert!(
+            matches!(results[1], Err(VaultError::HashMismatch { .. })),
+            "{results:?}"
+        );
+        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.get(&sha256(&[two])).unwrap().as_deref(), Some(two));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn small_objects_create_no_file_each_and_survive_a_restart() {
         let dir = temp();
         let store = DiskStore::open(&dir).unwrap();
