@@ -11,6 +11,7 @@
 //! - `postgres`: the same records workload against a throwaway PostgreSQL
 //!   cluster on the same machine, for the side-by-side comparison.
 
+mod cpu;
 mod notes;
 mod postgres;
 mod records;

@@ -219,7 +219,9 @@ impl Cluster {
         for (key, value) in variables {
             command.arg("-D").arg(format!("{key}={value}"));
         }
+        let started = super::cpu::now();
         let output = succeed(&mut command).with_context(|| format!("pgbench ({name})"))?;
+        let cpu = super::cpu::Use::since(started);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let tps = stdout
             .lines()
@@ -241,6 +243,7 @@ impl Cluster {
             first_error: None,
             seconds: done as f64 / tps.max(1e-9),
             latencies: Latencies::new(latencies),
+            cpu,
         })
     }
 

@@ -4,7 +4,7 @@
 //! (each read answered only after its audit event is final). The same
 //! workload then runs against PostgreSQL.
 
-use super::{postgres, BenchOptions, Consortium, Latencies, ORGS};
+use super::{cpu, postgres, BenchOptions, Consortium, Latencies, ORGS};
 use anyhow::{anyhow, Result};
 use commonware_cryptography::Signer as _;
 use custodia_node::home::Home;
@@ -37,6 +37,8 @@ pub(super) struct Phase {
     pub first_error: Option<String>,
     pub seconds: f64,
     pub latencies: Latencies,
+    /// The machine's processor use while the phase ran.
+    pub cpu: Option<super::cpu::Use>,
 }
 
 impl Phase {
@@ -52,7 +54,10 @@ impl Phase {
             } else {
                 String::new()
             }
-        )
+        ) + &self
+            .cpu
+            .map(|cpu| format!("\n  {:<28} {cpu}", ""))
+            .unwrap_or_default()
     }
 }
 
@@ -71,13 +76,17 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         options.records
     );
     let writers = Arc::new(writers);
-    let (writes, written) = runtime.block_on(write_phase(
+    let started = cpu::now();
+    let (mut writes, written) = runtime.block_on(write_phase(
         writers.clone(),
         options.records,
         options.concurrency,
     ));
+    writes.cpu = cpu::Use::since(started);
     eprintln!("reading them back, each read audited on the chain...");
-    let reads = runtime.block_on(read_phase(writers.clone(), written, options.concurrency));
+    let started = cpu::now();
+    let mut reads = runtime.block_on(read_phase(writers.clone(), written, options.concurrency));
+    reads.cpu = cpu::Use::since(started);
     drop(consortium);
 
     println!(
@@ -342,6 +351,7 @@ fn finish(tally: Tally, seconds: f64) -> Phase {
         first_error: tally.first_error,
         seconds,
         latencies: Latencies::new(tally.latencies),
+        cpu: None,
     }
 }
 
