@@ -122,19 +122,20 @@ impl DiskStore {
         self.put(bytes).map(|_| ())
     }
 
-    /// Keep a copy pushed by the custodian, refusing bytes that are not
-    /// what the chain says. Locally without waiting for the disk: the
-    /// custodian's copy is the durable one, and a read at this node
-    /// fetches the ciphertext from the custodian again (with the key), so
-    /// a replica lost in a crash costs nothing.
-    pub fn put_replica(&self, expected: &Hash, bytes: &[u8]) -> Result<(), VaultError> {
+    /// One replica: [`Self::put_replicas`] of one pair (for tests).
+    #[cfg(test)]
+    pub(crate) fn put_replica(&self, expected: &Hash, bytes: &[u8]) -> Result<(), VaultError> {
         self.put_replicas(&[(*expected, bytes)])
             .pop()
             .unwrap_or(Ok(()))
     }
 
-    /// [`Self::put_replica`] for many (expected hash, bytes) pairs, stored
-    /// together (one commit locally); one result per pair, in order.
+    /// Keep copies pushed by custodians, (expected hash, bytes) pairs,
+    /// refusing bytes that are not what the chain says; stored together
+    /// (one commit locally) and, locally, without waiting for the disk: the
+    /// custodian's copy is the durable one, and a read at this node fetches
+    /// the ciphertext from the custodian again (with the key), so a replica
+    /// lost in a crash costs nothing. One result per pair, in order.
     pub fn put_replicas(&self, replicas: &[(Hash, &[u8])]) -> Vec<Result<(), VaultError>> {
         on_backend!(self, objects => objects.put_replicas(replicas))
     }
