@@ -80,16 +80,20 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         // A bug in a handler answers as FHIR clients expect, and the node
         // keeps serving (the node's outer layer does the same for /v1).
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                tracing::error!("a FHIR handler panicked; answered 500");
-                Fhir::from(Outcome::new(
-                    500,
-                    IssueType::Exception,
-                    "the node failed on this request and logged it; other requests are unaffected",
-                ))
-                .into_response()
-            },
+            panic_outcome,
         ))
+}
+
+/// The answer to a request whose handler panicked: an OperationOutcome
+/// that does not repeat the panic's message (it may hold request data).
+fn panic_outcome(_: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("a FHIR handler panicked; answered 500");
+    Fhir::from(Outcome::new(
+        500,
+        IssueType::Exception,
+        "the node failed on this request and logged it; other requests are unaffected",
+    ))
+    .into_response()
 }
 
 async fn accept_replicas<E: Runtime>(
@@ -855,5 +859,57 @@ impl<E: Runtime> Clinical<E> {
             }
         }
         Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// One raw HTTP/1.1 GET; the whole answer as text.
+    async fn fetch(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn a_panicking_fhir_handler_answers_an_operation_outcome_and_serving_goes_on() {
+        async fn buggy() -> &'static str {
+            panic!("a bug with Patient/123's name in it")
+        }
+        let app = Router::new()
+            .route("/fhir/Patient/{id}", get(buggy))
+            .route("/fhir/metadata", get(|| async { "up" }))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                panic_outcome,
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let answer = fetch(addr, "/fhir/Patient/123").await;
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("content-type: application/fhir+json"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains(r#""resourceType":"OperationOutcome""#),
+            "{answer}"
+        );
+        assert!(answer.contains("exception"), "{answer}");
+        assert!(
+            !answer.contains("a bug with"),
+            "the panic's message leaked: {answer}"
+        );
+        assert!(fetch(addr, "/fhir/metadata").await.ends_with("up"));
+        server.abort();
     }
 }
