@@ -224,12 +224,21 @@ mod tests {
         [n; 32]
     }
 
-    #[test]
-    fn many_puts_are_each_answered_and_all_kept() {
-        let dir = std::env::temp_dir().join(format!("custodia-objdb-many-{}", std::process::id()));
+    /// An empty directory of this test's own (tests run in parallel), and
+    /// the database file's path in it.
+    fn fresh(test: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("custodia-objdb-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let db = ObjectDb::open(&dir.join("objects.redb")).unwrap();
+        let path = dir.join("objects.redb");
+        (dir, path)
+    }
+
+    #[test]
+    fn many_puts_are_each_answered_and_all_kept() {
+        let (dir, path) = fresh("put-many");
+        let db = ObjectDb::open(&path).unwrap();
         let objects: Vec<_> = (1..=40u8).map(|n| (hash(n), vec![n; 3])).collect();
         let results = db.put_many(objects, false);
         assert_eq!(results.len(), 40);
@@ -242,10 +251,7 @@ mod tests {
 
     #[test]
     fn objects_survive_a_reopen_and_deletes_say_what_was_there() {
-        let dir = std::env::temp_dir().join(format!("custodia-objdb-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("objects.redb");
+        let (dir, path) = fresh("reopen");
         {
             let db = ObjectDb::open(&path).unwrap();
             db.put(hash(1), b"one".to_vec(), true).unwrap();
@@ -265,10 +271,8 @@ mod tests {
 
     #[test]
     fn concurrent_writers_all_land() {
-        let dir = std::env::temp_dir().join(format!("custodia-objdb-many-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = ObjectDb::open(&dir.join("objects.redb")).unwrap();
+        let (dir, path) = fresh("concurrent");
+        let db = ObjectDb::open(&path).unwrap();
         let writers: Vec<_> = (0..8u8)
             .map(|w| {
                 let db = db.clone();
