@@ -158,14 +158,9 @@ mod tests {
     //! What only the disk shows: where objects land, what is left behind.
     //! Behaviour common to every backend is tested in `store`.
     use super::*;
+    use crate::store::tests::temp;
     use crate::stream::CHUNK_SIZE;
     use crate::DiskStore;
-
-    fn temp() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("custodia-vault-{:x}", rand::random::<u64>()));
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     /// Every file under `dir`, at any depth (objects, shards, temporaries),
     /// but the small objects' database.
