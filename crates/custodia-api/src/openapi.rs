@@ -73,7 +73,7 @@ pub fn document() -> Value {
                 "responses": { "200": ok_json("The block"), "404": error_response("Not finalized yet") }
             }},
             "/v1/state/{key}": { "get": {
-                "summary": "A state value; with proof=true an inclusion or exclusion proof against the latest finalized state root",
+                "summary": "A state value; with proof=true a proof of it against the latest finalized state root; 404 if the key holds nothing",
                 "parameters": [
                     { "name": "key", "in": "path", "required": true, "schema": { "type": "string" }, "example": "gov/members" },
                     { "name": "proof", "in": "query", "required": false, "schema": { "type": "boolean" } }

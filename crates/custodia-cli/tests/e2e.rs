@@ -41,7 +41,7 @@ fn assert_everywhere(consortium: &Consortium, tx: &SignedTx) {
         await_finalized(api, &tx.id(), MINUTE);
         assert_eq!(
             proven_value(api, &note_key(tx)),
-            Some(note_data(tx)),
+            note_data(tx),
             "node {node} proves a different value for {}",
             tx.id()
         );
@@ -105,9 +105,14 @@ fn transactions_are_proven_on_every_node_and_survive_a_killed_validator() {
     for note in &notes {
         assert_everywhere(&consortium, note);
     }
-    // Absence is proven too.
+    // A key that holds nothing has no proof, and the answer says so.
     let never_written = format!("note/{}", "00".repeat(32));
-    assert_eq!(proven_value(consortium.api(2), &never_written), None);
+    let (code, answer) = get(
+        consortium.api(2),
+        &format!("/v1/state/{never_written}?proof=true"),
+    );
+    assert_eq!(code, 404, "{answer}");
+    assert!(answer.to_string().contains("holds no value"), "{answer}");
 
     // Every node holds the same finalized block at a common height.
     let common_height = (0..ORGS)

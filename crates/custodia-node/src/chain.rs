@@ -133,7 +133,7 @@ impl<E: Context + Spawner + Metrics> CommittedState<E> {
             .await
     }
 
-    async fn prove(&self, key: &[u8]) -> Result<StateProof, StoreError> {
+    async fn prove(&self, key: &[u8]) -> Result<Option<StateProof>, StoreError> {
         self.0.read().await.prove(key).await
     }
 
@@ -577,7 +577,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
     }
 
     /// A committed value with its proof against the tip's state root.
-    pub async fn prove(&self, key: &[u8]) -> Result<StateProof, StoreError> {
+    pub async fn prove(&self, key: &[u8]) -> Result<Option<StateProof>, StoreError> {
         self.store.prove(key).await
     }
 

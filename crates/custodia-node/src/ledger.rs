@@ -263,18 +263,23 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
         let mut answer = json!({ "key": key, "height": tip.height, "state_root": tip.header.state_root.to_string() });
         if proof {
             let proven = chain.prove(key.as_bytes()).await.map_err(store_error)?;
-            answer["value"] = proven.value().map(value_json).unwrap_or(Value::Null);
-            answer["value_hex"] = json!(proven.value().map(hex::encode));
+            let Some(proven) = proven else {
+                return Err(ApiError::not_found(format!(
+                    "state key {key:?} holds no value (the state proves what a key holds, not that it holds nothing)"
+                )));
+            };
+            answer["value"] = value_json(proven.value());
+            answer["value_hex"] = json!(hex::encode(proven.value()));
             answer["proof"] = json!(proven.proof_hex());
             answer["block"] = json!(tip.digest.to_string());
         } else {
             let value = chain.get(key.as_bytes()).await.map_err(store_error)?;
-            answer["value"] = value.as_deref().map(value_json).unwrap_or(Value::Null);
-        }
-        if answer["value"].is_null() && !proof {
-            return Err(ApiError::not_found(format!(
-                "state key {key:?} holds no value"
-            )));
+            let Some(value) = value else {
+                return Err(ApiError::not_found(format!(
+                    "state key {key:?} holds no value"
+                )));
+            };
+            answer["value"] = value_json(&value);
         }
         Ok(answer)
     }

@@ -70,21 +70,15 @@ pub fn verify_record(
     }
     let value = state["value_hex"]
         .as_str()
-        .map(hex::decode)
-        .transpose()
-        .map_err(|_| Malformed("value_hex"))?;
-    let proof = StateProof::from_parts(
-        value.clone(),
-        state["proof"].as_str().ok_or(Malformed("proof"))?,
-    )
-    .map_err(|_| Malformed("proof"))?;
+        .ok_or(RecordProofError::Absent)
+        .and_then(|h| hex::decode(h).map_err(|_| Malformed("value_hex")))?;
+    let proof = StateProof::from_parts(value, state["proof"].as_str().ok_or(Malformed("proof"))?)
+        .map_err(|_| Malformed("proof"))?;
     if !proof.verify(key.as_bytes(), &header.state_root) {
         return Err(RecordProofError::BadStateProof);
     }
-    let entry: Value = value
-        .as_deref()
-        .and_then(|v| serde_json::from_slice(v).ok())
-        .ok_or(RecordProofError::Absent)?;
+    let entry: Value =
+        serde_json::from_slice(proof.value()).map_err(|_| Malformed("proven version entry"))?;
 
     let certificate = block["finalization"]
         .as_str()

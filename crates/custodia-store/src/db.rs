@@ -1,7 +1,7 @@
 //! The qmdb configuration. Everything here is part of the state root's
-//! definition (hasher, Merkle family, chunk size, floor policy) or fixed for
-//! the life of the data (page and section sizes): change none of it on a
-//! running chain.
+//! definition (hasher, Merkle family, unordered keys, chunk size, floor
+//! policy) or fixed for the life of the data (page and section sizes):
+//! change none of it on a running chain.
 
 use commonware_codec::RangeCfg;
 use commonware_cryptography::{sha256, Hasher as _, Sha256};
@@ -12,8 +12,8 @@ use commonware_storage::{
     merkle::full::Config as MerkleConfig,
     mmr,
     qmdb::{
-        any::{ordered::Update, value::VariableEncoding},
-        current::{batch::MerkleizedBatch, ordered::variable::Db, VariableConfig},
+        any::{unordered::Update, value::VariableEncoding},
+        current::{batch::MerkleizedBatch, unordered::variable::Db, VariableConfig},
     },
     translator::EightCap,
 };

@@ -88,19 +88,16 @@ impl<E: Context + Spawner> StateStore<E> {
         Ok(self.db()?.get(&state_key(key)).await?)
     }
 
-    /// A committed value with its proof against [`Self::root`].
-    pub async fn prove(&self, key: &[u8]) -> Result<StateProof, StoreError> {
+    /// A committed value with its proof against [`Self::root`]; `None` if
+    /// the key holds nothing (the state proves only what it holds).
+    pub async fn prove(&self, key: &[u8]) -> Result<Option<StateProof>, StoreError> {
         let db = self.db()?;
         let hashed = state_key(key);
-        Ok(match db.get(&hashed).await? {
-            Some(value) => StateProof::Present {
-                proof: db.key_value_proof(hashed).await?,
-                value,
-            },
-            None => StateProof::Absent {
-                proof: db.exclusion_proof(&hashed).await?,
-            },
-        })
+        let Some(value) = db.get(&hashed).await? else {
+            return Ok(None);
+        };
+        let proof = db.key_value_proof(hashed).await?;
+        Ok(Some(StateProof::new(value, proof)))
     }
 
     /// Load `keys` as of `parent` (a pending block) or the committed state.

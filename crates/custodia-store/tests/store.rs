@@ -97,20 +97,22 @@ fn speculative_chain_commit_proofs_and_restart() {
             assert_eq!(store.root().unwrap(), root2);
             assert_eq!(store.height().await.unwrap(), Some(2));
 
-            let present = store.prove(&keys::note(&tx2.id())).await.unwrap();
-            assert_eq!(present.value(), Some(&b"second"[..]));
+            let present = store.prove(&keys::note(&tx2.id())).await.unwrap().unwrap();
+            assert_eq!(present.value(), b"second");
             assert!(present.verify(&keys::note(&tx2.id()), &root2));
             assert!(!present.verify(&keys::note(&tx1.id()), &root2));
             assert!(!present.verify(&keys::note(&tx2.id()), &root1));
-            let absent = store.prove(b"no/such/key").await.unwrap();
-            assert!(absent.value().is_none() && absent.verify(b"no/such/key", &root2));
+            // The state proves what a key holds, not that it holds nothing.
+            assert!(store.prove(b"no/such/key").await.unwrap().is_none());
+            // A proof of one value does not pass for another.
+            let forged = StateProof::from_parts(b"third".to_vec(), &present.proof_hex()).unwrap();
+            assert!(!forged.verify(&keys::note(&tx2.id()), &root2));
 
             // Proofs survive a JSON-style round trip.
             let rebuilt =
-                StateProof::from_parts(present.value().map(<[u8]>::to_vec), &present.proof_hex())
-                    .unwrap();
+                StateProof::from_parts(present.value().to_vec(), &present.proof_hex()).unwrap();
             assert!(rebuilt.verify(&keys::note(&tx2.id()), &root2));
-            assert!(StateProof::from_parts(None, "zz").is_err());
+            assert!(StateProof::from_parts(Vec::new(), "zz").is_err());
 
             // A third block executed but never committed dies with the process.
             let b3 = store

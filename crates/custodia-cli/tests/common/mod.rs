@@ -362,7 +362,7 @@ pub fn key_ring_holds(home: &std::path::Path, hash: &str) -> bool {
 /// Read `key` from the node at `api` with a proof, check the proof against
 /// the state root of the finalized block it names (fetched separately), and
 /// return the proven value.
-pub fn proven_value(api: &str, key: &str) -> Option<Vec<u8>> {
+pub fn proven_value(api: &str, key: &str) -> Vec<u8> {
     let (code, state) = get(api, &format!("/v1/state/{key}?proof=true"));
     assert_eq!(code, 200, "{state}");
     let height = state["height"].as_u64().expect("the answer names a height");
@@ -371,9 +371,7 @@ pub fn proven_value(api: &str, key: &str) -> Option<Vec<u8>> {
     assert_eq!(state["state_root"], block["state_root"]);
     let root: Digest = custodia_types::hexser::decode_fixed(block["state_root"].as_str().unwrap())
         .expect("a state root is a 32-byte hex digest");
-    let value = state["value_hex"]
-        .as_str()
-        .map(|hex| hex::decode(hex).unwrap());
+    let value = hex::decode(state["value_hex"].as_str().expect("a proven value")).unwrap();
     let proof = StateProof::from_parts(value.clone(), state["proof"].as_str().unwrap())
         .expect("the proof decodes");
     assert!(
