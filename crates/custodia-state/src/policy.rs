@@ -10,7 +10,7 @@ use custodia_types::{AccessAction, AgentKind, OrgId, OrgRole, Pseudonym, PublicK
 use std::{
     collections::{HashMap, HashSet},
     str::FromStr,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 /// The policy installed at genesis (see `policy/default.cedar`).
@@ -84,13 +84,55 @@ pub struct Answer {
 /// Evaluates the policy in force, parsing it once per change.
 #[derive(Default)]
 pub struct PolicyEngine {
-    parsed: Mutex<Option<(String, Arc<PolicySet>)>>,
+    /// The policy as state stores it (JSON text), and that text parsed.
+    parsed: Mutex<Option<(Vec<u8>, Arc<PolicySet>)>>,
 }
 
 impl PolicyEngine {
-    /// Decide `question` under the policy `text` (read from state).
+    /// Decide `question` under the policy as state stores it under
+    /// `gov/policy` (a JSON string; none: [`DEFAULT_POLICY`]). Called for
+    /// every access, so the stored bytes are compared with the last ones
+    /// rather than decoded and parsed again.
+    pub fn decide_stored(&self, stored: Option<&[u8]>, question: &Question<'_>) -> Answer {
+        let stored = stored.unwrap_or_default();
+        let cached = {
+            let cached = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+            cached
+                .as_ref()
+                .filter(|(bytes, _)| bytes == stored)
+                .map(|(_, set)| set.clone())
+        };
+        let policies = match cached {
+            Some(set) => Ok(set),
+            None => self.parse_stored(stored),
+        };
+        self.answer(policies, question)
+    }
+
+    fn parse_stored(&self, stored: &[u8]) -> Result<Arc<PolicySet>, PolicyError> {
+        let text = if stored.is_empty() {
+            DEFAULT_POLICY.to_string()
+        } else {
+            serde_json::from_slice::<String>(stored)
+                .map_err(|e| PolicyError(format!("the stored policy is not a JSON string: {e}")))?
+        };
+        let set = Arc::new(parse(&text)?);
+        *self.parsed.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((stored.to_vec(), set.clone()));
+        Ok(set)
+    }
+
+    /// Decide `question` under the policy `text`.
     pub fn decide(&self, text: &str, question: &Question<'_>) -> Answer {
-        let policies = match self.policies(text) {
+        self.answer(parse(text).map(Arc::new), question)
+    }
+
+    fn answer(
+        &self,
+        policies: Result<Arc<PolicySet>, PolicyError>,
+        question: &Question<'_>,
+    ) -> Answer {
+        let policies = match policies {
             Ok(policies) => policies,
             // Governance only installs policies that parse, so this is a
             // bug; deny (the safe answer) and say why in the audit event.
@@ -155,27 +197,39 @@ impl PolicyEngine {
         reasons.sort();
         Answer { permit, reasons }
     }
-
-    fn policies(&self, text: &str) -> Result<Arc<PolicySet>, PolicyError> {
-        let mut cached = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached_text, set)) = cached.as_ref() {
-            if cached_text == text {
-                return Ok(set.clone());
-            }
-        }
-        let set = Arc::new(parse(text)?);
-        *cached = Some((text.to_string(), set.clone()));
-        Ok(set)
-    }
 }
 
-fn uid(kind: &str, id: &str) -> Result<EntityUid, String> {
-    let type_name =
-        EntityTypeName::from_str(&format!("Custodia::{kind}")).map_err(|e| e.to_string())?;
-    Ok(EntityUid::from_type_name_and_id(
-        type_name,
-        EntityId::new(id),
-    ))
+/// The entity types requests name, parsed once: parsing a type name runs
+/// Cedar's grammar, which was most of the cost of a decision.
+struct Types {
+    agent: EntityTypeName,
+    org: EntityTypeName,
+    patient: EntityTypeName,
+    record: EntityTypeName,
+    audit_log: EntityTypeName,
+    action: EntityTypeName,
+}
+
+fn types() -> &'static Types {
+    static TYPES: OnceLock<Types> = OnceLock::new();
+    TYPES.get_or_init(|| {
+        let name = |kind: &str| {
+            EntityTypeName::from_str(&format!("Custodia::{kind}"))
+                .expect("Custodia's entity type names are valid Cedar names")
+        };
+        Types {
+            agent: name("Agent"),
+            org: name("Org"),
+            patient: name("Patient"),
+            record: name("Record"),
+            audit_log: name("AuditLog"),
+            action: name("Action"),
+        }
+    })
+}
+
+fn uid(kind: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
 }
 
 fn string(value: &str) -> RestrictedExpression {
@@ -185,15 +239,15 @@ fn string(value: &str) -> RestrictedExpression {
 fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
     let mut entities = Vec::new();
     let principal = match &q.asker {
-        Asker::Patient(p) => uid("Patient", &p.to_hex())?,
+        Asker::Patient(p) => uid(&types().patient, &p.to_hex()),
         Asker::Agent {
             key,
             org,
             role,
             kind,
         } => {
-            let org_uid = uid("Org", org.as_str())?;
-            let principal = uid("Agent", &custodia_types::key_hex(key))?;
+            let org_uid = uid(&types().org, org.as_str());
+            let principal = uid(&types().agent, &custodia_types::key_hex(key));
             let attrs = HashMap::from([
                 (
                     "org".to_string(),
@@ -213,7 +267,7 @@ fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
         }
     };
     let resource = match &q.target {
-        Target::AuditLog => uid("AuditLog", "all")?,
+        Target::AuditLog => uid(&types().audit_log, "all"),
         Target::Record {
             name,
             resource_type,
@@ -221,9 +275,9 @@ fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
             custodian,
             author,
         } => {
-            let resource = uid("Record", name)?;
-            let patient = uid("Patient", &patient.to_hex())?;
-            let custodian = uid("Org", custodian.as_str())?;
+            let resource = uid(&types().record, name);
+            let patient = uid(&types().patient, &patient.to_hex());
+            let custodian = uid(&types().org, custodian.as_str());
             let mut attrs = HashMap::from([
                 ("type".to_string(), string(resource_type)),
                 (
@@ -238,7 +292,7 @@ fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
             if let Some(author) = author {
                 attrs.insert(
                     "author".to_string(),
-                    RestrictedExpression::new_entity_uid(uid("Agent", author)?),
+                    RestrictedExpression::new_entity_uid(uid(&types().agent, author)),
                 );
             }
             entities.push(
@@ -259,7 +313,7 @@ fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
         ),
     ])
     .map_err(|e| e.to_string())?;
-    let action = uid("Action", q.action.as_str())?;
+    let action = uid(&types().action, q.action.as_str());
     let request =
         Request::new(principal, action, resource, context, None).map_err(|e| e.to_string())?;
     let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;

@@ -10,6 +10,10 @@ use hpke::{
 use std::{fmt, str::FromStr};
 
 type Kem = X25519HkdfSha256;
+/// The suite, named for [`crate::own_keys`].
+pub(crate) type HpkeKem = Kem;
+pub(crate) type HpkeKdf = HkdfSha256;
+pub(crate) type HpkeAead = ChaCha20Poly1305;
 const ENCAPPED_LEN: usize = 32;
 
 /// An organisation's (or a reader's one-time) X25519 decryption key.
@@ -32,6 +36,10 @@ impl EncryptionSecret {
         self.0.to_bytes().into()
     }
 
+    pub(crate) fn hpke(&self) -> &<Kem as hpke::Kem>::PrivateKey {
+        &self.0
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, VaultError> {
         <Kem as hpke::Kem>::PrivateKey::from_bytes(bytes)
             .map(Self)
@@ -40,6 +48,10 @@ impl EncryptionSecret {
 }
 
 impl EncryptionPublic {
+    pub(crate) fn hpke(&self) -> &<Kem as hpke::Kem>::PublicKey {
+        &self.0
+    }
+
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.to_bytes().into()
     }

@@ -5,7 +5,9 @@
 //!   plaintext that the chain records.
 //! - [`keys`]: data keys are wrapped with HPKE (X25519, HKDF-SHA256,
 //!   ChaCha20-Poly1305) to the organisation that holds them, or to a
-//!   reader's one-time key when the custodian releases one.
+//!   reader's one-time key when the custodian releases one. The
+//!   custodian's own keys ([`OwnKeys`]) share one HPKE context per
+//!   session of keys, each sealed under its own exported secret.
 //! - [`stream`]: the same encryption for large files (imaging, PDFs), in
 //!   64 KiB chunks with the STREAM construction, so a file of any size
 //!   passes through a few 64 KiB buffers. Same data keys, same commitment.
@@ -29,6 +31,7 @@ mod key_slots;
 pub mod keys;
 mod local;
 mod object_db;
+mod own_keys;
 mod remote;
 mod store;
 pub mod stream;
@@ -39,6 +42,7 @@ pub use keys::{unwrap, wrap, EncryptionPublic, EncryptionSecret, WrappedKey};
 /// The object-store crate the remote backend is built on, so callers of
 /// [`DiskStore::remote`] name the same `ObjectStore` trait.
 pub use object_store;
+pub use own_keys::{OwnKeys, SESSION_KEYS};
 pub use store::{DiskStore, KeyRing};
 pub use stream::{open_stream, seal_stream, StreamOpened, StreamSealed};
 

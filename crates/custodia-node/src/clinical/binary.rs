@@ -20,7 +20,7 @@ use axum::body::{Body, Bytes};
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::{keys, records::RecordEntry};
 use custodia_types::{Digest, LogicalId, Pseudonym, RecordVersion, ResourceType};
-use custodia_vault::{open_stream, unwrap, wrap, DataKey, WrappedKey};
+use custodia_vault::{open_stream, unwrap, DataKey, WrappedKey};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 use std::{
@@ -110,7 +110,7 @@ impl<E: Runtime> Clinical<E> {
         let sealed = sealed?.map_err(not_stored)?;
         let mut content = Unrecorded::new(&self.objects, &self.keyring);
         content.add(sealed.ciphertext_hash);
-        let wrapped = wrap(&key, &self.secret.public(), &sealed.ciphertext_hash);
+        let wrapped = self.own_keys.wrap(&key, &sealed.ciphertext_hash);
         self.keyring
             .put(&sealed.ciphertext_hash, &wrapped)
             .map_err(not_stored)?;
@@ -210,7 +210,7 @@ impl<E: Runtime> Clinical<E> {
             .get(hash)
             .map_err(unavailable)?
             .ok_or_else(gone)?;
-        let key = unwrap(&wrapped, &self.secret, hash).map_err(unavailable)?;
+        let key = self.own_keys.unwrap(&wrapped, hash).map_err(unavailable)?;
         let content_type = self
             .keyring
             .media_type(hash)

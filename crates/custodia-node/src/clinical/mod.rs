@@ -33,7 +33,7 @@ use crate::{
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::Receipt;
 use custodia_types::{Body, Digest, OrgId, PrivateKey};
-use custodia_vault::{DiskStore, EncryptionSecret, KeyRing};
+use custodia_vault::{DiskStore, EncryptionSecret, KeyRing, OwnKeys};
 use serde::de::DeserializeOwned;
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -52,8 +52,9 @@ pub struct Clinical<E: Runtime> {
     node_key: PrivateKey,
     objects: DiskStore,
     keyring: KeyRing,
-    /// Shared with blocking threads that wrap and unwrap data keys.
-    secret: Arc<EncryptionSecret>,
+    /// The organisation's key pair and its key-wrapping sessions, shared
+    /// with the blocking threads that wrap and unwrap data keys.
+    own_keys: Arc<OwnKeys>,
     /// Other members' API addresses, for key release.
     peers: HashMap<OrgId, SocketAddr>,
     http: reqwest::Client,
@@ -104,7 +105,7 @@ impl<E: Runtime> Clinical<E> {
             node_key,
             objects,
             keyring: KeyRing::open(vault_dir)?,
-            secret: Arc::new(secret),
+            own_keys: Arc::new(OwnKeys::new(secret)),
             peers,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -151,16 +152,14 @@ impl<E: Runtime> Clinical<E> {
     /// consensus and every other request, and must not wait on a disk.
     async fn vault<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&DiskStore, &KeyRing, &EncryptionSecret) -> Result<T, Outcome>
-            + Send
-            + 'static,
+        work: impl FnOnce(&DiskStore, &KeyRing, &OwnKeys) -> Result<T, Outcome> + Send + 'static,
     ) -> Result<T, Outcome> {
-        let (objects, keyring, secret) = (
+        let (objects, keyring, own_keys) = (
             self.objects.clone(),
             self.keyring.clone(),
-            self.secret.clone(),
+            self.own_keys.clone(),
         );
-        tokio::task::spawn_blocking(move || work(&objects, &keyring, &secret))
+        tokio::task::spawn_blocking(move || work(&objects, &keyring, &own_keys))
             .await
             .map_err(unavailable)?
     }

@@ -13,7 +13,7 @@ use custodia_types::{
     AccessAction, AccessRequest, Body, Digest, LogicalId, Pseudonym, RecordVersion, ResourceRef,
     ResourceType, MAX_BUNDLE_VERSIONS,
 };
-use custodia_vault::{seal, wrap, DataKey};
+use custodia_vault::{seal, DataKey};
 use serde_json::Value;
 
 /// A resource version as the FHIR API returns it.
@@ -219,11 +219,11 @@ impl<E: Runtime> Clinical<E> {
         let size = plaintext.len() as u64;
         let aad = aad(resource_type, &id, version);
         let sealed = self
-            .vault(move |objects, keyring, secret| {
+            .vault(move |objects, keyring, own_keys| {
                 let key = DataKey::generate();
                 let sealed = seal(&key, &plaintext, aad.as_bytes());
                 objects.put(&sealed.ciphertext).map_err(unavailable)?;
-                let wrapped = wrap(&key, &secret.public(), &sealed.ciphertext_hash);
+                let wrapped = own_keys.wrap(&key, &sealed.ciphertext_hash);
                 if let Err(error) = keyring.put(&sealed.ciphertext_hash, &wrapped) {
                     // Unreadable without its key: not worth keeping.
                     let _ = objects.delete(&sealed.ciphertext_hash);
@@ -658,7 +658,7 @@ impl<E: Runtime> Clinical<E> {
         hash: [u8; 32],
         aad: String,
     ) -> Result<custodia_vault::Opened, Outcome> {
-        self.vault(move |objects, keyring, secret| {
+        self.vault(move |objects, keyring, own_keys| {
             let gone = || {
                 Outcome::new(
                     410,
@@ -668,7 +668,7 @@ impl<E: Runtime> Clinical<E> {
             };
             let wrapped = keyring.get(&hash).map_err(unavailable)?.ok_or_else(gone)?;
             let ciphertext = objects.get(&hash).map_err(unavailable)?.ok_or_else(gone)?;
-            let key = custodia_vault::unwrap(&wrapped, secret, &hash).map_err(unavailable)?;
+            let key = own_keys.unwrap(&wrapped, &hash).map_err(unavailable)?;
             custodia_vault::open(&key, &ciphertext, aad.as_bytes()).map_err(unavailable)
         })
         .await

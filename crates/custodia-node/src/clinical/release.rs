@@ -166,11 +166,11 @@ impl<E: Runtime> Clinical<E> {
         // Unwrap ours, wrap to the reader's one-time key: on a blocking
         // thread, like all vault work.
         let wrapped_key = self
-            .vault(move |_, keyring, secret| {
+            .vault(move |_, keyring, own_keys| {
                 let gone =
                     || Outcome::new(410, IssueType::Deleted, "this content's key was destroyed");
                 let wrapped = keyring.get(&hash).map_err(unavailable)?.ok_or_else(gone)?;
-                let key = custodia_vault::unwrap(&wrapped, secret, &hash).map_err(unavailable)?;
+                let key = own_keys.unwrap(&wrapped, &hash).map_err(unavailable)?;
                 Ok(custodia_vault::wrap(&key, &recipient, &hash))
             })
             .await?;

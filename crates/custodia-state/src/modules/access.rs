@@ -153,9 +153,8 @@ impl Access {
         state: &(impl StateRead + ?Sized),
         question: &Question<'_>,
     ) -> (Decision, Vec<String>) {
-        let policy: String = records::read(state, keys::POLICY)
-            .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.into());
-        let answer = self.policy.decide(&policy, question);
+        let stored = state.get(keys::POLICY);
+        let answer = self.policy.decide_stored(stored.as_deref(), question);
         let decision = if answer.permit {
             Decision::Permit
         } else {
