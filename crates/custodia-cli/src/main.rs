@@ -138,10 +138,11 @@ Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the compar
         /// Skip the PostgreSQL comparison.
         #[arg(long)]
         no_postgres: bool,
-        /// The nodes' target time between blocks: lower means lower latency, so more
-        /// throughput for the same requests in flight, and more, smaller blocks.
-        #[arg(long, default_value_t = 200)]
-        block_interval_ms: u64,
+        /// The nodes' time between blocks while transactions wait
+        /// (`busy_block_interval_ms`): lower means lower latency, so more throughput for
+        /// the same requests in flight, and more, smaller blocks.
+        #[arg(long, default_value_t = 50)]
+        busy_block_interval_ms: u64,
         /// Keep the consortium directory afterwards (to inspect or `custodia verify` it).
         #[arg(long)]
         keep: bool,
@@ -331,11 +332,11 @@ fn main() -> Result<()> {
             packs,
             concurrency,
             no_postgres,
-            block_interval_ms,
+            busy_block_interval_ms,
             keep,
         } => bench::run(bench::BenchOptions {
             packs,
-            block_interval_ms,
+            busy_block_interval_ms,
             workload,
             txs_per_org,
             records,

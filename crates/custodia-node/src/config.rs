@@ -24,7 +24,11 @@ pub struct Config {
     /// Most transactions waiting for a block before new ones are refused.
     #[serde(default = "defaults::mempool_capacity")]
     pub mempool_capacity: usize,
-    /// Target time between blocks, in milliseconds.
+    /// Time between blocks while transactions wait, in milliseconds.
+    #[serde(default = "defaults::busy_block_interval_ms")]
+    pub busy_block_interval_ms: u64,
+    /// Time between blocks while none wait (an idle chain's empty blocks),
+    /// in milliseconds.
     #[serde(default = "defaults::block_interval_ms")]
     pub block_interval_ms: u64,
     /// Memory for the state database's page cache, in MiB.
@@ -57,6 +61,9 @@ mod defaults {
     pub fn mempool_capacity() -> usize {
         200_000
     }
+    pub fn busy_block_interval_ms() -> u64 {
+        50
+    }
     pub fn block_interval_ms() -> u64 {
         200
     }
@@ -80,6 +87,7 @@ impl Config {
             data_dir: defaults::data_dir(),
             log_format: defaults::log_format(),
             mempool_capacity: defaults::mempool_capacity(),
+            busy_block_interval_ms: defaults::busy_block_interval_ms(),
             block_interval_ms: defaults::block_interval_ms(),
             state_cache_mib: defaults::state_cache_mib(),
             max_file_bytes: defaults::max_file_bytes(),
@@ -129,8 +137,14 @@ log_format = "{log_format}"
 # with "mempool is full" (HTTP 503).
 mempool_capacity = {mempool_capacity}
 
-# Target time between blocks, in milliseconds. Lower means lower latency
-# and more, smaller blocks.
+# Time between blocks while transactions wait, in milliseconds. Lower
+# means a request waits less for its block (lower latency, so more
+# throughput for the same requests in flight) and more, smaller blocks.
+busy_block_interval_ms = {busy_block_interval_ms}
+
+# Time between blocks while no transaction waits, in milliseconds: how
+# often an idle chain proposes an empty block. A transaction arriving
+# meanwhile is proposed after the busy interval instead.
 block_interval_ms = {block_interval_ms}
 
 # Memory for the state database's page cache, in MiB, allocated when the
@@ -153,6 +167,7 @@ max_file_transfers = {max_file_transfers}
             data_dir = self.data_dir,
             log_format = self.log_format,
             mempool_capacity = self.mempool_capacity,
+            busy_block_interval_ms = self.busy_block_interval_ms,
             block_interval_ms = self.block_interval_ms,
             state_cache_mib = self.state_cache_mib,
             max_file_bytes = self.max_file_bytes,

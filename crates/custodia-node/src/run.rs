@@ -2,7 +2,7 @@
 //! members, the consensus engine, and the HTTP API, until Ctrl-C/SIGTERM.
 
 use crate::{
-    engine::{self, channel, Channels, Settings},
+    engine::{self, channel, Channels, Pacing, Settings},
     home::{Home, HomeError},
     ledger::{NodeInfo, NodeLedger},
 };
@@ -96,7 +96,10 @@ async fn serve(
         })?;
     let signer = home.validator_key.clone();
     let settings = Settings {
-        block_interval: Duration::from_millis(home.config.block_interval_ms),
+        pacing: Pacing {
+            busy: Duration::from_millis(home.config.busy_block_interval_ms),
+            idle: Duration::from_millis(home.config.block_interval_ms),
+        },
         mempool_capacity: home.config.mempool_capacity,
         state_cache_pages: home.config.state_cache_pages(),
         ..Settings::new(&genesis, PARTITION_PREFIX)

@@ -438,6 +438,84 @@ fn transactions_admitted_at_one_node_reach_every_mempool() {
     });
 }
 
+/// Blocks come at the idle interval while no transaction waits, and after
+/// the busy one while transactions keep arriving.
+#[test]
+fn blocks_come_quickly_while_transactions_wait_and_slowly_while_idle() {
+    runner(11).start(|context| async move {
+        let mut sim = Sim::new(context, 10_000, None).await;
+        for i in 0..VALIDATORS {
+            sim.start(i).await;
+        }
+        let pacing = Settings::new(&sim.genesis, "pacing").pacing;
+        let (busy, idle) = (
+            pacing.busy.as_millis() as u64,
+            pacing.idle.as_millis() as u64,
+        );
+        assert!(busy < idle);
+        sim.wait_for(&all(), 6, Duration::from_secs(60)).await;
+        let block_ms = |height: u64| {
+            let marshal = sim.node(0).marshal.clone();
+            async move {
+                marshal
+                    .get_block(Height::new(height))
+                    .await
+                    .expect("finalized block")
+                    .inner()
+                    .header()
+                    .timestamp_ms
+            }
+        };
+        for height in 3..=6 {
+            let gap = block_ms(height).await - block_ms(height - 1).await;
+            assert!(
+                gap >= idle,
+                "empty block {height} came {gap} ms after its parent"
+            );
+        }
+
+        // A steady stream: a note every 20 ms for two seconds, in every
+        // validator's mempool (as the API's gossip would put it).
+        let mut txs = Vec::new();
+        for nonce in 0..100 {
+            let text = format!("busy {nonce}");
+            for via in 0..VALIDATORS {
+                let tx = sim.submit_note(via, 0, nonce, &text).await;
+                if via == 0 {
+                    txs.push(tx);
+                }
+            }
+            sim.context.sleep(Duration::from_millis(20)).await;
+        }
+        let mut heights = std::collections::BTreeSet::new();
+        for tx in &txs {
+            let deadline = sim.context.current() + Duration::from_secs(30);
+            let receipt = loop {
+                if let Some(receipt) = sim.receipt(0, tx).await {
+                    break receipt;
+                }
+                assert!(sim.context.current() < deadline, "{tx} was never final");
+                sim.context.sleep(Duration::from_millis(50)).await;
+            };
+            heights.insert(receipt.height);
+        }
+        // The first block may have been proposed after an idle wait that
+        // began before the stream did; the rest came at the busy pace.
+        let busy_blocks: Vec<u64> = heights.iter().skip(1).copied().collect();
+        assert!(
+            busy_blocks.len() >= 10,
+            "blocks holding the stream: {heights:?}"
+        );
+        for height in busy_blocks {
+            let gap = block_ms(height).await - block_ms(height - 1).await;
+            assert!(
+                (busy..idle).contains(&gap),
+                "block {height} came {gap} ms after its parent while transactions waited"
+            );
+        }
+    });
+}
+
 #[test]
 fn progress_with_one_validator_crashed() {
     runner(2).start(|context| async move {

@@ -51,8 +51,9 @@ pub struct BenchOptions {
     pub concurrency: usize,
     /// Skip the PostgreSQL comparison.
     pub no_postgres: bool,
-    /// The nodes' target time between blocks (`block_interval_ms`).
-    pub block_interval_ms: u64,
+    /// The nodes' time between blocks while transactions wait
+    /// (`busy_block_interval_ms`).
+    pub busy_block_interval_ms: u64,
     /// Keep the consortium directory afterwards (for `custodia verify`).
     pub keep: bool,
 }
@@ -108,7 +109,7 @@ impl Consortium {
         let orgs = init_consortium(&dir, &init)?;
         for org in &orgs {
             let mut home = custodia_node::home::Home::load(&org.home)?;
-            home.config.block_interval_ms = options.block_interval_ms;
+            home.config.busy_block_interval_ms = options.busy_block_interval_ms;
             std::fs::write(
                 custodia_node::home::Home::config_path(&org.home),
                 home.config.to_commented_toml(),

@@ -15,9 +15,23 @@ use std::time::{Duration, UNIX_EPOCH};
 /// How far ahead of a validator's clock a block's timestamp may be.
 const MAX_CLOCK_DRIFT: Duration = Duration::from_secs(5);
 
+/// How often a leader waiting out an idle interval looks again for work.
+const IDLE_POLL: Duration = Duration::from_millis(10);
+
+/// Time between a block and the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pacing {
+    /// While transactions wait: short, so a request waits little for its
+    /// block (latency is what bounds throughput at a given number of
+    /// requests in flight).
+    pub busy: Duration,
+    /// While none wait: how often an idle chain proposes an empty block.
+    pub idle: Duration,
+}
+
 pub struct App<E: Runtime> {
     chain: SharedChain<E>,
-    block_interval: Duration,
+    pacing: Pacing,
     corrupt_proposals: bool,
 }
 
@@ -26,37 +40,55 @@ impl<E: Runtime> Clone for App<E> {
     fn clone(&self) -> Self {
         Self {
             chain: self.chain.clone(),
-            block_interval: self.block_interval,
+            pacing: self.pacing,
             corrupt_proposals: self.corrupt_proposals,
         }
     }
 }
 
 impl<E: Runtime> App<E> {
-    pub fn new(chain: SharedChain<E>, block_interval: Duration, corrupt_proposals: bool) -> Self {
+    pub fn new(chain: SharedChain<E>, pacing: Pacing, corrupt_proposals: bool) -> Self {
         Self {
             chain,
-            block_interval,
+            pacing,
             corrupt_proposals,
         }
     }
 
-    /// Wait out the block interval after `parent` unless a full block is
-    /// already waiting: an idle chain does not spin out empty blocks.
+    /// Wait out the interval after `parent`: the busy one once
+    /// transactions wait, the idle one while none do (an idle chain does
+    /// not spin out empty blocks), none if a full block is waiting.
     async fn pace(&self, context: &E, parent: &Block) {
-        let full = {
-            let chain = self.chain.lock().await;
-            chain.mempool_len() >= chain.block_tx_limit()
-        };
-        if full {
-            return;
-        }
-        let now = now_ms(context);
-        let due = parent.header().timestamp_ms + self.block_interval.as_millis() as u64;
-        // Only when the clocks agree: a parent far in the future (or a
-        // simulated clock) must not stall proposals.
-        if now >= parent.header().timestamp_ms && now < due {
-            context.sleep(Duration::from_millis(due - now)).await;
+        let parent_ms = parent.header().timestamp_ms;
+        loop {
+            let waiting = {
+                let chain = self.chain.lock().await;
+                if chain.mempool_len() >= chain.block_tx_limit() {
+                    return;
+                }
+                chain.mempool_len() > 0
+            };
+            let now = now_ms(context);
+            // Only when the clocks agree: a parent far in the future (or a
+            // simulated clock) must not stall proposals.
+            if now < parent_ms {
+                return;
+            }
+            let interval = if waiting {
+                self.pacing.busy
+            } else {
+                self.pacing.idle
+            };
+            let due = parent_ms + interval.as_millis() as u64;
+            if now >= due {
+                return;
+            }
+            let left = Duration::from_millis(due - now);
+            // While idle, look again now and then: a transaction arriving
+            // shortens the wait to the busy interval.
+            context
+                .sleep(if waiting { left } else { left.min(IDLE_POLL) })
+                .await;
         }
     }
 }

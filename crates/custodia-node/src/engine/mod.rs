@@ -6,6 +6,7 @@
 //! deterministic simulation and the real node run the same code.
 
 mod app;
+pub use app::Pacing;
 pub mod committees;
 pub mod epochs;
 pub mod finalizer;
@@ -102,8 +103,9 @@ pub struct Settings {
     /// wrong, as a byzantine leader would. Honest validators must refuse them.
     #[doc(hidden)]
     pub corrupt_proposals: bool,
-    /// Least time between blocks while the mempool holds less than a full block.
-    pub block_interval: Duration,
+    /// Time between blocks while transactions wait (less than a full
+    /// block) and while none do.
+    pub pacing: Pacing,
     pub leader_timeout: Duration,
     pub certification_timeout: Duration,
     pub timeout_retry: Duration,
@@ -118,7 +120,10 @@ impl Settings {
                 .min(custodia_types::MAX_BLOCK_TXS),
             mempool_capacity: 50_000,
             state_cache_pages: custodia_store::DEFAULT_CACHE_PAGES,
-            block_interval: Duration::from_millis(200),
+            pacing: Pacing {
+                busy: Duration::from_millis(50),
+                idle: Duration::from_millis(200),
+            },
             corrupt_proposals: false,
             leader_timeout: Duration::from_secs(1),
             certification_timeout: Duration::from_secs(2),
@@ -380,11 +385,7 @@ where
         }
     });
     context.child("epochs").spawn({
-        let app = app::App::new(
-            chain.clone(),
-            settings.block_interval,
-            settings.corrupt_proposals,
-        );
+        let app = app::App::new(chain.clone(), settings.pacing, settings.corrupt_proposals);
         let committees = committees.clone();
         let marshal = marshal.clone();
         move |context| {
