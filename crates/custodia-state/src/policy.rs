@@ -3,7 +3,7 @@
 //! deterministic, so every node reaches the same decision from the same state.
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
     PolicySet, Request, RestrictedExpression,
 };
 use custodia_types::{AccessAction, AgentKind, OrgId, OrgRole, Pseudonym, PublicKey, Purpose};
@@ -85,7 +85,37 @@ pub struct Answer {
 #[derive(Default)]
 pub struct PolicyEngine {
     /// The policy as state stores it (JSON text), and that text parsed.
-    parsed: Mutex<Option<(Vec<u8>, Arc<PolicySet>)>>,
+    parsed: Mutex<Option<(Vec<u8>, Arc<Rules>)>>,
+}
+
+/// A parsed policy set and each rule's name (its `@id` annotation, else
+/// its policy id), looked up once: Cedar parses the annotation's key at
+/// every lookup.
+struct Rules {
+    set: PolicySet,
+    names: HashMap<PolicyId, String>,
+}
+
+impl Rules {
+    fn new(set: PolicySet) -> Self {
+        let names = set
+            .policies()
+            .map(|policy| {
+                let name = policy
+                    .annotation("id")
+                    .map_or_else(|| policy.id().to_string(), str::to_string);
+                (policy.id().clone(), name)
+            })
+            .collect();
+        Self { set, names }
+    }
+
+    fn name(&self, id: &PolicyId) -> String {
+        self.names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
 }
 
 impl PolicyEngine {
@@ -109,14 +139,14 @@ impl PolicyEngine {
         self.answer(policies, question)
     }
 
-    fn parse_stored(&self, stored: &[u8]) -> Result<Arc<PolicySet>, PolicyError> {
+    fn parse_stored(&self, stored: &[u8]) -> Result<Arc<Rules>, PolicyError> {
         let text = if stored.is_empty() {
             DEFAULT_POLICY.to_string()
         } else {
             serde_json::from_slice::<String>(stored)
                 .map_err(|e| PolicyError(format!("the stored policy is not a JSON string: {e}")))?
         };
-        let set = Arc::new(parse(&text)?);
+        let set = Arc::new(Rules::new(parse(&text)?));
         *self.parsed.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((stored.to_vec(), set.clone()));
         Ok(set)
@@ -124,14 +154,10 @@ impl PolicyEngine {
 
     /// Decide `question` under the policy `text`.
     pub fn decide(&self, text: &str, question: &Question<'_>) -> Answer {
-        self.answer(parse(text).map(Arc::new), question)
+        self.answer(parse(text).map(|set| Arc::new(Rules::new(set))), question)
     }
 
-    fn answer(
-        &self,
-        policies: Result<Arc<PolicySet>, PolicyError>,
-        question: &Question<'_>,
-    ) -> Answer {
+    fn answer(&self, policies: Result<Arc<Rules>, PolicyError>, question: &Question<'_>) -> Answer {
         let policies = match policies {
             Ok(policies) => policies,
             // Governance only installs policies that parse, so this is a
@@ -152,7 +178,7 @@ impl PolicyEngine {
                 }
             }
         };
-        let response = Authorizer::new().is_authorized(&request, &policies, &entities);
+        let response = Authorizer::new().is_authorized(&request, &policies.set, &entities);
         // Cedar skips a rule that fails to evaluate, `forbid` rules too: a
         // forbid that silently stops applying is a hole, so any evaluation
         // error denies, naming the rule (fail closed).
@@ -162,9 +188,7 @@ impl PolicyEngine {
             .map(|error| {
                 let cedar_policy::AuthorizationError::PolicyEvaluationError(error) = error;
                 let id = error.policy_id();
-                let name = policies
-                    .annotation(id, "id")
-                    .map_or_else(|| id.to_string(), str::to_string);
+                let name = policies.name(id);
                 format!("rule {name} could not be evaluated: {}", error.inner())
             })
             .collect();
@@ -180,11 +204,7 @@ impl PolicyEngine {
         let mut reasons: Vec<String> = response
             .diagnostics()
             .reason()
-            .map(|id| {
-                policies
-                    .annotation(id, "id")
-                    .map_or_else(|| id.to_string(), str::to_string)
-            })
+            .map(|id| policies.name(id))
             .collect();
         if reasons.is_empty() {
             reasons.push(if permit {
