@@ -77,7 +77,15 @@ impl KeySlots {
     }
 
     /// Store `key` for `hash`, durably (in place if one is there already).
+    #[cfg(test)]
     pub(crate) fn put(&self, hash: &Hash, key: &[u8]) -> Result<(), VaultError> {
+        let written = self.write(hash, key)?;
+        self.sync(written)
+    }
+
+    /// Store `key` for `hash` (in place if one is there already), durable
+    /// once [`Self::sync`] returns for what this returns.
+    pub(crate) fn write(&self, hash: &Hash, key: &[u8]) -> Result<Written, VaultError> {
         if key.len() > MAX_KEY {
             return Err(VaultError::Database(format!(
                 "a wrapped key of {} bytes does not fit a key slot ({MAX_KEY})",
@@ -97,9 +105,15 @@ impl KeySlots {
         };
         self.file
             .write_all_at(&encode(hash, key), index * SLOT as u64)?;
-        self.syncs.sync(&self.file)?;
+        let written = self.syncs.wrote();
         self.lock().by_hash.insert(*hash, index);
-        Ok(())
+        Ok(written)
+    }
+
+    /// Make the write `written` durable, sharing one sync with whoever
+    /// else is waiting; a sync that began after it covers it already.
+    pub(crate) fn sync(&self, written: Written) -> Result<(), VaultError> {
+        Ok(self.syncs.sync(&self.file, written)?)
     }
 
     pub(crate) fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, VaultError> {
@@ -119,7 +133,8 @@ impl KeySlots {
             return Ok(false);
         };
         self.file.write_all_at(&[0u8; SLOT], index * SLOT as u64)?;
-        self.syncs.sync(&self.file)?;
+        let written = self.syncs.wrote();
+        self.syncs.sync(&self.file, written)?;
         Ok(true)
     }
 
@@ -156,9 +171,14 @@ fn decode(slot: &[u8; SLOT]) -> Option<(Hash, Vec<u8>)> {
     Some((hash, slot[34..34 + len].to_vec()))
 }
 
-/// Group commit: a writer that needs its bytes on disk asks for a sync;
-/// one sync at a time runs, covering every write made before it started,
-/// and whoever asked meanwhile shares the next one.
+/// A write to the key file, numbered in the order writes completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Written(u64);
+
+/// Group commit: writes are numbered as they complete; a writer that needs
+/// its bytes on disk asks for a sync up to its number. One sync at a time
+/// runs, covering every write completed before it started, so a writer
+/// whose write a running or finished sync covers waits for no other.
 #[derive(Default)]
 struct GroupSync {
     state: Mutex<SyncState>,
@@ -167,21 +187,29 @@ struct GroupSync {
 
 #[derive(Default)]
 struct SyncState {
-    asked: u64,
+    written: u64,
     synced: u64,
     running: bool,
+    /// Syncs run so far.
+    runs: u64,
 }
 
 impl GroupSync {
-    fn sync(&self, file: &fs::File) -> std::io::Result<()> {
-        let lock = || {
-            self.state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        let mut state = lock();
-        state.asked += 1;
-        let mine = state.asked;
+    fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Number a write that has just completed.
+    fn wrote(&self) -> Written {
+        let mut state = self.lock();
+        state.written += 1;
+        Written(state.written)
+    }
+
+    fn sync(&self, file: &fs::File, Written(mine): Written) -> std::io::Result<()> {
+        let mut state = self.lock();
         loop {
             if state.synced >= mine {
                 return Ok(());
@@ -194,11 +222,12 @@ impl GroupSync {
                 continue;
             }
             state.running = true;
-            let covers = state.asked;
+            let covers = state.written;
             drop(state);
             let result = file.sync_data();
-            state = lock();
+            state = self.lock();
             state.running = false;
+            state.runs += 1;
             if result.is_ok() {
                 state.synced = state.synced.max(covers);
             }
@@ -211,6 +240,26 @@ impl GroupSync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sync_covers_every_write_completed_before_it_began() {
+        let dir = temp("covers");
+        let slots = KeySlots::open(&dir.join("ring")).unwrap();
+        let first = slots.write(&[1; 32], &[1; 80]).unwrap();
+        let second = slots.write(&[2; 32], &[2; 80]).unwrap();
+        slots.sync(first).unwrap();
+        slots.sync(second).unwrap();
+        assert_eq!(slots.syncs.lock().runs, 1, "one sync covered both writes");
+        let third = slots.write(&[3; 32], &[3; 80]).unwrap();
+        slots.sync(third).unwrap();
+        assert_eq!(slots.syncs.lock().runs, 2);
+        drop(slots);
+        let reopened = KeySlots::open(&dir.join("ring")).unwrap();
+        for n in 1..=3u8 {
+            assert_eq!(reopened.get(&[n; 32]).unwrap(), Some(vec![n; 80]));
+        }
+        fs::remove_dir_all(dir).unwrap();
+    }
 
     fn temp(name: &str) -> std::path::PathBuf {
         let dir =

@@ -43,7 +43,7 @@ pub use keys::{unwrap, wrap, EncryptionPublic, EncryptionSecret, WrappedKey};
 /// [`DiskStore::remote`] name the same `ObjectStore` trait.
 pub use object_store;
 pub use own_keys::{OwnKeys, SESSION_KEYS};
-pub use store::{DiskStore, KeyRing};
+pub use store::{DiskStore, KeyRing, UnsyncedKey};
 pub use stream::{open_stream, seal_stream, StreamOpened, StreamSealed};
 
 #[derive(Debug, thiserror::Error)]

@@ -254,6 +254,10 @@ impl std::fmt::Debug for KeyRing {
     }
 }
 
+/// A key [`KeyRing::put_unsynced`] stored, not yet durable.
+#[must_use = "a key is durable only once KeyRing::sync returns for it"]
+pub struct UnsyncedKey(crate::key_slots::Written);
+
 impl KeyRing {
     /// Open the key ring under `root`. One handle per directory (clone it
     /// to share): a second open is refused.
@@ -269,8 +273,22 @@ impl KeyRing {
         self.root.join(hex::encode(hash))
     }
 
+    /// Store `key` for `hash`, durably.
     pub fn put(&self, hash: &Hash, key: &WrappedKey) -> Result<(), VaultError> {
-        self.slots.put(hash, key.as_bytes())
+        let unsynced = self.put_unsynced(hash, key)?;
+        self.sync(unsynced)
+    }
+
+    /// Store `key` for `hash`, durable once [`Self::sync`] returns for it:
+    /// a writer can store its ciphertext meanwhile, and the writers that
+    /// did the same share one sync of the key file.
+    pub fn put_unsynced(&self, hash: &Hash, key: &WrappedKey) -> Result<UnsyncedKey, VaultError> {
+        self.slots.write(hash, key.as_bytes()).map(UnsyncedKey)
+    }
+
+    /// Make a key stored by [`Self::put_unsynced`] durable.
+    pub fn sync(&self, key: UnsyncedKey) -> Result<(), VaultError> {
+        self.slots.sync(key.0)
     }
 
     pub fn get(&self, hash: &Hash) -> Result<Option<WrappedKey>, VaultError> {

@@ -222,11 +222,19 @@ impl<E: Runtime> Clinical<E> {
             .vault(move |objects, keyring, own_keys| {
                 let key = DataKey::generate();
                 let sealed = seal(&key, &plaintext, aad.as_bytes());
-                objects.put(&sealed.ciphertext).map_err(unavailable)?;
-                let wrapped = own_keys.wrap(&key, &sealed.ciphertext_hash);
-                if let Err(error) = keyring.put(&sealed.ciphertext_hash, &wrapped) {
-                    // Unreadable without its key: not worth keeping.
-                    let _ = objects.delete(&sealed.ciphertext_hash);
+                let hash = sealed.ciphertext_hash;
+                let wrapped = own_keys.wrap(&key, &hash);
+                // The key is written first and synced after the ciphertext
+                // is stored: the writers whose ciphertexts went into the
+                // same vault commit then share one sync of the key file.
+                let unsynced = keyring.put_unsynced(&hash, &wrapped).map_err(unavailable)?;
+                if let Err(error) = objects
+                    .put(&sealed.ciphertext)
+                    .and_then(|_| keyring.sync(unsynced))
+                {
+                    // Neither is of use without the other.
+                    let _ = keyring.shred(&hash);
+                    let _ = objects.delete(&hash);
                     return Err(unavailable(error));
                 }
                 Ok(sealed)
