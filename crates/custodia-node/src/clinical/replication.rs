@@ -72,15 +72,23 @@ impl Replicator {
     }
 
     /// Queue final versions for every peer; the writer's answer does not
-    /// wait for them.
-    pub(super) fn push(&self, versions: &[ReplicaOf]) {
+    /// wait for them. Returns how many (version, peer) pairs found the
+    /// peer's queue full and were dropped.
+    pub(super) fn push(&self, versions: &[ReplicaOf]) -> usize {
+        let mut dropped_total = 0;
         for (peer, queue) in &self.queues {
-            for version in versions {
-                if queue.try_send(version.clone()).is_err() {
-                    tracing::warn!(peer = %peer, "replica queue full; the member will fetch that version on first read");
-                }
+            let dropped = versions
+                .iter()
+                .filter(|version| queue.try_send((*version).clone()).is_err())
+                .count();
+            if dropped > 0 {
+                // One line per push, not per version: a stalled peer must
+                // not flood the log.
+                tracing::warn!(peer = %peer, dropped, "replica queue full; the member will fetch those versions on first read");
             }
+            dropped_total += dropped;
         }
+        dropped_total
     }
 }
 
@@ -475,6 +483,35 @@ pub(super) fn decode_replicas(mut bytes: Bytes) -> Result<Vec<Replica>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer that takes connections and never answers holds its worker in
+    /// one push; the queue behind it fills to its bound, and what does not
+    /// fit is dropped at once, without making the writer wait.
+    #[tokio::test]
+    async fn a_stalled_peer_gets_a_bounded_queue_and_the_rest_is_dropped() {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "custodia-replica-queue-{}-{:x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let objects = DiskStore::open(&dir).unwrap();
+        let ciphertext = objects.put(b"sealed").unwrap();
+        let version = |n: u64| ReplicaOf {
+            ciphertext,
+            ..replica(ResourceType::Observation, &format!("obs-{n}"), 1)
+        };
+        let replicator = Replicator::start(vec![silent.local_addr().unwrap()], objects);
+        // The worker takes the first and waits on the silent peer.
+        assert_eq!(replicator.push(&[version(0)]), 0);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let backlog: Vec<ReplicaOf> = (1..=QUEUE_PER_PEER as u64 + 10).map(version).collect();
+        let dropped = replicator.push(&backlog);
+        // 10 over the bound; 11 if the worker had not taken the first yet.
+        assert!((10..=11).contains(&dropped), "dropped {dropped}");
+        assert_eq!(replicator.push(&[version(0)]), 1, "still full");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     fn replica(resource_type: ResourceType, id: &str, version: u64) -> ReplicaOf {
         ReplicaOf {
