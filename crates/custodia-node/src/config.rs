@@ -97,7 +97,24 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
-        toml::from_str(text)
+        let config: Self = toml::from_str(text)?;
+        config
+            .check_pacing()
+            .map_err(<toml::de::Error as serde::de::Error>::custom)?;
+        Ok(config)
+    }
+
+    fn check_pacing(&self) -> Result<(), String> {
+        if self.block_interval_ms == 0 {
+            return Err("block_interval_ms must be at least 1: an idle chain would propose empty blocks without pause".into());
+        }
+        if self.busy_block_interval_ms > self.block_interval_ms {
+            return Err(format!(
+                "busy_block_interval_ms ({}) is longer than block_interval_ms ({}): blocks would come slower while transactions wait than while none do",
+                self.busy_block_interval_ms, self.block_interval_ms
+            ));
+        }
+        Ok(())
     }
 
     /// The state cache in pages; at least one.
@@ -140,6 +157,7 @@ mempool_capacity = {mempool_capacity}
 # Time between blocks while transactions wait, in milliseconds. Lower
 # means a request waits less for its block (lower latency, so more
 # throughput for the same requests in flight) and more, smaller blocks.
+# At most block_interval_ms.
 busy_block_interval_ms = {busy_block_interval_ms}
 
 # Time between blocks while no transaction waits, in milliseconds: how
@@ -302,6 +320,31 @@ mod tests {
             let err = Config::from_toml(&format!("{base}{table}")).unwrap_err();
             assert!(err.to_string().contains(needle), "{table}: {err}");
         }
+    }
+
+    #[test]
+    fn block_pacing_that_cannot_work_is_refused() {
+        let base = "org = \"a\"\napi = \"127.0.0.1:1\"\n";
+        let slower_when_busy =
+            format!("{base}busy_block_interval_ms = 300\nblock_interval_ms = 200\n");
+        let err = Config::from_toml(&slower_when_busy)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("busy_block_interval_ms (300) is longer"),
+            "{err}"
+        );
+        let err = Config::from_toml(&format!(
+            "{base}block_interval_ms = 0\nbusy_block_interval_ms = 0\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("at least 1"), "{err}");
+        let fine = Config::from_toml(&format!("{base}busy_block_interval_ms = 20\n")).unwrap();
+        assert_eq!(
+            (fine.busy_block_interval_ms, fine.block_interval_ms),
+            (20, 200)
+        );
     }
 
     #[test]
