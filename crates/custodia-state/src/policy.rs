@@ -153,6 +153,7 @@ impl PolicyEngine {
     }
 
     /// Decide `question` under the policy `text`.
+    #[cfg(test)]
     pub fn decide(&self, text: &str, question: &Question<'_>) -> Answer {
         self.answer(parse(text).map(|set| Arc::new(Rules::new(set))), question)
     }

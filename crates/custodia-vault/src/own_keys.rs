@@ -88,7 +88,11 @@ impl OwnKeys {
             };
             let index = session.next;
             session.next += 1;
-            let secret = exported(&session.context, index, info);
+            let mut secret = [0u8; 32];
+            session
+                .context
+                .export(&export_label(index, info), &mut secret)
+                .expect(EXPORT_FITS);
             (session.encapped, index, secret)
         };
         let sealed = ChaCha20Poly1305::new(&secret.into())
@@ -123,7 +127,11 @@ impl OwnKeys {
                 }
                 opening.insert(encapped, context);
             }
-            exported(&opening[&encapped], index, info)
+            let mut secret = [0u8; 32];
+            opening[&encapped]
+                .export(&export_label(index, info), &mut secret)
+                .expect(EXPORT_FITS);
+            secret
         };
         let key = ChaCha20Poly1305::new(&secret.into())
             .decrypt(&[0u8; 12].into(), sealed)
@@ -162,35 +170,16 @@ fn open_context(
     .map_err(|_| VaultError::Decrypt)
 }
 
-/// The secret that seals key `index` of a session for `info`. The export
-/// interface is the same on both sides of a context.
-trait Exporter {
-    fn export_into(&self, context: &[u8], out: &mut [u8; 32]);
-}
-
-impl Exporter for SendContext {
-    fn export_into(&self, context: &[u8], out: &mut [u8; 32]) {
-        self.export(context, out)
-            .expect("32 bytes is far below HPKE's export limit");
-    }
-}
-
-impl Exporter for OpenContext {
-    fn export_into(&self, context: &[u8], out: &mut [u8; 32]) {
-        self.export(context, out)
-            .expect("32 bytes is far below HPKE's export limit");
-    }
-}
-
-fn exported(context: &impl Exporter, index: u32, info: &[u8]) -> [u8; 32] {
+/// What a session exports the secret sealing key `index` for `info` under.
+fn export_label(index: u32, info: &[u8]) -> Vec<u8> {
     let mut label = Vec::with_capacity(EXPORT_LABEL.len() + INDEX + info.len());
     label.extend_from_slice(EXPORT_LABEL);
     label.extend_from_slice(&index.to_be_bytes());
     label.extend_from_slice(info);
-    let mut secret = [0u8; 32];
-    context.export_into(&label, &mut secret);
-    secret
+    label
 }
+
+const EXPORT_FITS: &str = "32 bytes is far below HPKE's export limit";
 
 #[cfg(test)]
 mod tests {
