@@ -133,8 +133,7 @@ impl KeySlots {
             return Ok(false);
         };
         self.file.write_all_at(&[0u8; SLOT], index * SLOT as u64)?;
-        let written = self.syncs.wrote();
-        self.syncs.sync(&self.file, written)?;
+        self.sync(self.syncs.wrote())?;
         Ok(true)
     }
 
