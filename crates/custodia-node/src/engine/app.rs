@@ -119,13 +119,34 @@ async fn ensure_executed<E: Runtime>(
                 break;
             }
             if cursor.inner().height() <= chain.tip().height {
+                // Finalization runs while this walk fetches ancestors and
+                // can overtake it: then a block already walked is the tip,
+                // and only the blocks above it need executing.
+                if path
+                    .iter()
+                    .any(|walked| chain.is_executed(&walked.digest()))
+                {
+                    break;
+                }
+                tracing::debug!(
+                    height = cursor.inner().height(),
+                    tip = chain.tip().height,
+                    "an ancestor at or below the tip is not the tip"
+                );
                 return false;
             }
         }
+        let height = cursor.inner().height();
         path.push(cursor);
         match ancestry.next().await {
             Some(next) => cursor = next,
-            None => return false,
+            None => {
+                tracing::debug!(
+                    after = height,
+                    "the ancestry ended before an executed block"
+                );
+                return false;
+            }
         }
     }
     let mut chain = chain.lock().await;
@@ -182,8 +203,15 @@ impl<E: Runtime> Application<E> for App<E> {
         mut ancestry: impl Ancestry<Block>,
         _: (),
     ) -> Option<Digested<Block>> {
-        let parent = ancestry.next().await?;
+        let Some(parent) = ancestry.next().await else {
+            tracing::debug!("not proposing: the parent block is unavailable");
+            return None;
+        };
         if !ensure_executed(&self.chain, parent.clone(), &mut ancestry).await {
+            tracing::debug!(
+                parent = parent.inner().height(),
+                "not proposing: the parent could not be executed"
+            );
             return None;
         }
         self.pace(&context, parent.inner()).await;
@@ -210,7 +238,13 @@ impl<E: Runtime> Application<E> for App<E> {
                 );
                 Some(Digested::precomputed(block, digest))
             }
-            Ok(None) => None,
+            Ok(None) => {
+                tracing::debug!(
+                    parent = parent.inner().height(),
+                    "not proposing: the parent is neither the tip nor pending"
+                );
+                None
+            }
             Err(error) => {
                 tracing::error!(%error, "state store failed while building a block");
                 None
@@ -253,5 +287,137 @@ impl<E: Runtime> Application<E> for App<E> {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{genesis_block, ChainSizing};
+    use commonware_cryptography::Signer as _;
+    use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+    use custodia_types::{Genesis, MemberSpec, OrgId, OrgRole, Params, PrivateKey};
+    use futures::{future::BoxFuture, Stream};
+    use std::{
+        collections::VecDeque,
+        pin::Pin,
+        sync::{Arc, Mutex},
+        task::{Context as TaskContext, Poll},
+    };
+
+    /// Ancestors handed out one by one; before the first, `before` runs to
+    /// completion (what another task does meanwhile).
+    #[derive(Clone)]
+    struct Scripted {
+        blocks: VecDeque<Digested<Block>>,
+        before: Arc<Mutex<Option<BoxFuture<'static, ()>>>>,
+    }
+
+    impl Stream for Scripted {
+        type Item = Digested<Block>;
+
+        fn poll_next(
+            mut self: Pin<&mut Self>,
+            cx: &mut TaskContext<'_>,
+        ) -> Poll<Option<Self::Item>> {
+            {
+                let mut before = self.before.lock().expect("lock");
+                if let Some(work) = before.as_mut() {
+                    if work.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *before = None;
+                }
+            }
+            Poll::Ready(self.blocks.pop_front())
+        }
+    }
+
+    impl Ancestry<Block> for Scripted {
+        fn peek(&self) -> Option<&Digested<Block>> {
+            self.blocks.front()
+        }
+    }
+
+    fn genesis() -> Genesis {
+        let validator = PrivateKey::from_seed(1);
+        Genesis {
+            chain_id: "custodia-app-test".into(),
+            genesis_time_ms: 1_800_000_000_000,
+            params: Params::default(),
+            members: vec![MemberSpec {
+                id: OrgId::new("org-0").expect("a valid id"),
+                name: "Organisation 0".into(),
+                role: OrgRole::Provider,
+                admin_key: PrivateKey::from_seed(2).public_key(),
+                validator_key: validator.public_key(),
+                p2p: "127.0.0.1:31000".parse().expect("an address"),
+                api: None,
+            }],
+        }
+    }
+
+    fn digested(block: Block) -> Digested<Block> {
+        let digest = block.digest();
+        Digested::precomputed(block, digest)
+    }
+
+    #[test]
+    fn a_proposer_builds_on_a_parent_finalized_while_it_walked_the_ancestry() {
+        deterministic::Runner::default().start(|context| async move {
+            let genesis = genesis();
+            let (first, writes) = genesis_block(context.child("genesis"), &genesis, "t")
+                .await
+                .expect("genesis");
+            let sizing = ChainSizing {
+                mempool_capacity: 16,
+                execution_budget: Duration::from_secs(1),
+                state_cache_pages: std::num::NonZeroUsize::new(64).expect("nonzero"),
+            };
+            let open = |name: &'static str| {
+                let context = context.child(name);
+                let (genesis, first, writes) = (genesis.clone(), first.clone(), writes.clone());
+                async move {
+                    Chain::open(context, &genesis, &first, &writes, sizing, name)
+                        .await
+                        .expect("open a chain")
+                }
+            };
+            // Another leader built the parent; this node has not executed it.
+            let parent = open("leader")
+                .await
+                .build(&first, genesis.genesis_time_ms + 1)
+                .await
+                .expect("build")
+                .expect("a block on genesis");
+            let chain: SharedChain<_> = Arc::new(futures::lock::Mutex::new(open("proposer").await));
+            // While the proposer fetches the parent's parent, the parent is
+            // finalized here.
+            let finalizing = {
+                let (chain, parent) = (chain.clone(), parent.clone());
+                async move {
+                    chain
+                        .lock()
+                        .await
+                        .finalize(&parent)
+                        .await
+                        .expect("finalize");
+                }
+            };
+            let mut ancestry = Scripted {
+                blocks: VecDeque::from([digested(first.clone())]),
+                before: Arc::new(Mutex::new(Some(Box::pin(finalizing)))),
+            };
+
+            assert!(ensure_executed(&chain, digested(parent.clone()), &mut ancestry).await);
+            let mut chain = chain.lock().await;
+            assert_eq!(chain.tip().digest, parent.digest());
+            let child = chain
+                .build(&parent, genesis.genesis_time_ms + 2)
+                .await
+                .expect("build")
+                .expect("a block on the finalized parent");
+            assert_eq!(child.parent(), parent.digest());
+        });
     }
 }
