@@ -7,6 +7,13 @@ mod seed;
 mod supply;
 mod verify_record;
 
+// jemalloc, not the system allocator: under load glibc's malloc spent about
+// a sixth of a node's processor consolidating and unlinking free chunks,
+// and jemalloc gave ~10 % more writes a second (BENCHMARKS.md). mimalloc
+// lost to glibc here (it returned pages to the kernel and took them back).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use custodia_node::init::{init_consortium, InitOptions};
