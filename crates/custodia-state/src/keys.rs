@@ -29,7 +29,7 @@ pub fn proposal(id: u64) -> Vec<u8> {
 }
 
 /// Which organisation a key belongs to, and as what (admin or agent).
-pub fn principal(key: &PublicKey) -> Vec<u8> {
+pub fn principal(key: &(impl AsRef<[u8]> + ?Sized)) -> Vec<u8> {
     format!("id/key/{}", key_hex(key)).into_bytes()
 }
 

@@ -6,7 +6,7 @@ use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
     PolicySet, Request, RestrictedExpression,
 };
-use custodia_types::{AccessAction, AgentKind, OrgId, OrgRole, Pseudonym, PublicKey, Purpose};
+use custodia_types::{AccessAction, AgentKind, KeyId, OrgId, OrgRole, Pseudonym, Purpose};
 use std::{
     collections::{HashMap, HashSet},
     str::FromStr,
@@ -37,7 +37,7 @@ pub fn parse(text: &str) -> Result<PolicySet, PolicyError> {
 /// Who is asking.
 pub enum Asker<'a> {
     Agent {
-        key: &'a PublicKey,
+        key: &'a KeyId,
         org: &'a OrgId,
         role: OrgRole,
         /// `None` for the organisation's admin key.
@@ -368,7 +368,7 @@ mod tests {
         )
     }
 
-    fn agent<'a>(key: &'a PublicKey, org: &'a OrgId, role: OrgRole) -> Asker<'a> {
+    fn agent<'a>(key: &'a KeyId, org: &'a OrgId, role: OrgRole) -> Asker<'a> {
         Asker::Agent {
             key,
             org,
@@ -380,7 +380,7 @@ mod tests {
     #[test]
     fn only_regulators_read_the_whole_audit_log_and_no_rule_errs_on_it() {
         use commonware_cryptography::Signer as _;
-        let key = custodia_types::PrivateKey::from_seed(1).public_key();
+        let key = KeyId::from(custodia_types::PrivateKey::from_seed(1).public_key());
         let org = OrgId::new("st-mary").unwrap();
         let patient = Pseudonym::random();
         let read_audit = AccessAction::ReadAudit;
@@ -410,7 +410,7 @@ mod tests {
     #[test]
     fn a_rule_that_cannot_be_evaluated_denies_even_a_permitted_request() {
         use commonware_cryptography::Signer as _;
-        let key = custodia_types::PrivateKey::from_seed(1).public_key();
+        let key = KeyId::from(custodia_types::PrivateKey::from_seed(1).public_key());
         let org = OrgId::new("st-mary").unwrap();
         let patient = Pseudonym::random();
         let record = || Target::Record {

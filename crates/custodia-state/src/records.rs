@@ -2,8 +2,8 @@
 
 use crate::StateRead;
 use custodia_types::{
-    AccessAction, AgentKind, ConsentGrant, Digest, Grantee, OrgId, OrgRole, Params, Proposal,
-    Pseudonym, PublicKey, Purpose, ResourceType,
+    AccessAction, AgentKind, ConsentGrant, Digest, Grantee, KeyId, OrgId, OrgRole, Params,
+    Proposal, Pseudonym, PublicKey, Purpose, ResourceType,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -186,7 +186,7 @@ impl ConsentEntry {
     /// `resource_type` (none: any type) for `purpose` at `time_ms`?
     pub fn allows(
         &self,
-        agent: &PublicKey,
+        agent: &KeyId,
         org: &OrgId,
         resource_type: Option<ResourceType>,
         purpose: Purpose,
@@ -194,7 +194,7 @@ impl ConsentEntry {
     ) -> bool {
         let grantee = match &self.grant.grantee {
             Grantee::Org { org: granted } => granted == org,
-            Grantee::Agent { key } => key == agent,
+            Grantee::Agent { key } => agent == key,
         };
         grantee
             && self.revoked_height.is_none()

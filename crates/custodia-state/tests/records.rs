@@ -11,9 +11,9 @@ use custodia_state::{
     StateRead, TxStatus,
 };
 use custodia_types::{
-    AccessAction, AccessRequest, AgentKind, Body, ConsentGrant, Grantee, LogicalId, OrgId, OrgRole,
-    Params, PrivateKey, Proposal, Pseudonym, PublicKey, Purpose, RecordVersion, ResourceRef,
-    ResourceType,
+    AccessAction, AccessRequest, AgentKind, Body, ConsentGrant, Grantee, KeyId, LogicalId, OrgId,
+    OrgRole, Params, PrivateKey, Proposal, Pseudonym, PublicKey, Purpose, RecordVersion,
+    ResourceRef, ResourceType,
 };
 
 const HOUR: u64 = 3_600_000;
@@ -106,7 +106,7 @@ impl World {
         break_glass: Option<&str>,
     ) -> AuditEvent {
         let body = Body::Access(AccessRequest {
-            agent: agent.clone(),
+            agent: agent.into(),
             patient: self.patient,
             resource: resource.map(|(resource_type, id)| ResourceRef {
                 resource_type,
@@ -127,7 +127,7 @@ impl World {
     /// Org `org`'s node asks for `agent` to read the whole audit log.
     fn query_audit(&mut self, org: u64, agent: &PublicKey) -> AuditEvent {
         let body = Body::QueryAudit {
-            agent: agent.clone(),
+            agent: agent.into(),
             purpose: Purpose::Treatment,
         };
         let tx = self.chain.tx(&node(org), body);
@@ -209,7 +209,7 @@ fn version(
         commitment: custodia_types::sha256(&[b"salted", id.as_bytes()]),
         size: 100,
         time_ms: 1_000,
-        author,
+        author: author.into(),
     }
 }
 
@@ -250,20 +250,25 @@ fn a_custodian_writes_versions_and_nobody_else_can() {
         "expected version 3"
     ));
     let mut foreign = observation(&w, 3);
-    foreign.author = w.clinician[1].public_key();
+    foreign.author = w.clinician[1].public_key().into();
     assert!(rejected(&w.write(1, foreign), "only its custodian"));
     let mut stolen = observation(&w, 3);
-    stolen.author = w.clinician[0].public_key();
+    stolen.author = w.clinician[0].public_key().into();
     assert!(rejected(
         &w.write(1, stolen),
         "not registered to the signing organisation"
     ));
     let mut by_device = observation(&w, 3);
-    by_device.author = w.device.public_key();
+    by_device.author = w.device.public_key().into();
     assert!(rejected(&w.write(0, by_device), "devices may not"));
     let mut by_patient = observation(&w, 3);
-    by_patient.author = w.patient_key.public_key();
+    by_patient.author = w.patient_key.public_key().into();
     assert!(rejected(&w.write(0, by_patient), "patients do not write"));
+    // Bodies name authors by their bytes, unchecked: bytes that are no key
+    // at all name no registered agent.
+    let mut by_nobody = observation(&w, 3);
+    by_nobody.author = KeyId::from([0xff; 32]);
+    assert!(rejected(&w.write(0, by_nobody), "not a registered"));
     let stranger = version(
         Pseudonym::new([1; 32]),
         ResourceType::Condition,
@@ -294,7 +299,7 @@ fn a_custodian_writes_versions_and_nobody_else_can() {
     assert!(rejected(&w.write(0, wrong_id), "pseudonym"));
     // A regulator's node writes nothing.
     let mut by_regulator = observation(&w, 3);
-    by_regulator.author = w.regulator_agent.public_key();
+    by_regulator.author = w.regulator_agent.public_key().into();
     assert!(rejected(&w.write(2, by_regulator), "regulators"));
 
     let head: RecordHead = records::read(
@@ -392,7 +397,7 @@ fn a_bundle_of_versions_is_recorded_all_together_or_not_at_all() {
     // Another organisation cannot slip a version into someone else's record
     // by bundling it with its own.
     let mut foreign = version(newborn, ResourceType::Condition, "cond-1", 2, author);
-    foreign.author = w.clinician[1].public_key();
+    foreign.author = w.clinician[1].public_key().into();
     let status = w.send(
         &node(1),
         Body::WriteRecords {
@@ -567,7 +572,7 @@ fn nodes_speak_only_for_their_own_agents_and_agents_only_for_themselves() {
     assert_eq!(w.write(0, observation(&w, 1)), TxStatus::Applied);
     let request = |agent: PublicKey, patient| {
         Body::Access(AccessRequest {
-            agent,
+            agent: agent.into(),
             patient,
             resource: None,
             action: AccessAction::Search,
@@ -712,7 +717,7 @@ fn a_batch_applies_each_entry_on_its_own_and_files_it_under_its_entry_id() {
     let clinician = w.clinician[0].public_key();
     let stranger = Pseudonym::new([7; 32]);
     let read = Body::Access(AccessRequest {
-        agent: clinician.clone(),
+        agent: (&clinician).into(),
         patient: w.patient,
         resource: Some(ResourceRef {
             resource_type: ResourceType::Observation,

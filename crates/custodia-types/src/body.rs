@@ -5,8 +5,8 @@ use crate::{
     codec_util::{read_str, str_size, write_str},
     hexser,
     ids::tagged_enum,
-    AccessRequest, ConsentGrant, Digest, LogicalId, OrgId, OrgRole, Pseudonym, PublicKey, Purpose,
-    RecordVersion, ResourceType, SupplyTx,
+    AccessRequest, ConsentGrant, Digest, KeyId, LogicalId, OrgId, OrgRole, Pseudonym, PublicKey,
+    Purpose, RecordVersion, ResourceType, SupplyTx,
 };
 use bytes::{BufMut, Bytes};
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
@@ -81,7 +81,7 @@ pub enum Body {
     /// itself an audit event.
     QueryAudit {
         #[serde(with = "hexser")]
-        agent: PublicKey,
+        agent: KeyId,
         purpose: Purpose,
     },
     /// The custodian erases a resource: every version's keys and
@@ -334,7 +334,7 @@ fn read_body(buf: &mut impl Buf, may_batch: bool) -> Result<Body, Error> {
             )?,
         },
         12 => Body::QueryAudit {
-            agent: PublicKey::read(buf)?,
+            agent: KeyId::read(buf)?,
             purpose: Purpose::read(buf)?,
         },
         13 => Body::Supply(SupplyTx::read(buf)?),

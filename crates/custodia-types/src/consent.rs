@@ -6,7 +6,7 @@ use crate::{
     codec_util::{read_str, str_size, write_str},
     hexser,
     ids::tagged_enum,
-    LogicalId, OrgId, Pseudonym, PublicKey, ResourceType,
+    KeyId, LogicalId, OrgId, Pseudonym, PublicKey, ResourceType,
 };
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
@@ -84,7 +84,7 @@ impl ConsentGrant {
 pub struct AccessRequest {
     /// Who asked: an agent of the signing organisation, or a patient.
     #[serde(with = "hexser")]
-    pub agent: PublicKey,
+    pub agent: KeyId,
     pub patient: Pseudonym,
     /// The resource, or none for a search over the patient's records.
     pub resource: Option<ResourceRef>,
@@ -237,7 +237,7 @@ impl Read for AccessRequest {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
-            agent: PublicKey::read(buf)?,
+            agent: KeyId::read(buf)?,
             patient: Pseudonym::read(buf)?,
             resource: Option::<ResourceRef>::read(buf)?,
             action: AccessAction::read(buf)?,

@@ -11,6 +11,7 @@ mod consent;
 mod genesis;
 pub mod hexser;
 mod ids;
+mod key_id;
 mod record;
 mod supply;
 mod token;
@@ -26,6 +27,7 @@ pub use consent::{
 };
 pub use genesis::{Genesis, GenesisError, MemberSpec, Params};
 pub use ids::{IdError, OrgId, OrgRole};
+pub use key_id::KeyId;
 pub use record::{LogicalId, Pseudonym, RecordIdError, RecordVersion, ResourceType};
 pub use supply::{SupplyTx, SupplyTxError, MAX_SUPPLY_JSON_BYTES};
 pub use token::{AuthToken, TokenError, TOKEN_NAMESPACE};
@@ -58,7 +60,7 @@ pub fn generate_key() -> PrivateKey {
 }
 
 /// Hex form of a public key, as used in files, URLs and logs.
-pub fn key_hex(key: &PublicKey) -> String {
+pub fn key_hex(key: &(impl AsRef<[u8]> + ?Sized)) -> String {
     hex::encode(key.as_ref())
 }
 

@@ -6,7 +6,7 @@ use crate::{
     codec_util::{read_str, str_size, write_str},
     hexser,
     ids::tagged_enum,
-    Digest, PublicKey,
+    Digest, KeyId,
 };
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
@@ -211,7 +211,7 @@ pub struct RecordVersion {
     /// The agent who wrote it: the signer, or, when a node signs for one of
     /// its organisation's agents, that agent.
     #[serde(with = "hexser")]
-    pub author: PublicKey,
+    pub author: KeyId,
 }
 
 impl Write for RecordVersion {
@@ -254,7 +254,7 @@ impl Read for RecordVersion {
             commitment: Digest::read(buf)?,
             size: u64::read(buf)?,
             time_ms: u64::read(buf)?,
-            author: PublicKey::read(buf)?,
+            author: KeyId::read(buf)?,
         })
     }
 }
@@ -277,7 +277,7 @@ mod tests {
             time_ms: 1_800_000_000_000,
             author: {
                 use commonware_cryptography::Signer as _;
-                crate::PrivateKey::from_seed(1).public_key()
+                crate::PrivateKey::from_seed(1).public_key().into()
             },
         }
     }
@@ -367,11 +367,15 @@ mod tests {
     #[test]
     fn consent_and_access_bodies_round_trip() {
         use crate::{AccessAction, AccessRequest, ConsentGrant, Grantee, Purpose, ResourceRef};
+        let key = {
+            use commonware_cryptography::Signer as _;
+            crate::PrivateKey::from_seed(1).public_key()
+        };
         let agent = version().author;
         for body in [
             Body::EnrolPatient {
                 patient: Pseudonym::new([1; 32]),
-                key: agent.clone(),
+                key: key.clone(),
             },
             Body::GrantConsent(ConsentGrant {
                 grantee: Grantee::Org {
@@ -383,7 +387,7 @@ mod tests {
                 until_ms: 2,
             }),
             Body::GrantConsent(ConsentGrant {
-                grantee: Grantee::Agent { key: agent.clone() },
+                grantee: Grantee::Agent { key },
                 scope: vec![],
                 purpose: Purpose::Research,
                 from_ms: 0,
@@ -393,7 +397,7 @@ mod tests {
                 consent: crate::sha256(&[b"grant"]),
             },
             Body::Access(AccessRequest {
-                agent: agent.clone(),
+                agent,
                 patient: Pseudonym::new([2; 32]),
                 resource: Some(ResourceRef {
                     resource_type: ResourceType::Observation,

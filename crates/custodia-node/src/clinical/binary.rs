@@ -135,7 +135,7 @@ impl<E: Runtime> Clinical<E> {
                 commitment: Digest::from(sealed.commitment),
                 size: sealed.plaintext_len,
                 time_ms,
-                author: caller.key.clone(),
+                author: (&caller.key).into(),
             },
             json: json.clone(),
         };

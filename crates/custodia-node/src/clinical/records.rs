@@ -251,7 +251,7 @@ impl<E: Runtime> Clinical<E> {
                 commitment: Digest::from(sealed.commitment),
                 size,
                 time_ms,
-                author: caller.key.clone(),
+                author: (&caller.key).into(),
             },
             json,
         })
@@ -352,7 +352,7 @@ impl<E: Runtime> Clinical<E> {
     /// final audit event of the question.
     pub(super) async fn query_audit(&self, caller: &Caller) -> Result<AuditEvent, Outcome> {
         let body = Body::QueryAudit {
-            agent: caller.key.clone(),
+            agent: (&caller.key).into(),
             purpose: caller.purpose,
         };
         let (tx, receipt) = self.submit_final(body).await?;
@@ -383,7 +383,7 @@ impl<E: Runtime> Clinical<E> {
         action: AccessAction,
     ) -> Result<(Digest, AuditEvent), Outcome> {
         let request = AccessRequest {
-            agent: caller.key.clone(),
+            agent: (&caller.key).into(),
             patient,
             resource,
             action,

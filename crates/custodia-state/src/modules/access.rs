@@ -12,8 +12,8 @@ use crate::{
     Rejection, StateRead,
 };
 use custodia_types::{
-    key_hex, AccessAction, AccessRequest, AgentKind, Body, OrgId, OrgRole, Pseudonym, PublicKey,
-    Purpose,
+    key_hex, AccessAction, AccessRequest, AgentKind, Body, KeyId, OrgId, OrgRole, Pseudonym,
+    PublicKey, Purpose,
 };
 use std::collections::BTreeSet;
 
@@ -169,7 +169,7 @@ impl Access {
     fn query_audit(
         &self,
         ctx: &mut TxContext<'_>,
-        agent: &PublicKey,
+        agent: &KeyId,
         purpose: Purpose,
     ) -> Result<(), Rejection> {
         let actor = resolve_actor(&*ctx.state, ctx.signer, ctx.principal, agent)?;
@@ -216,7 +216,7 @@ impl Actor {
         }
     }
 
-    fn asker<'a>(&'a self, key: &'a PublicKey) -> Asker<'a> {
+    fn asker<'a>(&'a self, key: &'a KeyId) -> Asker<'a> {
         match self {
             Actor::Agent { org, role, kind } => Asker::Agent {
                 key,
@@ -236,7 +236,7 @@ pub(crate) fn resolve_actor(
     state: &(impl StateRead + ?Sized),
     signer: &PublicKey,
     principal: &Principal,
-    agent: &PublicKey,
+    agent: &KeyId,
 ) -> Result<Actor, Rejection> {
     let is_node = matches!(principal, Principal::Node { .. });
     if !is_node && agent != signer {
@@ -278,7 +278,7 @@ pub(crate) fn resolve_actor(
 
 /// What an audit event is about.
 pub(crate) struct EventFacts<'a> {
-    agent: &'a PublicKey,
+    agent: &'a KeyId,
     patient: Option<Pseudonym>,
     resource: Option<String>,
     action: AccessAction,
@@ -357,10 +357,7 @@ fn counter(state: &(impl StateRead + ?Sized), key: &[u8]) -> u64 {
 
 /// An audit request for a write the chain accepted (the write itself is
 /// the permission: only a custodian gets this far).
-pub(crate) fn write_request(
-    agent: PublicKey,
-    record: &custodia_types::RecordVersion,
-) -> AccessRequest {
+pub(crate) fn write_request(agent: KeyId, record: &custodia_types::RecordVersion) -> AccessRequest {
     AccessRequest {
         agent,
         patient: record.patient,

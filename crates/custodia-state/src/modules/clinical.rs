@@ -143,7 +143,7 @@ fn write_audited(
     write(ctx, org.clone(), record)?;
     record_event(
         ctx,
-        &write_request(record.author.clone(), record),
+        &write_request(record.author, record),
         Some(org.clone()),
         Decision::Permit,
         vec!["custodian-writes".into()],

@@ -33,7 +33,7 @@ use custodia_supply::{
     ledger::{self, Ctx, SupplyAction, SupplyError, SupplyStore},
     model::OrgId as SupplyOrg,
 };
-use custodia_types::{key_hex, AgentKind, Body, OrgId, OrgRole, PublicKey};
+use custodia_types::{key_hex, AgentKind, Body, KeyId, OrgId, OrgRole, PublicKey};
 use std::collections::BTreeSet;
 
 pub struct Supply;
@@ -200,7 +200,7 @@ fn acting(
     on_behalf_of: Option<&PublicKey>,
 ) -> Result<(OrgId, OrgRole, Option<AgentKind>, PublicKey), Rejection> {
     let agent = on_behalf_of.unwrap_or(ctx.signer).clone();
-    match resolve_actor(&*ctx.state, ctx.signer, ctx.principal, &agent)? {
+    match resolve_actor(&*ctx.state, ctx.signer, ctx.principal, &KeyId::from(&agent))? {
         Actor::Agent { org, role, kind } => Ok((org, role, kind, agent)),
         Actor::Patient(_) => Err(Rejection::NotAllowed(
             "patients do not take part in the supply chain",
