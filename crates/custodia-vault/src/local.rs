@@ -1,11 +1,11 @@
 //! Ciphertexts on local disk, the vault's default backend. Small ones
-//! (record versions, replicas) live in one embedded database, committed in
+//! (record versions, replicas) live in one embedded store, committed in
 //! groups (see `object_db`); large ones (streamed files) are files,
 //! written to a temporary name, synced and renamed, so a crash leaves
 //! either the whole object or none of it.
 //!
 //! ```text
-//! <root>/objects/objects.redb   small ciphertexts (anyone's; replicas too)
+//! <root>/objects/small/        small ciphertexts (anyone's; replicas too)
 //! <root>/objects/ab/abcdef…     large ciphertexts (streamed files)
 //! <root>/objects/.tmp-…         large objects being streamed in
 //! ```
@@ -20,6 +20,16 @@ use std::{
     io::Read,
     path::{Path, PathBuf},
 };
+
+/// The small objects' store, under `objects`.
+const SMALL: &str = "small";
+
+/// Whether `dir` is a shard of large objects (named by two hex digits).
+fn is_shard(dir: &Path) -> bool {
+    dir.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+}
 
 /// Where a large object `hash` is kept under `objects`: sharded by its
 /// first byte, so no directory grows too large.
@@ -41,7 +51,14 @@ impl LocalObjects {
     pub(crate) fn open(root: &Path) -> Result<Self, VaultError> {
         let root = root.join("objects");
         fs::create_dir_all(&root)?;
-        let small = ObjectDb::open(&root.join("objects.redb"))?;
+        if root.join("objects.redb").exists() {
+            return Err(VaultError::Database(format!(
+                "{} holds a vault from an earlier version of custodia (objects.redb); \
+                 initialise this node's home again",
+                root.display()
+            )));
+        }
+        let small = ObjectDb::open(&root.join(SMALL))?;
         Ok(Self { root, small })
     }
 
@@ -140,7 +157,7 @@ impl LocalObjects {
         let mut files = 0u64;
         for shard in fs::read_dir(&self.root)? {
             let shard = shard?.path();
-            if shard.is_dir() {
+            if shard.is_dir() && is_shard(&shard) {
                 files += fs::read_dir(&shard)?.count() as u64;
             }
         }
@@ -163,14 +180,17 @@ mod tests {
     use crate::DiskStore;
 
     /// Every file under `dir`, at any depth (objects, shards, temporaries),
-    /// but the small objects' database.
+    /// but the small objects' store.
     fn files_under(dir: &Path) -> Vec<PathBuf> {
         let mut files = Vec::new();
         for entry in fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
+            if path.ends_with(SMALL) {
+                continue;
+            }
             if path.is_dir() {
                 files.extend(files_under(&path));
-            } else if !path.ends_with("objects.redb") {
+            } else {
                 files.push(path);
             }
         }
