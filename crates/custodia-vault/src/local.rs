@@ -66,11 +66,12 @@ impl LocalObjects {
         object_path(&self.root, hash)
     }
 
+    /// Content-addressed, so putting an object again rewrites the same
+    /// bytes: cheaper than asking first (a lookup in the store, and a
+    /// `stat` of the large object's path, for every new object).
     pub(crate) fn put(&self, bytes: &[u8]) -> Result<Hash, VaultError> {
         let hash = sha256(&[bytes]);
-        if !self.contains(&hash) {
-            self.small.put(hash, bytes.to_vec(), true)?;
-        }
+        self.small.put(hash, bytes.to_vec(), true)?;
         Ok(hash)
     }
 
@@ -85,7 +86,7 @@ impl LocalObjects {
         let mut new_at = Vec::new();
         for (index, (expected, bytes)) in replicas.iter().enumerate() {
             results.push(check_hash(expected, &sha256(&[bytes])));
-            if results[index].is_ok() && !self.contains(expected) {
+            if results[index].is_ok() {
                 new.push((*expected, bytes.to_vec()));
                 new_at.push(index);
             }

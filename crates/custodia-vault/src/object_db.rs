@@ -110,11 +110,21 @@ impl ObjectDb {
     }
 
     pub(crate) fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, VaultError> {
-        Ok(self.0.objects.get(hash).map_err(database)?.map(|v| v.to_vec()))
+        Ok(self
+            .0
+            .objects
+            .get(hash)
+            .map_err(database)?
+            .map(|v| v.to_vec()))
     }
 
     pub(crate) fn len(&self, hash: &Hash) -> Result<Option<u64>, VaultError> {
-        Ok(self.0.objects.size_of(hash).map_err(database)?.map(u64::from))
+        Ok(self
+            .0
+            .objects
+            .size_of(hash)
+            .map_err(database)?
+            .map(u64::from))
     }
 
     /// Counts by reading every key: for operators, not for hot paths.
@@ -310,7 +320,9 @@ mod tests {
     fn a_delete_sees_a_put_queued_before_it() {
         let (dir, path) = fresh("put-then-delete");
         let db = ObjectDb::open(&path).unwrap();
-        let put = db.enqueue(Change::Put(hash(9), b"nine".to_vec()), false).unwrap();
+        let put = db
+            .enqueue(Change::Put(hash(9), b"nine".to_vec()), false)
+            .unwrap();
         let delete = db.enqueue(Change::Delete(hash(9)), true).unwrap();
         ObjectDb::answer(put).unwrap();
         assert!(ObjectDb::answer(delete).unwrap(), "the put came first");
