@@ -47,12 +47,6 @@ impl PartialEq<PublicKey> for KeyId {
     }
 }
 
-impl PartialEq<KeyId> for PublicKey {
-    fn eq(&self, key: &KeyId) -> bool {
-        key == self
-    }
-}
-
 impl AsRef<[u8]> for KeyId {
     fn as_ref(&self) -> &[u8] {
         &self.0
