@@ -78,20 +78,22 @@ impl LocalObjects {
     /// Without waiting for the disk: the custodian's copy is the synced
     /// one, and a read at this node fetches the ciphertext from the
     /// custodian again (with the key), so a replica lost in a crash costs
-    /// nothing (the database keeps what it had before the lost commit
-    /// whole).
+    /// nothing (the store keeps what it had before the lost batch whole).
     pub(crate) fn put_replicas(&self, replicas: &[(Hash, &[u8])]) -> Vec<Result<(), VaultError>> {
         let mut results: Vec<Result<(), VaultError>> = Vec::with_capacity(replicas.len());
-        let mut new = Vec::new();
-        let mut new_at = Vec::new();
+        let mut genuine = Vec::new();
+        let mut genuine_at = Vec::new();
         for (index, (expected, bytes)) in replicas.iter().enumerate() {
             results.push(check_hash(expected, &sha256(&[bytes])));
             if results[index].is_ok() {
-                new.push((*expected, bytes.to_vec()));
-                new_at.push(index);
+                genuine.push((*expected, bytes.to_vec()));
+                genuine_at.push(index);
             }
         }
-        for (index, result) in new_at.into_iter().zip(self.small.put_many(new, false)) {
+        for (index, result) in genuine_at
+            .into_iter()
+            .zip(self.small.put_many(genuine, false))
+        {
             results[index] = result;
         }
         results
