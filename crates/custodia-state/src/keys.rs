@@ -97,7 +97,8 @@ pub fn audit_event(seq: u64) -> Vec<u8> {
     format!("audit/{seq}").into_bytes()
 }
 
-/// The audit event (its sequence number) an access transaction produced.
+/// The audit event (its sequence number) an access request or audit-log
+/// query produced; writes are not indexed so.
 pub fn audit_of_tx(tx: &Digest) -> Vec<u8> {
     format!("audit/tx/{}", hex::encode(tx)).into_bytes()
 }

@@ -140,7 +140,8 @@ impl Module for Access {
             break_glass,
         };
         let (decision, reasons) = self.decide(&*ctx.state, &question);
-        record_event(ctx, request, actor.org().cloned(), decision, reasons);
+        let seq = record_event(ctx, request, actor.org().cloned(), decision, reasons);
+        index_by_action(ctx, seq);
         Ok(())
     }
 }
@@ -190,7 +191,8 @@ impl Access {
             purpose,
             break_glass: None,
         };
-        append_event(ctx, event, actor.org().cloned(), decision, reasons);
+        let seq = append_event(ctx, event, actor.org().cloned(), decision, reasons);
+        index_by_action(ctx, seq);
         Ok(())
     }
 }
@@ -286,14 +288,14 @@ pub(crate) struct EventFacts<'a> {
     break_glass: Option<String>,
 }
 
-/// Append the audit event of an access request.
+/// Append the audit event of an access request; its sequence number.
 pub(crate) fn record_event(
     ctx: &mut TxContext<'_>,
     request: &AccessRequest,
     org: Option<OrgId>,
     decision: Decision,
     reasons: Vec<String>,
-) {
+) -> u64 {
     let facts = EventFacts {
         agent: &request.agent,
         patient: Some(request.patient),
@@ -302,18 +304,27 @@ pub(crate) fn record_event(
         purpose: request.purpose,
         break_glass: request.break_glass.clone(),
     };
-    append_event(ctx, facts, org, decision, reasons);
+    append_event(ctx, facts, org, decision, reasons)
 }
 
-/// Append an audit event: under `audit/{seq}`, indexed by the transaction
-/// that caused it and, when it is about a patient, for that patient.
+/// File a question's audit event under the action that asked it, where
+/// the node that asked looks for the answer (and a custodian, for the
+/// permit a key release rests on). Writes are not filed so: their answer is
+/// the receipt, and their event is found from the version they wrote.
+fn index_by_action(ctx: &mut TxContext<'_>, seq: u64) {
+    ctx.state
+        .put(keys::audit_of_tx(&ctx.tx_id), keys::encode_u64(seq));
+}
+
+/// Append an audit event under `audit/{seq}` and, when it is about a
+/// patient, in that patient's index; its sequence number.
 fn append_event(
     ctx: &mut TxContext<'_>,
     facts: EventFacts<'_>,
     org: Option<OrgId>,
     decision: Decision,
     reasons: Vec<String>,
-) {
+) -> u64 {
     let seq = counter(&*ctx.state, keys::AUDIT_COUNT);
     let event = AuditEvent {
         seq,
@@ -335,8 +346,6 @@ fn append_event(
     ctx.state
         .put(keys::audit_event(seq), records::encode(&event));
     ctx.state
-        .put(keys::audit_of_tx(&ctx.tx_id), keys::encode_u64(seq));
-    ctx.state
         .put(keys::AUDIT_COUNT.to_vec(), keys::encode_u64(seq + 1));
     if let Some(patient) = facts.patient {
         let patient_count_key = keys::patient_audit_count(&patient);
@@ -346,6 +355,7 @@ fn append_event(
         ctx.state
             .put(patient_count_key, keys::encode_u64(index + 1));
     }
+    seq
 }
 
 fn counter(state: &(impl StateRead + ?Sized), key: &[u8]) -> u64 {

@@ -141,6 +141,8 @@ fn write_audited(
         Actor::Agent { .. } => {}
     }
     write(ctx, org.clone(), record)?;
+    // Not filed by action id (see `access::index_by_action`): the version
+    // entry names the tx and entry that wrote it.
     record_event(
         ctx,
         &write_request(record.author, record),
