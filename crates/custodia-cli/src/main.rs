@@ -116,7 +116,8 @@ drives it over HTTP from a separate load generator:\n\
            audit event is final): writes/s, reads/s, p50/p99. Then the same\n\
            workload against a throwaway PostgreSQL cluster (synchronous commit\n\
            on, a row per version, an audit row per read) driven by pgbench with\n\
-           as many clients as there were requests in flight.\n\
+           as many clients as there were requests in flight (with\n\
+           --postgres-standbys 3, also keeping four synchronous copies).\n\
   supply   on the supply chain's validators (acme-pharma, medline-logistics,\n\
            corner-pharmacy, oncology-trials): custody events (commission,\n\
            ship, receive; 5 packs each) and signed truck-logger readings\n\
@@ -145,6 +146,11 @@ Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the compar
         /// Skip the PostgreSQL comparison.
         #[arg(long)]
         no_postgres: bool,
+        /// Give the PostgreSQL comparison this many synchronous standbys on the same
+        /// machine, every commit waiting until all of them have it on disk (3: four
+        /// copies of each row, as the 4-validator consortium keeps of each write).
+        #[arg(long, default_value_t = 0)]
+        postgres_standbys: usize,
         /// The nodes' time between blocks while transactions wait
         /// (`busy_block_interval_ms`): lower means lower latency, so more throughput for
         /// the same requests in flight, and more, smaller blocks.
@@ -339,6 +345,7 @@ fn main() -> Result<()> {
             packs,
             concurrency,
             no_postgres,
+            postgres_standbys,
             busy_block_interval_ms,
             keep,
         } => bench::run(bench::BenchOptions {
@@ -349,6 +356,7 @@ fn main() -> Result<()> {
             records,
             concurrency: concurrency.max(1),
             no_postgres,
+            postgres_standbys,
             keep,
         }),
         Command::Tx {

@@ -51,6 +51,8 @@ pub struct BenchOptions {
     pub concurrency: usize,
     /// Skip the PostgreSQL comparison.
     pub no_postgres: bool,
+    /// Synchronous standbys of the PostgreSQL comparison.
+    pub postgres_standbys: usize,
     /// The nodes' time between blocks while transactions wait
     /// (`busy_block_interval_ms`).
     pub busy_block_interval_ms: u64,

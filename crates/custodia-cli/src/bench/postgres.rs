@@ -4,6 +4,11 @@
 //! driven by `pgbench` with as many clients as the chain had requests in
 //! flight. A write is one row per resource version; a read selects the row
 //! and inserts an audit row, committed before it counts as answered.
+//!
+//! With standbys, the primary streams its log to that many hot standbys on
+//! the same machine and a commit waits until every one of them has flushed
+//! it (`synchronous_standby_names = 'FIRST n (...)'`): a central database
+//! keeping as many copies of each row as the consortium keeps of each write.
 
 use super::{records::Phase, Latencies};
 use anyhow::{bail, Context, Result};
@@ -60,8 +65,14 @@ FROM resource_version WHERE seq = :r;
 COMMIT;
 ";
 
-/// Writes then reads; `None` when PostgreSQL is not installed.
-pub fn run(records: usize, clients: usize, body: &str) -> Result<Option<(Phase, Phase)>> {
+/// Writes then reads, on a primary with `standbys` synchronous standbys;
+/// `None` when PostgreSQL is not installed.
+pub fn run(
+    records: usize,
+    clients: usize,
+    standbys: usize,
+    body: &str,
+) -> Result<Option<(Phase, Phase)>> {
     let (Some(initdb), Some(pg_ctl), Some(pgbench)) =
         (binary("initdb"), binary("pg_ctl"), binary("pgbench"))
     else {
@@ -70,7 +81,14 @@ pub fn run(records: usize, clients: usize, body: &str) -> Result<Option<(Phase, 
     let dir = std::env::temp_dir().join(format!("custodia-bench-pg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let cluster = Cluster::start(&dir, &initdb, &pg_ctl, clients)?;
+    let mut cluster = Cluster::start(&dir, &initdb, &pg_ctl, clients, standbys)?;
+    if standbys > 0 {
+        let Some(basebackup) = binary("pg_basebackup") else {
+            bail!("pg_basebackup not found: it copies the primary to make standbys");
+        };
+        eprintln!("PostgreSQL: copying the primary to {standbys} synchronous standbys...");
+        cluster.add_standbys(&basebackup, standbys, clients)?;
+    }
     cluster.psql(SCHEMA)?;
     let per_client = records.div_ceil(clients);
     eprintln!(
@@ -112,15 +130,29 @@ fn binary(name: &str) -> Option<PathBuf> {
     on_path.chain(debian).find(|p| p.is_file())
 }
 
-/// A running throwaway cluster; stopped and deleted when dropped.
+/// A running throwaway cluster (a primary and its standbys); stopped and
+/// deleted when dropped.
 struct Cluster {
     dir: PathBuf,
     pg_ctl: PathBuf,
     port: u16,
+    /// The standbys' data directories, started after the primary.
+    standbys: Vec<PathBuf>,
+}
+
+/// What a standby streaming from the primary is called there.
+fn standby_name(index: usize) -> String {
+    format!("standby{index}")
 }
 
 impl Cluster {
-    fn start(dir: &Path, initdb: &Path, pg_ctl: &Path, clients: usize) -> Result<Self> {
+    fn start(
+        dir: &Path,
+        initdb: &Path,
+        pg_ctl: &Path,
+        clients: usize,
+        standbys: usize,
+    ) -> Result<Self> {
         let data = dir.join("data");
         // PostgreSQL refuses to run as root: hand the directory to the
         // `postgres` account the Debian package creates.
@@ -145,14 +177,23 @@ impl Cluster {
             dir: dir.to_path_buf(),
             pg_ctl: pg_ctl.to_path_buf(),
             port,
+            standbys: Vec::new(),
         };
         // Unix socket only (no TCP listener); durability left at its
         // defaults, stated explicitly.
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k {} -c listen_addresses='' -c fsync=on -c synchronous_commit=on -c max_connections={}",
             dir.display(),
             clients + 10
         );
+        if standbys > 0 {
+            let names: Vec<String> = (1..=standbys).map(standby_name).collect();
+            options.push_str(&format!(
+                " -c wal_level=replica -c max_wal_senders={} -c synchronous_standby_names='FIRST {standbys} ({})'",
+                standbys + 2,
+                names.join(",")
+            ));
+        }
         succeed(as_postgres(as_root, pg_ctl).args([
             "-D",
             &data.to_string_lossy(),
@@ -168,17 +209,92 @@ impl Cluster {
     }
 
     fn psql(&self, sql: &str) -> Result<()> {
+        self.query(sql).context("creating the schema").map(|_| ())
+    }
+
+    /// What `sql` prints, unaligned and without headers.
+    fn query(&self, sql: &str) -> Result<String> {
         let Some(psql) = binary("psql") else {
             bail!("psql not found");
         };
-        succeed(
+        let output = succeed(
             Command::new(psql)
                 .env("PGDATABASE", "postgres")
                 .args(self.connection())
-                .args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql]),
-        )
-        .context("creating the schema")?;
-        Ok(())
+                .args(["-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]),
+        )?;
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
+    /// Copy the primary into `count` hot standbys, start them streaming
+    /// from it, and wait until the primary counts every one as synchronous.
+    fn add_standbys(&mut self, basebackup: &Path, count: usize, clients: usize) -> Result<()> {
+        let as_root = running_as_root();
+        let ports = super::free_ports(count as u16)?;
+        for index in 1..=count {
+            let data = self.dir.join(standby_name(index));
+            succeed(as_postgres(as_root, basebackup).args([
+                "-h",
+                &self.dir.to_string_lossy(),
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                &data.to_string_lossy(),
+                "--write-recovery-conf",
+                "--no-sync",
+            ]))
+            .context("pg_basebackup")?;
+            // Later lines win: the connection pg_basebackup wrote, now
+            // under the name the primary waits for.
+            let conninfo = format!(
+                "\nprimary_conninfo = 'host={} port={} user=postgres application_name={}'\n",
+                self.dir.display(),
+                self.port,
+                standby_name(index)
+            );
+            let auto = data.join("postgresql.auto.conf");
+            let mut config = std::fs::read_to_string(&auto)?;
+            config.push_str(&conninfo);
+            std::fs::write(&auto, config)?;
+            let port = ports + index as u16 - 1;
+            // A hot standby needs at least the primary's connection slots.
+            let options = format!(
+                "-p {port} -k {} -c listen_addresses='' -c max_connections={}",
+                self.dir.display(),
+                clients + 10
+            );
+            succeed(
+                as_postgres(as_root, &self.pg_ctl).args([
+                    "-D",
+                    &data.to_string_lossy(),
+                    "-o",
+                    &options,
+                    "-l",
+                    &self
+                        .dir
+                        .join(format!("{}.log", standby_name(index)))
+                        .to_string_lossy(),
+                    "-w",
+                    "start",
+                ]),
+            )
+            .with_context(|| format!("starting {}", standby_name(index)))?;
+            self.standbys.push(data);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let synchronous =
+                self.query("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")?;
+            if synchronous == count.to_string() {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("only {synchronous} of {count} standbys became synchronous in 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     fn connection(&self) -> Vec<String> {
@@ -272,10 +388,14 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let as_root = running_as_root();
-        let _ = as_postgres(as_root, &self.pg_ctl)
-            .args(["-D", &self.dir.join("data").to_string_lossy()])
-            .args(["-m", "fast", "-w", "stop"])
-            .output();
+        // The primary first: stopped, it waits for no standby.
+        let primary = self.dir.join("data");
+        for data in std::iter::once(&primary).chain(&self.standbys) {
+            let _ = as_postgres(as_root, &self.pg_ctl)
+                .args(["-D", &data.to_string_lossy()])
+                .args(["-m", "fast", "-w", "stop"])
+                .output();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -106,10 +106,15 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let body = custodia_fhir::example("Observation", &writers[0].patients[0])
         .ok_or_else(|| anyhow!("no Observation example"))?
         .to_string();
-    match postgres::run(options.records, in_flight, &body)? {
+    let standbys = options.postgres_standbys;
+    match postgres::run(options.records, in_flight, standbys, &body)? {
         Some((writes, reads)) => {
+            let copies = match standbys {
+                0 => String::new(),
+                n => format!(", {n} synchronous standbys"),
+            };
             println!(
-                "PostgreSQL, same machine, synchronous_commit=on, {in_flight} clients (pgbench):"
+                "PostgreSQL, same machine, synchronous_commit=on{copies}, {in_flight} clients (pgbench):"
             );
             println!("{}", writes.line("row per version (commit)"));
             println!("{}", reads.line("read + audit row (commit)"));
