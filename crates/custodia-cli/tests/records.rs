@@ -486,6 +486,7 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         .iter()
         .all(|e| e["response"]["status"] == "201 Created"));
     let newborn = entries[1]["resource"]["id"].as_str().unwrap().to_string();
+    let bundled = entries[0]["resource"]["id"].as_str().unwrap().to_string();
     let location = entries[0]["response"]["location"].as_str().unwrap();
     let (code, read_back) = st_mary.get(&format!("/fhir/{}", location));
     assert_eq!(code, 200, "{read_back}");
@@ -523,6 +524,70 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         &[],
     );
     outcome(code, &body, 400, "DELETE is not supported in a transaction");
+
+    // Version-aware updates (If-Match): a write replaces only the version
+    // it names; a stale one is refused and stores nothing.
+    let path = format!("/fhir/Observation/{bundled}");
+    let mut edited = observation(&format!("Patient/{newborn}"));
+    edited["valueQuantity"]["value"] = json!(64);
+    let before = vault_objects("st-mary");
+    let stale = [("if-match", "W/\"2\"")];
+    let (code, body) = st_mary.call("PUT", &path, Some(edited.clone()), &stale);
+    outcome(code, &body, 412, "is at version 1, not version 2");
+    assert_eq!(
+        vault_objects("st-mary"),
+        before,
+        "the stale update left no content"
+    );
+    let (code, body) = st_mary.call("PUT", &path, Some(edited.clone()), &[("if-match", "1")]);
+    outcome(code, &body, 400, "If-Match");
+    let current = [("if-match", "W/\"1\"")];
+    let (code, updated) = st_mary.call("PUT", &path, Some(edited.clone()), &current);
+    assert_eq!(code, 200, "{updated}");
+    assert_eq!(updated["meta"]["versionId"], "2");
+    let (code, body) = st_mary.call("PUT", &path, Some(edited.clone()), &current);
+    outcome(code, &body, 412, "is at version 2, not version 1");
+    // In a transaction, a stale entry refuses the whole bundle.
+    let (code, body) = st_mary.call(
+        "POST",
+        "/fhir",
+        Some(transaction(json!([
+            { "request": { "method": "POST", "url": "Patient" },
+              "resource": { "resourceType": "Patient" } },
+            { "request": { "method": "PUT", "url": format!("Observation/{bundled}"), "ifMatch": "W/\"1\"" },
+              "resource": edited.clone() },
+        ]))),
+        &[],
+    );
+    outcome(code, &body, 412, "is at version 2, not version 1");
+    assert_eq!(
+        vault_objects("st-mary"),
+        before + 1,
+        "only the accepted update's content"
+    );
+    // Two editors of version 2 at once: one wins, the other is told to
+    // read again (by its node, or by the chain if both got that far).
+    let racing = [("if-match", "W/\"2\"")];
+    let mut statuses: Vec<u16> = std::thread::scope(|scope| {
+        let editors: Vec<_> = [65, 66]
+            .into_iter()
+            .map(|value| {
+                let mut edit = edited.clone();
+                edit["valueQuantity"]["value"] = json!(value);
+                let (path, racing, st_mary) = (&path, &racing, &st_mary);
+                scope.spawn(move || st_mary.call("PUT", path, Some(edit), racing).0)
+            })
+            .collect();
+        editors.into_iter().map(|e| e.join().unwrap()).collect()
+    });
+    statuses.sort();
+    assert_eq!(statuses, [200, 412]);
+    let (code, history) = st_mary.get(&format!("{path}/_history"));
+    assert_eq!(
+        (code, history["entry"].as_array().map(Vec::len)),
+        (200, Some(3)),
+        "{history}"
+    );
 
     // Erasure: St Mary's erases the Condition; unreadable on every node.
     let condition = ids

@@ -21,3 +21,38 @@ pub use transaction::{
     parse_transaction, transaction_response, Method, TransactionEntry, TransactionResult,
 };
 pub use validate::{parse, set_meta, Resource, SUPPORTED};
+
+/// The version an ETag names: `W/"3"` (as this server sends them) or
+/// `"3"`; `None` if it names none.
+pub fn version_etag(etag: &str) -> Option<u64> {
+    let etag = etag.trim();
+    let quoted = etag.strip_prefix("W/").unwrap_or(etag);
+    let digits = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_etag;
+
+    #[test]
+    fn an_etag_names_a_version_weak_or_strong_and_nothing_else() {
+        assert_eq!(version_etag("W/\"3\""), Some(3));
+        assert_eq!(version_etag(" \"12\" "), Some(12));
+        for not_a_version in [
+            "3",
+            "W/3",
+            "W/\"\"",
+            "W/\"+3\"",
+            "W/\"-1\"",
+            "W/\"3 \"",
+            "*",
+            "W/\"99999999999999999999\"",
+        ] {
+            assert_eq!(version_etag(not_a_version), None, "{not_a_version}");
+        }
+    }
+}

@@ -59,7 +59,7 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
         .map(|t| {
             json!({
                 "type": t,
-                "versioning": "versioned",
+                "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,
                 "interaction": [

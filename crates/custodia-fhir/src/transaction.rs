@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 pub enum Method {
     /// `POST Type`: the server assigns the id.
     Create,
-    /// `PUT Type/id`.
-    Update,
+    /// `PUT Type/id`; with `ifMatch`, only over that version.
+    Update { if_match: Option<u64> },
 }
 
 /// One entry of a transaction, validated, with its id decided.
@@ -159,9 +159,42 @@ fn plan(
             "each entry needs a request (method and url)".into(),
         )
     })?;
+    // Conditional creates and reads would need a search the chain does not
+    // answer atomically; refused rather than ignored.
+    for condition in ["ifNoneExist", "ifNoneMatch", "ifModifiedSince"] {
+        if request.get(condition).is_some() {
+            return Err(at(
+                i,
+                &format!("request.{condition}"),
+                format!("{condition} is not supported here; a transaction's entries are unconditional creates, or updates with ifMatch"),
+            ));
+        }
+    }
+    let if_match = match request.get("ifMatch") {
+        None => None,
+        Some(value) => Some(
+            value
+                .as_str()
+                .and_then(crate::version_etag)
+                .ok_or_else(|| {
+                    at(
+                        i,
+                        "request.ifMatch",
+                        "ifMatch names a version as its ETag does, e.g. W/\"3\"".into(),
+                    )
+                })?,
+        ),
+    };
     let method = match request.get("method").and_then(Value::as_str) {
+        Some("POST") if if_match.is_some() => {
+            return Err(at(
+                i,
+                "request.ifMatch",
+                "ifMatch applies to updates (PUT): a created resource has no version yet".into(),
+            ))
+        }
         Some("POST") => Method::Create,
-        Some("PUT") => Method::Update,
+        Some("PUT") => Method::Update { if_match },
         other => {
             return Err(at(
                 i,
@@ -206,7 +239,7 @@ fn plan(
             let id = assign_id(&resource_type);
             Ok((Method::Create, resource_type, id, full_url))
         }
-        Method::Update => {
+        Method::Update { .. } => {
             let id = path
                 .strip_prefix(&format!("{resource_type}/"))
                 .filter(|id| crate::validate::valid_id(id))
@@ -226,7 +259,7 @@ fn plan(
                     ));
                 }
             }
-            Ok((Method::Update, resource_type, id.to_string(), full_url))
+            Ok((method, resource_type, id.to_string(), full_url))
         }
     }
 }
@@ -397,6 +430,41 @@ mod tests {
             ),
             400,
             "Bundle.entry[0].resource.Observation.status",
+        );
+    }
+
+    #[test]
+    fn an_update_may_name_the_version_it_replaces_and_nothing_else_is_conditional() {
+        let patient = json!({ "resourceType": "Patient" });
+        let entries = parse_transaction(
+            &bundle(json!([
+                { "request": { "method": "PUT", "url": "Patient/a", "ifMatch": "W/\"2\"" }, "resource": patient },
+                { "request": { "method": "PUT", "url": "Patient/b" }, "resource": patient },
+            ])),
+            10,
+            ids(),
+        )
+        .unwrap();
+        assert_eq!(entries[0].method, Method::Update { if_match: Some(2) });
+        assert_eq!(entries[1].method, Method::Update { if_match: None });
+        let refused = |request: Value, words: &str| {
+            let body = bundle(json!([{ "request": request, "resource": patient }]));
+            let outcome = parse_transaction(&body, 10, ids()).unwrap_err();
+            assert_eq!(outcome.status, 400, "{outcome:?}");
+            let text = serde_json::to_string(&outcome.to_json()).unwrap();
+            assert!(text.contains(words), "{text} lacks {words:?}");
+        };
+        refused(
+            json!({ "method": "PUT", "url": "Patient/a", "ifMatch": "2" }),
+            "request.ifMatch",
+        );
+        refused(
+            json!({ "method": "POST", "url": "Patient", "ifMatch": "W/\"1\"" }),
+            "applies to updates",
+        );
+        refused(
+            json!({ "method": "POST", "url": "Patient", "ifNoneExist": "identifier=x" }),
+            "ifNoneExist is not supported",
         );
     }
 

@@ -3,7 +3,7 @@
 
 use super::{caller::Caller, now_ms, pending::Unrecorded, rfc3339, unavailable, Clinical};
 use crate::engine::Runtime;
-use custodia_fhir::{IssueType, Outcome, Resource, TransactionEntry};
+use custodia_fhir::{IssueType, Method, Outcome, Resource, TransactionEntry};
 use custodia_state::{
     keys,
     records::{AuditEvent, Decision, RecordEntry, RecordHead},
@@ -82,12 +82,14 @@ pub(super) struct Prepared {
 }
 
 impl<E: Runtime> Clinical<E> {
-    /// `POST /fhir/{type}` (id `None`) and `PUT /fhir/{type}/{id}`.
+    /// `POST /fhir/{type}` (id `None`) and `PUT /fhir/{type}/{id}`; an
+    /// update with `if_match` replaces only that version (`If-Match`).
     pub(super) async fn write(
         &self,
         caller: &Caller,
         type_name: &str,
         id: Option<&str>,
+        if_match: Option<u64>,
         body: &[u8],
     ) -> Result<(Version, bool), Outcome> {
         let resource_type = parse_type(type_name)?;
@@ -115,8 +117,10 @@ impl<E: Runtime> Clinical<E> {
                 &mut content,
             )
             .await?;
+        replaces(&prepared, if_match)?;
         self.record(vec![prepared], content)
             .await
+            .map_err(|refusal| changed_meanwhile(refusal, if_match.is_some()))
             .map(|mut versions| {
                 let version = versions.remove(0);
                 let created = version.version == 1;
@@ -154,9 +158,10 @@ impl<E: Runtime> Clinical<E> {
             .collect();
         let mut content = Unrecorded::new(&self.objects, &self.keyring);
         let mut prepared = Vec::with_capacity(entries.len());
+        let mut conditional = false;
         for (entry, (resource_type, patient, id)) in entries.iter().zip(identified) {
-            prepared.push(
-                self.prepare(
+            let version = self
+                .prepare(
                     caller,
                     resource_type,
                     id,
@@ -165,10 +170,17 @@ impl<E: Runtime> Clinical<E> {
                     &created_patients,
                     &mut content,
                 )
-                .await?,
-            );
+                .await?;
+            if let Method::Update { if_match } = entry.method {
+                replaces(&version, if_match)?;
+                conditional |= if_match.is_some();
+            }
+            prepared.push(version);
         }
-        let versions = self.record(prepared, content).await?;
+        let versions = self
+            .record(prepared, content)
+            .await
+            .map_err(|refusal| changed_meanwhile(refusal, conditional))?;
         Ok(entries.into_iter().zip(versions).collect())
     }
 
@@ -692,6 +704,43 @@ fn denied(event: &AuditEvent) -> Outcome {
             event.reasons.join(", ")
         ),
     )
+}
+
+/// A version-aware update must replace the version its `If-Match` names:
+/// checked against this node's state, then by the chain (a version is
+/// recorded only over the one before it).
+fn replaces(prepared: &Prepared, if_match: Option<u64>) -> Result<(), Outcome> {
+    let Some(expected) = if_match else {
+        return Ok(());
+    };
+    let record = &prepared.record;
+    let current = record.version - 1;
+    if current == expected {
+        return Ok(());
+    }
+    let name = format!("{}/{}", record.resource_type, record.id);
+    let found = match current {
+        0 => format!("{name} does not exist yet"),
+        n => format!("{name} is at version {n}"),
+    };
+    Err(Outcome::new(
+        412,
+        IssueType::Conflict,
+        format!("{found}, not version {expected} as If-Match says: read it again and reapply the change"),
+    ))
+}
+
+/// A conditional write the chain refused for its version: another version
+/// was recorded first, so the precondition failed.
+fn changed_meanwhile(refusal: Outcome, conditional: bool) -> Outcome {
+    if conditional && refusal.status == 409 {
+        return Outcome::new(
+            412,
+            IssueType::Conflict,
+            "another version was recorded while this update was written, so the version If-Match names is no longer the latest: read it again and reapply the change",
+        );
+    }
+    refusal
 }
 
 fn write_refusal(reason: &str) -> Outcome {

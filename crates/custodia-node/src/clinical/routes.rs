@@ -335,7 +335,9 @@ async fn create<E: Runtime>(
 ) -> Result<Response, Fhir> {
     let body = body_or_outcome(&headers, body)?;
     let caller = service.caller(&headers).await?;
-    let (version, _) = service.write(&caller, &type_name, None, &body).await?;
+    let (version, _) = service
+        .write(&caller, &type_name, None, None, &body)
+        .await?;
     let id = version.json["id"].as_str().unwrap_or_default().to_string();
     let location = format!("/fhir/{type_name}/{id}/_history/{}", version.version);
     Ok(version_response(
@@ -382,8 +384,11 @@ async fn update<E: Runtime>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Fhir> {
     let body = body_or_outcome(&headers, body)?;
+    let if_match = if_match(&headers)?;
     let caller = service.caller(&headers).await?;
-    let (version, created) = service.write(&caller, &type_name, Some(&id), &body).await?;
+    let (version, created) = service
+        .write(&caller, &type_name, Some(&id), if_match, &body)
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -391,6 +396,25 @@ async fn update<E: Runtime>(
     };
     let location = format!("/fhir/{type_name}/{id}/_history/{}", version.version);
     Ok(version_response(status, &version, Some(location)))
+}
+
+/// The version an update must replace (`If-Match`), if it names one.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Outcome> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(custodia_fhir::version_etag)
+        .map(Some)
+        .ok_or_else(|| {
+            Outcome::new(
+                400,
+                IssueType::Value,
+                "If-Match names the version to replace as its ETag does, e.g. W/\"3\"",
+            )
+        })
 }
 
 async fn read<E: Runtime>(
