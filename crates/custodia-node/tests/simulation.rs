@@ -705,14 +705,14 @@ fn a_member_added_by_governance_joins_the_committee_at_the_next_epoch() {
         }
         let newcomer = VALIDATORS;
         let proposal = Body::Propose {
-            proposal: custodia_types::Proposal::AddMember {
+            proposal: custodia_types::Proposal::AddMember(Box::new(custodia_types::Member {
                 id: OrgId::new("newcomer").unwrap(),
                 name: "Newcomer Clinic".into(),
                 role: OrgRole::Provider,
                 admin_key: sim.members[newcomer].admin.public_key(),
                 validator_key: sim.key(newcomer),
                 p2p: "127.0.0.1:31004".parse().unwrap(),
-            },
+            })),
         };
         let proposed = sim.submit(0, 0, 0, proposal).await;
         sim.wait_for(&all(), 3, Duration::from_secs(60)).await;

@@ -51,18 +51,7 @@ impl StateMachine {
     pub fn genesis_state(genesis: &Genesis) -> MapState {
         let mut state = MapState::default();
         let mut writes = WriteSet::new();
-        let members: Vec<Member> = genesis
-            .members
-            .iter()
-            .map(|m| Member {
-                id: m.id.clone(),
-                name: m.name.clone(),
-                role: m.role,
-                admin_key: m.admin_key.clone(),
-                validator_key: m.validator_key.clone(),
-                p2p: m.p2p,
-            })
-            .collect();
+        let members: Vec<Member> = genesis.members.iter().map(Member::from).collect();
         for member in &members {
             let admin = Principal::Admin {
                 org: member.id.clone(),

@@ -6,7 +6,6 @@ use custodia_types::{
     Proposal, Pseudonym, PublicKey, Purpose, ResourceType,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use std::net::SocketAddr;
 
 /// Serialize a record for storage. Records are plain structs with no maps
 /// or floats, so serde_json's output is canonical.
@@ -26,17 +25,7 @@ pub fn read<T: DeserializeOwned>(state: &(impl StateRead + ?Sized), key: &[u8]) 
     }))
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
-    pub id: OrgId,
-    pub name: String,
-    pub role: OrgRole,
-    #[serde(with = "custodia_types::hexser")]
-    pub admin_key: PublicKey,
-    #[serde(with = "custodia_types::hexser")]
-    pub validator_key: PublicKey,
-    pub p2p: SocketAddr,
-}
+pub use custodia_types::Member;
 
 /// Who a signing key belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -179,14 +179,10 @@ fn adding_a_member_needs_more_than_two_thirds_and_changes_validators_at_the_epoc
     let admins = chain.admins.clone();
     let newcomer = member(4);
     let add = Body::Propose {
-        proposal: Proposal::AddMember {
-            id: newcomer.id.clone(),
-            name: newcomer.name.clone(),
+        proposal: Proposal::AddMember(Box::new(custodia_types::Member {
             role: OrgRole::Pharmacy,
-            admin_key: newcomer.admin_key.clone(),
-            validator_key: newcomer.validator_key.clone(),
-            p2p: newcomer.p2p,
-        },
+            ..custodia_types::Member::from(&newcomer)
+        })),
     };
     assert_eq!(
         chain.block(vec![chain.tx(&admins[0], add)]),

@@ -65,6 +65,21 @@ pub struct MemberSpec {
     pub api: Option<SocketAddr>,
 }
 
+impl From<&MemberSpec> for crate::Member {
+    /// What the chain records of a genesis member (the API address is the
+    /// tools' concern, not the chain's).
+    fn from(spec: &MemberSpec) -> Self {
+        Self {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            role: spec.role,
+            admin_key: spec.admin_key.clone(),
+            validator_key: spec.validator_key.clone(),
+            p2p: spec.p2p,
+        }
+    }
+}
+
 /// The whole genesis document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {

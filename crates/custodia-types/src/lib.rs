@@ -19,8 +19,8 @@ mod tx;
 
 pub use block::{txs_root, Block, BlockCfg, Header, MAX_BLOCK_TXS};
 pub use body::{
-    AgentKind, Body, Parameter, Proposal, MAX_BATCH_ENTRIES, MAX_BUNDLE_VERSIONS, MAX_NOTE_BYTES,
-    MAX_POLICY_BYTES,
+    AgentKind, Body, Member, Parameter, Proposal, MAX_BATCH_ENTRIES, MAX_BUNDLE_VERSIONS,
+    MAX_NOTE_BYTES, MAX_POLICY_BYTES,
 };
 pub use consent::{
     AccessAction, AccessRequest, ConsentGrant, Grantee, Purpose, ResourceRef, MAX_REASON_LEN,

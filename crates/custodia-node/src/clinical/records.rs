@@ -75,6 +75,13 @@ fn parse_id(text: &str) -> Result<LogicalId, Outcome> {
     LogicalId::new(text).map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))
 }
 
+/// What a write makes a version of, and whose record that is.
+struct Target {
+    resource_type: ResourceType,
+    id: LogicalId,
+    patient: Pseudonym,
+}
+
 /// A version sealed into the vault, not yet on the chain.
 pub(super) struct Prepared {
     pub record: RecordVersion,
@@ -104,18 +111,10 @@ impl<E: Runtime> Clinical<E> {
                 ));
             }
         }
-        let (patient, id) = self.identify(resource_type, id, &resource)?;
+        let target = self.identify(resource_type, id, &resource)?;
         let mut content = Unrecorded::new(&self.objects, &self.keyring);
         let prepared = self
-            .prepare(
-                caller,
-                resource_type,
-                id,
-                patient,
-                resource.json,
-                &[],
-                &mut content,
-            )
+            .prepare(caller, target, resource.json, &[], &mut content)
             .await?;
         replaces(&prepared, if_match)?;
         self.record(vec![prepared], content)
@@ -143,33 +142,25 @@ impl<E: Runtime> Clinical<E> {
                 new_logical_id().as_str().to_owned()
             }
         })?;
-        let mut identified = Vec::with_capacity(entries.len());
+        let mut targets = Vec::with_capacity(entries.len());
         for entry in &entries {
             let resource_type = parse_type(&entry.resource.resource_type)?;
-            let (patient, id) = self.identify(resource_type, Some(&entry.id), &entry.resource)?;
-            identified.push((resource_type, patient, id));
+            targets.push(self.identify(resource_type, Some(&entry.id), &entry.resource)?);
         }
         // Patients the bundle creates count as known to every entry,
         // wherever in the bundle they come.
-        let created_patients: Vec<Pseudonym> = identified
+        let created_patients: Vec<Pseudonym> = targets
             .iter()
-            .filter(|(resource_type, ..)| *resource_type == ResourceType::Patient)
-            .map(|(_, patient, _)| *patient)
+            .filter(|target| target.resource_type == ResourceType::Patient)
+            .map(|target| target.patient)
             .collect();
         let mut content = Unrecorded::new(&self.objects, &self.keyring);
         let mut prepared = Vec::with_capacity(entries.len());
         let mut conditional = false;
-        for (entry, (resource_type, patient, id)) in entries.iter().zip(identified) {
+        for (entry, target) in entries.iter().zip(targets) {
+            let json = entry.resource.json.clone();
             let version = self
-                .prepare(
-                    caller,
-                    resource_type,
-                    id,
-                    patient,
-                    entry.resource.json.clone(),
-                    &created_patients,
-                    &mut content,
-                )
+                .prepare(caller, target, json, &created_patients, &mut content)
                 .await?;
             if let Method::Update { if_match } = entry.method {
                 replaces(&version, if_match)?;
@@ -188,13 +179,16 @@ impl<E: Runtime> Clinical<E> {
     async fn prepare(
         &self,
         caller: &Caller,
-        resource_type: ResourceType,
-        id: LogicalId,
-        patient: Pseudonym,
+        target: Target,
         mut json: Value,
         created_patients: &[Pseudonym],
         content: &mut Unrecorded,
     ) -> Result<Prepared, Outcome> {
+        let Target {
+            resource_type,
+            id,
+            patient,
+        } = target;
         let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, &id)).await?;
         if let Some(head) = &head {
             if head.custodian != self.org {
@@ -312,13 +306,13 @@ impl<E: Runtime> Clinical<E> {
             .collect())
     }
 
-    /// The patient and logical id a write is about.
+    /// The resource a write is a version of, and its patient.
     fn identify(
         &self,
         resource_type: ResourceType,
         id: Option<&str>,
         resource: &Resource,
-    ) -> Result<(Pseudonym, LogicalId), Outcome> {
+    ) -> Result<Target, Outcome> {
         if resource_type == ResourceType::Patient {
             // A Patient's id is its pseudonym: new ones get a fresh one.
             let patient = match id {
@@ -327,7 +321,12 @@ impl<E: Runtime> Clinical<E> {
                 })?,
                 None => Pseudonym::random(),
             };
-            return Ok((patient, parse_id(&patient.to_hex())?));
+            let id = parse_id(&patient.to_hex())?;
+            return Ok(Target {
+                resource_type,
+                id,
+                patient,
+            });
         }
         let reference = resource.patient.as_deref().unwrap_or_default();
         let patient = reference.parse::<Pseudonym>().map_err(|_| {
@@ -337,7 +336,11 @@ impl<E: Runtime> Clinical<E> {
             Some(id) => parse_id(id)?,
             None => new_logical_id(),
         };
-        Ok((patient, id))
+        Ok(Target {
+            resource_type,
+            id,
+            patient,
+        })
     }
 
     async fn audit_refused_write(

@@ -593,13 +593,13 @@ async fn audit<E: Runtime>(
     }
     let events = service.audit_trail(&patient).await?;
     let total = events.len();
-    audit_answer(
+    Ok(audit_answer(
         events,
         total,
         params,
         &format!("/fhir/AuditEvent?patient={patient}"),
         None,
-    )
+    ))
 }
 
 /// Audit events across every patient, newest first: a regulator's
@@ -648,13 +648,13 @@ async fn audit_log<E: Runtime>(
     let next = Some(offset.saturating_add(count))
         .filter(|n| *n < total)
         .map(page);
-    audit_answer(
+    Ok(audit_answer(
         events,
         total as usize,
         params,
         &page(offset),
         next.as_deref(),
-    )
+    ))
 }
 
 /// Audit events as a searchset Bundle, or exported as NDJSON or CSV.
@@ -664,7 +664,7 @@ fn audit_answer(
     params: &HashMap<String, String>,
     self_url: &str,
     next_url: Option<&str>,
-) -> Result<Response, Fhir> {
+) -> Response {
     match params.get("_format").map(String::as_str) {
         Some("ndjson") | Some("application/fhir+ndjson") => {
             let mut text = String::new();
@@ -672,10 +672,10 @@ fn audit_answer(
                 text.push_str(&serde_json::to_string(e).unwrap_or_default());
                 text.push('\n');
             }
-            Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], text).into_response())
+            ([(header::CONTENT_TYPE, "application/x-ndjson")], text).into_response()
         }
         Some("csv") | Some("text/csv") => {
-            Ok(([(header::CONTENT_TYPE, "text/csv")], audit_csv(&events)).into_response())
+            ([(header::CONTENT_TYPE, "text/csv")], audit_csv(&events)).into_response()
         }
         _ => {
             let entries: Vec<BundleEntry> = events
@@ -690,7 +690,7 @@ fn audit_answer(
                 .collect();
             let bundle =
                 custodia_fhir::bundle(BundleKind::Searchset, self_url, next_url, total, entries);
-            Ok(resource(StatusCode::OK, &bundle))
+            resource(StatusCode::OK, &bundle)
         }
     }
 }

@@ -40,15 +40,10 @@ impl Module for Governance {
                 keys.insert(keys::proposal(*proposal_id));
             }
             Body::Propose {
-                proposal:
-                    Proposal::AddMember {
-                        admin_key,
-                        validator_key,
-                        ..
-                    },
+                proposal: Proposal::AddMember(member),
             } => {
-                keys.insert(keys::principal(admin_key));
-                keys.insert(keys::principal(validator_key));
+                keys.insert(keys::principal(&member.admin_key));
+                keys.insert(keys::principal(&member.validator_key));
             }
             _ => {}
         }
@@ -148,23 +143,21 @@ fn check_proposal(state: &dyn StateWrite, proposal: &Proposal) -> Result<(), Rej
     let members = records::members(state);
     let find = |id: &OrgId| members.iter().position(|m| &m.id == id);
     match proposal {
-        Proposal::AddMember {
-            id,
-            admin_key,
-            validator_key,
-            ..
-        } => {
-            if find(id).is_some() {
-                return Err(Rejection::MemberExists(id.clone()));
+        Proposal::AddMember(new) => {
+            if find(&new.id).is_some() {
+                return Err(Rejection::MemberExists(new.id.clone()));
             }
-            if admin_key == validator_key
-                || state.get(&keys::principal(admin_key)).is_some()
-                || state.get(&keys::principal(validator_key)).is_some()
-                || members
-                    .iter()
-                    .any(|m| &m.validator_key == validator_key || &m.admin_key == validator_key)
+            let in_use = |key| {
+                state.get(&keys::principal(key)).is_some()
+                    || members
+                        .iter()
+                        .any(|m| &m.validator_key == key || &m.admin_key == key)
+            };
+            if new.admin_key == new.validator_key
+                || in_use(&new.admin_key)
+                || in_use(&new.validator_key)
             {
-                return Err(Rejection::KeyInUse(key_hex(admin_key)));
+                return Err(Rejection::KeyInUse(key_hex(&new.admin_key)));
             }
             Ok(())
         }
@@ -221,31 +214,18 @@ fn execute(state: &mut dyn StateWrite, proposal: &Proposal) {
     let mut validators: Validators =
         records::read(&*state, keys::VALIDATORS).expect("validators are written at genesis");
     match proposal {
-        Proposal::AddMember {
-            id,
-            name,
-            role,
-            admin_key,
-            validator_key,
-            p2p,
-        } => {
-            members.push(Member {
-                id: id.clone(),
-                name: name.clone(),
-                role: *role,
-                admin_key: admin_key.clone(),
-                validator_key: validator_key.clone(),
-                p2p: *p2p,
-            });
+        Proposal::AddMember(new) => {
+            let org = new.id.clone();
             state.put(
-                keys::principal(admin_key),
-                records::encode(&Principal::Admin { org: id.clone() }),
+                keys::principal(&new.admin_key),
+                records::encode(&Principal::Admin { org: org.clone() }),
             );
             state.put(
-                keys::principal(validator_key),
-                records::encode(&Principal::Node { org: id.clone() }),
+                keys::principal(&new.validator_key),
+                records::encode(&Principal::Node { org }),
             );
-            validators.next.push(validator_key.clone());
+            validators.next.push(new.validator_key.clone());
+            members.push(Member::clone(new));
         }
         Proposal::RemoveMember { id } => {
             let Some(index) = members.iter().position(|m| &m.id == id) else {
