@@ -12,7 +12,7 @@ use custodia_types::{
     AgentKind, Body, ConsentGrant, Digest, Grantee, OrgId, PrivateKey, Pseudonym, Purpose,
 };
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const NAME: &str = "Zebediah Quartermaine-Xylophone";
 const MRN: &str = "MRN-ZQX-99887766";
@@ -99,6 +99,20 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         st_mary.call("PUT", &format!("/fhir/Observation/{obs_id}"), Some(v2), &[]);
     assert_eq!(code, 200, "{updated}");
     assert_eq!(updated["meta"]["versionId"], "2");
+    // A read carries the version's ETag, and Last-Modified: its
+    // meta.lastUpdated as an HTTP date (to the second).
+    let answer = reqwest::blocking::Client::new()
+        .get(format!("{}/fhir/Observation/{obs_id}", st_mary.api))
+        .bearer_auth(&st_mary.token)
+        .send()
+        .unwrap();
+    let header = |name: &str| answer.headers()[name].to_str().unwrap().to_string();
+    assert_eq!(header("etag"), "W/\"2\"");
+    let modified = httpdate::parse_http_date(&header("last-modified")).unwrap();
+    let updated_at = updated["meta"]["lastUpdated"].as_str().unwrap();
+    let updated_at = humantime::parse_rfc3339(updated_at).unwrap();
+    let second = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(second(modified), second(updated_at));
 
     // A second observation, another code: search filters and pages.
     let mut weight = custodia_fhir::example("Observation", &patient_id).unwrap();

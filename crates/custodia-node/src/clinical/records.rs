@@ -20,6 +20,8 @@ use serde_json::Value;
 pub struct Version {
     pub json: Value,
     pub version: u64,
+    /// When it was written (its `meta.lastUpdated`), ms since the epoch.
+    pub time_ms: u64,
     /// The commitment's salt, for readers who verify the version offline.
     pub salt: Option<[u8; 32]>,
 }
@@ -301,6 +303,7 @@ impl<E: Runtime> Clinical<E> {
             .map(|p| Version {
                 json: p.json,
                 version: p.record.version,
+                time_ms: p.record.time_ms,
                 salt: None,
             })
             .collect())
@@ -672,6 +675,7 @@ impl<E: Runtime> Clinical<E> {
         Ok(Version {
             json,
             version,
+            time_ms: entry.time_ms,
             salt: Some(opened.salt),
         })
     }

@@ -275,6 +275,10 @@ fn version_response(status: StatusCode, version: &Version, location: Option<Stri
     if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", version.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
+    let written = std::time::UNIX_EPOCH + std::time::Duration::from_millis(version.time_ms);
+    if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(written)) {
+        response.headers_mut().insert(header::LAST_MODIFIED, date);
+    }
     if let Some(salt) = version
         .salt
         .and_then(|s| HeaderValue::from_str(&hex::encode(s)).ok())
