@@ -82,6 +82,8 @@ struct Target {
     resource_type: ResourceType,
     id: LogicalId,
     patient: Pseudonym,
+    /// The version a version-aware update must replace (`If-Match`).
+    if_match: Option<u64>,
 }
 
 /// A version sealed into the vault, not yet on the chain.
@@ -113,12 +115,14 @@ impl<E: Runtime> Clinical<E> {
                 ));
             }
         }
-        let target = self.identify(resource_type, id, &resource)?;
+        let target = Target {
+            if_match,
+            ..self.identify(resource_type, id, &resource)?
+        };
         let mut content = Unrecorded::new(&self.objects, &self.keyring);
         let prepared = self
             .prepare(caller, target, resource.json, &[], &mut content)
             .await?;
-        replaces(&prepared, if_match)?;
         self.record(vec![prepared], content)
             .await
             .map_err(|refusal| changed_meanwhile(refusal, if_match.is_some()))
@@ -147,8 +151,16 @@ impl<E: Runtime> Clinical<E> {
         let mut targets = Vec::with_capacity(entries.len());
         for entry in &entries {
             let resource_type = parse_type(&entry.resource.resource_type)?;
-            targets.push(self.identify(resource_type, Some(&entry.id), &entry.resource)?);
+            let if_match = match entry.method {
+                Method::Update { if_match } => if_match,
+                Method::Create => None,
+            };
+            targets.push(Target {
+                if_match,
+                ..self.identify(resource_type, Some(&entry.id), &entry.resource)?
+            });
         }
+        let conditional = targets.iter().any(|target| target.if_match.is_some());
         // Patients the bundle creates count as known to every entry,
         // wherever in the bundle they come.
         let created_patients: Vec<Pseudonym> = targets
@@ -158,17 +170,12 @@ impl<E: Runtime> Clinical<E> {
             .collect();
         let mut content = Unrecorded::new(&self.objects, &self.keyring);
         let mut prepared = Vec::with_capacity(entries.len());
-        let mut conditional = false;
         for (entry, target) in entries.iter().zip(targets) {
             let json = entry.resource.json.clone();
-            let version = self
-                .prepare(caller, target, json, &created_patients, &mut content)
-                .await?;
-            if let Method::Update { if_match } = entry.method {
-                replaces(&version, if_match)?;
-                conditional |= if_match.is_some();
-            }
-            prepared.push(version);
+            prepared.push(
+                self.prepare(caller, target, json, &created_patients, &mut content)
+                    .await?,
+            );
         }
         let versions = self
             .record(prepared, content)
@@ -190,6 +197,7 @@ impl<E: Runtime> Clinical<E> {
             resource_type,
             id,
             patient,
+            if_match,
         } = target;
         let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, &id)).await?;
         if let Some(head) = &head {
@@ -209,6 +217,11 @@ impl<E: Runtime> Clinical<E> {
                     format!("{resource_type}/{id} was erased"),
                 ));
             }
+        }
+        // Before anything is sealed: a stale update stores nothing.
+        let current = head.as_ref().map_or(0, |h| h.version);
+        if let Some(expected) = if_match.filter(|expected| *expected != current) {
+            return Err(stale(resource_type, &id, current, expected));
         }
         if resource_type != ResourceType::Patient && !created_patients.contains(&patient) {
             let known: Option<Value> = self.read(&keys::patient(&patient)).await?;
@@ -329,6 +342,7 @@ impl<E: Runtime> Clinical<E> {
                 resource_type,
                 id,
                 patient,
+                if_match: None,
             });
         }
         let reference = resource.patient.as_deref().unwrap_or_default();
@@ -343,6 +357,7 @@ impl<E: Runtime> Clinical<E> {
             resource_type,
             id,
             patient,
+            if_match: None,
         })
     }
 
@@ -713,28 +728,20 @@ fn denied(event: &AuditEvent) -> Outcome {
     )
 }
 
-/// A version-aware update must replace the version its `If-Match` names:
-/// checked against this node's state, then by the chain (a version is
-/// recorded only over the one before it).
-fn replaces(prepared: &Prepared, if_match: Option<u64>) -> Result<(), Outcome> {
-    let Some(expected) = if_match else {
-        return Ok(());
-    };
-    let record = &prepared.record;
-    let current = record.version - 1;
-    if current == expected {
-        return Ok(());
-    }
-    let name = format!("{}/{}", record.resource_type, record.id);
+/// A version-aware update whose `If-Match` names a version that is not the
+/// latest on this node (the chain checks again: it records a version only
+/// over the one before it).
+fn stale(resource_type: ResourceType, id: &LogicalId, current: u64, expected: u64) -> Outcome {
+    let name = format!("{resource_type}/{id}");
     let found = match current {
         0 => format!("{name} does not exist yet"),
         n => format!("{name} is at version {n}"),
     };
-    Err(Outcome::new(
+    Outcome::new(
         412,
         IssueType::Conflict,
         format!("{found}, not version {expected} as If-Match says: read it again and reapply the change"),
-    ))
+    )
 }
 
 /// A conditional write the chain refused for its version: another version
