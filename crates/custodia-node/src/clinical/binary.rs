@@ -86,28 +86,18 @@ impl<E: Runtime> Clinical<E> {
                 format!("no Patient/{patient} on the chain; create the Patient first"),
             ));
         }
-        let _transfer = self.file_transfer()?;
+        let transfer = self.file_transfer()?;
         let id = new_logical_id();
         let version = 1;
         let key = DataKey::generate();
         let context = aad(ResourceType::Binary, &id, version);
-
-        // The network feeds a pipe; a blocking thread seals what comes out.
-        let (sender, receiver) = mpsc::channel::<Piece>(PIPE_CHUNKS);
         let objects = self.objects.clone();
         let seal_key = DataKey::from_bytes(*key.as_bytes());
-        let sealing = tokio::task::spawn_blocking(move || {
-            objects.put_stream(&seal_key, context.as_bytes(), PipeReader::new(receiver))
-        });
-        let refused = feed(body, &sender, self.files.max_bytes).await;
-        drop(sender);
-        let sealed = sealing.await.map_err(unavailable);
-        // The client's fault first: the sealing thread then only saw the
-        // pipe break, and removed its partial file.
-        if let Some(refusal) = refused {
-            return Err(refusal);
-        }
-        let sealed = sealed?.map_err(not_stored)?;
+        let sealed = receive(body, self.files.max_bytes, transfer, move |pipe| {
+            objects.put_stream(&seal_key, context.as_bytes(), pipe)
+        })
+        .await?
+        .map_err(not_stored)?;
         let mut content = Unrecorded::new(&self.objects, &self.keyring);
         content.add(sealed.ciphertext_hash);
         let wrapped = self.own_keys.wrap(&key, &sealed.ciphertext_hash);
@@ -281,20 +271,14 @@ impl<E: Runtime> Clinical<E> {
             .replica_entry(ResourceType::Binary, id, version)
             .await?;
         let hash: [u8; 32] = entry.ciphertext.into();
-        let _transfer = self.file_transfer()?;
-        let (sender, receiver) = mpsc::channel::<Piece>(PIPE_CHUNKS);
+        let transfer = self.file_transfer()?;
         let objects = self.objects.clone();
-        let storing = tokio::task::spawn_blocking(move || {
-            objects.put_verified_stream(&hash, PipeReader::new(receiver))
-        });
         let expected = custodia_vault::stream::ciphertext_len(entry.size);
-        let refused = feed(body, &sender, expected).await;
-        drop(sender);
-        let stored = storing.await.map_err(unavailable);
-        if let Some(refusal) = refused {
-            return Err(refusal);
-        }
-        stored?.map_err(|e| match e {
+        receive(body, expected, transfer, move |pipe| {
+            objects.put_verified_stream(&hash, pipe)
+        })
+        .await?
+        .map_err(|e| match e {
             custodia_vault::VaultError::HashMismatch { .. } => {
                 Outcome::new(422, IssueType::Invalid, e.to_string())
             }
@@ -379,6 +363,32 @@ impl<E: Runtime> Clinical<E> {
 enum Piece {
     Data(Bytes),
     End,
+}
+
+/// Receive a request body of at most `max_bytes` into `store`, which runs
+/// on a blocking thread reading the body from a pipe as it arrives. The
+/// client's fault (cut off, too long, idle) is the answer first: `store`
+/// then saw only the pipe break, and its own error is moot. The thread
+/// holds the transfer's slot, so if the client vanishes and the handler
+/// is dropped, the slot frees only once `store` has cleaned up.
+async fn receive<T: Send + 'static>(
+    body: Body,
+    max_bytes: u64,
+    transfer: OwnedSemaphorePermit,
+    store: impl FnOnce(PipeReader) -> Result<T, custodia_vault::VaultError> + Send + 'static,
+) -> Result<Result<T, custodia_vault::VaultError>, Outcome> {
+    let (sender, receiver) = mpsc::channel::<Piece>(PIPE_CHUNKS);
+    let storing = tokio::task::spawn_blocking(move || {
+        let _transfer = transfer;
+        store(PipeReader::new(receiver))
+    });
+    let refused = feed(body, &sender, max_bytes).await;
+    drop(sender);
+    let stored = storing.await.map_err(unavailable);
+    match refused {
+        Some(refusal) => Err(refusal),
+        None => stored,
+    }
 }
 
 /// Pass an upload's body into the pipe; the refusal to answer if the
