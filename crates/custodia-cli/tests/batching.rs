@@ -54,7 +54,7 @@ fn at_once<T: Send>(call: impl Fn(usize) -> T + Sync) -> Vec<T> {
 fn concurrent_requests_share_a_signature_and_keep_their_own_outcomes() {
     let mut c = Consortium::init("batching");
     c.start_all();
-    c.await_height(0, 1, Duration::from_secs(60));
+    c.await_all(1, Duration::from_secs(60));
     let doctor = PrivateKey::from_seed(2_001);
     let inspector = PrivateKey::from_seed(2_002);
     for (org, key) in [("st-mary", &doctor), ("health-authority", &inspector)] {
@@ -177,8 +177,10 @@ fn concurrent_requests_share_a_signature_and_keep_their_own_outcomes() {
     let (tx, index) = &batched[0];
     assert!(csv.contains(&format!(",{tx},{index}\n")), "{csv}");
 
-    // Concurrent updates of one resource, all from version 1: one wins;
-    // each other gets its own conflict, not the winner's answer.
+    // Concurrent updates of one resource, all of version 1 (If-Match, so a
+    // caller the machine schedules late is refused too, not applied on top
+    // of the winner): one wins; each other gets its own conflict, not the
+    // winner's answer.
     let target = ids[0].clone();
     let updated = at_once(|i| {
         let mut body = custodia_fhir::example("Observation", &patient_id).unwrap();
@@ -188,14 +190,14 @@ fn concurrent_requests_share_a_signature_and_keep_their_own_outcomes() {
             "PUT",
             &format!("/fhir/Observation/{target}"),
             Some(body),
-            &[],
+            &[("if-match", "W/\"1\"")],
         )
     });
     let won: Vec<_> = updated.iter().filter(|(code, _)| *code == 200).collect();
     assert_eq!(won.len(), 1, "{updated:?}");
     assert_eq!(won[0].1["meta"]["versionId"], "2");
     for (code, answer) in updated.iter().filter(|(code, _)| *code != 200) {
-        assert_eq!(*code, 409, "{answer}");
+        assert_eq!(*code, 412, "{answer}");
         assert_eq!(answer["resourceType"], "OperationOutcome");
     }
     let (code, history) = st_mary.get(&format!("/fhir/Observation/{target}/_history"));

@@ -32,7 +32,7 @@ fn started_with(test: &str, default: &str, setting: &str) -> (Consortium, usize,
     std::fs::write(&config, changed).unwrap();
     c.start_all();
     let api = c.nodes[st_mary].api.clone();
-    c.await_height(st_mary, 1, Duration::from_secs(60));
+    c.await_all(1, Duration::from_secs(60));
     (c, st_mary, api)
 }
 
@@ -409,12 +409,20 @@ fn transfers_beyond_the_limit_are_refused_until_one_ends() {
                 .as_u16()
         })
     };
-    // Another is refused while it lasts: once the held one has sent part
-    // of its body, the node is reading it, so it holds the place.
+    // Another is refused while it lasts. The node holds the place once it
+    // has begun the vault's partial file (it takes the place first).
     head_sent
         .recv_timeout(Duration::from_secs(20))
         .expect("the held upload started");
-    std::thread::sleep(Duration::from_millis(500));
+    let objects = c.nodes[st_mary].home.join("vault/objects");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !files_under(&objects).iter().any(|f| f.starts_with(".tmp-")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never began storing the held upload"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // (Raw: the node answers before reading the body and hangs up, which
     // an HTTP client still sending the body reports as an error.)
     let address = api.trim_start_matches("http://");

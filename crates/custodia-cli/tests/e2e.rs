@@ -9,13 +9,15 @@ use common::{await_finalized, finalized_height, get, proven_value, submit, Conso
 use custodia_types::SignedTx;
 use std::{
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     time::Duration,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
+/// Transactions loaded before the kill, and again after the restart.
+const LOAD_STEP: usize = 25;
 
 fn note_key(tx: &SignedTx) -> String {
     format!("note/{}", tx.id())
@@ -50,11 +52,35 @@ fn assert_everywhere(consortium: &Consortium, tx: &SignedTx) {
 
 /// Organisation `org`'s admin submits notes through its own node until told
 /// to stop; the transactions the node accepted.
+/// Load generators' shared switch and tally.
+#[derive(Default)]
+struct Load {
+    stop: AtomicBool,
+    sent: AtomicUsize,
+}
+
+impl Load {
+    /// Wait until the generators have had `more` further transactions
+    /// accepted: progress the test measures in work, not in time.
+    fn await_more(&self, more: usize) {
+        let target = self.sent.load(Ordering::Relaxed) + more;
+        let deadline = std::time::Instant::now() + MINUTE;
+        while self.sent.load(Ordering::Relaxed) < target {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the load stalled at {} transactions",
+                self.sent.load(Ordering::Relaxed)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 fn load(
     consortium: &Consortium,
     org: usize,
     first_nonce: u64,
-    stop: Arc<AtomicBool>,
+    tally: Arc<Load>,
 ) -> std::thread::JoinHandle<Vec<SignedTx>> {
     let api = consortium.api(org).to_string();
     let (chain_id, key) = (
@@ -64,7 +90,7 @@ fn load(
     std::thread::spawn(move || {
         let mut accepted = Vec::new();
         let mut nonce = first_nonce;
-        while !stop.load(Ordering::Relaxed) {
+        while !tally.stop.load(Ordering::Relaxed) {
             let data = format!("load from org {org}, nonce {nonce}");
             let tx = common::sign(
                 &chain_id,
@@ -77,6 +103,7 @@ fn load(
             let (code, answer) = submit(&api, &tx);
             assert_eq!(code, 202, "org {org} nonce {nonce}: {answer}");
             accepted.push(tx);
+            tally.sent.fetch_add(1, Ordering::Relaxed);
             nonce += 1;
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -130,12 +157,12 @@ fn transactions_are_proven_on_every_node_and_survive_a_killed_validator() {
     );
 
     // Load through two nodes while a third is killed mid-flight.
-    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Load::default());
     let loaders = [
-        load(&consortium, 0, 1, stop.clone()),
-        load(&consortium, 1, 1, stop.clone()),
+        load(&consortium, 0, 1, tally.clone()),
+        load(&consortium, 1, 1, tally.clone()),
     ];
-    std::thread::sleep(Duration::from_secs(2));
+    tally.await_more(LOAD_STEP);
     consortium.kill(3);
     let at_kill = finalized_height(consortium.api(0)).unwrap();
     for node in 0..3 {
@@ -144,14 +171,14 @@ fn transactions_are_proven_on_every_node_and_survive_a_killed_validator() {
 
     // Restarted, it recovers from its own disk and catches up from peers.
     consortium.start(3);
-    std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::Relaxed);
+    tally.await_more(LOAD_STEP);
+    tally.stop.store(true, Ordering::Relaxed);
     let loaded: Vec<SignedTx> = loaders
         .into_iter()
         .flat_map(|loader| loader.join().expect("the load generator ran"))
         .collect();
     assert!(
-        loaded.len() > 50,
+        loaded.len() >= 2 * LOAD_STEP,
         "only {} transactions loaded",
         loaded.len()
     );

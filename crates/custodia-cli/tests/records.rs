@@ -39,11 +39,29 @@ fn grant(c: &Consortium, patient: &PrivateKey, nonce: u64, until_ms: u64) -> Dig
     tx.id()
 }
 
+/// Wait until the node at `api` has finalized a block stamped after
+/// `time_ms`: every block after it is too.
+fn await_chain_time(api: &str, time_ms: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let height = common::finalized_height(api).unwrap_or(0);
+        let (code, block) = common::get(api, &format!("/v1/blocks/{height}"));
+        if code == 200 && block["timestamp_ms"].as_u64() > Some(time_ms) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no block after {time_ms} at {api}: {block}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     let mut c = Consortium::init("records");
     c.start_all();
-    c.await_height(0, 1, Duration::from_secs(60));
+    c.await_all(1, Duration::from_secs(60));
     let admin = |org: &str| c.nodes[c.index_of(org)].admin_key.clone();
 
     // Agents: a clinician at each hospital, one at the regulator.
@@ -184,6 +202,7 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     );
 
     // Riverside may not read without consent.
+    c.settle();
     let (code, denied) = riverside.get(&format!("/fhir/Observation/{obs_id}"));
     outcome(code, &denied, 403, "denied by the consortium's policy");
 
@@ -218,8 +237,11 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     let (code, denied) = riverside.get(&format!("/fhir/Observation/{obs_id}"));
     outcome(code, &denied, 403, "denied");
 
-    // A consent that runs out: allowed, then denied once it expires.
-    grant(&c, &patient_key, 2, now_ms() + 4_000);
+    // A consent that runs out: allowed, then denied once it expires. What
+    // counts is the time of the block deciding the read, so the window is
+    // roomy and the wait is for the chain's clock, not the test's.
+    let until_ms = now_ms() + 10_000;
+    grant(&c, &patient_key, 2, until_ms);
     let (code, _) = riverside.get(&format!("/fhir/Observation/{obs_id}"));
     assert_eq!(code, 200);
     let (_, consents) = riverside.get(&format!("/fhir/Consent?patient={patient_id}"));
@@ -227,7 +249,7 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         consents["entry"][1]["resource"]["status"], "active",
         "{consents}"
     );
-    std::thread::sleep(Duration::from_millis(4_500));
+    await_chain_time(&riverside.api, until_ms);
     let (code, denied) = riverside.get(&format!("/fhir/Observation/{obs_id}"));
     outcome(code, &denied, 403, "denied");
 

@@ -251,7 +251,7 @@ fn the_vault_keeps_ciphertexts_in_an_s3_bucket() {
         use_bucket(&node.home, &moto.endpoint, BUCKET);
     }
     c.start_all();
-    c.await_height(st_mary, 1, Duration::from_secs(60));
+    c.await_all(1, Duration::from_secs(60));
     let log = std::fs::read_to_string(home.join("node.log")).unwrap();
     assert!(
         log.contains(&format!("s3 bucket \"{BUCKET}\"")) && log.contains("prefix \"st-mary\""),

@@ -216,6 +216,41 @@ impl Consortium {
         }
     }
 
+    /// Wait until every running node has finalized `height`.
+    #[allow(dead_code)]
+    pub fn await_all(&mut self, height: u64, within: Duration) {
+        for index in 0..self.nodes.len() {
+            if self.nodes[index].process.is_some() {
+                self.await_height(index, height, within);
+            }
+        }
+    }
+
+    /// Wait until every running node has the newest block any of them has
+    /// finalized: each applies blocks on its own schedule, and a read at
+    /// one node must see what was just written at another.
+    #[allow(dead_code)]
+    pub fn settle(&self) {
+        let running: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|node| node.process.is_some())
+            .map(|node| node.api.as_str())
+            .collect();
+        let height = |api: &str| finalized_height(api).unwrap_or(0);
+        let newest = running.iter().map(|api| height(api)).max().unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for api in running {
+            while height(api) < newest {
+                assert!(
+                    Instant::now() < deadline,
+                    "{api} did not reach height {newest}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// Each node's state and the last lines of its log.
     pub fn post_mortem(&mut self) -> String {
         const LINES: usize = 40;
