@@ -1,7 +1,7 @@
-//! The FHIR R4 REST facade (`/fhir/...`) and the key-release endpoint.
+//! The FHIR R4 REST facade (`/fhir/...`), the vault's endpoints between
+//! members (replicas, key release), and the router that mounts them.
 
 use super::{
-    caller::Caller,
     records::Version,
     release::{ReleaseRequest, WRAPPED_KEY_HEADER},
     rfc3339, Clinical,
@@ -16,11 +16,7 @@ use axum::{
     Json, Router,
 };
 use custodia_fhir::{BundleEntry, BundleKind, IssueType, Outcome};
-use custodia_state::{
-    keys,
-    records::{AuditEvent, ConsentEntry, Decision},
-};
-use custodia_types::{AccessAction, Grantee, Pseudonym, ResourceType};
+use custodia_types::ResourceType;
 use serde_json::Value;
 use std::{collections::HashMap, sync::Arc};
 
@@ -29,6 +25,9 @@ pub const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
 const FHIR_JSON: &str = "application/fhir+json";
 
 type Shared<E> = Arc<Clinical<E>>;
+
+mod audit;
+mod consent;
 
 pub fn router<E: Runtime>(service: Shared<E>) -> Router {
     // Files stream through the vault whatever their size: no body limit.
@@ -494,7 +493,7 @@ async fn search<E: Runtime>(
 ) -> Result<Response, Fhir> {
     let caller = service.caller(&headers).await?;
     if type_name == "AuditEvent" && !params.contains_key("patient") {
-        return audit_log(&service, &caller, &params).await;
+        return audit::audit_log(&service, &caller, &params).await;
     }
     let patient = params
         .get("patient")
@@ -508,10 +507,10 @@ async fn search<E: Runtime>(
             )
         })?;
     if type_name == "AuditEvent" {
-        return audit(&service, &caller, &patient, &params).await;
+        return audit::audit(&service, &caller, &patient, &params).await;
     }
     if type_name == "Consent" {
-        return consents(&service, &patient).await;
+        return consent::consents(&service, &patient).await;
     }
     let last_updated = params
         .get("_lastUpdated")
@@ -569,242 +568,6 @@ async fn search<E: Runtime>(
     Ok(resource(StatusCode::OK, &bundle))
 }
 
-/// The patient's accounting of disclosures: every access, as AuditEvents.
-/// Reading it is itself audited. `_format=ndjson` or `csv` exports it.
-async fn audit<E: Runtime>(
-    service: &Clinical<E>,
-    caller: &Caller,
-    patient: &str,
-    params: &HashMap<String, String>,
-) -> Result<Response, Fhir> {
-    let patient: Pseudonym = patient.parse().map_err(|_| {
-        Outcome::new(
-            400,
-            IssueType::Value,
-            "patient must be a 64-hex-digit pseudonym",
-        )
-    })?;
-    let (_, event) = service
-        .access(caller, patient, None, AccessAction::ReadAudit)
-        .await?;
-    if event.decision == Decision::Deny {
-        return Err(Outcome::new(
-            403,
-            IssueType::Forbidden,
-            "only the patient, their custodian and regulators read this audit trail",
-        )
-        .into());
-    }
-    let events = service.audit_trail(&patient).await?;
-    let total = events.len();
-    Ok(audit_answer(
-        events,
-        total,
-        params,
-        &format!("/fhir/AuditEvent?patient={patient}"),
-        None,
-    ))
-}
-
-/// Audit events across every patient, newest first: a regulator's
-/// oversight. The query is decided by policy and is itself an event.
-/// `_count` (default 100, at most 1000) and `_offset` page through it.
-async fn audit_log<E: Runtime>(
-    service: &Clinical<E>,
-    caller: &Caller,
-    params: &HashMap<String, String>,
-) -> Result<Response, Fhir> {
-    let event = service.query_audit(caller).await?;
-    if event.decision == Decision::Deny {
-        return Err(Outcome::new(
-            403,
-            IssueType::Forbidden,
-            "only regulators read audit events across patients; others name one: /fhir/AuditEvent?patient=<pseudonym>",
-        )
-        .into());
-    }
-    let count: u64 = params
-        .get("_count")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(100)
-        .clamp(1, 1000);
-    let offset: u64 = params
-        .get("_offset")
-        .and_then(|o| o.parse().ok())
-        .unwrap_or(0);
-    // Everything up to the query's own event, which is the newest it sees;
-    // or, when paging on, up to where the first page ended. Every query is
-    // itself an event, so the end must be fixed or pages would shift.
-    let total = params
-        .get("_before")
-        .and_then(|b| b.parse::<u64>().ok())
-        .map_or(event.seq + 1, |before| before.min(event.seq + 1));
-    let events = service
-        .audit_events(total.saturating_sub(offset), count)
-        .await?;
-    let format = params
-        .get("_format")
-        .map(|f| format!("&_format={f}"))
-        .unwrap_or_default();
-    let page = |offset: u64| {
-        format!("/fhir/AuditEvent?_count={count}&_before={total}&_offset={offset}{format}")
-    };
-    let next = Some(offset.saturating_add(count))
-        .filter(|n| *n < total)
-        .map(page);
-    Ok(audit_answer(
-        events,
-        total as usize,
-        params,
-        &page(offset),
-        next.as_deref(),
-    ))
-}
-
-/// Audit events as a searchset Bundle, or exported as NDJSON or CSV.
-fn audit_answer(
-    events: Vec<AuditEvent>,
-    total: usize,
-    params: &HashMap<String, String>,
-    self_url: &str,
-    next_url: Option<&str>,
-) -> Response {
-    match params.get("_format").map(String::as_str) {
-        Some("ndjson") | Some("application/fhir+ndjson") => {
-            let mut text = String::new();
-            for e in &events {
-                text.push_str(&serde_json::to_string(e).unwrap_or_default());
-                text.push('\n');
-            }
-            ([(header::CONTENT_TYPE, "application/x-ndjson")], text).into_response()
-        }
-        Some("csv") | Some("text/csv") => {
-            ([(header::CONTENT_TYPE, "text/csv")], audit_csv(&events)).into_response()
-        }
-        _ => {
-            let entries: Vec<BundleEntry> = events
-                .iter()
-                .map(|e| {
-                    let id = e.seq.to_string();
-                    BundleEntry {
-                        full_url: format!("AuditEvent/{id}"),
-                        resource: fhir_audit_event(e),
-                    }
-                })
-                .collect();
-            let bundle =
-                custodia_fhir::bundle(BundleKind::Searchset, self_url, next_url, total, entries);
-            resource(StatusCode::OK, &bundle)
-        }
-    }
-}
-
-/// The patient's consents as FHIR Consent resources. Consents are chain
-/// metadata (who may see what, for which purpose, until when), readable by
-/// every member, so reading them is not an audited disclosure.
-async fn consents<E: Runtime>(service: &Clinical<E>, patient: &str) -> Result<Response, Fhir> {
-    let patient: Pseudonym = patient.parse().map_err(|_| {
-        Outcome::new(
-            400,
-            IssueType::Value,
-            "patient must be a 64-hex-digit pseudonym",
-        )
-    })?;
-    let now = super::now_ms();
-    let entries: Vec<BundleEntry> = service
-        .consents(&patient)
-        .await?
-        .into_iter()
-        .map(|(id, c)| {
-            let active = c.revoked_height.is_none() && c.grant.is_active_at(now);
-            let (kind, grantee) = match &c.grant.grantee {
-                Grantee::Org { org } => ("org", org.to_string()),
-                Grantee::Agent { key } => ("key", custodia_types::key_hex(key)),
-            };
-            let scope: Vec<String> = c.grant.scope.iter().map(ToString::to_string).collect();
-            let resource = custodia_fhir::consent(&custodia_fhir::ConsentFacts {
-                id: &id,
-                patient: &patient.to_hex(),
-                active,
-                grantee: (kind, &grantee),
-                purpose: c.grant.purpose.as_str(),
-                scope: &scope,
-                start: &rfc3339(c.grant.from_ms),
-                end: &rfc3339(c.grant.until_ms.min(i64::MAX as u64)),
-            });
-            BundleEntry {
-                full_url: format!("Consent/{id}"),
-                resource,
-            }
-        })
-        .collect();
-    let total = entries.len();
-    let bundle = custodia_fhir::bundle(
-        BundleKind::Searchset,
-        &format!("/fhir/Consent?patient={patient}"),
-        None,
-        total,
-        entries,
-    );
-    Ok(resource(StatusCode::OK, &bundle))
-}
-
-fn fhir_audit_event(e: &AuditEvent) -> Value {
-    let tx = hex::encode(e.tx);
-    let patient = e.patient.map(Pseudonym::to_hex);
-    let org = e.org.as_ref().map(|o| o.to_string());
-    custodia_fhir::audit_event(&custodia_fhir::AuditFacts {
-        id: &e.seq.to_string(),
-        recorded: &rfc3339(e.time_ms),
-        action: e.action.as_str(),
-        permitted: e.decision == Decision::Permit,
-        agent: &e.agent,
-        org: org.as_deref(),
-        patient: patient.as_deref(),
-        resource: e.resource.as_deref(),
-        purpose: e.purpose.as_str(),
-        break_glass: e.break_glass.as_deref(),
-        reasons: &e.reasons,
-        tx: &tx,
-        entry: e.entry,
-        height: e.height,
-    })
-}
-
-fn audit_csv(events: &[AuditEvent]) -> String {
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let mut out = String::from(
-        "seq,time,height,action,decision,agent,org,patient,resource,purpose,break_glass,reasons,tx,entry\n",
-    );
-    for e in events {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            e.seq,
-            rfc3339(e.time_ms),
-            e.height,
-            e.action,
-            if e.decision == Decision::Permit {
-                "permit"
-            } else {
-                "deny"
-            },
-            e.agent,
-            e.org
-                .as_ref()
-                .map(|o| o.to_string())
-                .unwrap_or_else(|| "patient".into()),
-            e.patient.map(Pseudonym::to_hex).unwrap_or_default(),
-            e.resource.as_deref().unwrap_or(""),
-            e.purpose,
-            quote(e.break_glass.as_deref().unwrap_or("")),
-            quote(&e.reasons.join("; ")),
-            hex::encode(e.tx),
-            e.entry.map(|i| i.to_string()).unwrap_or_default(),
-        ));
-    }
-    out
-}
-
 async fn release<E: Runtime>(
     State(service): State<Shared<E>>,
     Json(request): Json<ReleaseRequest>,
@@ -826,68 +589,6 @@ async fn release<E: Runtime>(
     }
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.length));
     Ok(response)
-}
-
-impl<E: Runtime> Clinical<E> {
-    /// A patient's consents with their ids (the granting transactions).
-    async fn consents(&self, patient: &Pseudonym) -> Result<Vec<(String, ConsentEntry)>, Outcome> {
-        let ids: Vec<String> = self
-            .read(&keys::patient_consents(patient))
-            .await?
-            .unwrap_or_default();
-        let mut consents = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(digest) = custodia_types::hexser::decode_fixed(&id) else {
-                continue;
-            };
-            if let Some(entry) = self.read(&keys::consent(&digest)).await? {
-                consents.push((id, entry));
-            }
-        }
-        Ok(consents)
-    }
-
-    /// Up to `count` events of the whole log before sequence `end`,
-    /// newest first.
-    pub(super) async fn audit_events(
-        &self,
-        end: u64,
-        count: u64,
-    ) -> Result<Vec<AuditEvent>, Outcome> {
-        let mut events = Vec::new();
-        for seq in (end.saturating_sub(count)..end).rev() {
-            if let Some(event) = self.read(&keys::audit_event(seq)).await? {
-                events.push(event);
-            }
-        }
-        Ok(events)
-    }
-
-    /// Every audit event about a patient, oldest first.
-    pub(super) async fn audit_trail(
-        &self,
-        patient: &Pseudonym,
-    ) -> Result<Vec<AuditEvent>, Outcome> {
-        let count = self
-            .read_raw(&keys::patient_audit_count(patient))
-            .await?
-            .and_then(|b| keys::decode_u64(&b))
-            .unwrap_or(0);
-        let mut events = Vec::with_capacity(count as usize);
-        for index in 0..count {
-            let Some(seq) = self
-                .read_raw(&keys::patient_audit(patient, index))
-                .await?
-                .and_then(|b| keys::decode_u64(&b))
-            else {
-                continue;
-            };
-            if let Some(event) = self.read(&keys::audit_event(seq)).await? {
-                events.push(event);
-            }
-        }
-        Ok(events)
-    }
 }
 
 #[cfg(test)]
