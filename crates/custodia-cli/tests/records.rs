@@ -266,6 +266,12 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     let actor = &consents["entry"][0]["resource"]["provision"]["actor"][0]["reference"]
         ["identifier"]["value"];
     assert_eq!(actor, "riverside-clinic");
+    // Consents and the audit trail are kept by pseudonym: anything else is
+    // refused with what to send.
+    for kind in ["Consent", "AuditEvent"] {
+        let (code, refused) = riverside.get(&format!("/fhir/{kind}?patient=Patient/alice"));
+        outcome(code, &refused, 400, "64-hex-digit pseudonym");
+    }
 
     // Break-glass: allowed, and flagged.
     let reason = "unconscious in the emergency department";

@@ -25,16 +25,9 @@ use std::collections::HashMap;
 pub(super) async fn audit<E: Runtime>(
     service: &Clinical<E>,
     caller: &Caller,
-    patient: &str,
+    patient: Pseudonym,
     params: &HashMap<String, String>,
 ) -> Result<Response, Fhir> {
-    let patient: Pseudonym = patient.parse().map_err(|_| {
-        Outcome::new(
-            400,
-            IssueType::Value,
-            "patient must be a 64-hex-digit pseudonym",
-        )
-    })?;
     let (_, event) = service
         .access(caller, patient, None, AccessAction::ReadAudit)
         .await?;

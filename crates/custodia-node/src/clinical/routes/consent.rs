@@ -8,7 +8,7 @@ use crate::{
     engine::Runtime,
 };
 use axum::{http::StatusCode, response::Response};
-use custodia_fhir::{BundleEntry, BundleKind, IssueType, Outcome};
+use custodia_fhir::{BundleEntry, BundleKind, Outcome};
 use custodia_state::{keys, records::ConsentEntry};
 use custodia_types::{Grantee, Pseudonym};
 
@@ -17,15 +17,8 @@ use custodia_types::{Grantee, Pseudonym};
 /// every member, so reading them is not an audited disclosure.
 pub(super) async fn consents<E: Runtime>(
     service: &Clinical<E>,
-    patient: &str,
+    patient: Pseudonym,
 ) -> Result<Response, Fhir> {
-    let patient: Pseudonym = patient.parse().map_err(|_| {
-        Outcome::new(
-            400,
-            IssueType::Value,
-            "patient must be a 64-hex-digit pseudonym",
-        )
-    })?;
     let now = crate::clinical::now_ms();
     let entries: Vec<BundleEntry> = service
         .consents(&patient)

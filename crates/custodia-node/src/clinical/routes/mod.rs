@@ -16,7 +16,7 @@ use axum::{
     Json, Router,
 };
 use custodia_fhir::{BundleEntry, BundleKind, IssueType, Outcome};
-use custodia_types::ResourceType;
+use custodia_types::{Pseudonym, ResourceType};
 use serde_json::Value;
 use std::{collections::HashMap, sync::Arc};
 
@@ -484,6 +484,17 @@ async fn history<E: Runtime>(
     Ok(resource(StatusCode::OK, &bundle))
 }
 
+/// A patient named in a query, where a pseudonym is needed as such.
+fn pseudonym(patient: &str) -> Result<Pseudonym, Outcome> {
+    patient.parse().map_err(|_| {
+        Outcome::new(
+            400,
+            IssueType::Value,
+            "patient must be a 64-hex-digit pseudonym",
+        )
+    })
+}
+
 /// `?patient=Patient/<p>` (or `subject=`), with `_count` paging.
 async fn search<E: Runtime>(
     State(service): State<Shared<E>>,
@@ -507,10 +518,10 @@ async fn search<E: Runtime>(
             )
         })?;
     if type_name == "AuditEvent" {
-        return audit::audit(&service, &caller, &patient, &params).await;
+        return audit::audit(&service, &caller, pseudonym(&patient)?, &params).await;
     }
     if type_name == "Consent" {
-        return consent::consents(&service, &patient).await;
+        return consent::consents(&service, pseudonym(&patient)?).await;
     }
     let last_updated = params
         .get("_lastUpdated")
