@@ -16,7 +16,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use custodia_node::init::{init_consortium, InitOptions};
+use custodia_node::init::{init_consortium, prepare_joiner, InitOptions, Joiner};
+use custodia_types::{OrgId, OrgRole};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -66,6 +67,42 @@ Copy each <org> directory to the machine that organisation runs its node on."
         /// First HTTP API port; organisation i listens on this plus i.
         #[arg(long, default_value_t = 8400)]
         api_port: u16,
+    },
+    /// Prepare the home of an organisation joining a running consortium, and
+    /// print the governance proposal that admits it.
+    #[command(after_help = "Example:\n  \
+custodia join --genesis consortium/genesis.toml --org city-hospital --name 'City Hospital' \\\n    \
+--role provider --p2p 203.0.113.7:30400 --api 203.0.113.7:8400 --dir ./city-hospital\n\n\
+Writes ./city-hospital/{config.toml,genesis.toml,keys/} with fresh keys, and prints\n\
+the proposal body. A member submits it (custodia tx --body '<printed body>'), and\n\
+it passes once more than two thirds of members approve (the proposer's counts;\n\
+the others send {\"type\":\"vote\",\"proposal_id\":<id>,\"approve\":true}).\n\
+Start the node whenever you like: custodia node --home ./city-hospital. It\n\
+follows the chain from genesis and votes from the first epoch after the\n\
+proposal passed.")]
+    Join {
+        /// The consortium's genesis.toml.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// The organisation's id (lowercase letters, digits and dashes; at most 32).
+        #[arg(long)]
+        org: String,
+        /// The organisation's name, as members will see it.
+        #[arg(long)]
+        name: String,
+        /// provider, payer, manufacturer, distributor, pharmacy, regulator
+        /// or research_sponsor.
+        #[arg(long, value_parser = parse_role)]
+        role: OrgRole,
+        /// Where its validator listens for peers (reachable by every member).
+        #[arg(long)]
+        p2p: std::net::SocketAddr,
+        /// Where its HTTP API listens.
+        #[arg(long)]
+        api: std::net::SocketAddr,
+        /// The home directory to write.
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// Run one validator node from its home directory (made by `init`).
     #[command(
@@ -263,6 +300,38 @@ key only at its own organisation's; a patient's at any), until it expires.")]
     },
 }
 
+/// `custodia join`: the joiner's home, and the proposal that admits it.
+fn join(genesis: &std::path::Path, joiner: &Joiner, dir: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(genesis)
+        .with_context(|| format!("reading {}", genesis.display()))?;
+    let genesis = custodia_types::Genesis::from_toml(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a genesis file: {e}", genesis.display()))?;
+    let member = prepare_joiner(dir, &genesis, joiner)?;
+    let proposal = custodia_types::Body::Propose {
+        proposal: custodia_types::Proposal::AddMember(Box::new(member)),
+    };
+    eprintln!(
+        "Wrote {}'s home in {} (keep keys/ secret). A member proposes its admission\n\
+         with this body (custodia tx --key <member admin key> --body '<body>'):",
+        joiner.id,
+        dir.display()
+    );
+    println!("{}", serde_json::to_string(&proposal)?);
+    eprintln!(
+        "Once more than two thirds of members approve, it votes from the next epoch;\n\
+         start it any time: custodia node --home {}",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn parse_role(text: &str) -> Result<OrgRole, String> {
+    text.parse().map_err(|()| {
+        let roles: Vec<&str> = OrgRole::ALL.iter().map(|r| r.as_str()).collect();
+        format!("{text:?} is not a role; one of {}", roles.join(", "))
+    })
+}
+
 fn parse_hours(text: &str) -> Result<std::time::Duration, String> {
     let hours: f64 = text
         .trim_end_matches('h')
@@ -332,6 +401,28 @@ fn main() -> Result<()> {
             }
             println!("Start a node with: custodia node --home <home>");
             Ok(())
+        }
+        Command::Join {
+            genesis,
+            org,
+            name,
+            role,
+            p2p,
+            api,
+            dir,
+        } => {
+            let id = OrgId::new(org.as_str()).map_err(|e| anyhow::anyhow!("--org {org:?}: {e}"))?;
+            join(
+                &genesis,
+                &Joiner {
+                    id,
+                    name,
+                    role,
+                    p2p,
+                    api,
+                },
+                &dir,
+            )
         }
         Command::Node { home } => custodia_node::run::run_node(&home)
             .with_context(|| format!("node at {} stopped with an error", home.display())),

@@ -140,6 +140,15 @@ impl Home {
         Ok(home)
     }
 
+    /// Where this node's validator listens for peers: its config's `p2p`,
+    /// else its address in genesis (`load` refuses a home with neither).
+    pub fn p2p_listen(&self) -> std::net::SocketAddr {
+        self.config
+            .p2p
+            .or_else(|| self.member().map(|m| m.p2p))
+            .expect("Home::load checked: a member in genesis or a p2p address")
+    }
+
     /// This node's entry in genesis.
     pub fn member(&self) -> Option<&MemberSpec> {
         self.genesis

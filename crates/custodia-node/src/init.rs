@@ -2,7 +2,7 @@
 
 use crate::{config::Config, home::Home, home::HomeError};
 use commonware_cryptography::Signer as _;
-use custodia_types::{generate_key, Genesis, MemberSpec, OrgId, OrgRole, Params};
+use custodia_types::{generate_key, Genesis, Member, MemberSpec, OrgId, OrgRole, Params};
 use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
@@ -155,6 +155,48 @@ pub fn init_consortium(
         });
     }
     Ok(orgs)
+}
+
+/// An organisation joining a running consortium (`custodia join`).
+#[derive(Clone, Debug)]
+pub struct Joiner {
+    pub id: OrgId,
+    pub name: String,
+    pub role: OrgRole,
+    /// Where its validator listens for peers: in the proposal, and in its
+    /// config (genesis does not list it).
+    pub p2p: SocketAddr,
+    pub api: SocketAddr,
+}
+
+/// Write `dir` as the home of an organisation that governance is yet to
+/// add: fresh keys, a config naming its own p2p address, and the
+/// consortium's genesis (a joiner follows the chain from its start). The
+/// member record the consortium must vote in.
+pub fn prepare_joiner(dir: &Path, genesis: &Genesis, joiner: &Joiner) -> Result<Member, HomeError> {
+    if genesis.members.iter().any(|m| m.id == joiner.id) {
+        return Err(HomeError::Invalid {
+            path: dir.to_path_buf(),
+            message: format!(
+                "{} is a member in genesis already; its home comes from `custodia init`",
+                joiner.id
+            ),
+        });
+    }
+    let (validator, admin) = (generate_key(), generate_key());
+    let config = Config {
+        p2p: Some(joiner.p2p),
+        ..Config::new(joiner.id.as_str(), joiner.api)
+    };
+    Home::create(dir, &config, genesis, &validator, &admin)?;
+    Ok(Member {
+        id: joiner.id.clone(),
+        name: joiner.name.clone(),
+        role: joiner.role,
+        admin_key: admin.public_key(),
+        validator_key: validator.public_key(),
+        p2p: joiner.p2p,
+    })
 }
 
 /// Ports below this are left to well-known services.

@@ -78,11 +78,9 @@ async fn serve(
     objects: custodia_vault::DiskStore,
 ) -> Result<(), RunError> {
     let genesis = home.genesis.clone();
-    let member = home
-        .member()
-        .expect("Home::load checked membership")
-        .clone();
-    let listen = home.config.p2p.unwrap_or(member.p2p);
+    // A member added after genesis is not in it: its config names the
+    // address (the same one governance recorded).
+    let listen = home.p2p_listen();
     // The API port is claimed first: a port taken by someone else stops the
     // node before it joins consensus, and peers dialling this node (whose
     // outgoing connections may be given any free local port) cannot take it

@@ -39,6 +39,19 @@ pub struct Node {
     process: Option<Child>,
 }
 
+impl Node {
+    /// The node whose home is `home`, not running.
+    fn at(home: PathBuf) -> Self {
+        let loaded = Home::load(&home).expect("a loadable home");
+        Node {
+            api: format!("http://{}", loaded.config.api),
+            admin_key: loaded.admin_key,
+            home,
+            process: None,
+        }
+    }
+}
+
 /// The consortium; every process still running is killed when dropped, and
 /// the directory removed unless the test failed (its logs are kept then).
 pub struct Consortium {
@@ -86,25 +99,23 @@ impl Consortium {
             .collect();
         homes.sort();
         assert_eq!(homes.len(), orgs);
-        let mut chain_id = String::new();
-        let nodes = homes
-            .into_iter()
-            .map(|home| {
-                let loaded = Home::load(&home).expect("init wrote a loadable home");
-                chain_id = loaded.genesis.chain_id.clone();
-                Node {
-                    api: format!("http://{}", loaded.config.api),
-                    admin_key: loaded.admin_key,
-                    home,
-                    process: None,
-                }
-            })
-            .collect();
+        let chain_id = Home::load(&homes[0])
+            .expect("init wrote a loadable home")
+            .genesis
+            .chain_id;
         Consortium {
             root,
             chain_id,
-            nodes,
+            nodes: homes.into_iter().map(Node::at).collect(),
         }
+    }
+
+    /// Take in a node home made outside `init` (an organisation joining
+    /// later); its index.
+    #[allow(dead_code)]
+    pub fn adopt(&mut self, home: PathBuf) -> usize {
+        self.nodes.push(Node::at(home));
+        self.nodes.len() - 1
     }
 
     pub fn start(&mut self, index: usize) {

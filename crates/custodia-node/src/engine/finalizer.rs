@@ -70,6 +70,12 @@ pub async fn run<E: Runtime>(
             txs = block.txs().len(),
             "finalized"
         );
+        // A vote may have changed who the members are; the network must
+        // admit a member voted in (it syncs, then votes from its epoch)
+        // and stop admitting one voted out.
+        if block.txs().iter().any(|tx| tx.body().is_governance()) {
+            announce_members(&chain, &mut members, &mut peer_sets, block.height()).await;
+        }
         if (block.height() + 1) % epoch_length == 0 {
             let epoch = (block.height() + 1) / epoch_length;
             match committee(&chain, epoch).await {

@@ -1,0 +1,148 @@
+//! An organisation joins a running consortium, as real processes: `custodia
+//! join` writes its home and prints the proposal; the members vote it in;
+//! its node follows the chain from genesis and, from the next epoch, is a
+//! validator whose votes the others need.
+
+mod common;
+
+use common::{clinical::transact, finalized_height, free_ports, get, Consortium};
+use custodia_types::{key_hex, Body, PrivateKey};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Short epochs, so the new validator's first one comes soon.
+const EPOCH: u64 = 20;
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// The validators `api`'s node says its current epoch has.
+fn validators(api: &str) -> Vec<String> {
+    let (code, status) = get(api, "/v1/status");
+    assert_eq!(code, 200, "{status}");
+    status["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_organisation_voted_in_joins_as_a_validator_the_others_need() {
+    let mut c = Consortium::init("join");
+    let consortium = c.root.join("consortium");
+    let genesis = consortium.join("genesis.toml");
+    for file in std::iter::once(genesis.clone())
+        .chain(c.nodes.iter().map(|node| node.home.join("genesis.toml")))
+    {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let short = text.replace("epoch_length = 10000", &format!("epoch_length = {EPOCH}"));
+        assert_ne!(
+            short,
+            text,
+            "{} has the default epoch length",
+            file.display()
+        );
+        std::fs::write(&file, short).unwrap();
+    }
+    c.start_all();
+    c.await_all(1, MINUTE);
+
+    // The newcomer's home and the proposal that admits it.
+    let home = consortium.join("city-hospital");
+    let (p2p, api) = (free_ports(1), free_ports(1));
+    let out = common::custodia(&[
+        "join",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--org",
+        "city-hospital",
+        "--name",
+        "City Hospital",
+        "--role",
+        "provider",
+        "--p2p",
+        &format!("127.0.0.1:{p2p}"),
+        "--api",
+        &format!("127.0.0.1:{api}"),
+        "--dir",
+        home.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("custodia node --home"), "{stderr}");
+    let proposal: Body = serde_json::from_slice(&out.stdout).expect("the proposal as JSON");
+    let newcomer = c.adopt(home.clone());
+    let validator_key = std::fs::read_to_string(home.join("keys/validator.key")).unwrap();
+    let validator_key = custodia_types::parse_private_key(&validator_key).unwrap();
+    let validator = key_hex(&commonware_cryptography::Signer::public_key(&validator_key));
+    match &proposal {
+        Body::Propose {
+            proposal: custodia_types::Proposal::AddMember(member),
+        } => {
+            assert_eq!(key_hex(&member.validator_key), validator);
+            assert_eq!(member.p2p.port(), p2p);
+        }
+        other => panic!("not a proposal to add a member: {other:?}"),
+    }
+    // Joining twice, or as an existing member, is refused before any key
+    // is written.
+    let again = common::custodia(&[
+        "join",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--org",
+        "st-mary",
+        "--name",
+        "St Mary's again",
+        "--role",
+        "provider",
+        "--p2p",
+        "127.0.0.1:1",
+        "--api",
+        "127.0.0.1:2",
+        "--dir",
+        consortium.join("st-mary-again").to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("a member in genesis already"));
+    assert!(!consortium.join("st-mary-again").exists());
+
+    // Proposed by one member (its approval) and approved by two more: three
+    // of four, more than two thirds.
+    let admin = |i: usize| -> PrivateKey { c.nodes[i].admin_key.clone() };
+    transact(&c, &admin(0), 0, proposal);
+    for i in [1, 2] {
+        let vote = Body::Vote {
+            proposal_id: 0,
+            approve: true,
+        };
+        transact(&c, &admin(i), 0, vote);
+    }
+    let (code, members) = get(c.api(0), "/v1/state/gov/members");
+    assert_eq!(code, 200, "{members}");
+    assert!(members.to_string().contains("city-hospital"), "{members}");
+
+    // Its node follows the chain from genesis, and from the next epoch on
+    // every node counts it among the validators.
+    c.start(newcomer);
+    let passed = finalized_height(c.api(0)).unwrap();
+    let next_epoch = (passed / EPOCH + 1) * EPOCH;
+    c.await_all(next_epoch + 2, MINUTE);
+    for i in 0..c.nodes.len() {
+        let set = validators(c.api(i));
+        assert_eq!(set.len(), 5, "node {i}: {set:?}");
+        assert!(set.contains(&validator), "node {i}: {set:?}");
+    }
+
+    // With one original validator down, four of five are a quorum only if
+    // the newcomer votes: the chain goes on, and they agree.
+    c.kill(3);
+    let before = finalized_height(c.api(0)).unwrap();
+    for i in [0, 1, 2, newcomer] {
+        c.await_height(i, before + 5, MINUTE);
+    }
+    let at = |i: usize| -> Value { get(c.api(i), &format!("/v1/blocks/{}", before + 5)).1 };
+    assert_eq!(at(newcomer)["digest"], at(0)["digest"]);
+    assert!(at(0)["digest"].is_string(), "{}", at(0));
+    c.stop_all();
+}
