@@ -8,7 +8,7 @@ mod common;
 use common::{clinical::transact, finalized_height, free_ports, get, Consortium};
 use custodia_types::{key_hex, Body, PrivateKey};
 use serde_json::Value;
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
 /// Short epochs, so the new validator's first one comes soon.
 const EPOCH: u64 = 20;
@@ -24,6 +24,27 @@ fn validators(api: &str) -> Vec<String> {
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect()
+}
+
+/// `custodia join` for `org` (a provider) into the home `dir`.
+fn join(genesis: &Path, org: &str, p2p: &str, api: &str, dir: &Path) -> std::process::Output {
+    common::custodia(&[
+        "join",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--org",
+        org,
+        "--name",
+        "A Hospital",
+        "--role",
+        "provider",
+        "--p2p",
+        p2p,
+        "--api",
+        api,
+        "--dir",
+        dir.to_str().unwrap(),
+    ])
 }
 
 #[test]
@@ -50,23 +71,13 @@ fn an_organisation_voted_in_joins_as_a_validator_the_others_need() {
     // The newcomer's home and the proposal that admits it.
     let home = consortium.join("city-hospital");
     let (p2p, api) = (free_ports(1), free_ports(1));
-    let out = common::custodia(&[
-        "join",
-        "--genesis",
-        genesis.to_str().unwrap(),
-        "--org",
+    let out = join(
+        &genesis,
         "city-hospital",
-        "--name",
-        "City Hospital",
-        "--role",
-        "provider",
-        "--p2p",
         &format!("127.0.0.1:{p2p}"),
-        "--api",
         &format!("127.0.0.1:{api}"),
-        "--dir",
-        home.to_str().unwrap(),
-    ]);
+        &home,
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("custodia node --home"), "{stderr}");
@@ -86,26 +97,11 @@ fn an_organisation_voted_in_joins_as_a_validator_the_others_need() {
     }
     // Joining twice, or as an existing member, is refused before any key
     // is written.
-    let again = common::custodia(&[
-        "join",
-        "--genesis",
-        genesis.to_str().unwrap(),
-        "--org",
-        "st-mary",
-        "--name",
-        "St Mary's again",
-        "--role",
-        "provider",
-        "--p2p",
-        "127.0.0.1:1",
-        "--api",
-        "127.0.0.1:2",
-        "--dir",
-        consortium.join("st-mary-again").to_str().unwrap(),
-    ]);
+    let twin = consortium.join("st-mary-again");
+    let again = join(&genesis, "st-mary", "127.0.0.1:1", "127.0.0.1:2", &twin);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("a member in genesis already"));
-    assert!(!consortium.join("st-mary-again").exists());
+    assert!(!twin.exists());
 
     // Proposed by one member (its approval) and approved by two more: three
     // of four, more than two thirds.
