@@ -274,13 +274,7 @@ fn held_everywhere(c: &Consortium, hashes: &[&str], present: bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     for index in 0..c.nodes.len() {
         for hash in hashes {
-            let url = format!("{}/v1/vault/objects/{hash}", c.api(index));
-            loop {
-                let status = reqwest::blocking::get(&url).unwrap().status().as_u16();
-                assert!(status == 204 || status == 404, "{url}: {status}");
-                if (status == 204) == present {
-                    break;
-                }
+            while common::vault_holds(c.api(index), hash) != present {
                 assert!(
                     std::time::Instant::now() < deadline,
                     "node {index}: object {hash} expected present={present}"

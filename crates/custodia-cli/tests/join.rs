@@ -1,13 +1,18 @@
 //! An organisation joins a running consortium, as real processes: `custodia
 //! join` writes its home and prints the proposal; the members vote it in;
 //! its node follows the chain from genesis and, from the next epoch, is a
-//! validator whose votes the others need.
+//! validator whose votes the others need; clinical records flow between it
+//! and the others.
 
 mod common;
 
-use common::{clinical::transact, finalized_height, free_ports, get, Consortium};
-use custodia_types::{key_hex, Body, PrivateKey};
-use serde_json::Value;
+use common::{
+    clinical::{transact, Fhir},
+    finalized_height, free_ports, get, Consortium,
+};
+use commonware_cryptography::Signer as _;
+use custodia_types::{key_hex, AgentKind, Body, PrivateKey};
+use serde_json::{json, Value};
 use std::{path::Path, time::Duration};
 
 /// Short epochs, so the new validator's first one comes soon.
@@ -85,7 +90,7 @@ fn an_organisation_voted_in_joins_as_a_validator_the_others_need() {
     let newcomer = c.adopt(home.clone());
     let validator_key = std::fs::read_to_string(home.join("keys/validator.key")).unwrap();
     let validator_key = custodia_types::parse_private_key(&validator_key).unwrap();
-    let validator = key_hex(&commonware_cryptography::Signer::public_key(&validator_key));
+    let validator = key_hex(&validator_key.public_key());
     match &proposal {
         Body::Propose {
             proposal: custodia_types::Proposal::AddMember(member),
@@ -128,6 +133,67 @@ fn an_organisation_voted_in_joins_as_a_validator_the_others_need() {
         let set = validators(c.api(i));
         assert_eq!(set.len(), 5, "node {i}: {set:?}");
         assert!(set.contains(&validator), "node {i}: {set:?}");
+    }
+
+    // Clinical records flow both ways with the newcomer: St Mary's reads
+    // (by break-glass) a record the newcomer holds, asking its node, found
+    // by the API address on chain; St Mary's records replicate to it.
+    let st_mary = c.index_of("st-mary");
+    let (city_doctor, mary_doctor) = (PrivateKey::from_seed(9_001), PrivateKey::from_seed(9_002));
+    for (i, doctor) in [(newcomer, &city_doctor), (st_mary, &mary_doctor)] {
+        let register = Body::RegisterAgent {
+            key: doctor.public_key(),
+            kind: AgentKind::Clinician,
+            label: "dr".into(),
+        };
+        transact(&c, &c.nodes[i].admin_key, 0, register);
+    }
+    let city = Fhir::new(&c, "city-hospital", &city_doctor);
+    let mary = Fhir::new(&c, "st-mary", &mary_doctor);
+    let created = |fhir: &Fhir, body: Value| -> String {
+        let (code, answer) = fhir.call(
+            "POST",
+            &format!("/fhir/{}", body["resourceType"].as_str().unwrap()),
+            Some(body),
+            &[],
+        );
+        assert_eq!(code, 201, "{answer}");
+        answer["id"].as_str().unwrap().to_string()
+    };
+    let patient = created(
+        &city,
+        json!({"resourceType": "Patient", "gender": "unknown"}),
+    );
+    let observation = created(
+        &city,
+        custodia_fhir::example("Observation", &patient).unwrap(),
+    );
+    c.settle();
+    let (code, read) = mary.call(
+        "GET",
+        &format!("/fhir/Observation/{observation}"),
+        None,
+        &[("x-break-glass", "unconscious on arrival")],
+    );
+    assert_eq!(code, 200, "{read}");
+    assert_eq!(read["id"], observation.as_str());
+    let theirs = created(
+        &mary,
+        json!({"resourceType": "Patient", "gender": "unknown"}),
+    );
+    let (code, version) = get(
+        c.api(st_mary),
+        &format!("/v1/state/rec/Patient/{theirs}/_history/1"),
+    );
+    assert_eq!(code, 200, "{version}");
+    let hash = version["value"]["ciphertext"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + MINUTE;
+    while !common::vault_holds(c.api(newcomer), hash) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no replica at the newcomer"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 
     // With one original validator down, four of five are a quorum only if

@@ -643,12 +643,7 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         &format!("/v1/state/rec/Condition/{condition}/_history/1"),
     );
     let ciphertext = head["value"]["ciphertext"].as_str().unwrap().to_string();
-    let holds = |index: usize| {
-        let url = format!("{}/v1/vault/objects/{ciphertext}", c.api(index));
-        let status = reqwest::blocking::get(url).unwrap().status().as_u16();
-        assert!(status == 204 || status == 404, "{status}");
-        status == 204
-    };
+    let holds = |index: usize| common::vault_holds(c.api(index), &ciphertext);
     // Until then every member's vault holds the ciphertext (pushed by the
     // custodian once final), though only St Mary's holds its key.
     let everywhere = |present: bool| {

@@ -196,6 +196,7 @@ pub fn prepare_joiner(dir: &Path, genesis: &Genesis, joiner: &Joiner) -> Result<
         admin_key: admin.public_key(),
         validator_key: validator.public_key(),
         p2p: joiner.p2p,
+        api: Some(joiner.api),
     })
 }
 

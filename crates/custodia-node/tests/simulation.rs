@@ -712,6 +712,7 @@ fn a_member_added_by_governance_joins_the_committee_at_the_next_epoch() {
                 admin_key: sim.members[newcomer].admin.public_key(),
                 validator_key: sim.key(newcomer),
                 p2p: "127.0.0.1:31004".parse().unwrap(),
+                api: None,
             })),
         };
         let proposed = sim.submit(0, 0, 0, proposal).await;

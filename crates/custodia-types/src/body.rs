@@ -132,6 +132,11 @@ pub struct Member {
     #[serde(with = "hexser")]
     pub validator_key: PublicKey,
     pub p2p: SocketAddr,
+    /// Where its node's HTTP API listens, for members added after genesis
+    /// (other members fetch their records there); genesis members' are in
+    /// genesis.toml.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<SocketAddr>,
 }
 
 /// A change to the consortium that needs more than two thirds of members.
@@ -366,6 +371,7 @@ impl Write for Member {
         self.admin_key.write(buf);
         self.validator_key.write(buf);
         self.p2p.write(buf);
+        self.api.write(buf);
     }
 }
 
@@ -377,6 +383,7 @@ impl EncodeSize for Member {
             + self.admin_key.encode_size()
             + self.validator_key.encode_size()
             + self.p2p.encode_size()
+            + self.api.encode_size()
     }
 }
 
@@ -390,6 +397,7 @@ impl Read for Member {
             admin_key: PublicKey::read(buf)?,
             validator_key: PublicKey::read(buf)?,
             p2p: SocketAddr::read(buf)?,
+            api: Option::<SocketAddr>::read(buf)?,
         })
     }
 }
@@ -512,5 +520,15 @@ mod tests {
         let bytes = proposal.encode();
         assert_eq!(bytes.len(), proposal.encode_size());
         assert_eq!(Proposal::decode(bytes).unwrap(), proposal);
+        // A member joining later names its API address too.
+        let mut with_api = json;
+        with_api["api"] = serde_json::json!("127.0.0.1:8404");
+        let proposal: Proposal = serde_json::from_value(with_api.clone()).unwrap();
+        let Proposal::AddMember(member) = &proposal else {
+            panic!("{proposal:?}")
+        };
+        assert_eq!(member.api, Some("127.0.0.1:8404".parse().unwrap()));
+        assert_eq!(serde_json::to_value(&proposal).unwrap(), with_api);
+        assert_eq!(Proposal::decode(proposal.encode()).unwrap(), proposal);
     }
 }

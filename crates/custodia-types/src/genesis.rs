@@ -66,8 +66,8 @@ pub struct MemberSpec {
 }
 
 impl From<&MemberSpec> for crate::Member {
-    /// What the chain records of a genesis member (the API address is the
-    /// tools' concern, not the chain's).
+    /// What the chain records of a genesis member (its API address stays
+    /// in genesis.toml, where every node reads it).
     fn from(spec: &MemberSpec) -> Self {
         Self {
             id: spec.id.clone(),
@@ -76,6 +76,7 @@ impl From<&MemberSpec> for crate::Member {
             admin_key: spec.admin_key.clone(),
             validator_key: spec.validator_key.clone(),
             p2p: spec.p2p,
+            api: None,
         }
     }
 }

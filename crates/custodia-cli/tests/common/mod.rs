@@ -395,6 +395,15 @@ pub fn await_finalized(api: &str, tx: &Digest, within: Duration) -> Value {
     }
 }
 
+/// Whether the vault of the node at `api` holds the object `hash` (hex).
+#[allow(dead_code)]
+pub fn vault_holds(api: &str, hash: &str) -> bool {
+    let url = format!("{api}/v1/vault/objects/{hash}");
+    let status = client().get(&url).send().unwrap().status().as_u16();
+    assert!(status == 204 || status == 404, "{url}: {status}");
+    status == 204
+}
+
 /// Whether a node's key ring still holds a key for the ciphertext `hash`
 /// (hex): its slot names the hash until shredding zeroes the slot.
 #[allow(dead_code)]

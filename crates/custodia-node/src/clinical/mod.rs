@@ -55,8 +55,12 @@ pub struct Clinical<E: Runtime> {
     /// The organisation's key pair and its key-wrapping sessions, shared
     /// with the blocking threads that wrap and unwrap data keys.
     own_keys: Arc<OwnKeys>,
-    /// Other members' API addresses, for key release.
-    peers: HashMap<OrgId, SocketAddr>,
+    /// Other members' API addresses, for key release; kept in step with
+    /// the membership (`follow_members`).
+    peers: std::sync::RwLock<HashMap<OrgId, SocketAddr>>,
+    /// The API addresses genesis.toml lists (the chain records only those
+    /// of members added later).
+    genesis_apis: HashMap<OrgId, SocketAddr>,
     http: reqwest::Client,
     replicator: replication::Replicator,
     files: FileLimits,
@@ -106,7 +110,8 @@ impl<E: Runtime> Clinical<E> {
             objects,
             keyring: KeyRing::open(vault_dir)?,
             own_keys: Arc::new(OwnKeys::new(secret)),
-            peers,
+            peers: std::sync::RwLock::new(peers.clone()),
+            genesis_apis: peers,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -117,6 +122,7 @@ impl<E: Runtime> Clinical<E> {
             finalized_heights,
         });
         service.follow_erasures();
+        service.follow_members();
         Ok(service)
     }
 

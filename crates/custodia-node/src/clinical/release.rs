@@ -236,7 +236,7 @@ impl<E: Runtime> Clinical<E> {
         version: u64,
         access_tx: &Digest,
     ) -> Result<(reqwest::Response, EncryptionSecret), Outcome> {
-        let addr = self.peers.get(&entry.custodian).ok_or_else(|| {
+        let addr = self.peer_api(&entry.custodian).ok_or_else(|| {
             Outcome::new(
                 502,
                 IssueType::Exception,

@@ -18,9 +18,9 @@ use custodia_state::{
     keys,
     records::{RecordEntry, RecordHead},
 };
-use custodia_types::{LogicalId, ResourceType};
+use custodia_types::{LogicalId, OrgId, ResourceType};
 use custodia_vault::DiskStore;
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::sync::mpsc;
 
 /// Attempts to hand a replica to a peer whose chain lags by a block or so.
@@ -49,26 +49,46 @@ const BATCH_VERSIONS: usize = 256;
 pub(super) const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// One queue and one worker per peer, so a slow peer delays only itself.
+/// The peers follow the membership (`set_peers`).
 pub(super) struct Replicator {
-    queues: Vec<(SocketAddr, mpsc::Sender<ReplicaOf>)>,
+    http: reqwest::Client,
+    objects: DiskStore,
+    queues: std::sync::RwLock<Vec<(SocketAddr, mpsc::Sender<ReplicaOf>)>>,
 }
 
 impl Replicator {
     /// Start a worker for each of `peers`; must run inside the runtime.
     pub(super) fn start(peers: Vec<SocketAddr>, objects: DiskStore) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(PUSH_TIMEOUT)
-            .build()
-            .expect("a plain HTTP client builds");
-        let queues = peers
-            .into_iter()
-            .map(|peer| {
-                let (sender, receiver) = mpsc::channel(QUEUE_PER_PEER);
-                tokio::spawn(push_to(peer, receiver, http.clone(), objects.clone()));
-                (peer, sender)
-            })
-            .collect();
-        Self { queues }
+        let replicator = Self {
+            http: reqwest::Client::builder()
+                .timeout(PUSH_TIMEOUT)
+                .build()
+                .expect("a plain HTTP client builds"),
+            objects,
+            queues: std::sync::RwLock::new(Vec::new()),
+        };
+        replicator.set_peers(&peers);
+        replicator
+    }
+
+    /// Push to exactly `peers` from now on: a worker starts for each new
+    /// one; a peer no longer listed gets nothing more (its worker ends once
+    /// it has pushed what was queued).
+    pub(super) fn set_peers(&self, peers: &[SocketAddr]) {
+        let mut queues = self
+            .queues
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        queues.retain(|(peer, _)| peers.contains(peer));
+        for peer in peers {
+            if queues.iter().any(|(known, _)| known == peer) {
+                continue;
+            }
+            let (sender, receiver) = mpsc::channel(QUEUE_PER_PEER);
+            let (http, objects) = (self.http.clone(), self.objects.clone());
+            tokio::spawn(push_to(*peer, receiver, http, objects));
+            queues.push((*peer, sender));
+        }
     }
 
     /// Queue final versions for every peer; the writer's answer does not
@@ -76,7 +96,11 @@ impl Replicator {
     /// peer's queue full and were dropped.
     pub(super) fn push(&self, versions: &[ReplicaOf]) -> usize {
         let mut dropped_total = 0;
-        for (peer, queue) in &self.queues {
+        let queues = self
+            .queues
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (peer, queue) in queues.iter() {
             let dropped = versions
                 .iter()
                 .filter(|version| queue.try_send((*version).clone()).is_err())
@@ -197,6 +221,66 @@ impl<E: Runtime> Clinical<E> {
             ));
         }
         Ok(())
+    }
+
+    /// A member's API address, if this node knows it.
+    pub(super) fn peer_api(&self, org: &OrgId) -> Option<SocketAddr> {
+        self.peers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(org)
+            .copied()
+    }
+
+    /// Follow the membership for as long as the node runs: a member voted
+    /// in (with its API address on chain) gets replicas and is asked for
+    /// its records' keys; one voted out gets nothing more.
+    pub(super) fn follow_members(self: &Arc<Self>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut heights = this.finalized_heights.clone();
+            let mut known: Option<Vec<u8>> = None;
+            loop {
+                heights.borrow_and_update();
+                match this.read_raw(keys::MEMBERS).await {
+                    Ok(Some(record)) if known.as_ref() != Some(&record) => {
+                        this.set_members(&record);
+                        known = Some(record);
+                    }
+                    Ok(_) => {}
+                    Err(outcome) => tracing::warn!(?outcome, "following members failed"),
+                }
+                if heights.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// The members as the chain records them: each other member's API
+    /// address (on chain, else from genesis.toml) becomes a peer.
+    fn set_members(&self, record: &[u8]) {
+        let members: Vec<custodia_types::Member> = match serde_json::from_slice(record) {
+            Ok(members) => members,
+            Err(error) => {
+                tracing::error!(%error, "member list in state does not decode");
+                return;
+            }
+        };
+        let peers: HashMap<OrgId, SocketAddr> = members
+            .into_iter()
+            .filter(|m| m.id != self.org)
+            .filter_map(|m| {
+                let api = m.api.or_else(|| self.genesis_apis.get(&m.id).copied())?;
+                Some((m.id, api))
+            })
+            .collect();
+        self.replicator
+            .set_peers(&peers.values().copied().collect::<Vec<_>>());
+        *self
+            .peers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = peers;
     }
 
     /// Follow the chain's erasure log for as long as the node runs,
