@@ -129,6 +129,14 @@ fn an_organisation_voted_in_joins_as_a_validator_the_others_need() {
     let passed = finalized_height(c.api(0)).unwrap();
     let next_epoch = (passed / EPOCH + 1) * EPOCH;
     c.await_all(next_epoch + 2, MINUTE);
+    let (_, status) = get(c.api(0), "/v1/status");
+    let listed = status["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["org"] == "city-hospital")
+        .unwrap_or_else(|| panic!("not among the peers: {status}"));
+    assert_eq!(listed["api"], format!("127.0.0.1:{api}"), "{status}");
     for i in 0..c.nodes.len() {
         let set = validators(c.api(i));
         assert_eq!(set.len(), 5, "node {i}: {set:?}");

@@ -115,9 +115,10 @@ pub fn block_json(block: &Block) -> Value {
 
 impl<E: Runtime> Ledger for NodeLedger<E> {
     async fn status(&self) -> Value {
-        let (tip, mempool) = {
+        let (tip, mempool, members) = {
             let chain = self.chain.lock().await;
-            (chain.tip().clone(), chain.mempool_len())
+            let members = chain.members_record().await.ok().flatten();
+            (chain.tip().clone(), chain.mempool_len(), members)
         };
         let epoch = (tip.height + 1) / self.info.genesis.params.epoch_length;
         let validators: Vec<String> = self
@@ -127,13 +128,22 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
             .iter()
             .map(key_hex)
             .collect();
-        let peers: Vec<Value> = self
-            .info
-            .genesis
-            .members
+        // The members as the chain records them now (those voted in after
+        // genesis too); genesis members' API addresses are in genesis.
+        let members: Vec<custodia_types::Member> = members
+            .and_then(|record| serde_json::from_slice(&record).ok())
+            .unwrap_or_else(|| self.info.genesis.members.iter().map(Into::into).collect());
+        let genesis_api = |org: &custodia_types::OrgId| {
+            let spec = self.info.genesis.members.iter().find(|m| &m.id == org);
+            spec.and_then(|m| m.api)
+        };
+        let peers: Vec<Value> = members
             .iter()
             .filter(|m| m.id.as_str() != self.info.org)
-            .map(|m| json!({ "org": m.id.as_str(), "p2p": m.p2p.to_string(), "api": m.api.map(|a| a.to_string()) }))
+            .map(|m| {
+                let api = m.api.or_else(|| genesis_api(&m.id));
+                json!({ "org": m.id.as_str(), "p2p": m.p2p.to_string(), "api": api.map(|a| a.to_string()) })
+            })
             .collect();
         json!({
             "chain_id": self.info.genesis.chain_id,
