@@ -129,19 +129,15 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
             .map(key_hex)
             .collect();
         // The members as the chain records them now (those voted in after
-        // genesis too); genesis members' API addresses are in genesis.
+        // genesis too).
         let members: Vec<custodia_types::Member> = members
             .and_then(|record| serde_json::from_slice(&record).ok())
             .unwrap_or_else(|| self.info.genesis.members.iter().map(Into::into).collect());
-        let genesis_api = |org: &custodia_types::OrgId| {
-            let spec = self.info.genesis.members.iter().find(|m| &m.id == org);
-            spec.and_then(|m| m.api)
-        };
         let peers: Vec<Value> = members
             .iter()
             .filter(|m| m.id.as_str() != self.info.org)
             .map(|m| {
-                let api = m.api.or_else(|| genesis_api(&m.id));
+                let api = self.info.genesis.api_of(m);
                 json!({ "org": m.id.as_str(), "p2p": m.p2p.to_string(), "api": api.map(|a| a.to_string()) })
             })
             .collect();

@@ -188,11 +188,6 @@ async fn serve(
             genesis: genesis.clone(),
         }),
     };
-    let peers = genesis
-        .members
-        .iter()
-        .filter_map(|m| Some((m.id.clone(), m.api?)))
-        .collect();
     let org = custodia_types::OrgId::new(home.config.org.clone()).map_err(|e| {
         RunError::Home(HomeError::Invalid {
             path: Home::config_path(&home.dir),
@@ -202,13 +197,12 @@ async fn serve(
     let clinical = crate::clinical::Clinical::new(
         validator.chain.clone(),
         validator.gossip.clone(),
-        genesis.chain_id.clone(),
+        genesis.clone(),
         org.clone(),
         signer.clone(),
         &home.vault_dir(),
         objects,
         home.encryption_key()?,
-        peers,
         crate::clinical::FileLimits {
             max_bytes: home.config.max_file_bytes,
             max_transfers: home.config.max_file_transfers,

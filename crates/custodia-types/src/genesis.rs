@@ -93,6 +93,15 @@ pub struct Genesis {
 }
 
 impl Genesis {
+    /// Where `member`'s node serves its API: as the chain recorded it (a
+    /// member voted in later), else as genesis lists it.
+    pub fn api_of(&self, member: &crate::Member) -> Option<SocketAddr> {
+        member.api.or_else(|| {
+            let spec = self.members.iter().find(|m| m.id == member.id)?;
+            spec.api
+        })
+    }
+
     pub fn from_toml(text: &str) -> Result<Self, GenesisError> {
         let genesis: Genesis = toml::from_str(text)?;
         genesis.validate()?;
@@ -165,6 +174,28 @@ mod tests {
             p2p: format!("127.0.0.1:{}", 3000 + i).parse().unwrap(),
             api: None,
         }
+    }
+
+    /// A member's API address: recorded on chain for one voted in later,
+    /// else from genesis; unknown for a genesis member listed without one.
+    #[test]
+    fn a_members_api_address_comes_from_the_chain_else_genesis() {
+        let mut listed = member(0);
+        listed.api = Some("127.0.0.1:8400".parse().unwrap());
+        let genesis = Genesis {
+            chain_id: "custodia-test".into(),
+            genesis_time_ms: 1,
+            params: Params::default(),
+            members: vec![listed.clone(), member(1)],
+        };
+        let recorded = |spec: &MemberSpec| crate::Member::from(spec);
+        assert_eq!(genesis.api_of(&recorded(&listed)), listed.api);
+        assert_eq!(genesis.api_of(&recorded(&member(1))), None);
+        let later = crate::Member {
+            api: Some("127.0.0.1:8404".parse().unwrap()),
+            ..recorded(&member(4))
+        };
+        assert_eq!(genesis.api_of(&later), later.api);
     }
 
     #[test]

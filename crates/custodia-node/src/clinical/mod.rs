@@ -32,7 +32,7 @@ use crate::{
 };
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::Receipt;
-use custodia_types::{Body, Digest, OrgId, PrivateKey};
+use custodia_types::{Body, Digest, Genesis, OrgId, PrivateKey};
 use custodia_vault::{DiskStore, EncryptionSecret, KeyRing, OwnKeys};
 use serde::de::DeserializeOwned;
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
@@ -58,9 +58,9 @@ pub struct Clinical<E: Runtime> {
     /// Other members' API addresses, for key release; kept in step with
     /// the membership (`follow_members`).
     peers: std::sync::RwLock<HashMap<OrgId, SocketAddr>>,
-    /// The API addresses genesis.toml lists (the chain records only those
-    /// of members added later).
-    genesis_apis: HashMap<OrgId, SocketAddr>,
+    /// Where genesis members' API addresses are (the chain records only
+    /// those of members added later).
+    genesis: Genesis,
     http: reqwest::Client,
     replicator: replication::Replicator,
     files: FileLimits,
@@ -74,25 +74,23 @@ impl<E: Runtime> Clinical<E> {
     pub async fn new(
         chain: SharedChain<E>,
         gossip: Gossip,
-        chain_id: String,
+        genesis: Genesis,
         org: OrgId,
         node_key: PrivateKey,
         vault_dir: &std::path::Path,
         objects: DiskStore,
         secret: EncryptionSecret,
-        peers: HashMap<OrgId, SocketAddr>,
         files: FileLimits,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
         let (finalized_heights, committed) = {
             let chain = chain.lock().await;
             (chain.finalized_heights(), chain.committed())
         };
-        let others = peers
-            .iter()
-            .filter(|(peer, _)| **peer != org)
-            .map(|(_, addr)| *addr)
-            .collect();
-        let replicator = replication::Replicator::start(others, objects.clone());
+        let chain_id = genesis.chain_id.clone();
+        let members = genesis.members.iter().map(Into::into);
+        let peers = replication::peers_of(&genesis, &org, members);
+        let replicator =
+            replication::Replicator::start(peers.values().copied().collect(), objects.clone());
         let batcher = Batcher::start(Signing {
             chain: chain.clone(),
             gossip,
@@ -110,8 +108,8 @@ impl<E: Runtime> Clinical<E> {
             objects,
             keyring: KeyRing::open(vault_dir)?,
             own_keys: Arc::new(OwnKeys::new(secret)),
-            peers: std::sync::RwLock::new(peers.clone()),
-            genesis_apis: peers,
+            peers: std::sync::RwLock::new(peers),
+            genesis,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

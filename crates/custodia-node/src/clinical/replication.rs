@@ -48,6 +48,19 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 const BATCH_VERSIONS: usize = 256;
 pub(super) const MAX_BATCH_BYTES: usize = 4 << 20;
 
+/// Each member but `org` whose API address is known, with it.
+pub(super) fn peers_of(
+    genesis: &custodia_types::Genesis,
+    org: &OrgId,
+    members: impl IntoIterator<Item = custodia_types::Member>,
+) -> HashMap<OrgId, SocketAddr> {
+    members
+        .into_iter()
+        .filter(|m| &m.id != org)
+        .filter_map(|m| Some((m.id.clone(), genesis.api_of(&m)?)))
+        .collect()
+}
+
 /// One queue and one worker per peer, so a slow peer delays only itself.
 /// The peers follow the membership (`set_peers`).
 pub(super) struct Replicator {
@@ -267,14 +280,7 @@ impl<E: Runtime> Clinical<E> {
                 return;
             }
         };
-        let peers: HashMap<OrgId, SocketAddr> = members
-            .into_iter()
-            .filter(|m| m.id != self.org)
-            .filter_map(|m| {
-                let api = m.api.or_else(|| self.genesis_apis.get(&m.id).copied())?;
-                Some((m.id, api))
-            })
-            .collect();
+        let peers = peers_of(&self.genesis, &self.org, members);
         self.replicator
             .set_peers(&peers.values().copied().collect::<Vec<_>>());
         *self
