@@ -13,7 +13,7 @@
 use crate::config::Config;
 use commonware_codec::Encode as _;
 use commonware_cryptography::Signer as _;
-use custodia_types::{parse_private_key, Genesis, MemberSpec, PrivateKey};
+use custodia_types::{parse_private_key, Genesis, Member, PrivateKey};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +150,7 @@ impl Home {
     }
 
     /// This node's entry in genesis.
-    pub fn member(&self) -> Option<&MemberSpec> {
+    pub fn member(&self) -> Option<&Member> {
         self.genesis
             .members
             .iter()

@@ -2,7 +2,7 @@
 
 use crate::{config::Config, home::Home, home::HomeError};
 use commonware_cryptography::Signer as _;
-use custodia_types::{generate_key, Genesis, Member, MemberSpec, OrgId, OrgRole, Params};
+use custodia_types::{generate_key, Genesis, Member, OrgId, OrgRole, Params};
 use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
@@ -103,7 +103,7 @@ pub fn init_consortium(
         };
         let (validator, admin) = (generate_key(), generate_key());
         let port = |base: u16| base.checked_add(i as u16).expect("port range fits in u16");
-        members.push(MemberSpec {
+        members.push(Member {
             id: OrgId::new(id).expect("demo org ids are valid"),
             name,
             role,

@@ -132,13 +132,12 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
         // genesis too).
         let members: Vec<custodia_types::Member> = members
             .and_then(|record| serde_json::from_slice(&record).ok())
-            .unwrap_or_else(|| self.info.genesis.members.iter().map(Into::into).collect());
+            .unwrap_or_else(|| self.info.genesis.members.clone());
         let peers: Vec<Value> = members
             .iter()
             .filter(|m| m.id.as_str() != self.info.org)
             .map(|m| {
-                let api = self.info.genesis.api_of(m);
-                json!({ "org": m.id.as_str(), "p2p": m.p2p.to_string(), "api": api.map(|a| a.to_string()) })
+                json!({ "org": m.id.as_str(), "p2p": m.p2p.to_string(), "api": m.api.map(|a| a.to_string()) })
             })
             .collect();
         json!({

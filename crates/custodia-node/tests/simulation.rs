@@ -11,7 +11,7 @@ use commonware_runtime::{
 use commonware_utils::{NZUsize, NZU32};
 use custodia_node::engine::{self, channel, Channels, Settings, SharedChain, Validator};
 use custodia_types::{
-    Body, Digest, Genesis, MemberSpec, OrgId, OrgRole, Params, PrivateKey, PublicKey, TxPayload,
+    Body, Digest, Genesis, OrgId, OrgRole, Params, PrivateKey, PublicKey, TxPayload,
 };
 use futures::channel::oneshot;
 use std::{
@@ -58,7 +58,7 @@ fn consortium(epoch_length: u64) -> (Genesis, Vec<Member>) {
             .iter()
             .take(VALIDATORS)
             .enumerate()
-            .map(|(i, m)| MemberSpec {
+            .map(|(i, m)| custodia_types::Member {
                 id: OrgId::new(format!("org-{i}")).unwrap(),
                 name: format!("Organisation {i}"),
                 role: OrgRole::Provider,

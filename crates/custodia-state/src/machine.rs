@@ -51,7 +51,7 @@ impl StateMachine {
     pub fn genesis_state(genesis: &Genesis) -> MapState {
         let mut state = MapState::default();
         let mut writes = WriteSet::new();
-        let members: Vec<Member> = genesis.members.iter().map(Member::from).collect();
+        let members: Vec<Member> = genesis.members.clone();
         for member in &members {
             let admin = Principal::Admin {
                 org: member.id.clone(),

@@ -181,7 +181,7 @@ fn adding_a_member_needs_more_than_two_thirds_and_changes_validators_at_the_epoc
     let add = Body::Propose {
         proposal: Proposal::AddMember(Box::new(custodia_types::Member {
             role: OrgRole::Pharmacy,
-            ..custodia_types::Member::from(&newcomer)
+            ..newcomer.clone()
         })),
     };
     assert_eq!(

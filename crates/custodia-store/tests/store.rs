@@ -6,7 +6,7 @@ use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
 use custodia_state::{keys, StateMachine, TxStatus};
 use custodia_store::{StateProof, StateStore};
 use custodia_types::{
-    Body, Genesis, MemberSpec, OrgId, OrgRole, Params, PrivateKey, SignedTx, TxPayload,
+    Body, Genesis, Member, OrgId, OrgRole, Params, PrivateKey, SignedTx, TxPayload,
 };
 
 const CHAIN: &str = "store-test";
@@ -16,7 +16,7 @@ fn genesis() -> Genesis {
         chain_id: CHAIN.into(),
         genesis_time_ms: 0,
         params: Params::default(),
-        members: vec![MemberSpec {
+        members: vec![Member {
             id: OrgId::new("org-0").unwrap(),
             name: "Org 0".into(),
             role: OrgRole::Provider,

@@ -120,21 +120,23 @@ pub enum Body {
     Batch { entries: Vec<Body> },
 }
 
-/// A member organisation as the chain records it (`gov/members`), and
-/// what a proposal to add one names.
+/// A member organisation: as genesis.toml lists it, as the chain records
+/// it (`gov/members`), and as a proposal to add one names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub id: OrgId,
     pub name: String,
     pub role: OrgRole,
+    /// Signs the organisation's governance votes and agent registrations.
     #[serde(with = "hexser")]
     pub admin_key: PublicKey,
+    /// Signs consensus messages for the organisation's validator.
     #[serde(with = "hexser")]
     pub validator_key: PublicKey,
+    /// Where the validator's peer-to-peer endpoint listens.
     pub p2p: SocketAddr,
-    /// Where its node's HTTP API listens, for members added after genesis
-    /// (other members fetch their records there); genesis members' are in
-    /// genesis.toml.
+    /// Where the node's HTTP API listens: other members ask it for the
+    /// keys of records it holds and push it replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<SocketAddr>,
 }

@@ -1,8 +1,8 @@
 //! The genesis file: who the consortium is on day one.
 
-use crate::{hexser, sha256, OrgId, OrgRole, PublicKey};
+use crate::{sha256, OrgId};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeSet, net::SocketAddr};
+use std::collections::BTreeSet;
 
 /// Problems a person can fix in a genesis file.
 #[derive(Debug, thiserror::Error)]
@@ -46,41 +46,6 @@ impl Default for Params {
     }
 }
 
-/// One member organisation at genesis.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberSpec {
-    pub id: OrgId,
-    pub name: String,
-    pub role: OrgRole,
-    /// Signs the organisation's governance votes and agent registrations.
-    #[serde(with = "hexser")]
-    pub admin_key: PublicKey,
-    /// Signs consensus messages for the organisation's validator.
-    #[serde(with = "hexser")]
-    pub validator_key: PublicKey,
-    /// Where the validator's peer-to-peer endpoint listens.
-    pub p2p: SocketAddr,
-    /// Where the node's HTTP API listens (informational; used by tools).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api: Option<SocketAddr>,
-}
-
-impl From<&MemberSpec> for crate::Member {
-    /// What the chain records of a genesis member (its API address stays
-    /// in genesis.toml, where every node reads it).
-    fn from(spec: &MemberSpec) -> Self {
-        Self {
-            id: spec.id.clone(),
-            name: spec.name.clone(),
-            role: spec.role,
-            admin_key: spec.admin_key.clone(),
-            validator_key: spec.validator_key.clone(),
-            p2p: spec.p2p,
-            api: None,
-        }
-    }
-}
-
 /// The whole genesis document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
@@ -89,19 +54,10 @@ pub struct Genesis {
     pub genesis_time_ms: u64,
     #[serde(default)]
     pub params: Params,
-    pub members: Vec<MemberSpec>,
+    pub members: Vec<crate::Member>,
 }
 
 impl Genesis {
-    /// Where `member`'s node serves its API: as the chain recorded it (a
-    /// member voted in later), else as genesis lists it.
-    pub fn api_of(&self, member: &crate::Member) -> Option<SocketAddr> {
-        member.api.or_else(|| {
-            let spec = self.members.iter().find(|m| m.id == member.id)?;
-            spec.api
-        })
-    }
-
     pub fn from_toml(text: &str) -> Result<Self, GenesisError> {
         let genesis: Genesis = toml::from_str(text)?;
         genesis.validate()?;
@@ -162,10 +118,11 @@ impl Genesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::OrgRole;
     use commonware_cryptography::Signer as _;
 
-    fn member(i: u64) -> MemberSpec {
-        MemberSpec {
+    fn member(i: u64) -> crate::Member {
+        crate::Member {
             id: OrgId::new(format!("org-{i}")).unwrap(),
             name: format!("Org {i}"),
             role: OrgRole::Provider,
@@ -174,28 +131,6 @@ mod tests {
             p2p: format!("127.0.0.1:{}", 3000 + i).parse().unwrap(),
             api: None,
         }
-    }
-
-    /// A member's API address: recorded on chain for one voted in later,
-    /// else from genesis; unknown for a genesis member listed without one.
-    #[test]
-    fn a_members_api_address_comes_from_the_chain_else_genesis() {
-        let mut listed = member(0);
-        listed.api = Some("127.0.0.1:8400".parse().unwrap());
-        let genesis = Genesis {
-            chain_id: "custodia-test".into(),
-            genesis_time_ms: 1,
-            params: Params::default(),
-            members: vec![listed.clone(), member(1)],
-        };
-        let recorded = |spec: &MemberSpec| crate::Member::from(spec);
-        assert_eq!(genesis.api_of(&recorded(&listed)), listed.api);
-        assert_eq!(genesis.api_of(&recorded(&member(1))), None);
-        let later = crate::Member {
-            api: Some("127.0.0.1:8404".parse().unwrap()),
-            ..recorded(&member(4))
-        };
-        assert_eq!(genesis.api_of(&later), later.api);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use body::{
 pub use consent::{
     AccessAction, AccessRequest, ConsentGrant, Grantee, Purpose, ResourceRef, MAX_REASON_LEN,
 };
-pub use genesis::{Genesis, GenesisError, MemberSpec, Params};
+pub use genesis::{Genesis, GenesisError, Params};
 pub use ids::{IdError, OrgId, OrgRole};
 pub use key_id::KeyId;
 pub use record::{LogicalId, Pseudonym, RecordIdError, RecordVersion, ResourceType};

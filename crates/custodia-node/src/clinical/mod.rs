@@ -58,9 +58,6 @@ pub struct Clinical<E: Runtime> {
     /// Other members' API addresses, for key release; kept in step with
     /// the membership (`follow_members`).
     peers: std::sync::RwLock<HashMap<OrgId, SocketAddr>>,
-    /// Where genesis members' API addresses are (the chain records only
-    /// those of members added later).
-    genesis: Genesis,
     http: reqwest::Client,
     replicator: replication::Replicator,
     files: FileLimits,
@@ -86,11 +83,10 @@ impl<E: Runtime> Clinical<E> {
             let chain = chain.lock().await;
             (chain.finalized_heights(), chain.committed())
         };
-        let chain_id = genesis.chain_id.clone();
-        let members = genesis.members.iter().map(Into::into);
-        let peers = replication::peers_of(&genesis, &org, members);
+        let peers = replication::peers_of(&org, genesis.members);
         let replicator =
             replication::Replicator::start(peers.values().copied().collect(), objects.clone());
+        let chain_id = genesis.chain_id;
         let batcher = Batcher::start(Signing {
             chain: chain.clone(),
             gossip,
@@ -109,7 +105,6 @@ impl<E: Runtime> Clinical<E> {
             keyring: KeyRing::open(vault_dir)?,
             own_keys: Arc::new(OwnKeys::new(secret)),
             peers: std::sync::RwLock::new(peers),
-            genesis,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

@@ -50,14 +50,13 @@ pub(super) const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// Each member but `org` whose API address is known, with it.
 pub(super) fn peers_of(
-    genesis: &custodia_types::Genesis,
     org: &OrgId,
     members: impl IntoIterator<Item = custodia_types::Member>,
 ) -> HashMap<OrgId, SocketAddr> {
     members
         .into_iter()
         .filter(|m| &m.id != org)
-        .filter_map(|m| Some((m.id.clone(), genesis.api_of(&m)?)))
+        .filter_map(|m| Some((m.id, m.api?)))
         .collect()
 }
 
@@ -271,7 +270,7 @@ impl<E: Runtime> Clinical<E> {
     }
 
     /// The members as the chain records them: each other member's API
-    /// address (on chain, else from genesis.toml) becomes a peer.
+    /// address becomes a peer.
     fn set_members(&self, record: &[u8]) {
         let members: Vec<custodia_types::Member> = match serde_json::from_slice(record) {
             Ok(members) => members,
@@ -280,7 +279,7 @@ impl<E: Runtime> Clinical<E> {
                 return;
             }
         };
-        let peers = peers_of(&self.genesis, &self.org, members);
+        let peers = peers_of(&self.org, members);
         self.replicator
             .set_peers(&peers.values().copied().collect::<Vec<_>>());
         *self

@@ -296,7 +296,7 @@ mod tests {
     use crate::chain::{genesis_block, ChainSizing};
     use commonware_cryptography::Signer as _;
     use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
-    use custodia_types::{Genesis, MemberSpec, OrgId, OrgRole, Params, PrivateKey};
+    use custodia_types::{Genesis, Member, OrgId, OrgRole, Params, PrivateKey};
     use futures::{future::BoxFuture, Stream};
     use std::{
         collections::VecDeque,
@@ -345,7 +345,7 @@ mod tests {
             chain_id: "custodia-app-test".into(),
             genesis_time_ms: 1_800_000_000_000,
             params: Params::default(),
-            members: vec![MemberSpec {
+            members: vec![Member {
                 id: OrgId::new("org-0").expect("a valid id"),
                 name: "Organisation 0".into(),
                 role: OrgRole::Provider,

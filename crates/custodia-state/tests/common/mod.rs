@@ -5,7 +5,7 @@ use bytes::Bytes;
 use commonware_cryptography::Signer as _;
 use custodia_state::{keys, MapState, Preloaded, StateMachine, StateRead, TxStatus};
 use custodia_types::{
-    Body, Genesis, MemberSpec, OrgId, OrgRole, Params, PrivateKey, SignedTx, TxPayload,
+    Body, Genesis, Member, OrgId, OrgRole, Params, PrivateKey, SignedTx, TxPayload,
 };
 
 pub const CHAIN: &str = "custodia-test";
@@ -27,12 +27,12 @@ pub fn validator(i: u64) -> PrivateKey {
     PrivateKey::from_seed(200 + i)
 }
 
-pub fn member(i: u64) -> MemberSpec {
+pub fn member(i: u64) -> Member {
     member_as(i, OrgRole::Provider)
 }
 
-pub fn member_as(i: u64, role: OrgRole) -> MemberSpec {
-    MemberSpec {
+pub fn member_as(i: u64, role: OrgRole) -> Member {
+    Member {
         id: OrgId::new(format!("org-{i}")).unwrap(),
         name: format!("Org {i}"),
         role,
