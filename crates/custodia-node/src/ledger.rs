@@ -115,11 +115,13 @@ pub fn block_json(block: &Block) -> Value {
 
 impl<E: Runtime> Ledger for NodeLedger<E> {
     async fn status(&self) -> Value {
-        let (tip, mempool, members) = {
+        let (tip, mempool, committed) = {
             let chain = self.chain.lock().await;
-            let members = chain.members_record().await.ok().flatten();
-            (chain.tip().clone(), chain.mempool_len(), members)
+            (chain.tip().clone(), chain.mempool_len(), chain.committed())
         };
+        // Read without the chain's lock: status is polled often, and the
+        // lock is consensus's.
+        let members = committed.get(keys::MEMBERS).await.ok().flatten();
         let epoch = (tip.height + 1) / self.info.genesis.params.epoch_length;
         let validators: Vec<String> = self
             .committees
