@@ -161,6 +161,13 @@ drives it over HTTP from a separate load generator:\n\
            (batches of 60), finalized and checked applied: events/s and\n\
            readings/s; then GET /v1/supply/verify from --concurrency clients\n\
            for 10 s: queries/s, p50/p99.\n\
+  idle     (only when asked) nothing submitted for --idle-secs: blocks made,\n\
+           the machine's processor use, each node's new data per day; then\n\
+           20 notes into the quiet chain, 2.3 s apart: submit-to-final p50/p99.\n\
+\n\
+Latency at a planned load, not at saturation: --rate 25%,50%,80% offers\n\
+that share of the maximum just measured, each request sent when due and\n\
+timed from then (p50/p99/p99.9), and PostgreSQL the same rates.\n\
 Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the comparison."
     )]
     Bench {
@@ -196,6 +203,20 @@ Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the compar
         /// Keep the consortium directory afterwards (to inspect or `custodia verify` it).
         #[arg(long)]
         keep: bool,
+        /// After the saturated run, offer load at these fixed rates (notes and
+        /// records workloads): requests a second (2000) or shares of the
+        /// maximum just measured (80%), comma-separated. Each request is sent
+        /// when due and timed from then, so a stall is not hidden; PostgreSQL
+        /// gets the same rates.
+        #[arg(long, value_delimiter = ',')]
+        rate: Vec<bench::Rate>,
+        /// Seconds each fixed rate runs.
+        #[arg(long, default_value_t = 20)]
+        rate_secs: u64,
+        /// Seconds the idle workload leaves the consortium alone before
+        /// timing first writes.
+        #[arg(long, default_value_t = 120)]
+        idle_secs: u64,
     },
     /// Check a stopped node's stored chain offline, from genesis.
     #[command(
@@ -439,7 +460,13 @@ fn main() -> Result<()> {
             postgres_standbys,
             busy_block_interval_ms,
             keep,
+            rate,
+            rate_secs,
+            idle_secs,
         } => bench::run(bench::BenchOptions {
+            rates: rate,
+            rate_secs: rate_secs.max(1),
+            idle_secs,
             packs,
             busy_block_interval_ms,
             workload,

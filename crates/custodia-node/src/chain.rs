@@ -81,6 +81,9 @@ pub struct Chain<E: Context + Spawner> {
     metrics: ChainMetrics,
     /// The finalized height, for whoever waits on finality.
     finalized: tokio::sync::watch::Sender<u64>,
+    /// Bumped whenever a transaction enters the mempool: an idle leader
+    /// waits on it instead of polling.
+    arrivals: tokio::sync::watch::Sender<u64>,
 }
 
 /// The committed state, shared between the chain and readers that do not
@@ -254,6 +257,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
             clock,
             metrics,
             finalized: tokio::sync::watch::Sender::new(0),
+            arrivals: tokio::sync::watch::Sender::new(0),
         };
         chain.metrics.finalized_height.set(0);
         chain.metrics.block_tx_limit.set(max_block_txs as i64);
@@ -474,6 +478,12 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         self.finalized.subscribe()
     }
 
+    /// Changes whenever a transaction enters the mempool: lets an idle
+    /// leader propose the moment there is something to order.
+    pub fn arrivals(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.arrivals.subscribe()
+    }
+
     /// Keep only pending blocks that descend from the finalized tip.
     fn prune_pending(&mut self) {
         let mut live: BTreeSet<Digest> = BTreeSet::from([self.tip.digest]);
@@ -537,6 +547,8 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         self.machine.check_admission(&state, &tx, pending_next)?;
         let id = tx.id();
         self.mempool.insert(tx)?;
+        self.arrivals
+            .send_modify(|count| *count = count.wrapping_add(1));
         Ok(id)
     }
 

@@ -27,10 +27,14 @@ pub struct Config {
     /// Time between blocks while transactions wait, in milliseconds.
     #[serde(default = "defaults::busy_block_interval_ms")]
     pub busy_block_interval_ms: u64,
-    /// Time between blocks while none wait (an idle chain's empty blocks),
-    /// in milliseconds.
-    #[serde(default = "defaults::block_interval_ms")]
-    pub block_interval_ms: u64,
+    /// The most time between two blocks while no transaction waits (an
+    /// idle chain's heartbeat), in milliseconds. Read from
+    /// `block_interval_ms` too, its name before idle chains went quiet.
+    #[serde(
+        default = "defaults::heartbeat_interval_ms",
+        alias = "block_interval_ms"
+    )]
+    pub heartbeat_interval_ms: u64,
     /// Memory for the state database's page cache, in MiB.
     #[serde(default = "defaults::state_cache_mib")]
     pub state_cache_mib: usize,
@@ -45,6 +49,11 @@ pub struct Config {
     #[serde(default)]
     pub vault: VaultBackend,
 }
+
+/// An idle chain's heartbeat unless a node's config says otherwise: long
+/// enough that an idle node's disk grows by megabytes a day, short enough
+/// that a stalled chain shows within a minute.
+pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 30_000;
 
 /// A node's state cache unless its config says otherwise: room for a
 /// server's working set. A whole consortium on one machine (`custodia
@@ -64,8 +73,8 @@ mod defaults {
     pub fn busy_block_interval_ms() -> u64 {
         50
     }
-    pub fn block_interval_ms() -> u64 {
-        200
+    pub fn heartbeat_interval_ms() -> u64 {
+        super::DEFAULT_HEARTBEAT_INTERVAL_MS
     }
     pub fn state_cache_mib() -> usize {
         super::DEFAULT_STATE_CACHE_MIB
@@ -88,7 +97,7 @@ impl Config {
             log_format: defaults::log_format(),
             mempool_capacity: defaults::mempool_capacity(),
             busy_block_interval_ms: defaults::busy_block_interval_ms(),
-            block_interval_ms: defaults::block_interval_ms(),
+            heartbeat_interval_ms: defaults::heartbeat_interval_ms(),
             state_cache_mib: defaults::state_cache_mib(),
             max_file_bytes: defaults::max_file_bytes(),
             max_file_transfers: defaults::max_file_transfers(),
@@ -105,13 +114,13 @@ impl Config {
     }
 
     fn check_pacing(&self) -> Result<(), String> {
-        if self.block_interval_ms == 0 {
-            return Err("block_interval_ms must be at least 1: an idle chain would propose empty blocks without pause".into());
+        if self.heartbeat_interval_ms == 0 {
+            return Err("heartbeat_interval_ms must be at least 1: an idle chain would propose empty blocks without pause".into());
         }
-        if self.busy_block_interval_ms > self.block_interval_ms {
+        if self.busy_block_interval_ms > self.heartbeat_interval_ms {
             return Err(format!(
-                "busy_block_interval_ms ({}) is longer than block_interval_ms ({}): blocks would come slower while transactions wait than while none do",
-                self.busy_block_interval_ms, self.block_interval_ms
+                "busy_block_interval_ms ({}) is longer than heartbeat_interval_ms ({}): blocks would come slower while transactions wait than while none do",
+                self.busy_block_interval_ms, self.heartbeat_interval_ms
             ));
         }
         Ok(())
@@ -157,13 +166,15 @@ mempool_capacity = {mempool_capacity}
 # Time between blocks while transactions wait, in milliseconds. Lower
 # means a request waits less for its block (lower latency, so more
 # throughput for the same requests in flight) and more, smaller blocks.
-# At most block_interval_ms.
+# At most heartbeat_interval_ms.
 busy_block_interval_ms = {busy_block_interval_ms}
 
-# Time between blocks while no transaction waits, in milliseconds: how
-# often an idle chain proposes an empty block. A transaction arriving
-# meanwhile is proposed after the busy interval instead.
-block_interval_ms = {block_interval_ms}
+# The most time between two blocks while no transaction waits, in
+# milliseconds: an idle chain makes one empty block this often (its
+# heartbeat: the chain's clock advances and its liveness shows) and
+# nothing else but a few consensus votes a second. The first transaction
+# to arrive is proposed at once. Every node should use the same value.
+heartbeat_interval_ms = {heartbeat_interval_ms}
 
 # Memory for the state database's page cache, in MiB, allocated when the
 # node starts. It is the state's only read cache: a read that misses it
@@ -186,7 +197,7 @@ max_file_transfers = {max_file_transfers}
             log_format = self.log_format,
             mempool_capacity = self.mempool_capacity,
             busy_block_interval_ms = self.busy_block_interval_ms,
-            block_interval_ms = self.block_interval_ms,
+            heartbeat_interval_ms = self.heartbeat_interval_ms,
             state_cache_mib = self.state_cache_mib,
             max_file_bytes = self.max_file_bytes,
             max_file_transfers = self.max_file_transfers,
@@ -326,7 +337,7 @@ mod tests {
     fn block_pacing_that_cannot_work_is_refused() {
         let base = "org = \"a\"\napi = \"127.0.0.1:1\"\n";
         let slower_when_busy =
-            format!("{base}busy_block_interval_ms = 300\nblock_interval_ms = 200\n");
+            format!("{base}busy_block_interval_ms = 300\nheartbeat_interval_ms = 200\n");
         let err = Config::from_toml(&slower_when_busy)
             .unwrap_err()
             .to_string();
@@ -335,16 +346,19 @@ mod tests {
             "{err}"
         );
         let err = Config::from_toml(&format!(
-            "{base}block_interval_ms = 0\nbusy_block_interval_ms = 0\n"
+            "{base}heartbeat_interval_ms = 0\nbusy_block_interval_ms = 0\n"
         ))
         .unwrap_err()
         .to_string();
         assert!(err.contains("at least 1"), "{err}");
         let fine = Config::from_toml(&format!("{base}busy_block_interval_ms = 20\n")).unwrap();
         assert_eq!(
-            (fine.busy_block_interval_ms, fine.block_interval_ms),
-            (20, 200)
+            (fine.busy_block_interval_ms, fine.heartbeat_interval_ms),
+            (20, DEFAULT_HEARTBEAT_INTERVAL_MS)
         );
+        // A config written before the heartbeat keeps its idle interval.
+        let old = Config::from_toml(&format!("{base}block_interval_ms = 200\n")).unwrap();
+        assert_eq!(old.heartbeat_interval_ms, 200);
     }
 
     #[test]

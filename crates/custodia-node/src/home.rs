@@ -215,3 +215,21 @@ fn write_secret(path: &Path, text: &str) -> Result<(), HomeError> {
     }
     Ok(())
 }
+
+/// Bytes the files under `dir` occupy on disk (allocated blocks, as `du`
+/// counts them); 0 for what cannot be read. How fast a node's `data/`
+/// grows is what an operator plans disk with.
+pub fn bytes_on_disk(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => bytes_on_disk(&entry.path()),
+            Ok(meta) => meta.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -96,7 +96,7 @@ async fn serve(
     let settings = Settings {
         pacing: Pacing {
             busy: Duration::from_millis(home.config.busy_block_interval_ms),
-            idle: Duration::from_millis(home.config.block_interval_ms),
+            heartbeat: Duration::from_millis(home.config.heartbeat_interval_ms),
         },
         mempool_capacity: home.config.mempool_capacity,
         state_cache_pages: home.config.state_cache_pages(),

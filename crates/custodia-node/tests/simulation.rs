@@ -6,7 +6,8 @@ use commonware_consensus::types::Height;
 use commonware_cryptography::{Digestible as _, Signer as _};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
 use commonware_runtime::{
-    deterministic, Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _,
+    deterministic, Clock as _, Handle, Quota, Runner as _, Spawner as _, Storage as _,
+    Supervisor as _,
 };
 use commonware_utils::{NZUsize, NZU32};
 use custodia_node::engine::{self, channel, Channels, Settings, SharedChain, Validator};
@@ -86,7 +87,14 @@ struct Sim {
     members: Vec<Member>,
     nodes: Vec<Option<Running>>,
     byzantine: Option<usize>,
+    /// The most time between blocks while none is needed. Scenarios that
+    /// count blocks use a short one, as a busy chain would make them; the
+    /// idle scenario uses the nodes' default.
+    heartbeat: Duration,
 }
+
+/// The heartbeat of scenarios that wait for the chain to grow by itself.
+const SHORT_HEARTBEAT: Duration = Duration::from_millis(200);
 
 impl Sim {
     async fn new(
@@ -116,6 +124,7 @@ impl Sim {
             members,
             nodes: (0..KEYS).map(|_| None).collect(),
             byzantine,
+            heartbeat: SHORT_HEARTBEAT,
         };
         sim.link_all(good_link()).await;
         sim
@@ -171,9 +180,14 @@ impl Sim {
             blocks: pairs.next().unwrap(),
             txs: pairs.next().unwrap(),
         };
+        let defaults = Settings::new(&self.genesis, format!("validator-{i}"));
         let settings = Settings {
             corrupt_proposals: self.byzantine == Some(i),
-            ..Settings::new(&self.genesis, format!("validator-{i}"))
+            pacing: engine::Pacing {
+                heartbeat: self.heartbeat,
+                ..defaults.pacing
+            },
+            ..defaults
         };
         let signer = self.members[i].validator.clone();
         let genesis = self.genesis.clone();
@@ -438,22 +452,24 @@ fn transactions_admitted_at_one_node_reach_every_mempool() {
     });
 }
 
-/// Blocks come at the idle interval while no transaction waits, and after
-/// the busy one while transactions keep arriving.
+/// An idle chain makes only heartbeat blocks (the views between end in
+/// nullifications: votes, no block); a transaction arriving is final
+/// promptly, not at the next heartbeat; and blocks come after the busy
+/// interval while transactions keep arriving.
 #[test]
-fn blocks_come_quickly_while_transactions_wait_and_slowly_while_idle() {
+fn an_idle_chain_makes_only_heartbeats_and_a_transaction_is_final_at_once() {
     runner(11).start(|context| async move {
         let mut sim = Sim::new(context, 10_000, None).await;
+        let pacing = Settings::new(&sim.genesis, "pacing").pacing;
+        sim.heartbeat = pacing.heartbeat;
         for i in 0..VALIDATORS {
             sim.start(i).await;
         }
-        let pacing = Settings::new(&sim.genesis, "pacing").pacing;
-        let (busy, idle) = (
+        let (busy, heartbeat) = (
             pacing.busy.as_millis() as u64,
-            pacing.idle.as_millis() as u64,
+            pacing.heartbeat.as_millis() as u64,
         );
-        assert!(busy < idle);
-        sim.wait_for(&all(), 6, Duration::from_secs(60)).await;
+        assert!(busy < heartbeat);
         let block_ms = |height: u64| {
             let marshal = sim.node(0).marshal.clone();
             async move {
@@ -466,13 +482,63 @@ fn blocks_come_quickly_while_transactions_wait_and_slowly_while_idle() {
                     .timestamp_ms
             }
         };
-        for height in 3..=6 {
+
+        // The first block shows the consortium formed: it comes at once.
+        // Then, idle: one empty block a heartbeat, none between.
+        sim.wait_for(&all(), 4, pacing.heartbeat * 4).await;
+        assert!(block_ms(1).await < GENESIS_MS + heartbeat / 10);
+        for height in 2..=4 {
             let gap = block_ms(height).await - block_ms(height - 1).await;
             assert!(
-                gap >= idle,
+                gap >= heartbeat,
                 "empty block {height} came {gap} ms after its parent"
             );
         }
+
+        // Transactions arriving in the quiet, at one node and by gossip to
+        // the rest, each at another point of the views' 1 s cadence: each
+        // is proposed at once by whoever leads the view then, not at the
+        // next view (up to a leader timeout away) nor at the heartbeat.
+        sim.context.sleep(pacing.heartbeat / 3).await;
+        let mut waits = Vec::new();
+        for nonce in 0..5 {
+            sim.context.sleep(Duration::from_millis(1_300)).await;
+            let idle_height = sim.height(0).await;
+            let tx = TxPayload {
+                chain_id: sim.genesis.chain_id.clone(),
+                signer: sim.members[2].admin.public_key(),
+                nonce,
+                body: Body::Note {
+                    data: b"after a quiet spell".to_vec().into(),
+                },
+            }
+            .sign(&sim.members[2].admin);
+            let arrived = sim.context.current();
+            let id = sim
+                .node(2)
+                .chain
+                .lock()
+                .await
+                .admit(&tx.to_bytes())
+                .await
+                .expect("a note is admitted");
+            sim.node(2).gossip.publish(tx.to_bytes());
+            let receipt = loop {
+                if let Some(receipt) = sim.receipt(0, &id).await {
+                    break receipt;
+                }
+                sim.context.sleep(Duration::from_millis(5)).await;
+            };
+            assert_eq!(receipt.height, idle_height + 1, "no heartbeat came first");
+            waits.push(sim.context.current().duration_since(arrived).unwrap());
+        }
+        // Links take 20 ms: gossip, proposal and two rounds of votes.
+        assert!(
+            waits
+                .iter()
+                .all(|waited| *waited < Duration::from_millis(200)),
+            "transactions on an idle chain took {waits:?} to be final"
+        );
 
         // A steady stream: a note every 20 ms for two seconds, in every
         // validator's mempool (as the API's gossip would put it).
@@ -499,8 +565,8 @@ fn blocks_come_quickly_while_transactions_wait_and_slowly_while_idle() {
             };
             heights.insert(receipt.height);
         }
-        // The first block may have been proposed after an idle wait that
-        // began before the stream did; the rest came at the busy pace.
+        // The first block of the stream was proposed at once (its parent
+        // is old); the rest came at the busy pace.
         let busy_blocks: Vec<u64> = heights.iter().skip(1).copied().collect();
         assert!(
             busy_blocks.len() >= 10,
@@ -509,7 +575,7 @@ fn blocks_come_quickly_while_transactions_wait_and_slowly_while_idle() {
         for height in busy_blocks {
             let gap = block_ms(height).await - block_ms(height - 1).await;
             assert!(
-                (busy..idle).contains(&gap),
+                (busy..heartbeat).contains(&gap),
                 "block {height} came {gap} ms after its parent while transactions waited"
             );
         }
@@ -690,6 +756,27 @@ fn validator_set_changes_at_epoch_boundaries() {
         }
         sim.wait_for(&all(), 30, Duration::from_secs(300)).await;
         sim.assert_agree(&all(), 30).await;
+        // Past epochs' consensus journals go once their successor's
+        // successor runs; the running epoch's stays.
+        let blobs = |epoch: u64| {
+            let partition = engine::epochs::simplex_partition("validator-0", epoch);
+            let context = &sim.context;
+            async move {
+                context
+                    .scan(&partition)
+                    .await
+                    .map_or(0, |blobs| blobs.len())
+            }
+        };
+        // Height 30 is in epoch 3 ((30 + 1) / 8), whose engine made it.
+        let running = 3;
+        assert!(
+            blobs(running).await > 0,
+            "epoch {running}'s journal is kept"
+        );
+        for stale in 0..running - 1 {
+            assert_eq!(blobs(stale).await, 0, "epoch {stale}'s journal is gone");
+        }
     });
 }
 

@@ -12,10 +12,14 @@
 //!   cluster on the same machine, for the side-by-side comparison.
 
 mod cpu;
+mod idle;
 mod notes;
 mod postgres;
+mod rate;
 mod records;
 mod supply;
+
+pub use rate::Rate;
 
 use anyhow::{bail, Context, Result};
 use custodia_node::init::{init_consortium, InitOptions, InitializedOrg};
@@ -35,7 +39,11 @@ pub enum Workload {
     /// Drug traceability: supply-chain events, cold-chain sensor readings and
     /// verification queries.
     Supply,
-    /// Every workload, one after the other, each on a fresh consortium.
+    /// An idle consortium: processor use, new data per node, and how fast
+    /// a first write is final (not part of `all`).
+    Idle,
+    /// Every workload but `idle`, one after the other, each on a fresh
+    /// consortium.
     All,
 }
 
@@ -58,6 +66,12 @@ pub struct BenchOptions {
     pub busy_block_interval_ms: u64,
     /// Keep the consortium directory afterwards (for `custodia verify`).
     pub keep: bool,
+    /// Fixed rates to offer after the saturated phase (notes, records).
+    pub rates: Vec<Rate>,
+    /// Seconds each fixed rate runs.
+    pub rate_secs: u64,
+    /// Seconds the idle workload leaves the consortium alone.
+    pub idle_secs: u64,
 }
 
 pub fn run(options: BenchOptions) -> Result<()> {
@@ -69,6 +83,9 @@ pub fn run(options: BenchOptions) -> Result<()> {
     }
     if matches!(options.workload, Workload::Supply | Workload::All) {
         supply::run(&options)?;
+    }
+    if options.workload == Workload::Idle {
+        idle::run(&options)?;
     }
     Ok(())
 }
@@ -175,7 +192,9 @@ impl Consortium {
             let height = get_json(&client, &status)
                 .and_then(|s| s["finalized_height"].as_u64())
                 .unwrap_or(0);
-            if height >= 2 {
+            // The first block comes as soon as a quorum is voting; the
+            // next only at the heartbeat, or when the load arrives.
+            if height >= 1 {
                 return Ok(());
             }
             if ready.elapsed() > Duration::from_secs(60) {

@@ -2,7 +2,11 @@
 //! `POST /v1/txs`, finalized throughput and submit-to-finality latency
 //! measured from the finalized blocks themselves.
 
-use super::{get_json, http, BenchOptions, Consortium, Latencies, ORGS};
+use super::{
+    get_json, http,
+    rate::{RateRun, Schedule},
+    BenchOptions, Consortium, Latencies, ORGS,
+};
 use anyhow::{bail, Result};
 use commonware_cryptography::Signer as _;
 use custodia_node::home::Home;
@@ -53,26 +57,33 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     // Sign everything before the clock starts: the load generator measures
     // the chain, not its own signing.
     eprintln!("signing {} transactions...", options.txs_per_org * ORGS);
-    let mut work: Vec<Vec<SignedTx>> = Vec::new();
-    for org in orgs {
-        let home = Home::load(&org.home)?;
-        let key = home.admin_key.clone();
-        work.push(
-            (0..options.txs_per_org as u64)
-                .map(|nonce| {
-                    TxPayload {
-                        chain_id: home.genesis.chain_id.clone(),
-                        signer: key.public_key(),
-                        nonce,
-                        body: Body::Note {
-                            data: nonce.to_be_bytes().repeat(8).into(),
-                        },
-                    }
-                    .sign(&key)
-                })
-                .collect(),
-        );
-    }
+    let signers: Vec<Home> = orgs
+        .iter()
+        .map(|org| Home::load(&org.home))
+        .collect::<Result<_, _>>()?;
+    let sign = |nonces: std::ops::Range<u64>| -> Vec<Vec<SignedTx>> {
+        signers
+            .iter()
+            .map(|home| {
+                let key = &home.admin_key;
+                nonces
+                    .clone()
+                    .map(|nonce| {
+                        TxPayload {
+                            chain_id: home.genesis.chain_id.clone(),
+                            signer: key.public_key(),
+                            nonce,
+                            body: Body::Note {
+                                data: nonce.to_be_bytes().repeat(8).into(),
+                            },
+                        }
+                        .sign(key)
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let work = sign(0..options.txs_per_org as u64);
     let total = work.iter().map(Vec::len).sum::<usize>() as u64;
     let Driven {
         finalized,
@@ -97,6 +108,32 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     );
     println!("  refused             {refused}");
     println!("  ceiling             {ceiling:.0} ed25519 verifications/s on one core");
+    if !options.rates.is_empty() {
+        let max = finalized as f64 / window;
+        println!(
+            "  at fixed rates ({} s each; latency from when each note was due to seen final, within {} ms):",
+            options.rate_secs,
+            RATE_TICK.as_millis()
+        );
+        let mut next_nonce = options.txs_per_org as u64;
+        for rate in &options.rates {
+            let schedule =
+                Schedule::new(rate.per_second(max), Duration::from_secs(options.rate_secs));
+            let per_org = schedule.count().div_ceil(ORGS) as u64;
+            eprintln!(
+                "signing {} notes for {}...",
+                per_org * ORGS as u64,
+                rate.label(max)
+            );
+            let work = sign(next_nonce..next_nonce + per_org);
+            next_nonce += per_org;
+            // Signing took a while: the schedule starts now.
+            let schedule =
+                Schedule::new(rate.per_second(max), Duration::from_secs(options.rate_secs));
+            let run = drive_at_rate(&apis, work, schedule, rate.label(max))?;
+            println!("{}", run.line());
+        }
+    }
     drop(consortium);
     Ok(())
 }
@@ -122,49 +159,11 @@ pub(super) fn drive(apis: &[String], work: Vec<Vec<SignedTx>>) -> Result<Driven>
     let total = work.iter().map(Vec::len).sum::<usize>() as u64;
 
     let submitted_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let finalized_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let submitted = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
 
-    let blocks = Arc::new(Mutex::new(Vec::<(u64, usize)>::new()));
-    let observer = {
-        let (api, finalized_at, stop, blocks) = (
-            apis[0].clone(),
-            finalized_at.clone(),
-            stop.clone(),
-            blocks.clone(),
-        );
-        std::thread::spawn(move || {
-            let client = http();
-            // Only blocks from now on: earlier ones hold none of this work.
-            let mut next = get_json(&client, &format!("{api}/v1/status"))
-                .and_then(|s| s["finalized_height"].as_u64())
-                .unwrap_or(0)
-                + 1;
-            while !stop.load(Ordering::Relaxed) {
-                let height = get_json(&client, &format!("{api}/v1/status"))
-                    .and_then(|s| s["finalized_height"].as_u64())
-                    .unwrap_or(0);
-                while next <= height {
-                    let Some(block) = get_json(&client, &format!("{api}/v1/blocks/{next}")) else {
-                        break;
-                    };
-                    let seen = Instant::now();
-                    let mut finalized = finalized_at.lock().expect("lock");
-                    let txs = block["transactions"].as_array().map_or(0, Vec::len);
-                    blocks.lock().expect("lock").push((next, txs));
-                    for tx in block["transactions"].as_array().into_iter().flatten() {
-                        if let Some(id) = tx["id"].as_str() {
-                            finalized.insert(id.to_string(), seen);
-                        }
-                    }
-                    next += 1;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let observer = Observer::start(&apis[0], Duration::from_millis(20));
+    let finalized_at = observer.finalized_at.clone();
 
     let started = Instant::now();
     let loaders: Vec<_> = work
@@ -179,19 +178,8 @@ pub(super) fn drive(apis: &[String], work: Vec<Vec<SignedTx>>) -> Result<Driven>
                 let mut rest: &[SignedTx] = &txs;
                 while !rest.is_empty() {
                     let batch = &rest[..rest.len().min(BATCH)];
-                    let body = custodia_node::engine::gossip::encode(
-                        &batch.iter().map(|tx| tx.to_bytes()).collect::<Vec<_>>(),
-                    );
                     let sent = Instant::now();
-                    let answers: Vec<serde_json::Value> = match client
-                        .post(&url)
-                        .header("content-type", "application/octet-stream")
-                        .body(body.to_vec())
-                        .send()
-                        .and_then(|r| r.text())
-                        .ok()
-                        .and_then(|t| serde_json::from_str(&t).ok())
-                    {
+                    let answers = match post_batch(&client, &url, batch) {
                         Some(answers) => answers,
                         None => {
                             std::thread::sleep(Duration::from_millis(50));
@@ -245,11 +233,10 @@ pub(super) fn drive(apis: &[String], work: Vec<Vec<SignedTx>>) -> Result<Driven>
         std::thread::sleep(Duration::from_millis(250));
     }
     eprintln!();
-    stop.store(true, Ordering::Relaxed);
     for loader in loaders {
         let _ = loader.join();
     }
-    let _ = observer.join();
+    let blocks = observer.stop();
 
     let submitted_at = submitted_at.lock().expect("lock");
     let finalized_at = finalized_at.lock().expect("lock");
@@ -270,12 +257,214 @@ pub(super) fn drive(apis: &[String], work: Vec<Vec<SignedTx>>) -> Result<Driven>
         .as_secs_f64()
         .max(1e-9);
     let finalized = latencies.0.len();
-    let blocks = std::mem::take(&mut *blocks.lock().expect("lock"));
     Ok(Driven {
         finalized,
         window,
         latencies,
         blocks,
         refused: refused.load(Ordering::Relaxed),
+    })
+}
+
+/// `POST /v1/txs` with `batch`; the node's answer for each transaction,
+/// or `None` if it could not be reached or answered no list.
+fn post_batch(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    batch: &[SignedTx],
+) -> Option<Vec<serde_json::Value>> {
+    let body = custodia_node::engine::gossip::encode(
+        &batch.iter().map(|tx| tx.to_bytes()).collect::<Vec<_>>(),
+    );
+    client
+        .post(url)
+        .header("content-type", "application/octet-stream")
+        .body(body.to_vec())
+        .send()
+        .and_then(|r| r.text())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// Watches one node's finalized blocks and notes when each transaction
+/// was first seen final.
+struct Observer {
+    finalized_at: Arc<Mutex<HashMap<String, Instant>>>,
+    /// (height, transactions) of every finalized block seen.
+    blocks: Arc<Mutex<Vec<(u64, usize)>>>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Observer {
+    /// Look at `api`'s finalized height every `poll` (the error of every
+    /// latency it gives), from the blocks after the current one.
+    fn start(api: &str, poll: Duration) -> Self {
+        let finalized_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let blocks: Arc<Mutex<Vec<(u64, usize)>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (api, finalized_at, stop, blocks) = (
+                api.to_string(),
+                finalized_at.clone(),
+                stop.clone(),
+                blocks.clone(),
+            );
+            std::thread::spawn(move || {
+                let client = http();
+                // Only blocks from now on: earlier ones hold none of this work.
+                let mut next = get_json(&client, &format!("{api}/v1/status"))
+                    .and_then(|s| s["finalized_height"].as_u64())
+                    .unwrap_or(0)
+                    + 1;
+                while !stop.load(Ordering::Relaxed) {
+                    let height = get_json(&client, &format!("{api}/v1/status"))
+                        .and_then(|s| s["finalized_height"].as_u64())
+                        .unwrap_or(0);
+                    while next <= height {
+                        let Some(block) = get_json(&client, &format!("{api}/v1/blocks/{next}"))
+                        else {
+                            break;
+                        };
+                        let seen = Instant::now();
+                        let mut finalized = finalized_at.lock().expect("lock");
+                        let txs = block["transactions"].as_array().map_or(0, Vec::len);
+                        blocks.lock().expect("lock").push((next, txs));
+                        for tx in block["transactions"].as_array().into_iter().flatten() {
+                            if let Some(id) = tx["id"].as_str() {
+                                finalized.insert(id.to_string(), seen);
+                            }
+                        }
+                        next += 1;
+                    }
+                    std::thread::sleep(poll);
+                }
+            })
+        };
+        Self {
+            finalized_at,
+            blocks,
+            stop,
+            thread,
+        }
+    }
+
+    /// Stop watching; the blocks seen.
+    fn stop(self) -> Vec<(u64, usize)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        std::mem::take(&mut *self.blocks.lock().expect("lock"))
+    }
+}
+
+/// How often a fixed-rate run's senders post what has fallen due (one
+/// batch per organisation): part of every latency, and counted in it.
+const RATE_TICK: Duration = Duration::from_millis(5);
+
+/// Notes at a fixed rate: `work[i]` is organisation i's next transactions,
+/// in nonce order; note `k` overall (organisation `k % work.len()`) is due
+/// at `schedule.due(k)`. Latency is from due to seen in a finalized block
+/// (seen within `RATE_TICK`).
+pub(super) fn drive_at_rate(
+    apis: &[String],
+    work: Vec<Vec<SignedTx>>,
+    schedule: Schedule,
+    label: String,
+) -> Result<RateRun> {
+    let orgs = work.len();
+    let observer = Observer::start(&apis[0], RATE_TICK);
+    let due_of: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let failures: Arc<Mutex<(usize, Option<String>)>> = Arc::default();
+    let senders: Vec<_> = work
+        .into_iter()
+        .enumerate()
+        .zip(apis.iter().cycle().cloned())
+        .map(|((org, txs), api)| {
+            let (due_of, failures) = (due_of.clone(), failures.clone());
+            std::thread::spawn(move || {
+                let client = http();
+                let url = format!("{api}/v1/txs");
+                let mut sent = 0;
+                while sent < txs.len() {
+                    let now = Instant::now();
+                    // Note `sent` of this organisation is note
+                    // `sent * orgs + org` overall.
+                    let mut until = sent;
+                    while until < txs.len() && schedule.due(until * orgs + org) <= now {
+                        until += 1;
+                    }
+                    if until == sent {
+                        std::thread::sleep(RATE_TICK);
+                        continue;
+                    }
+                    let batch = &txs[sent..until];
+                    let answers = post_batch(&client, &url, batch).unwrap_or_default();
+                    for (i, tx) in batch.iter().enumerate() {
+                        let due = schedule.due((sent + i) * orgs + org);
+                        match answers.get(i) {
+                            Some(answer) if answer["status"] == "pending" => {
+                                due_of
+                                    .lock()
+                                    .expect("lock")
+                                    .insert(tx.id().to_string(), due);
+                            }
+                            other => {
+                                let mut failures = failures.lock().expect("lock");
+                                failures.0 += 1;
+                                failures.1.get_or_insert_with(|| {
+                                    other.map_or("no answer".into(), |a| a.to_string())
+                                });
+                            }
+                        }
+                    }
+                    sent = until;
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        let _ = sender.join();
+    }
+    // Wait for the admitted ones to be final (a minute at most).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting = {
+            let due_of = due_of.lock().expect("lock");
+            let finalized = observer.finalized_at.lock().expect("lock");
+            due_of
+                .keys()
+                .filter(|id| !finalized.contains_key(*id))
+                .count()
+        };
+        if waiting == 0 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let finalized_at = observer.finalized_at.clone();
+    observer.stop();
+    let due_of = due_of.lock().expect("lock");
+    let finalized_at = finalized_at.lock().expect("lock");
+    let (mut failed, first_error) = std::mem::take(&mut *failures.lock().expect("lock"));
+    let mut latencies = Vec::new();
+    let mut last = schedule.due(0);
+    for (id, due) in due_of.iter() {
+        match finalized_at.get(id) {
+            Some(seen) => {
+                latencies.push(seen.saturating_duration_since(*due));
+                last = last.max(*seen);
+            }
+            None => failed += 1,
+        }
+    }
+    Ok(RateRun {
+        label,
+        done: latencies.len(),
+        failed,
+        first_error,
+        seconds: last
+            .saturating_duration_since(schedule.due(0))
+            .as_secs_f64(),
+        latencies: Latencies::new(latencies),
     })
 }

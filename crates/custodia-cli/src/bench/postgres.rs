@@ -10,7 +10,7 @@
 //! it (`synchronous_standby_names = 'FIRST n (...)'`): a central database
 //! keeping as many copies of each row as the consortium keeps of each write.
 
-use super::{records::Phase, Latencies};
+use super::{rate::RateRun, records::Phase, Latencies};
 use anyhow::{bail, Context, Result};
 use std::{
     path::{Path, PathBuf},
@@ -65,14 +65,40 @@ FROM resource_version WHERE seq = :r;
 COMMIT;
 ";
 
-/// Writes then reads, on a primary with `standbys` synchronous standbys;
-/// `None` when PostgreSQL is not installed.
-pub fn run(
-    records: usize,
-    clients: usize,
-    standbys: usize,
-    body: &str,
-) -> Result<Option<(Phase, Phase)>> {
+/// What to run against PostgreSQL.
+pub struct Comparison<'a> {
+    /// Rows written, and as many audited reads.
+    pub records: usize,
+    /// pgbench clients: as many as the chain had requests in flight.
+    pub clients: usize,
+    /// Synchronous standbys of the primary.
+    pub standbys: usize,
+    /// The FHIR resource each row holds.
+    pub body: &'a str,
+    /// Fixed write rates to run after the saturated phases, with their
+    /// labels (the chain's, so the rows line up).
+    pub rates: &'a [(String, f64)],
+    pub rate_secs: u64,
+}
+
+/// What PostgreSQL measured.
+pub struct Measured {
+    pub writes: Phase,
+    pub reads: Phase,
+    pub at_rates: Vec<RateRun>,
+}
+
+/// Writes then reads, then writes at each fixed rate, on a primary with
+/// its synchronous standbys; `None` when PostgreSQL is not installed.
+pub fn run(comparison: &Comparison) -> Result<Option<Measured>> {
+    let Comparison {
+        records,
+        clients,
+        standbys,
+        body,
+        rates,
+        rate_secs,
+    } = *comparison;
     let (Some(initdb), Some(pg_ctl), Some(pgbench)) =
         (binary("initdb"), binary("pg_ctl"), binary("pgbench"))
     else {
@@ -95,25 +121,56 @@ pub fn run(
         "PostgreSQL: {} writes, {clients} clients...",
         per_client * clients
     );
-    let writes = cluster.pgbench(
-        &pgbench,
+    let bench = |name: &str, script: &str, length: Length, variables: &[(&str, &str)]| {
+        cluster.pgbench(&pgbench, name, script, clients, length, variables)
+    };
+    let writes = bench(
         "write",
         WRITE,
-        clients,
-        per_client,
+        Length::PerClient(per_client),
         &[("body", body)],
     )?;
     let rows = (per_client * clients).to_string();
     eprintln!("PostgreSQL: as many audited reads...");
-    let reads = cluster.pgbench(
-        &pgbench,
+    let reads = bench(
         "read",
         READ,
-        clients,
-        per_client,
+        Length::PerClient(per_client),
         &[("rows", &rows)],
     )?;
-    Ok(Some((writes, reads)))
+    let mut at_rates = Vec::new();
+    for (index, (label, rate)) in rates.iter().enumerate() {
+        eprintln!("PostgreSQL: writes at {label} for {rate_secs} s...");
+        let phase = bench(
+            &format!("rate{index}"),
+            WRITE,
+            Length::Rate(*rate, rate_secs),
+            &[("body", body)],
+        )?;
+        at_rates.push(RateRun {
+            label: label.clone(),
+            done: phase.done,
+            failed: phase.failed,
+            first_error: None,
+            seconds: rate_secs as f64,
+            latencies: phase.latencies,
+        });
+    }
+    Ok(Some(Measured {
+        writes,
+        reads,
+        at_rates,
+    }))
+}
+
+/// How long a pgbench run lasts.
+#[derive(Clone, Copy)]
+enum Length {
+    /// This many transactions per client, as fast as they go.
+    PerClient(usize),
+    /// Transactions a second (pgbench's Poisson schedule) for this many
+    /// seconds; latency then counts from each one's scheduled start.
+    Rate(f64, u64),
 }
 
 /// A PostgreSQL program: on PATH, or in Debian's versioned directory.
@@ -316,7 +373,7 @@ impl Cluster {
         name: &str,
         script: &str,
         clients: usize,
-        per_client: usize,
+        length: Length,
         variables: &[(&str, &str)],
     ) -> Result<Phase> {
         let script_path = self.dir.join(format!("{name}.sql"));
@@ -327,11 +384,17 @@ impl Cluster {
             .env("PGDATABASE", "postgres")
             .args(self.connection())
             .args(["-n", "-M", "prepared", "-j", "2"])
-            .args(["-c", &clients.to_string(), "-t", &per_client.to_string()])
+            .args(["-c", &clients.to_string()])
             .arg("-f")
             .arg(&script_path)
             .arg("-l")
             .arg(format!("--log-prefix={}", log_prefix.display()));
+        match length {
+            Length::PerClient(count) => command.args(["-t", &count.to_string()]),
+            Length::Rate(rate, secs) => {
+                command.args(["-R", &format!("{rate:.0}"), "-T", &secs.to_string()])
+            }
+        };
         for (key, value) in variables {
             command.arg("-D").arg(format!("{key}={value}"));
         }
@@ -363,7 +426,9 @@ impl Cluster {
         })
     }
 
-    /// pgbench's `-l` log: `client transaction latency_us script epoch us`.
+    /// pgbench's `-l` log: `client transaction latency_us script epoch us
+    /// [schedule_lag]`; under `--rate` the latency already counts from the
+    /// scheduled start (the lag is part of it).
     fn logged_latencies(&self, name: &str) -> Result<Vec<Duration>> {
         let mut latencies = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {

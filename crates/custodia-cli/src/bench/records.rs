@@ -4,7 +4,11 @@
 //! (each read answered only after its audit event is final). The same
 //! workload then runs against PostgreSQL.
 
-use super::{cpu, postgres, BenchOptions, Consortium, Latencies, ORGS};
+use super::{
+    cpu, postgres,
+    rate::{RateRun, Schedule},
+    BenchOptions, Consortium, Latencies, ORGS,
+};
 use anyhow::{anyhow, Result};
 use commonware_cryptography::Signer as _;
 use custodia_node::home::Home;
@@ -87,6 +91,17 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let started = cpu::now();
     let mut reads = runtime.block_on(read_phase(writers.clone(), written, options.concurrency));
     reads.cpu = cpu::Use::since(started);
+    let max = writes.done as f64 / writes.seconds.max(1e-9);
+    let mut at_rates = Vec::new();
+    for rate in &options.rates {
+        eprintln!(
+            "FHIR writes at {} for {} s...",
+            rate.label(max),
+            options.rate_secs
+        );
+        let schedule = Schedule::new(rate.per_second(max), Duration::from_secs(options.rate_secs));
+        at_rates.push(runtime.block_on(write_at_rate(writers.clone(), schedule, rate.label(max))));
+    }
     drop(consortium);
 
     println!(
@@ -100,6 +115,12 @@ pub fn run(options: &BenchOptions) -> Result<()> {
             println!("  first failure: {error}");
         }
     }
+    if !at_rates.is_empty() {
+        println!("  FHIR writes at fixed rates (latency from when each was due to its answer):");
+        for run in &at_rates {
+            println!("{}", run.line());
+        }
+    }
     if options.no_postgres {
         return Ok(());
     }
@@ -107,8 +128,21 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         .ok_or_else(|| anyhow!("no Observation example"))?
         .to_string();
     let standbys = options.postgres_standbys;
-    match postgres::run(options.records, in_flight, standbys, &body)? {
-        Some((writes, reads)) => {
+    let rates: Vec<(String, f64)> = options
+        .rates
+        .iter()
+        .map(|rate| (rate.label(max), rate.per_second(max)))
+        .collect();
+    let comparison = postgres::Comparison {
+        records: options.records,
+        clients: in_flight,
+        standbys,
+        body: &body,
+        rates: &rates,
+        rate_secs: options.rate_secs,
+    };
+    match postgres::run(&comparison)? {
+        Some(measured) => {
             let copies = match standbys {
                 0 => String::new(),
                 n => format!(", {n} synchronous standbys"),
@@ -116,8 +150,14 @@ pub fn run(options: &BenchOptions) -> Result<()> {
             println!(
                 "PostgreSQL, same machine, synchronous_commit=on{copies}, {in_flight} clients (pgbench):"
             );
-            println!("{}", writes.line("row per version (commit)"));
-            println!("{}", reads.line("read + audit row (commit)"));
+            println!("{}", measured.writes.line("row per version (commit)"));
+            println!("{}", measured.reads.line("read + audit row (commit)"));
+            if !measured.at_rates.is_empty() {
+                println!("  rows at the chain's fixed rates (pgbench --rate: Poisson arrivals, latency from when each was due):");
+                for run in &measured.at_rates {
+                    println!("{}", run.line());
+                }
+            }
         }
         None => println!(
             "PostgreSQL comparison skipped: no initdb/pg_ctl/pgbench found (apt install postgresql)"
@@ -216,33 +256,13 @@ async fn write_phase(
             tasks.push(tokio::spawn(async move {
                 let client = client();
                 let writer = &writers[w];
-                let url = format!("{}/fhir/Observation", writer.api);
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     if n >= per_writer {
                         break;
                     }
-                    let patient = &writer.patients[n % writer.patients.len()];
-                    let body = custodia_fhir::example("Observation", patient)
-                        .map(|b| b.to_string())
-                        .unwrap_or_default();
                     let sent = Instant::now();
-                    let answer = client
-                        .post(&url)
-                        .bearer_auth(&writer.bearer)
-                        .header("content-type", "application/fhir+json")
-                        .body(body)
-                        .send()
-                        .await;
-                    let outcome = match succeeded(answer).await {
-                        Ok(response) => response
-                            .json::<serde_json::Value>()
-                            .await
-                            .ok()
-                            .and_then(|v| v["id"].as_str().map(str::to_string))
-                            .ok_or_else(|| "a write answered without an id".to_string()),
-                        Err(error) => Err(error),
-                    };
+                    let outcome = write_one(&client, writer, n).await;
                     let latency = sent.elapsed();
                     let mut tally = tally.lock().expect("lock");
                     match outcome {
@@ -266,6 +286,67 @@ async fn write_phase(
     let mut tally = std::mem::take(&mut *tally.lock().expect("lock"));
     let written = std::mem::take(&mut tally.written);
     (finish(tally, seconds), written)
+}
+
+/// Write the writer's `n`th Observation (spread over its patients); the
+/// new resource's id once final.
+async fn write_one(client: &reqwest::Client, writer: &Writer, n: usize) -> Result<String, String> {
+    let patient = &writer.patients[n % writer.patients.len()];
+    let body = custodia_fhir::example("Observation", patient)
+        .map(|b| b.to_string())
+        .unwrap_or_default();
+    let answer = client
+        .post(format!("{}/fhir/Observation", writer.api))
+        .bearer_auth(&writer.bearer)
+        .header("content-type", "application/fhir+json")
+        .body(body)
+        .send()
+        .await;
+    match succeeded(answer).await {
+        Ok(response) => response
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_string))
+            .ok_or_else(|| "a write answered without an id".to_string()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Writes at a fixed rate, round robin over the writers: each is sent when
+/// due, however many are still unanswered, and timed from when it was due.
+async fn write_at_rate(writers: Arc<Vec<Writer>>, schedule: Schedule, label: String) -> RateRun {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let client = client();
+    let mut tasks = Vec::with_capacity(schedule.count());
+    for n in 0..schedule.count() {
+        let due = schedule.due(n);
+        tokio::time::sleep_until(due.into()).await;
+        let (writers, tally, client) = (writers.clone(), tally.clone(), client.clone());
+        tasks.push(tokio::spawn(async move {
+            let writer = &writers[n % writers.len()];
+            let outcome = write_one(&client, writer, n / writers.len()).await;
+            let latency = due.elapsed();
+            let mut tally = tally.lock().expect("lock");
+            match outcome {
+                Ok(_) => tally.latencies.push(latency),
+                Err(error) => tally.fail(error),
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let seconds = schedule.due(0).elapsed().as_secs_f64();
+    let tally = std::mem::take(&mut *tally.lock().expect("lock"));
+    RateRun {
+        label,
+        done: tally.latencies.len(),
+        failed: tally.failed,
+        first_error: tally.first_error,
+        seconds,
+        latencies: Latencies::new(tally.latencies),
+    }
 }
 
 /// Read every written resource once at its custodian's node, in an order

@@ -17,6 +17,11 @@ use std::{
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_custodia");
 pub const ORGS: usize = 4;
+/// The heartbeat of the tests' consortia: they wait for the chain to grow
+/// (heights, epochs, a block stamped after a consent's expiry) as a busy
+/// chain would, not for a production heartbeat. The idle test sets the
+/// default back with [`Consortium::configure`].
+pub const TEST_HEARTBEAT_MS: u64 = 200;
 
 /// Run the `custodia` binary to completion.
 pub fn custodia(args: &[&str]) -> Output {
@@ -103,19 +108,39 @@ impl Consortium {
             .expect("init wrote a loadable home")
             .genesis
             .chain_id;
-        Consortium {
+        let consortium = Consortium {
             root,
             chain_id,
             nodes: homes.into_iter().map(Node::at).collect(),
+        };
+        for index in 0..orgs {
+            consortium.configure(index, |config| {
+                config.heartbeat_interval_ms = TEST_HEARTBEAT_MS
+            });
         }
+        consortium
     }
 
     /// Take in a node home made outside `init` (an organisation joining
-    /// later); its index.
+    /// later); its index. It gets the tests' heartbeat too.
     #[allow(dead_code)]
     pub fn adopt(&mut self, home: PathBuf) -> usize {
         self.nodes.push(Node::at(home));
-        self.nodes.len() - 1
+        let index = self.nodes.len() - 1;
+        self.configure(index, |config| {
+            config.heartbeat_interval_ms = TEST_HEARTBEAT_MS
+        });
+        index
+    }
+
+    /// Change node `index`'s `config.toml` (it takes effect at its next
+    /// start).
+    pub fn configure(&self, index: usize, change: impl FnOnce(&mut custodia_node::config::Config)) {
+        let home = &self.nodes[index].home;
+        let mut config = Home::load(home).expect("a loadable home").config;
+        change(&mut config);
+        std::fs::write(Home::config_path(home), config.to_commented_toml())
+            .expect("write config.toml");
     }
 
     pub fn start(&mut self, index: usize) {

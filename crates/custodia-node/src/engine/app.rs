@@ -15,18 +15,23 @@ use std::time::{Duration, UNIX_EPOCH};
 /// How far ahead of a validator's clock a block's timestamp may be.
 const MAX_CLOCK_DRIFT: Duration = Duration::from_secs(5);
 
-/// How often a leader waiting out an idle interval looks again for work.
-const IDLE_POLL: Duration = Duration::from_millis(10);
-
-/// Time between a block and the next.
+/// When a leader proposes after its parent block.
+///
+/// An idle chain costs (almost) nothing: with no transaction waiting the
+/// leader holds its proposal until one arrives or the heartbeat falls due.
+/// Simplex meanwhile ends the view by its leader timeout (a nullification,
+/// a few votes, no block) and asks the next leader, which waits the same
+/// way; so the chain makes one empty block a heartbeat, and the first
+/// transaction to arrive is proposed by whichever leader holds the view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pacing {
     /// While transactions wait: short, so a request waits little for its
     /// block (latency is what bounds throughput at a given number of
     /// requests in flight).
     pub busy: Duration,
-    /// While none wait: how often an idle chain proposes an empty block.
-    pub idle: Duration,
+    /// While none wait: the most time between two blocks, so that the
+    /// chain's clock advances and its liveness shows.
+    pub heartbeat: Duration,
 }
 
 pub struct App<E: Runtime> {
@@ -55,18 +60,23 @@ impl<E: Runtime> App<E> {
         }
     }
 
-    /// Wait out the interval after `parent`: the busy one once
-    /// transactions wait, the idle one while none do (an idle chain does
-    /// not spin out empty blocks), none if a full block is waiting.
+    /// Wait out the interval after `parent`: none if a full block is
+    /// waiting, the busy one once transactions wait, the heartbeat while
+    /// none do. An arriving transaction wakes the wait (no polling).
+    /// The first block after genesis comes at once: it shows that the
+    /// consortium has formed (a quorum connected and voting).
     async fn pace(&self, context: &E, parent: &Block) {
+        if parent.height() == 0 {
+            return;
+        }
         let parent_ms = parent.header().timestamp_ms;
         loop {
-            let waiting = {
+            let (waiting, mut arrivals) = {
                 let chain = self.chain.lock().await;
                 if chain.mempool_len() >= chain.block_tx_limit() {
                     return;
                 }
-                chain.mempool_len() > 0
+                (chain.mempool_len() > 0, chain.arrivals())
             };
             let now = now_ms(context);
             // Only when the clocks agree: a parent far in the future (or a
@@ -77,18 +87,23 @@ impl<E: Runtime> App<E> {
             let interval = if waiting {
                 self.pacing.busy
             } else {
-                self.pacing.idle
+                self.pacing.heartbeat
             };
-            let due = parent_ms + interval.as_millis() as u64;
+            let due = parent_ms.saturating_add(interval.as_millis() as u64);
             if now >= due {
                 return;
             }
-            let left = Duration::from_millis(due - now);
-            // While idle, look again now and then: a transaction arriving
-            // shortens the wait to the busy interval.
-            context
-                .sleep(if waiting { left } else { left.min(IDLE_POLL) })
-                .await;
+            let left = context.sleep(Duration::from_millis(due - now));
+            if waiting {
+                left.await;
+            } else {
+                // A transaction arriving shortens the wait to the busy
+                // interval (already over if the parent is old).
+                futures::pin_mut!(left);
+                let arrived = arrivals.changed();
+                futures::pin_mut!(arrived);
+                futures::future::select(left, arrived).await;
+            }
         }
     }
 }

@@ -77,6 +77,11 @@ fn follow(
     Followed::Finalization
 }
 
+/// Where epoch `epoch`'s consensus journal is kept.
+pub fn simplex_partition(prefix: &str, epoch: u64) -> String {
+    format!("{prefix}-simplex-{epoch}")
+}
+
 pub struct Networks<S, R> {
     pub votes: Pair<S, R>,
     pub certificates: Pair<S, R>,
@@ -167,6 +172,14 @@ pub async fn run<E, B, S, R>(
                 tracing::error!(epoch, "epoch channels already registered");
                 return;
             };
+            // The consensus journal of the epoch two back is dead weight:
+            // its engine stopped when the last epoch began, and nothing
+            // reads it again (the last one's may still be closing).
+            if let Some(stale) = epoch.checked_sub(2) {
+                let _ = context
+                    .remove(&simplex_partition(&settings.partition_prefix, stale), None)
+                    .await;
+            }
             let inline = Inline::new(context.child("inline"), app, marshal.clone(), epocher);
             let engine = simplex::Engine::new(
                 context.child("simplex"),
@@ -178,7 +191,7 @@ pub async fn run<E, B, S, R>(
                     relay: inline,
                     reporter: marshal,
                     strategy: Sequential,
-                    partition: format!("{}-simplex-{epoch}", settings.partition_prefix),
+                    partition: simplex_partition(&settings.partition_prefix, epoch),
                     mailbox_size: settings.mailbox_size(),
                     epoch: commonware_consensus::types::Epoch::new(epoch),
                     floor: Floor::Genesis(transition.floor),

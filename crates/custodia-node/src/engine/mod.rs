@@ -122,7 +122,7 @@ impl Settings {
             state_cache_pages: custodia_store::DEFAULT_CACHE_PAGES,
             pacing: Pacing {
                 busy: Duration::from_millis(50),
-                idle: Duration::from_millis(200),
+                heartbeat: Duration::from_millis(crate::config::DEFAULT_HEARTBEAT_INTERVAL_MS),
             },
             corrupt_proposals: false,
             leader_timeout: Duration::from_secs(1),
@@ -323,8 +323,13 @@ where
             )),
             partition_prefix: format!("{prefix}-marshal"),
             mailbox_size: settings.mailbox_size(),
+            // Marshal's caches (blocks and certificates of views not yet
+            // final) keep `view_retention` views behind the finalized tip
+            // and drop whole sections of views older than that: at most
+            // two sections' worth (512 views, each at most one block) stay
+            // on disk. History is in the finalized archives.
             view_retention: ViewDelta::new(256),
-            prunable_items_per_section: NZU64!(4096),
+            prunable_items_per_section: NZU64!(256),
             page_cache: page_cache.clone(),
             replay_buffer: settings.io_buffer(),
             key_write_buffer: settings.io_buffer(),
