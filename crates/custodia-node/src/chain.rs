@@ -583,6 +583,18 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         read_committee(&*self.store.0.read().await, epoch).await
     }
 
+    /// Whether governance has changed the next epoch's validators. Epochs
+    /// are counted in blocks, so an idle chain would take days to reach
+    /// the one that seats them; its leaders keep the busy pace until then.
+    pub async fn committee_change_pending(&self) -> Result<bool, StoreError> {
+        let Some(bytes) = self.store.get(keys::VALIDATORS).await? else {
+            return Ok(false);
+        };
+        let validators: custodia_state::records::Validators = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Qmdb(format!("bad validators record: {e}")))?;
+        Ok(validators.next != validators.current)
+    }
+
     /// The encoded member list; changes exactly when membership does.
     pub async fn members_record(&self) -> Result<Option<Vec<u8>>, StoreError> {
         self.store.get(keys::MEMBERS).await

@@ -325,6 +325,39 @@ impl Sim {
             .expect("a well-formed note is admitted")
     }
 
+    /// Propose member `newcomer` (org 0, whose proposal is its approval)
+    /// and approve it (orgs 1 and 2: 3 of 4, more than two thirds); returns
+    /// once the proposal is final.
+    async fn vote_in(&self, newcomer: usize) {
+        let proposal = Body::Propose {
+            proposal: custodia_types::Proposal::AddMember(Box::new(custodia_types::Member {
+                id: OrgId::new("newcomer").unwrap(),
+                name: "Newcomer Clinic".into(),
+                role: OrgRole::Provider,
+                admin_key: self.members[newcomer].admin.public_key(),
+                validator_key: self.key(newcomer),
+                p2p: "127.0.0.1:31004".parse().unwrap(),
+                api: None,
+            })),
+        };
+        let proposed = self.submit(0, 0, 0, proposal).await;
+        while self.receipt(0, &proposed).await.is_none() {
+            self.context.sleep(Duration::from_millis(50)).await;
+        }
+        for org in [1, 2] {
+            self.submit(
+                org,
+                org,
+                0,
+                Body::Vote {
+                    proposal_id: 0,
+                    approve: true,
+                },
+            )
+            .await;
+        }
+    }
+
     async fn receipt(&self, i: usize, tx: &Digest) -> Option<custodia_state::Receipt> {
         let bytes = self
             .node(i)
@@ -582,6 +615,48 @@ fn an_idle_chain_makes_only_heartbeats_and_a_transaction_is_final_at_once() {
     });
 }
 
+/// Epochs are counted in blocks: a committee voted in on an idle chain is
+/// seated at the busy pace (not after an epoch of heartbeats), and then
+/// the chain goes quiet again.
+#[test]
+fn an_idle_chain_seats_a_new_committee_promptly_then_goes_quiet() {
+    runner(12).start(|context| async move {
+        const EPOCH: u64 = 100;
+        let mut sim = Sim::new(context, EPOCH, None).await;
+        let pacing = Settings::new(&sim.genesis, "pacing").pacing;
+        sim.heartbeat = pacing.heartbeat;
+        for i in 0..KEYS {
+            sim.start(i).await;
+        }
+        let newcomer = VALIDATORS;
+        sim.vote_in(newcomer).await;
+        // An epoch of heartbeats would take most of an hour.
+        sim.wait_for(&all(), EPOCH, Duration::from_secs(60)).await;
+        let committee = sim.node(0).chain.lock().await.committee(1).await.unwrap();
+        assert!(committee.unwrap().contains(&sim.key(newcomer)));
+        let block_ms = |height: u64| {
+            let marshal = sim.node(0).marshal.clone();
+            async move {
+                marshal
+                    .get_block(Height::new(height))
+                    .await
+                    .expect("finalized block")
+                    .inner()
+                    .header()
+                    .timestamp_ms
+            }
+        };
+        // Seated at the boundary (the epoch's last block, EPOCH - 1): the
+        // next block is a heartbeat.
+        sim.wait_for(&all(), EPOCH + 1, pacing.heartbeat * 2).await;
+        let gap = block_ms(EPOCH).await - block_ms(EPOCH - 1).await;
+        assert!(
+            gap >= pacing.heartbeat.as_millis() as u64,
+            "the first block of the new epoch came {gap} ms after the boundary"
+        );
+    });
+}
+
 #[test]
 fn progress_with_one_validator_crashed() {
     runner(2).start(|context| async move {
@@ -791,33 +866,7 @@ fn a_member_added_by_governance_joins_the_committee_at_the_next_epoch() {
             sim.start(i).await;
         }
         let newcomer = VALIDATORS;
-        let proposal = Body::Propose {
-            proposal: custodia_types::Proposal::AddMember(Box::new(custodia_types::Member {
-                id: OrgId::new("newcomer").unwrap(),
-                name: "Newcomer Clinic".into(),
-                role: OrgRole::Provider,
-                admin_key: sim.members[newcomer].admin.public_key(),
-                validator_key: sim.key(newcomer),
-                p2p: "127.0.0.1:31004".parse().unwrap(),
-                api: None,
-            })),
-        };
-        let proposed = sim.submit(0, 0, 0, proposal).await;
-        sim.wait_for(&all(), 3, Duration::from_secs(60)).await;
-        assert!(sim.receipt(0, &proposed).await.is_some());
-        // Org 0's proposal counts as its approval; two more make 3 of 4 (> 2/3).
-        for org in [1, 2] {
-            sim.submit(
-                org,
-                org,
-                0,
-                Body::Vote {
-                    proposal_id: 0,
-                    approve: true,
-                },
-            )
-            .await;
-        }
+        sim.vote_in(newcomer).await;
         sim.wait_for(&all(), 8, Duration::from_secs(60)).await;
         let members = sim
             .node(0)

@@ -61,8 +61,9 @@ impl<E: Runtime> App<E> {
     }
 
     /// Wait out the interval after `parent`: none if a full block is
-    /// waiting, the busy one once transactions wait, the heartbeat while
-    /// none do. An arriving transaction wakes the wait (no polling).
+    /// waiting, the busy one once transactions wait (or a new committee
+    /// waits for its epoch), the heartbeat while none do. An arriving
+    /// transaction wakes the wait (no polling).
     /// The first block after genesis comes at once: it shows that the
     /// consortium has formed (a quorum connected and voting).
     async fn pace(&self, context: &E, parent: &Block) {
@@ -76,7 +77,10 @@ impl<E: Runtime> App<E> {
                 if chain.mempool_len() >= chain.block_tx_limit() {
                     return;
                 }
-                (chain.mempool_len() > 0, chain.arrivals())
+                // A new committee waits for the epoch boundary, counted in
+                // blocks: reach it at the busy pace, not at the heartbeat.
+                let seating = chain.committee_change_pending().await.unwrap_or(false);
+                (chain.mempool_len() > 0 || seating, chain.arrivals())
             };
             let now = now_ms(context);
             // Only when the clocks agree: a parent far in the future (or a
