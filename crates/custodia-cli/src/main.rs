@@ -161,8 +161,10 @@ drives it over HTTP from a separate load generator:\n\
            (batches of 60), finalized and checked applied: events/s and\n\
            readings/s; then GET /v1/supply/verify from --concurrency clients\n\
            for 10 s: queries/s, p50/p99.\n\
-  idle     (only when asked) nothing submitted for --idle-secs: blocks made,\n\
-           the machine's processor use, each node's new data per day; then\n\
+  idle     (only when asked) nothing submitted for 5 minutes (the consensus\n\
+           journal and caches fill to their pruned size), then for --idle-secs:\n\
+           blocks made, the machine's processor use, each node's new data per\n\
+           day; then\n\
            20 notes into the quiet chain, 2.3 s apart: submit-to-final p50/p99.\n\
 \n\
 Latency at a planned load, not at saturation: --rate 25%,50%,80% offers\n\
@@ -213,9 +215,9 @@ Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the compar
         /// Seconds each fixed rate runs.
         #[arg(long, default_value_t = 20)]
         rate_secs: u64,
-        /// Seconds the idle workload leaves the consortium alone before
-        /// timing first writes.
-        #[arg(long, default_value_t = 120)]
+        /// Seconds the idle workload measures an untouched consortium (after
+        /// five minutes of warm-up) before timing first writes.
+        #[arg(long, default_value_t = 600)]
         idle_secs: u64,
     },
     /// Check a stopped node's stored chain offline, from genesis.

@@ -10,6 +10,12 @@ use custodia_node::home::{bytes_on_disk, Home};
 use custodia_types::{Body, TxPayload};
 use std::time::{Duration, Instant};
 
+/// Left alone before measuring: the consensus journal keeps the votes of
+/// the last 256 views (about one a second while idle) behind the last
+/// final block, and the marshal's caches sections of 256 views; until
+/// they are full and pruning, a node's data grows faster than it will.
+const WARM_UP: Duration = Duration::from_secs(300);
+
 /// Notes submitted into the idle chain, one at a time.
 const FIRST_WRITES: u64 = 20;
 /// Quiet between them: not a multiple of the heartbeat, so they fall at
@@ -32,7 +38,12 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let data = |org: usize| bytes_on_disk(&data_dirs[org]);
 
-    eprintln!("idle for {} s...", options.idle_secs);
+    eprintln!(
+        "idle for {} s (measured after {} s of warm-up)...",
+        options.idle_secs,
+        WARM_UP.as_secs()
+    );
+    std::thread::sleep(WARM_UP);
     let window = Duration::from_secs(options.idle_secs);
     let (height_before, data_before) = (height(&apis[0]), (0..ORGS).map(data).collect::<Vec<_>>());
     let (started, cpu_before) = (Instant::now(), cpu::now());

@@ -11,7 +11,7 @@ use super::{
 };
 use anyhow::{anyhow, Result};
 use commonware_cryptography::Signer as _;
-use custodia_node::home::Home;
+use custodia_node::home::{bytes_on_disk, Home};
 use custodia_types::{generate_key, AgentKind, Body, OrgRole};
 use serde_json::json;
 use std::{
@@ -80,6 +80,8 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         options.records
     );
     let writers = Arc::new(writers);
+    let disk = Disk::of(&consortium)?;
+    let before_writes = disk.used();
     let started = cpu::now();
     let (mut writes, written) = runtime.block_on(write_phase(
         writers.clone(),
@@ -87,10 +89,12 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         options.concurrency,
     ));
     writes.cpu = cpu::Use::since(started);
+    let after_writes = disk.used();
     eprintln!("reading them back, each read audited on the chain...");
     let started = cpu::now();
     let mut reads = runtime.block_on(read_phase(writers.clone(), written, options.concurrency));
     reads.cpu = cpu::Use::since(started);
+    let after_reads = disk.used();
     let max = writes.done as f64 / writes.seconds.max(1e-9);
     let mut at_rates = Vec::new();
     for rate in &options.rates {
@@ -110,6 +114,14 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     );
     println!("{}", writes.line("FHIR writes (final)"));
     println!("{}", reads.line("audited FHIR reads (final)"));
+    println!(
+        "  disk per node, each write   {}",
+        Disk::growth(&before_writes, &after_writes, writes.done)
+    );
+    println!(
+        "  disk per node, each read    {}",
+        Disk::growth(&after_writes, &after_reads, reads.done)
+    );
     for phase in [&writes, &reads] {
         if let Some(error) = &phase.first_error {
             println!("  first failure: {error}");
@@ -164,6 +176,51 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Where each node keeps the chain (`data/`) and ciphertexts (`vault/`).
+struct Disk(Vec<(std::path::PathBuf, std::path::PathBuf)>);
+
+impl Disk {
+    fn of(consortium: &Consortium) -> Result<Self> {
+        consortium
+            .orgs
+            .iter()
+            .map(|org| {
+                let home = Home::load(&org.home)?;
+                Ok((home.data_dir(), home.vault_dir()))
+            })
+            .collect::<Result<_>>()
+            .map(Self)
+    }
+
+    /// Bytes on disk of each node's (chain, vault).
+    fn used(&self) -> Vec<(u64, u64)> {
+        self.0
+            .iter()
+            .map(|(data, vault)| (bytes_on_disk(data), bytes_on_disk(vault)))
+            .collect()
+    }
+
+    /// "chain 2.1 / 2.3 / ... KiB, vault ..." a request, node by node.
+    fn growth(before: &[(u64, u64)], after: &[(u64, u64)], requests: usize) -> String {
+        let per = |pick: fn(&(u64, u64)) -> u64| {
+            before
+                .iter()
+                .zip(after)
+                .map(|(b, a)| {
+                    let grown = pick(a).saturating_sub(pick(b)) as f64;
+                    format!("{:.1}", grown / requests.max(1) as f64 / 1024.0)
+                })
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        format!(
+            "chain {} KiB, vault {} KiB",
+            per(|(chain, _)| *chain),
+            per(|(_, vault)| *vault)
+        )
+    }
 }
 
 /// A clinician at each non-regulator member, and its patients.
