@@ -64,6 +64,7 @@ impl<E: Runtime> App<E> {
     /// waiting, the busy one once transactions wait (or a new committee
     /// waits for its epoch), the heartbeat while none do. An arriving
     /// transaction wakes the wait (no polling).
+    ///
     /// The first block after genesis comes at once: it shows that the
     /// consortium has formed (a quorum connected and voting).
     async fn pace(&self, context: &E, parent: &Block) {
