@@ -216,20 +216,47 @@ fn write_secret(path: &Path, text: &str) -> Result<(), HomeError> {
     Ok(())
 }
 
-/// Bytes the files under `dir` occupy on disk (allocated blocks, as `du`
-/// counts them); 0 for what cannot be read. How fast a node's `data/`
-/// grows is what an operator plans disk with.
-pub fn bytes_on_disk(dir: &Path) -> u64 {
+/// How much disk the files under a directory take.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskUse {
+    /// The files' lengths: what was written.
+    pub written: u64,
+    /// Blocks allocated, as `du` counts them: more than written where
+    /// files are rounded up to pages, less for sparse files (the block
+    /// archives' hash tables are made at full length and fill page by
+    /// page, a few MiB once).
+    pub allocated: u64,
+}
+
+impl DiskUse {
+    /// What grew since `earlier` (0 for what shrank).
+    pub fn since(self, earlier: DiskUse) -> DiskUse {
+        DiskUse {
+            written: self.written.saturating_sub(earlier.written),
+            allocated: self.allocated.saturating_sub(earlier.allocated),
+        }
+    }
+}
+
+/// The disk the files under `dir` take; 0 for what cannot be read. How
+/// fast a node's `data/` grows is what an operator plans disks with.
+pub fn disk_use(dir: &Path) -> DiskUse {
     use std::os::unix::fs::MetadataExt as _;
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return DiskUse::default();
     };
     entries
         .flatten()
         .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => bytes_on_disk(&entry.path()),
-            Ok(meta) => meta.blocks() * 512,
-            Err(_) => 0,
+            Ok(meta) if meta.is_dir() => disk_use(&entry.path()),
+            Ok(meta) => DiskUse {
+                written: meta.len(),
+                allocated: meta.blocks() * 512,
+            },
+            Err(_) => DiskUse::default(),
         })
-        .sum()
+        .fold(DiskUse::default(), |sum, file| DiskUse {
+            written: sum.written + file.written,
+            allocated: sum.allocated + file.allocated,
+        })
 }

@@ -6,7 +6,7 @@
 use super::{cpu, get_json, http, BenchOptions, Consortium, Latencies, ORGS};
 use anyhow::{bail, Context, Result};
 use commonware_cryptography::Signer as _;
-use custodia_node::home::{bytes_on_disk, Home};
+use custodia_node::home::{disk_use, Home};
 use custodia_types::{Body, TxPayload};
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         .iter()
         .map(|org| Ok(Home::load(&org.home)?.data_dir()))
         .collect::<Result<Vec<_>>>()?;
-    let data = |org: usize| bytes_on_disk(&data_dirs[org]);
+    let data = |org: usize| disk_use(&data_dirs[org]);
 
     eprintln!(
         "idle for {} s (measured after {} s of warm-up)...",
@@ -51,10 +51,10 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let cpu_use = cpu::Use::since(cpu_before);
     let seconds = started.elapsed().as_secs_f64();
     let blocks = height(&apis[0]) - height_before;
-    let grown: Vec<f64> = (0..ORGS)
-        .map(|org| data(org).saturating_sub(data_before[org]) as f64)
+    let grown: Vec<_> = (0..ORGS)
+        .map(|org| data(org).since(data_before[org]))
         .collect();
-    let per_day = |bytes: f64| bytes / seconds * 86_400.0 / (1 << 20) as f64;
+    let per_day = |bytes: u64| bytes as f64 / seconds * 86_400.0 / (1 << 20) as f64;
 
     eprintln!("{FIRST_WRITES} notes into the quiet chain, {QUIET:?} apart...");
     let home = Home::load(&consortium.orgs[1].home)?;
@@ -112,13 +112,18 @@ pub fn run(options: &BenchOptions) -> Result<()> {
             cpu_use.system
         );
     }
-    println!(
-        "  new data per node   {} (per day at this rate)",
+    let each = |pick: fn(&custodia_node::home::DiskUse) -> u64| {
         grown
             .iter()
-            .map(|bytes| format!("{:.1} MiB", per_day(*bytes)))
+            .map(|grown| format!("{:.1}", per_day(pick(grown))))
             .collect::<Vec<_>>()
             .join(", ")
+    };
+    println!(
+        "  new data per node   written {} MiB a day; allocated {} MiB a day (at this rate:\n\
+         \x20                     the archives' sparse hash tables fill page by page, a few MiB once)",
+        each(|g| g.written),
+        each(|g| g.allocated)
     );
     println!(
         "  first write, idle   {} submit-to-final over {FIRST_WRITES} notes {QUIET:?} apart (max {:.1} ms)",

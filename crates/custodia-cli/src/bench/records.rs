@@ -11,7 +11,7 @@ use super::{
 };
 use anyhow::{anyhow, Result};
 use commonware_cryptography::Signer as _;
-use custodia_node::home::{bytes_on_disk, Home};
+use custodia_node::home::{disk_use, DiskUse, Home};
 use custodia_types::{generate_key, AgentKind, Body, OrgRole};
 use serde_json::json;
 use std::{
@@ -194,31 +194,43 @@ impl Disk {
             .map(Self)
     }
 
-    /// Bytes on disk of each node's (chain, vault).
-    fn used(&self) -> Vec<(u64, u64)> {
+    /// Each node's (chain, vault) disk use.
+    fn used(&self) -> Vec<(DiskUse, DiskUse)> {
         self.0
             .iter()
-            .map(|(data, vault)| (bytes_on_disk(data), bytes_on_disk(vault)))
+            .map(|(data, vault)| (disk_use(data), disk_use(vault)))
             .collect()
     }
 
-    /// "chain 2.1 / 2.3 / ... KiB, vault ..." a request, node by node.
-    fn growth(before: &[(u64, u64)], after: &[(u64, u64)], requests: usize) -> String {
-        let per = |pick: fn(&(u64, u64)) -> u64| {
-            before
+    /// "chain 2.2 KiB written (2.3 allocated), vault ..." a request, the
+    /// most of any node. Both counts: the chain's archives have sparse
+    /// tables (allocated lags written), the vault's log is preallocated
+    /// (written lags allocated).
+    fn growth(
+        before: &[(DiskUse, DiskUse)],
+        after: &[(DiskUse, DiskUse)],
+        requests: usize,
+    ) -> String {
+        let most = |pick: fn(&(DiskUse, DiskUse)) -> DiskUse| {
+            let grown = before
                 .iter()
                 .zip(after)
-                .map(|(b, a)| {
-                    let grown = pick(a).saturating_sub(pick(b)) as f64;
-                    format!("{:.1}", grown / requests.max(1) as f64 / 1024.0)
-                })
-                .collect::<Vec<_>>()
-                .join(" / ")
+                .map(|(b, a)| pick(a).since(pick(b)))
+                .fold(DiskUse::default(), |most, g| DiskUse {
+                    written: most.written.max(g.written),
+                    allocated: most.allocated.max(g.allocated),
+                });
+            let kib = |bytes: u64| bytes as f64 / requests.max(1) as f64 / 1024.0;
+            format!(
+                "{:.1} KiB written ({:.1} allocated)",
+                kib(grown.written),
+                kib(grown.allocated)
+            )
         };
         format!(
-            "chain {} KiB, vault {} KiB",
-            per(|(chain, _)| *chain),
-            per(|(_, vault)| *vault)
+            "chain {}, vault {}",
+            most(|(chain, _)| *chain),
+            most(|(_, vault)| *vault)
         )
     }
 }
