@@ -358,6 +358,18 @@ impl Sim {
         }
     }
 
+    /// The timestamp of finalized block `height`, as validator 0 holds it.
+    async fn block_ms(&self, height: u64) -> u64 {
+        self.node(0)
+            .marshal
+            .get_block(Height::new(height))
+            .await
+            .expect("finalized block")
+            .inner()
+            .header()
+            .timestamp_ms
+    }
+
     async fn receipt(&self, i: usize, tx: &Digest) -> Option<custodia_state::Receipt> {
         let bytes = self
             .node(i)
@@ -503,25 +515,13 @@ fn an_idle_chain_makes_only_heartbeats_and_a_transaction_is_final_at_once() {
             pacing.heartbeat.as_millis() as u64,
         );
         assert!(busy < heartbeat);
-        let block_ms = |height: u64| {
-            let marshal = sim.node(0).marshal.clone();
-            async move {
-                marshal
-                    .get_block(Height::new(height))
-                    .await
-                    .expect("finalized block")
-                    .inner()
-                    .header()
-                    .timestamp_ms
-            }
-        };
 
         // The first block shows the consortium formed: it comes at once.
         // Then, idle: one empty block a heartbeat, none between.
         sim.wait_for(&all(), 4, pacing.heartbeat * 4).await;
-        assert!(block_ms(1).await < GENESIS_MS + heartbeat / 10);
+        assert!(sim.block_ms(1).await < GENESIS_MS + heartbeat / 10);
         for height in 2..=4 {
-            let gap = block_ms(height).await - block_ms(height - 1).await;
+            let gap = sim.block_ms(height).await - sim.block_ms(height - 1).await;
             assert!(
                 gap >= heartbeat,
                 "empty block {height} came {gap} ms after its parent"
@@ -606,7 +606,7 @@ fn an_idle_chain_makes_only_heartbeats_and_a_transaction_is_final_at_once() {
             "blocks holding the stream: {heights:?}"
         );
         for height in busy_blocks {
-            let gap = block_ms(height).await - block_ms(height - 1).await;
+            let gap = sim.block_ms(height).await - sim.block_ms(height - 1).await;
             assert!(
                 (busy..heartbeat).contains(&gap),
                 "block {height} came {gap} ms after its parent while transactions waited"
@@ -634,22 +634,10 @@ fn an_idle_chain_seats_a_new_committee_promptly_then_goes_quiet() {
         sim.wait_for(&all(), EPOCH, Duration::from_secs(60)).await;
         let committee = sim.node(0).chain.lock().await.committee(1).await.unwrap();
         assert!(committee.unwrap().contains(&sim.key(newcomer)));
-        let block_ms = |height: u64| {
-            let marshal = sim.node(0).marshal.clone();
-            async move {
-                marshal
-                    .get_block(Height::new(height))
-                    .await
-                    .expect("finalized block")
-                    .inner()
-                    .header()
-                    .timestamp_ms
-            }
-        };
         // Seated at the boundary (the epoch's last block, EPOCH - 1): the
         // next block is a heartbeat.
         sim.wait_for(&all(), EPOCH + 1, pacing.heartbeat * 2).await;
-        let gap = block_ms(EPOCH).await - block_ms(EPOCH - 1).await;
+        let gap = sim.block_ms(EPOCH).await - sim.block_ms(EPOCH - 1).await;
         assert!(
             gap >= pacing.heartbeat.as_millis() as u64,
             "the first block of the new epoch came {gap} ms after the boundary"
