@@ -308,21 +308,38 @@ impl Sim {
         self.submit(via, org, nonce, body).await
     }
 
+    /// Admit `body`, signed by `org`'s admin, at validator `via` only.
     async fn submit(&self, via: usize, org: usize, nonce: u64, body: Body) -> Digest {
-        let tx = TxPayload {
+        self.admit(via, &self.sign(org, nonce, body)).await
+    }
+
+    /// Admit `body` at validator `via`, which gossips it to the others (as
+    /// a node does with what its API admits).
+    async fn submit_gossiped(&self, via: usize, org: usize, nonce: u64, body: Body) -> Digest {
+        let tx = self.sign(org, nonce, body);
+        let id = self.admit(via, &tx).await;
+        self.node(via).gossip.publish(tx.to_bytes());
+        id
+    }
+
+    fn sign(&self, org: usize, nonce: u64, body: Body) -> custodia_types::SignedTx {
+        TxPayload {
             chain_id: self.genesis.chain_id.clone(),
             signer: self.members[org].admin.public_key(),
             nonce,
             body,
         }
-        .sign(&self.members[org].admin);
+        .sign(&self.members[org].admin)
+    }
+
+    async fn admit(&self, via: usize, tx: &custodia_types::SignedTx) -> Digest {
         self.node(via)
             .chain
             .lock()
             .await
             .admit(&tx.to_bytes())
             .await
-            .expect("a well-formed note is admitted")
+            .expect("a well-formed transaction is admitted")
     }
 
     /// Propose member `newcomer` (org 0, whose proposal is its approval)
@@ -455,24 +472,10 @@ fn transactions_admitted_at_one_node_reach_every_mempool() {
         for i in 0..VALIDATORS {
             sim.start(i).await;
         }
-        let tx = TxPayload {
-            chain_id: sim.genesis.chain_id.clone(),
-            signer: sim.members[2].admin.public_key(),
-            nonce: 0,
-            body: Body::Note {
-                data: b"gossip".to_vec().into(),
-            },
-        }
-        .sign(&sim.members[2].admin);
-        let id = sim
-            .node(0)
-            .chain
-            .lock()
-            .await
-            .admit(&tx.to_bytes())
-            .await
-            .unwrap();
-        sim.node(0).gossip.publish(tx.to_bytes());
+        let note = Body::Note {
+            data: b"gossip".to_vec().into(),
+        };
+        let id = sim.submit_gossiped(0, 2, 0, note).await;
         let start = sim.context.current();
         loop {
             let mut everywhere = true;
@@ -537,25 +540,11 @@ fn an_idle_chain_makes_only_heartbeats_and_a_transaction_is_final_at_once() {
         for nonce in 0..5 {
             sim.context.sleep(Duration::from_millis(1_300)).await;
             let idle_height = sim.height(0).await;
-            let tx = TxPayload {
-                chain_id: sim.genesis.chain_id.clone(),
-                signer: sim.members[2].admin.public_key(),
-                nonce,
-                body: Body::Note {
-                    data: b"after a quiet spell".to_vec().into(),
-                },
-            }
-            .sign(&sim.members[2].admin);
             let arrived = sim.context.current();
-            let id = sim
-                .node(2)
-                .chain
-                .lock()
-                .await
-                .admit(&tx.to_bytes())
-                .await
-                .expect("a note is admitted");
-            sim.node(2).gossip.publish(tx.to_bytes());
+            let note = Body::Note {
+                data: b"after a quiet spell".to_vec().into(),
+            };
+            let id = sim.submit_gossiped(2, 2, nonce, note).await;
             let receipt = loop {
                 if let Some(receipt) = sim.receipt(0, &id).await {
                     break receipt;

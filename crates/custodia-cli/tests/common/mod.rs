@@ -19,8 +19,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_custodia");
 pub const ORGS: usize = 4;
 /// The heartbeat of the tests' consortia: they wait for the chain to grow
 /// (heights, epochs, a block stamped after a consent's expiry) as a busy
-/// chain would, not for a production heartbeat. The idle test sets the
-/// default back with [`Consortium::configure`].
+/// chain would, not for a production heartbeat. Tests of pacing set their
+/// own with [`Consortium::configure`].
 pub const TEST_HEARTBEAT_MS: u64 = 200;
 
 /// Run the `custodia` binary to completion.
@@ -114,9 +114,7 @@ impl Consortium {
             nodes: homes.into_iter().map(Node::at).collect(),
         };
         for index in 0..orgs {
-            consortium.configure(index, |config| {
-                config.heartbeat_interval_ms = TEST_HEARTBEAT_MS
-            });
+            consortium.use_test_heartbeat(index);
         }
         consortium
     }
@@ -127,10 +125,14 @@ impl Consortium {
     pub fn adopt(&mut self, home: PathBuf) -> usize {
         self.nodes.push(Node::at(home));
         let index = self.nodes.len() - 1;
+        self.use_test_heartbeat(index);
+        index
+    }
+
+    fn use_test_heartbeat(&self, index: usize) {
         self.configure(index, |config| {
             config.heartbeat_interval_ms = TEST_HEARTBEAT_MS
         });
-        index
     }
 
     /// Change node `index`'s `config.toml` (it takes effect at its next
