@@ -31,6 +31,20 @@ pub fn custodia(args: &[&str]) -> Output {
         .expect("custodia runs")
 }
 
+/// `custodia verify` of a stopped node's home: it reads only that node's
+/// disk, so what it verifies is what the node kept. The height verified
+/// from genesis (the test fails on anything but a clean verification).
+pub fn verify_offline(home: &std::path::Path) -> u64 {
+    let out = custodia(&["verify", "--home", home.to_str().expect("a UTF-8 home")]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the node's chain verifies: {report}");
+    report
+        .strip_prefix("OK: ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|blocks| blocks.parse().ok())
+        .unwrap_or_else(|| panic!("verify names the height it reached: {report}"))
+}
+
 /// `count` consecutive free loopback ports, out of the ephemeral range.
 pub fn free_ports(count: u16) -> u16 {
     custodia_node::init::free_loopback_ports(count).expect("free loopback ports")
