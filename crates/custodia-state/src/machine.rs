@@ -24,23 +24,69 @@ pub struct BlockOutcome {
 
 pub struct StateMachine {
     chain_id: String,
-    modules: Vec<Box<dyn Module>>,
+    modules: Modules,
+}
+
+/// The domain modules, one field each. [`Modules::owner`] matches every
+/// body kind to its module with no wildcard: a body kind without a module
+/// does not compile, and no proposed block can reach a missing one.
+#[derive(Default)]
+struct Modules {
+    identity: Identity,
+    governance: Governance,
+    note: Note,
+    clinical: Clinical,
+    consent: Consent,
+    access: Access,
+    supply: Supply,
+}
+
+impl Modules {
+    /// Every module, in the order their end-of-block work runs.
+    fn all(&self) -> [&dyn Module; 7] {
+        [
+            &self.identity,
+            &self.governance,
+            &self.note,
+            &self.clinical,
+            &self.consent,
+            &self.access,
+            &self.supply,
+        ]
+    }
+
+    /// The module that applies `body`. A batch has none of its own (its
+    /// entries each have theirs), so as an entry it is refused.
+    fn owner(&self, body: &Body) -> Result<&dyn Module, Rejection> {
+        Ok(match body {
+            Body::Note { .. } => &self.note,
+            Body::RegisterAgent { .. } | Body::RevokeAgent { .. } => &self.identity,
+            Body::Propose { .. } | Body::Vote { .. } => &self.governance,
+            Body::WriteRecord(_) | Body::WriteRecords { .. } | Body::EraseRecord { .. } => {
+                &self.clinical
+            }
+            Body::EnrolPatient { .. } | Body::GrantConsent(_) | Body::RevokeConsent { .. } => {
+                &self.consent
+            }
+            Body::Access(_) | Body::QueryAudit { .. } => &self.access,
+            Body::Supply(_) => &self.supply,
+            Body::Batch { .. } => return Err(Rejection::NestedBatch),
+        })
+    }
 }
 
 impl StateMachine {
     pub fn new(chain_id: impl Into<String>) -> Self {
         Self {
             chain_id: chain_id.into(),
-            modules: vec![
-                Box::new(Identity),
-                Box::new(Governance),
-                Box::new(Note),
-                Box::new(Clinical),
-                Box::new(Consent),
-                Box::new(Access::default()),
-                Box::new(Supply),
-            ],
+            modules: Modules::default(),
         }
+    }
+
+    /// The name of the module that applies `body` (a batch entry's, for
+    /// an entry), or why none does.
+    pub fn module_name(&self, body: &Body) -> Result<&'static str, Rejection> {
+        self.modules.owner(body).map(|module| module.name())
     }
 
     pub fn chain_id(&self) -> &str {
@@ -136,11 +182,10 @@ impl StateMachine {
     /// May `principal` send `body`? A batch: every entry.
     fn authorize(&self, principal: &Principal, body: &Body) -> Result<(), Rejection> {
         match body {
-            Body::Batch { entries } => entries.iter().try_for_each(|entry| match entry {
-                Body::Batch { .. } => Err(Rejection::NestedBatch),
-                entry => self.module(entry).authorize(principal, entry),
-            }),
-            single => self.module(single).authorize(principal, single),
+            Body::Batch { entries } => entries
+                .iter()
+                .try_for_each(|entry| self.modules.owner(entry)?.authorize(principal, entry)),
+            single => self.modules.owner(single)?.authorize(principal, single),
         }
     }
 
@@ -162,17 +207,18 @@ impl StateMachine {
             keys.insert(keys::principal(tx.signer()));
             keys.insert(keys::nonce(tx.signer()));
             keys.insert(keys::receipt(&tx.id()));
-            match tx.body() {
-                Body::Batch { entries } => {
-                    // (A nested batch is refused before anything is read.)
-                    for entry in entries.iter().filter(|e| !matches!(e, Body::Batch { .. })) {
-                        self.module(entry).read_set(tx.signer(), entry, &mut keys);
-                    }
+            let actions = match tx.body() {
+                Body::Batch { entries } => entries.as_slice(),
+                single => std::slice::from_ref(single),
+            };
+            for action in actions {
+                // (A nested batch is refused before anything is read.)
+                if let Ok(module) = self.modules.owner(action) {
+                    module.read_set(tx.signer(), action, &mut keys);
                 }
-                single => self.module(single).read_set(tx.signer(), single, &mut keys),
             }
         }
-        for module in &self.modules {
+        for module in self.modules.all() {
             module.end_block_read_set(height, &mut keys);
         }
         keys
@@ -215,7 +261,7 @@ impl StateMachine {
             block.put(receipt_key, records::encode(&receipt));
             receipts.push((tx.id(), receipt));
         }
-        for module in &self.modules {
+        for module in self.modules.all() {
             module.end_block(height, &mut block);
         }
         BlockOutcome {
@@ -298,7 +344,7 @@ impl StateMachine {
         body: &Body,
     ) -> Result<(), Rejection> {
         // (Authorized with its whole transaction, in `apply_tx`.)
-        let module = self.module(body);
+        let module = self.modules.owner(body)?;
         let mut scratch = Overlay::new(&*block);
         let mut ctx = action.context(id, &mut scratch);
         if let Err(refusal) = module.apply(&mut ctx, body) {
@@ -344,16 +390,6 @@ impl StateMachine {
             return Err(Rejection::UnknownSigner(signer));
         }
         Ok(principal)
-    }
-
-    /// The module that applies `body` (not a batch: its entries each have
-    /// theirs).
-    fn module(&self, body: &Body) -> &dyn Module {
-        self.modules
-            .iter()
-            .find(|m| m.handles(body))
-            .map(|m| m.as_ref())
-            .expect("every body kind has a module")
     }
 }
 

@@ -23,8 +23,8 @@ pub struct Access {
 }
 
 impl Module for Access {
-    fn handles(&self, body: &Body) -> bool {
-        matches!(body, Body::Access(_) | Body::QueryAudit { .. })
+    fn name(&self) -> &'static str {
+        "access"
     }
 
     fn authorize(&self, _: &Principal, _: &Body) -> Result<(), Rejection> {

@@ -15,14 +15,12 @@ use crate::{
 use custodia_types::{key_hex, AgentKind, Body, OrgRole, PublicKey, RecordVersion, ResourceType};
 use std::collections::BTreeSet;
 
+#[derive(Default)]
 pub struct Clinical;
 
 impl Module for Clinical {
-    fn handles(&self, body: &Body) -> bool {
-        matches!(
-            body,
-            Body::WriteRecord(_) | Body::WriteRecords { .. } | Body::EraseRecord { .. }
-        )
+    fn name(&self) -> &'static str {
+        "clinical"
     }
 
     fn authorize(&self, principal: &Principal, _: &Body) -> Result<(), Rejection> {

@@ -10,14 +10,12 @@ use crate::{
 use custodia_types::{key_hex, Body, PublicKey};
 use std::collections::BTreeSet;
 
+#[derive(Default)]
 pub struct Consent;
 
 impl Module for Consent {
-    fn handles(&self, body: &Body) -> bool {
-        matches!(
-            body,
-            Body::EnrolPatient { .. } | Body::GrantConsent(_) | Body::RevokeConsent { .. }
-        )
+    fn name(&self) -> &'static str {
+        "consent"
     }
 
     fn authorize(&self, principal: &Principal, body: &Body) -> Result<(), Rejection> {

@@ -11,6 +11,7 @@ use crate::{
 use custodia_types::{key_hex, Body, OrgId, Parameter, Proposal, PublicKey};
 use std::collections::BTreeSet;
 
+#[derive(Default)]
 pub struct Governance;
 
 /// True once approvals are more than two thirds of `members`.
@@ -19,8 +20,8 @@ pub fn is_supermajority(approvals: usize, members: usize) -> bool {
 }
 
 impl Module for Governance {
-    fn handles(&self, body: &Body) -> bool {
-        body.is_governance()
+    fn name(&self) -> &'static str {
+        "governance"
     }
 
     fn authorize(&self, principal: &Principal, body: &Body) -> Result<(), Rejection> {

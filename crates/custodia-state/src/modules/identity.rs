@@ -9,11 +9,12 @@ use crate::{
 use custodia_types::{key_hex, Body, PublicKey};
 use std::collections::BTreeSet;
 
+#[derive(Default)]
 pub struct Identity;
 
 impl Module for Identity {
-    fn handles(&self, body: &Body) -> bool {
-        matches!(body, Body::RegisterAgent { .. } | Body::RevokeAgent { .. })
+    fn name(&self) -> &'static str {
+        "identity"
     }
 
     fn authorize(&self, principal: &Principal, _: &Body) -> Result<(), Rejection> {

@@ -61,8 +61,9 @@ pub struct TxContext<'a> {
 
 /// A domain module of the state machine.
 pub trait Module: Send + Sync {
-    /// Whether this module applies `body`.
-    fn handles(&self, body: &Body) -> bool;
+    /// A short name for logs and tests (the state machine decides which
+    /// bodies a module applies: `machine::Modules::owner`).
+    fn name(&self) -> &'static str;
 
     /// May this principal send this body at all? Checked at mempool
     /// admission and again when the transaction is applied.

@@ -6,11 +6,12 @@ use crate::{keys, records::Principal, Rejection};
 use custodia_types::{Body, PublicKey};
 use std::collections::BTreeSet;
 
+#[derive(Default)]
 pub struct Note;
 
 impl Module for Note {
-    fn handles(&self, body: &Body) -> bool {
-        matches!(body, Body::Note { .. })
+    fn name(&self) -> &'static str {
+        "note"
     }
 
     fn authorize(&self, _: &Principal, _: &Body) -> Result<(), Rejection> {

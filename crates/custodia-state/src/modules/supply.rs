@@ -36,6 +36,7 @@ use custodia_supply::{
 use custodia_types::{key_hex, AgentKind, Body, KeyId, OrgId, OrgRole, PublicKey};
 use std::collections::BTreeSet;
 
+#[derive(Default)]
 pub struct Supply;
 
 /// The supply crate's store over the transaction's overlay.
@@ -81,8 +82,8 @@ impl<R: crate::StateRead + ?Sized> SupplyStore for SupplyView<'_, R> {
 }
 
 impl Module for Supply {
-    fn handles(&self, body: &Body) -> bool {
-        matches!(body, Body::Supply(_))
+    fn name(&self) -> &'static str {
+        "supply"
     }
 
     fn authorize(&self, principal: &Principal, body: &Body) -> Result<(), Rejection> {
