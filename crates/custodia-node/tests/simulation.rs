@@ -1,6 +1,11 @@
 //! Four validators in Commonware's deterministic runtime over a simulated
 //! network: crashes, partitions, message loss, restarts, a byzantine leader
 //! proposing invalid blocks and one equivocating. The same seed gives the same run.
+//!
+//! Every scenario runs over a sweep of seeds (each a different schedule of
+//! tasks, message delays and losses): 20 by default, `CUSTODIA_SIM_SEEDS=N`
+//! for a longer sweep, `CUSTODIA_SIM_SEED=S` to replay one. A failing seed
+//! prints the command that replays it.
 
 use commonware_consensus::types::Height;
 use commonware_cryptography::{Digestible as _, Signer as _};
@@ -422,6 +427,51 @@ impl Sim {
     }
 }
 
+/// Seeds each scenario runs over unless told otherwise.
+const DEFAULT_SEEDS: u64 = 20;
+
+/// The seeds of this run: `CUSTODIA_SIM_SEED` alone, or the first
+/// `CUSTODIA_SIM_SEEDS` (default [`DEFAULT_SEEDS`]).
+fn seeds() -> std::ops::Range<u64> {
+    let read = |name: &str| {
+        std::env::var(name).ok().map(|value| {
+            value
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("{name} must be a number, not {value:?}"))
+        })
+    };
+    match (read("CUSTODIA_SIM_SEED"), read("CUSTODIA_SIM_SEEDS")) {
+        (Some(seed), _) => seed..seed + 1,
+        (None, count) => 0..count.unwrap_or(DEFAULT_SEEDS),
+    }
+}
+
+/// Run `scenario` in a fresh deterministic runtime once per seed; on a
+/// failure, say which seed and how to replay it, then fail.
+fn sweep<F, Fut>(scenario: F)
+where
+    F: Fn(deterministic::Context) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    // libtest names each test's thread after the test.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<scenario>")
+        .to_string();
+    for seed in seeds() {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runner(seed).start(&scenario)
+        }));
+        if let Err(failure) = run {
+            eprintln!(
+                "simulation {test} failed with seed {seed}; replay it with\n  \
+                 CUSTODIA_SIM_SEED={seed} cargo test --locked -p custodia-node --test simulation -- --exact {test}"
+            );
+            std::panic::resume_unwind(failure);
+        }
+    }
+}
+
 fn runner(seed: u64) -> deterministic::Runner {
     deterministic::Runner::new(
         deterministic::Config::new()
@@ -437,7 +487,7 @@ fn all() -> Vec<usize> {
 
 #[test]
 fn four_validators_finalize_transactions_and_agree() {
-    runner(1).start(|context| async move {
+    sweep(|context| async move {
         let mut sim = Sim::new(context, 10_000, None).await;
         for i in 0..VALIDATORS {
             sim.start(i).await;
@@ -467,7 +517,7 @@ fn four_validators_finalize_transactions_and_agree() {
 
 #[test]
 fn transactions_admitted_at_one_node_reach_every_mempool() {
-    runner(8).start(|context| async move {
+    sweep(|context| async move {
         let mut sim = Sim::new(context, 10_000, None).await;
         for i in 0..VALIDATORS {
             sim.start(i).await;
@@ -506,7 +556,7 @@ fn transactions_admitted_at_one_node_reach_every_mempool() {
 /// interval while transactions keep arriving.
 #[test]
 fn an_idle_chain_makes_only_heartbeats_and_a_transaction_is_final_at_once() {
-    runner(11).start(|context| async move {
+    sweep(|context| async move {
         let mut sim = Sim::new(context, 10_000, None).await;
         let pacing = Settings::new(&sim.genesis, "pacing").pacing;
         sim.heartbeat = pacing.heartbeat;
@@ -609,7 +659,7 @@ fn an_idle_chain_makes_only_heartbeats_and_a_transaction_is_final_at_once() {
 /// the chain goes quiet again.
 #[test]
 fn an_idle_chain_seats_a_new_committee_promptly_then_goes_quiet() {
-    runner(12).start(|context| async move {
+    sweep(|context| async move {
         const EPOCH: u64 = 100;
         let mut sim = Sim::new(context, EPOCH, None).await;
         let pacing = Settings::new(&sim.genesis, "pacing").pacing;
@@ -636,7 +686,7 @@ fn an_idle_chain_seats_a_new_committee_promptly_then_goes_quiet() {
 
 #[test]
 fn progress_with_one_validator_crashed() {
-    runner(2).start(|context| async move {
+    sweep(|context| async move {
         let mut sim = Sim::new(context, 10_000, None).await;
         for i in 0..VALIDATORS {
             sim.start(i).await;
@@ -657,7 +707,7 @@ fn progress_with_one_validator_crashed() {
 
 #[test]
 fn restarted_validator_recovers_from_storage_and_catches_up() {
-    runner(3).start(|context| async move {
+    sweep(|context| async move {
         let mut sim = Sim::new(context, 10_000, None).await;
         for i in 0..VALIDATORS {
             sim.start(i).await;
@@ -703,7 +753,7 @@ fn restarted_validator_recovers_from_storage_and_catches_up() {
 
 #[test]
 fn partitions_and_message_loss_never_fork() {
-    runner(4).start(|context| async move {
+    sweep(|context| async move {
         let mut sim = Sim::new(context, 10_000, None).await;
         for i in 0..VALIDATORS {
             sim.start(i).await;
@@ -741,7 +791,7 @@ fn partitions_and_message_loss_never_fork() {
 
 #[test]
 fn byzantine_leader_cannot_stall_or_fork_the_others() {
-    runner(5).start(|context| async move {
+    sweep(|context| async move {
         let mut sim = Sim::new(context, 10_000, Some(0)).await;
         for i in 0..VALIDATORS {
             sim.start(i).await;
@@ -770,7 +820,7 @@ fn byzantine_leader_cannot_stall_or_fork_the_others() {
 
 #[test]
 fn equivocating_leader_cannot_stall_or_fork_the_others() {
-    runner(8).start(|context| async move {
+    sweep(|context| async move {
         let mut sim = Sim::new(context, 10_000, None).await;
         sim.start_equivocator(0).await;
         for i in 1..VALIDATORS {
@@ -801,7 +851,7 @@ fn equivocating_leader_cannot_stall_or_fork_the_others() {
 #[test]
 fn validator_set_changes_at_epoch_boundaries() {
     // Short epochs: the committee hand-over runs many times.
-    runner(6).start(|context| async move {
+    sweep(|context| async move {
         let mut sim = Sim::new(context, 8, None).await;
         for i in 0..VALIDATORS {
             sim.start(i).await;
@@ -834,7 +884,7 @@ fn validator_set_changes_at_epoch_boundaries() {
 
 #[test]
 fn a_member_added_by_governance_joins_the_committee_at_the_next_epoch() {
-    runner(7).start(|context| async move {
+    sweep(|context| async move {
         const EPOCH: u64 = 20;
         let mut sim = Sim::new(context, EPOCH, None).await;
         for i in 0..KEYS {
@@ -903,7 +953,9 @@ fn audited_run(seed: u64) -> String {
 
 #[test]
 fn same_seed_same_run() {
-    let first = audited_run(42);
-    let second = audited_run(42);
-    assert_eq!(first, second, "the same seed must replay the same run");
+    for seed in seeds() {
+        let first = audited_run(seed);
+        let second = audited_run(seed);
+        assert_eq!(first, second, "seed {seed} must replay the same run");
+    }
 }
