@@ -6,8 +6,9 @@ use crate::engine::Runtime;
 use custodia_fhir::{IssueType, Method, Outcome, Resource, TransactionEntry};
 use custodia_state::{
     keys,
+    modules::{may_erase, may_write_version},
     records::{AuditEvent, Decision, RecordEntry, RecordHead},
-    TxStatus,
+    Rejection, TxStatus,
 };
 use custodia_types::{
     AccessAction, AccessRequest, Body, Digest, LogicalId, Pseudonym, RecordVersion, ResourceRef,
@@ -201,21 +202,13 @@ impl<E: Runtime> Clinical<E> {
         } = target;
         let head: Option<RecordHead> = self.read(&keys::record_head(resource_type, &id)).await?;
         if let Some(head) = &head {
-            if head.custodian != self.org {
-                self.audit_refused_write(caller, patient, resource_type, &id)
-                    .await?;
-                return Err(Outcome::new(
-                    403,
-                    IssueType::Forbidden,
-                    format!("{resource_type}/{id} is held by {}; only its custodian writes new versions", head.custodian),
-                ));
-            }
-            if head.erased_height.is_some() {
-                return Err(Outcome::new(
-                    410,
-                    IssueType::Deleted,
-                    format!("{resource_type}/{id} was erased"),
-                ));
+            let name = format!("{resource_type}/{id}");
+            if let Err(refusal) = may_write_version(head, &self.org, &name) {
+                if matches!(refusal, Rejection::NotCustodian { .. }) {
+                    self.audit_refused_write(caller, patient, resource_type, &id)
+                        .await?;
+                }
+                return Err(rule_refusal(&refusal));
             }
         }
         // Before anything is sealed: a stale update stores nothing.
@@ -504,17 +497,13 @@ impl<E: Runtime> Clinical<E> {
             ));
         }
         let head = self.existing(resource_type, &id).await?;
-        if head.custodian != self.org {
-            return Err(Outcome::new(
-                403,
-                IssueType::Forbidden,
-                format!(
-                    "{resource_type}/{id} is held by {}; only its custodian erases it",
-                    head.custodian
-                ),
-            ));
-        }
-        if head.erased_height.is_none() {
+        let not_yet_erased = match may_erase(&head, &self.org, &format!("{resource_type}/{id}")) {
+            Ok(()) => true,
+            // Erasing again destroys whatever this node still holds.
+            Err(Rejection::RecordErased(_)) => false,
+            Err(refusal) => return Err(rule_refusal(&refusal)),
+        };
+        if not_yet_erased {
             let (_, receipt) = self
                 .submit_final(Body::EraseRecord {
                     resource_type,
@@ -755,6 +744,17 @@ fn changed_meanwhile(refusal: Outcome, conditional: bool) -> Outcome {
         );
     }
     refusal
+}
+
+/// A refusal by one of the chain's rules, checked here before anything is
+/// sealed or submitted, as the HTTP answer the chain's would get.
+fn rule_refusal(refusal: &Rejection) -> Outcome {
+    let (status, code) = match refusal {
+        Rejection::RecordErased(_) => (410, IssueType::Deleted),
+        Rejection::NotCustodian { .. } => (403, IssueType::Forbidden),
+        _ => (422, IssueType::Processing),
+    };
+    Outcome::new(status, code, refusal.to_string())
 }
 
 fn write_refusal(reason: &str) -> Outcome {

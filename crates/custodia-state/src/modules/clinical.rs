@@ -12,7 +12,9 @@ use crate::{
     records::{self, Decision, PatientEntry, Principal, RecordEntry, RecordHead},
     Rejection,
 };
-use custodia_types::{key_hex, AgentKind, Body, OrgRole, PublicKey, RecordVersion, ResourceType};
+use custodia_types::{
+    key_hex, AgentKind, Body, OrgId, OrgRole, PublicKey, RecordVersion, ResourceType,
+};
 use std::collections::BTreeSet;
 
 #[derive(Default)]
@@ -76,15 +78,7 @@ impl Module for Clinical {
                 let key = keys::record_head(*resource_type, id);
                 let mut head: RecordHead = records::read(&*ctx.state, &key)
                     .ok_or_else(|| Rejection::UnknownRecord(format!("{resource_type}/{id}")))?;
-                if head.custodian != org {
-                    return Err(Rejection::NotCustodian {
-                        record: format!("{resource_type}/{id}"),
-                        custodian: head.custodian,
-                    });
-                }
-                if head.erased_height.is_some() {
-                    return Err(Rejection::RecordErased(format!("{resource_type}/{id}")));
-                }
+                may_erase(&head, &org, &format!("{resource_type}/{id}"))?;
                 head.erased_height = Some(ctx.height);
                 ctx.state.put(key, records::encode(&head));
                 let seq = ctx
@@ -151,9 +145,42 @@ fn write_audited(
     Ok(())
 }
 
+/// May `org` write a new version of the record `name` whose head is
+/// `head`? Not once it is erased (whoever asks), and only its custodian.
+/// The state machine applies this rule, and the node checks it before it
+/// seals anything, so the two cannot disagree.
+pub fn may_write_version(head: &RecordHead, org: &OrgId, name: &str) -> Result<(), Rejection> {
+    if head.erased_height.is_some() {
+        return Err(Rejection::RecordErased(name.to_string()));
+    }
+    if head.custodian != *org {
+        return Err(Rejection::NotCustodian {
+            record: name.to_string(),
+            custodian: head.custodian.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// May `org` erase the record `name` whose head is `head`? Only its
+/// custodian, and only once. Applied by the state machine and checked by
+/// the node before it submits.
+pub fn may_erase(head: &RecordHead, org: &OrgId, name: &str) -> Result<(), Rejection> {
+    if head.custodian != *org {
+        return Err(Rejection::NotCustodian {
+            record: name.to_string(),
+            custodian: head.custodian.clone(),
+        });
+    }
+    if head.erased_height.is_some() {
+        return Err(Rejection::RecordErased(name.to_string()));
+    }
+    Ok(())
+}
+
 fn write(
     ctx: &mut TxContext<'_>,
-    org: custodia_types::OrgId,
+    org: OrgId,
     record: &RecordVersion,
 ) -> Result<(), Rejection> {
     let name = format!("{}/{}", record.resource_type, record.id);
@@ -199,15 +226,7 @@ fn write(
             ctx.state.put(count_key, keys::encode_u64(count + 1));
         }
         Some(head) => {
-            if head.erased_height.is_some() {
-                return Err(Rejection::RecordErased(name));
-            }
-            if head.custodian != org {
-                return Err(Rejection::NotCustodian {
-                    record: name,
-                    custodian: head.custodian.clone(),
-                });
-            }
+            may_write_version(head, &org, &name)?;
             if head.patient != record.patient {
                 return Err(Rejection::PatientIdMismatch(name));
             }
@@ -246,4 +265,50 @@ fn write(
         records::encode(&entry),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custodia_types::Pseudonym;
+
+    fn head(custodian: &str, erased: bool) -> RecordHead {
+        RecordHead {
+            patient: Pseudonym::new([1; 32]),
+            custodian: OrgId::new(custodian).unwrap(),
+            version: 2,
+            erased_height: erased.then_some(7),
+        }
+    }
+
+    #[test]
+    fn an_erased_record_takes_no_version_from_anyone_and_is_erased_only_by_its_custodian() {
+        let own = OrgId::new("st-mary").unwrap();
+        let foreign = OrgId::new("riverside").unwrap();
+        let name = "Condition/c1";
+        // Erased and foreign: a write is told it is erased (whoever asks),
+        // an erasure that only the custodian may make.
+        assert!(matches!(
+            may_write_version(&head("st-mary", true), &foreign, name),
+            Err(Rejection::RecordErased(_))
+        ));
+        assert!(matches!(
+            may_erase(&head("st-mary", true), &foreign, name),
+            Err(Rejection::NotCustodian { .. })
+        ));
+        assert!(matches!(
+            may_write_version(&head("st-mary", true), &own, name),
+            Err(Rejection::RecordErased(_))
+        ));
+        assert!(matches!(
+            may_erase(&head("st-mary", true), &own, name),
+            Err(Rejection::RecordErased(_))
+        ));
+        assert!(matches!(
+            may_write_version(&head("st-mary", false), &foreign, name),
+            Err(Rejection::NotCustodian { .. })
+        ));
+        assert!(may_write_version(&head("st-mary", false), &own, name).is_ok());
+        assert!(may_erase(&head("st-mary", false), &own, name).is_ok());
+    }
 }

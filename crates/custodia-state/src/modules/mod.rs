@@ -9,7 +9,7 @@ mod note;
 mod supply;
 
 pub use access::{Access, AUDIT_LOG};
-pub use clinical::Clinical;
+pub use clinical::{may_erase, may_write_version, Clinical};
 pub use consent::Consent;
 pub use governance::Governance;
 pub use identity::Identity;
