@@ -232,3 +232,36 @@ fn a_node_whose_api_port_is_taken_stops_and_says_which() {
     );
     assert!(!log.contains("starting consensus"), "{log}");
 }
+
+/// Without a quorum a write cannot be final: the node answers 504 after
+/// the `finality_timeout_ms` its config names (here 1 s; the default 30 s
+/// would outlast this client's 10 s and fail the test), and keeps serving.
+#[test]
+fn a_write_without_a_quorum_is_answered_504_after_the_configured_wait() {
+    let mut c = Consortium::init("no-quorum");
+    c.configure(0, |config| config.finality_timeout_ms = 1_000);
+    c.start_all();
+    c.await_all(1, MINUTE);
+    let bearer = common::clinical::clinician_bearer(&c, 0, 77);
+    c.kill(2);
+    c.kill(3);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{}/fhir/Patient", c.api(0)))
+        .header("authorization", &bearer)
+        .header("content-type", "application/fhir+json")
+        .body(r#"{"resourceType":"Patient","gender":"unknown"}"#)
+        .send()
+        .expect("answered before the client gives up");
+    assert_eq!(response.status().as_u16(), 504);
+    let outcome = response.text().unwrap();
+    assert!(
+        outcome.contains("did not finalize the request in time"),
+        "{outcome}"
+    );
+    let (code, _) = get(c.api(0), "/v1/status");
+    assert_eq!(code, 200, "the node keeps serving");
+}

@@ -44,6 +44,16 @@ pub struct Config {
     /// File uploads and downloads served at once; more are refused (503).
     #[serde(default = "defaults::max_file_transfers")]
     pub max_file_transfers: usize,
+    /// How long a request waits for its transaction to be final, in ms.
+    #[serde(default = "defaults::finality_timeout_ms")]
+    pub finality_timeout_ms: u64,
+    /// How long a custodian waits to see an access decision another
+    /// member's node saw final before it releases a key, in ms.
+    #[serde(default = "defaults::decision_wait_ms")]
+    pub decision_wait_ms: u64,
+    /// How long a call to another member's node may take, in ms.
+    #[serde(default = "defaults::peer_timeout_ms")]
+    pub peer_timeout_ms: u64,
     /// Where the vault keeps ciphertexts (`[vault]`): local disk unless
     /// `store = "s3"`. Keys stay local either way.
     #[serde(default)]
@@ -85,6 +95,15 @@ mod defaults {
     pub fn max_file_transfers() -> usize {
         16
     }
+    pub fn finality_timeout_ms() -> u64 {
+        30_000
+    }
+    pub fn decision_wait_ms() -> u64 {
+        5_000
+    }
+    pub fn peer_timeout_ms() -> u64 {
+        30_000
+    }
 }
 
 impl Config {
@@ -101,6 +120,9 @@ impl Config {
             state_cache_mib: defaults::state_cache_mib(),
             max_file_bytes: defaults::max_file_bytes(),
             max_file_transfers: defaults::max_file_transfers(),
+            finality_timeout_ms: defaults::finality_timeout_ms(),
+            decision_wait_ms: defaults::decision_wait_ms(),
+            peer_timeout_ms: defaults::peer_timeout_ms(),
             vault: VaultBackend::default(),
         }
     }
@@ -124,6 +146,16 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// How long the node's services wait.
+    pub fn waits(&self) -> crate::submit::Waits {
+        let ms = std::time::Duration::from_millis;
+        crate::submit::Waits {
+            finality: ms(self.finality_timeout_ms),
+            decision: ms(self.decision_wait_ms),
+            peer: ms(self.peer_timeout_ms),
+        }
     }
 
     /// The state cache in pages; at least one.
@@ -190,6 +222,21 @@ max_file_bytes = {max_file_bytes}
 # HTTP 503 (retry shortly). Each one holds a thread while it runs.
 max_file_transfers = {max_file_transfers}
 
+# How long an API request waits for its transaction to be final, in
+# milliseconds, before answering 504 (the transaction may still be final
+# later: read it again before retrying a write).
+finality_timeout_ms = {finality_timeout_ms}
+
+# How long this node, as a record's custodian, waits to see an access
+# decision that another member's node already saw final before it
+# releases the record's key, in milliseconds (nodes finalize a block a
+# moment apart).
+decision_wait_ms = {decision_wait_ms}
+
+# How long a call to another member's node may take (asking a custodian
+# for a record's key), in milliseconds. File transfers end only when idle.
+peer_timeout_ms = {peer_timeout_ms}
+
 {vault}"#,
             org = self.org,
             api = self.api,
@@ -201,6 +248,9 @@ max_file_transfers = {max_file_transfers}
             state_cache_mib = self.state_cache_mib,
             max_file_bytes = self.max_file_bytes,
             max_file_transfers = self.max_file_transfers,
+            finality_timeout_ms = self.finality_timeout_ms,
+            decision_wait_ms = self.decision_wait_ms,
+            peer_timeout_ms = self.peer_timeout_ms,
             vault = vault_toml(&self.vault, &self.org),
         )
     }
@@ -281,6 +331,10 @@ mod tests {
         assert_eq!(config.state_cache_pages().get(), 1);
         let old = "org = \"a\"\napi = \"127.0.0.1:1\"\n";
         assert_eq!(Config::from_toml(old).unwrap().state_cache_mib, 256);
+        let waits = Config::from_toml(old).unwrap().waits();
+        assert_eq!(waits.finality, std::time::Duration::from_secs(30));
+        assert_eq!(waits.decision, std::time::Duration::from_secs(5));
+        assert_eq!(waits.peer, std::time::Duration::from_secs(30));
     }
 
     #[test]

@@ -155,23 +155,25 @@ async fn serve(
         signer.clone(),
         &genesis,
         settings,
-        oracle.clone(),
-        oracle.clone(),
-        channels,
-        {
-            let mut oracle = oracle.clone();
-            move |id, members: Vec<(custodia_types::PublicKey, std::net::SocketAddr)>| {
-                let peers: Vec<_> = members
-                    .into_iter()
-                    .map(|(key, addr)| (key, Address::Symmetric(addr)))
-                    .collect();
-                match Map::try_from(peers) {
-                    Ok(peers) => {
-                        let _ = oracle.track(id, peers);
+        engine::Network {
+            peers: oracle.clone(),
+            blocker: oracle.clone(),
+            channels,
+            peer_sets: {
+                let mut oracle = oracle.clone();
+                move |id, members: Vec<(custodia_types::PublicKey, std::net::SocketAddr)>| {
+                    let peers: Vec<_> = members
+                        .into_iter()
+                        .map(|(key, addr)| (key, Address::Symmetric(addr)))
+                        .collect();
+                    match Map::try_from(peers) {
+                        Ok(peers) => {
+                            let _ = oracle.track(id, peers);
+                        }
+                        Err(_) => tracing::error!("member list holds a validator key twice"),
                     }
-                    Err(_) => tracing::error!("member list holds a validator key twice"),
                 }
-            }
+            },
         },
     )
     .await?;
@@ -194,30 +196,32 @@ async fn serve(
             message: e.to_string(),
         })
     })?;
-    let clinical = crate::clinical::Clinical::new(
-        validator.chain.clone(),
-        validator.gossip.clone(),
-        genesis.clone(),
-        org.clone(),
-        signer.clone(),
-        &home.vault_dir(),
+    let service = crate::submit::ServiceConfig {
+        genesis: genesis.clone(),
+        org,
+        node_key: signer.clone(),
+        waits: home.config.waits(),
+    };
+    let vault = crate::clinical::VaultConfig {
+        dir: home.vault_dir(),
         objects,
-        home.encryption_key()?,
-        crate::clinical::FileLimits {
+        secret: home.encryption_key()?,
+        files: crate::clinical::FileLimits {
             max_bytes: home.config.max_file_bytes,
             max_transfers: home.config.max_file_transfers,
         },
+    };
+    let clinical = crate::clinical::Clinical::new(
+        validator.chain.clone(),
+        validator.gossip.clone(),
+        service.clone(),
+        vault,
     )
     .await
     .map_err(RunError::Vault)?;
-    let supply = crate::supply::Supply::new(
-        validator.chain.clone(),
-        validator.gossip.clone(),
-        genesis.chain_id.clone(),
-        org,
-        signer.clone(),
-    )
-    .await;
+    let supply =
+        crate::supply::Supply::new(validator.chain.clone(), validator.gossip.clone(), service)
+            .await;
     let app = crate::clinical::router(clinical)
         .merge(crate::supply::router(supply))
         .merge(custodia_api::router(ledger))

@@ -205,11 +205,15 @@ impl Sim {
             .spawn(move |context| async move {
                 // The simulated network already connects every key.
                 let peer_sets = |_: u64, _: Vec<(PublicKey, std::net::SocketAddr)>| {};
-                let validator = engine::start(
-                    context, signer, &genesis, settings, manager, control, channels, peer_sets,
-                )
-                .await
-                .expect("validator starts");
+                let network = engine::Network {
+                    peers: manager,
+                    blocker: control,
+                    channels,
+                    peer_sets,
+                };
+                let validator = engine::start(context, signer, &genesis, settings, network)
+                    .await
+                    .expect("validator starts");
                 let _ = ready.send(validator);
                 futures::future::pending::<()>().await;
             });

@@ -28,17 +28,25 @@ use crate::{
     auth::now_ms,
     chain::{AdmitError, CommittedState},
     engine::{gossip::Gossip, Runtime, SharedChain},
-    submit::{Batcher, Receipts, Signing, Ticket},
+    submit::{Batcher, Receipts, ServiceConfig, Signing, Ticket, Waits},
 };
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::Receipt;
-use custodia_types::{Body, Digest, Genesis, OrgId, PrivateKey};
+use custodia_types::{Body, Digest, OrgId, PrivateKey};
 use custodia_vault::{DiskStore, EncryptionSecret, KeyRing, OwnKeys};
 use serde::de::DeserializeOwned;
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc};
 
-/// How long a request waits for its transaction to be final.
-const FINALITY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Where the clinical service keeps content: the node's vault.
+pub struct VaultConfig {
+    /// The vault's directory (its key ring lives there).
+    pub dir: PathBuf,
+    /// Where ciphertexts are kept (local disk or an S3 bucket).
+    pub objects: DiskStore,
+    /// The secret the organisation's private key is kept under.
+    pub secret: EncryptionSecret,
+    pub files: FileLimits,
+}
 
 pub struct Clinical<E: Runtime> {
     /// Committed state, read without the chain's lock.
@@ -64,21 +72,28 @@ pub struct Clinical<E: Runtime> {
     /// One permit per file transfer in progress.
     transfers: Arc<tokio::sync::Semaphore>,
     finalized_heights: tokio::sync::watch::Receiver<u64>,
+    waits: Waits,
 }
 
 impl<E: Runtime> Clinical<E> {
-    #[allow(clippy::too_many_arguments)]
     pub async fn new(
         chain: SharedChain<E>,
         gossip: Gossip,
-        genesis: Genesis,
-        org: OrgId,
-        node_key: PrivateKey,
-        vault_dir: &std::path::Path,
-        objects: DiskStore,
-        secret: EncryptionSecret,
-        files: FileLimits,
+        service: ServiceConfig,
+        vault: VaultConfig,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
+        let ServiceConfig {
+            genesis,
+            org,
+            node_key,
+            waits,
+        } = service;
+        let VaultConfig {
+            dir: vault_dir,
+            objects,
+            secret,
+            files,
+        } = vault;
         let (finalized_heights, committed) = {
             let chain = chain.lock().await;
             (chain.finalized_heights(), chain.committed())
@@ -102,17 +117,18 @@ impl<E: Runtime> Clinical<E> {
             org,
             node_key,
             objects,
-            keyring: KeyRing::open(vault_dir)?,
+            keyring: KeyRing::open(&vault_dir)?,
             own_keys: Arc::new(OwnKeys::new(secret)),
             peers: std::sync::RwLock::new(peers),
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
+                .timeout(waits.peer)
                 .build()
                 .expect("a plain HTTP client builds"),
             replicator,
             files,
             transfers: Arc::new(tokio::sync::Semaphore::new(files.max_transfers)),
             finalized_heights,
+            waits,
         });
         service.follow_erasures();
         service.follow_members();
@@ -133,7 +149,7 @@ impl<E: Runtime> Clinical<E> {
     /// Wait until the action `ticket` names is final; its receipt.
     async fn finalized(&self, ticket: &Ticket) -> Result<Receipt, Outcome> {
         let wait = self.receipts.when_final(ticket);
-        match tokio::time::timeout(FINALITY_TIMEOUT, wait).await {
+        match tokio::time::timeout(self.waits.finality, wait).await {
             Ok(receipt) => receipt.map_err(unavailable),
             Err(_) => Err(finality_timeout()),
         }

@@ -8,7 +8,7 @@
 //! stopped waiting for (a timeout) may still become final, and then its
 //! content must be there.
 
-use super::{unavailable, Clinical, FINALITY_TIMEOUT};
+use super::{unavailable, Clinical};
 use crate::engine::Runtime;
 use crate::submit::Ticket;
 use custodia_fhir::Outcome;
@@ -67,7 +67,7 @@ impl Drop for Unrecorded {
 }
 
 impl<E: Runtime> Clinical<E> {
-    /// Wait (at most `FINALITY_TIMEOUT`) for submitted transaction `tx`,
+    /// Wait (at most `waits.finality`) for submitted transaction `tx`,
     /// which records `content`; the content is deleted if the chain
     /// refuses it, whether or not this request is still waiting by then.
     pub(super) async fn settle(&self, tx: Ticket, content: Unrecorded) -> Result<Receipt, Outcome> {
@@ -88,7 +88,7 @@ impl<E: Runtime> Clinical<E> {
             }
             let _ = verdict.send(receipt);
         });
-        match tokio::time::timeout(FINALITY_TIMEOUT, receiver).await {
+        match tokio::time::timeout(self.waits.finality, receiver).await {
             Ok(Ok(Ok(receipt))) => receipt.map_err(unavailable),
             Ok(Err(_)) => Err(unavailable("a write's settling task stopped")),
             Ok(Ok(Err(_))) | Err(_) => Err(super::finality_timeout()),

@@ -179,9 +179,9 @@ impl<E: Runtime> Clinical<E> {
     }
 
     /// The asker may have seen the decision final a moment before this
-    /// node did: give the chain a few seconds to catch up.
+    /// node did: give the chain `waits.decision` to catch up.
     async fn await_decision(&self, access_tx: &Digest) -> Result<u64, Outcome> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + self.waits.decision;
         loop {
             let seq = self
                 .read_raw(&keys::audit_of_tx(access_tx))

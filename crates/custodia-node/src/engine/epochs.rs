@@ -93,16 +93,22 @@ struct Running {
     engine: Option<Handle<()>>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the epoch manager runs each epoch's consensus engine with.
+pub struct Epochs<E: Runtime, B, S, R> {
+    pub settings: Settings,
+    pub committees: Committees,
+    pub app: App<E>,
+    pub marshal: Marshal,
+    pub blocker: B,
+    pub networks: Networks<S, R>,
+    pub page_cache: CacheRef,
+}
+
+/// Run consensus from the epoch `first` names, starting each next epoch's
+/// engine as `transitions` announces it.
 pub async fn run<E, B, S, R>(
     context: E,
-    settings: Settings,
-    committees: Committees,
-    app: App<E>,
-    marshal: Marshal,
-    blocker: B,
-    networks: Networks<S, R>,
-    page_cache: CacheRef,
+    epochs: Epochs<E, B, S, R>,
     first: Transition,
     mut transitions: mpsc::UnboundedReceiver<Transition>,
 ) where
@@ -111,6 +117,15 @@ pub async fn run<E, B, S, R>(
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
 {
+    let Epochs {
+        settings,
+        committees,
+        app,
+        marshal,
+        blocker,
+        networks,
+        page_cache,
+    } = epochs;
     let (votes_mux, votes, mut later_epochs) = Muxer::builder(
         context.child("votes_mux"),
         networks.votes.0,

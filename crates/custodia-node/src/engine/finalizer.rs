@@ -44,19 +44,34 @@ pub async fn committee<E: Runtime>(chain: &SharedChain<E>, epoch: u64) -> Option
     chain.lock().await.committee(epoch).await.ok().flatten()
 }
 
+/// What the finalizer applies blocks to and tells about them.
+pub struct Finalizer<E: Runtime, P> {
+    pub chain: SharedChain<E>,
+    pub committees: Committees,
+    pub epoch_length: u64,
+    /// Told when the next epoch's committee is known.
+    pub transitions: mpsc::UnboundedSender<Transition>,
+    /// The p2p layer, told who the members are.
+    pub peer_sets: P,
+    /// The committed height it starts from.
+    pub start_height: u64,
+}
+
 /// Apply blocks until the queue closes. A block that does not reproduce
 /// its header's state root means this node has diverged: it stops rather
 /// than serve a wrong state.
-#[allow(clippy::too_many_arguments)]
-pub async fn run<E: Runtime>(
-    chain: SharedChain<E>,
-    committees: Committees,
-    epoch_length: u64,
+pub async fn run<E: Runtime, P: PeerSets>(
+    finalizer: Finalizer<E, P>,
     mut blocks: mpsc::UnboundedReceiver<(Digested<Block>, Exact)>,
-    transitions: mpsc::UnboundedSender<Transition>,
-    mut peer_sets: impl PeerSets,
-    start_height: u64,
 ) {
+    let Finalizer {
+        chain,
+        committees,
+        epoch_length,
+        transitions,
+        mut peer_sets,
+        start_height,
+    } = finalizer;
     let mut members = None;
     announce_members(&chain, &mut members, &mut peer_sets, start_height).await;
     while let Some((block, ack)) = blocks.recv().await {

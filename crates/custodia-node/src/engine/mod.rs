@@ -214,17 +214,22 @@ pub(crate) fn archive_config<C>(
     }
 }
 
+/// How a validator reaches the others: who its peers are, how it blocks
+/// one that misbehaves, its channels, and where it announces the members.
+pub struct Network<M, B, S, R, P> {
+    pub peers: M,
+    pub blocker: B,
+    pub channels: Channels<S, R>,
+    pub peer_sets: P,
+}
+
 /// Open storage, recover, and start every actor of one validator.
-#[allow(clippy::too_many_arguments)]
-pub async fn start<E, M, B, S, R>(
+pub async fn start<E, M, B, S, R, P>(
     context: E,
     signer: PrivateKey,
     genesis: &Genesis,
     settings: Settings,
-    peers: M,
-    blocker: B,
-    channels: Channels<S, R>,
-    peer_sets: impl PeerSets,
+    network: Network<M, B, S, R, P>,
 ) -> Result<Validator<E>, StartError>
 where
     E: Runtime,
@@ -232,7 +237,14 @@ where
     B: Blocker<PublicKey = PublicKey> + Clone + Send + Sync,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
+    P: PeerSets,
 {
+    let Network {
+        peers,
+        blocker,
+        channels,
+        peer_sets,
+    } = network;
     let me = signer.public_key();
     let prefix = settings.partition_prefix.clone();
     let page_cache = CacheRef::new(page_size(4096), NZUsize!(4096));
@@ -378,15 +390,15 @@ where
         let committees = committees.clone();
         let epoch_length = settings.epoch_length;
         move |_| {
-            finalizer::run(
+            let finalizer = finalizer::Finalizer {
                 chain,
                 committees,
                 epoch_length,
-                queue,
-                transitions_tx,
+                transitions: transitions_tx,
                 peer_sets,
-                height,
-            )
+                start_height: height,
+            };
+            finalizer::run(finalizer, queue)
         }
     });
     context.child("epochs").spawn({
@@ -394,19 +406,22 @@ where
         let committees = committees.clone();
         let marshal = marshal.clone();
         move |context| {
-            epochs::run(
-                context,
+            let epochs = epochs::Epochs {
                 settings,
                 committees,
                 app,
                 marshal,
                 blocker,
-                Networks {
+                networks: Networks {
                     votes: channels.votes,
                     certificates: channels.certificates,
                     resolver: channels.resolver,
                 },
                 page_cache,
+            };
+            epochs::run(
+                context,
+                epochs,
                 finalizer::Transition { epoch, floor },
                 transitions,
             )

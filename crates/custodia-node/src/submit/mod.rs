@@ -19,8 +19,33 @@ use crate::{
 };
 use custodia_state::{keys, Receipt};
 use custodia_store::StoreError;
-use custodia_types::{entry_id, Body, Digest, PrivateKey, TxPayload};
+use custodia_types::{entry_id, Body, Digest, Genesis, OrgId, PrivateKey, TxPayload};
 use std::time::Duration;
+
+/// What every service of a node is told about it (one struct, from the
+/// node's home and `config.toml`).
+#[derive(Clone)]
+pub struct ServiceConfig {
+    pub genesis: Genesis,
+    /// The member organisation this node is.
+    pub org: OrgId,
+    /// The node's validator key: it signs what the service submits.
+    pub node_key: PrivateKey,
+    pub waits: Waits,
+}
+
+/// How long the node's services wait (`config.toml`: `finality_timeout_ms`,
+/// `decision_wait_ms`, `peer_timeout_ms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waits {
+    /// A request, for its transaction to be final (then 504).
+    pub finality: Duration,
+    /// A custodian, for the chain to show it an access decision another
+    /// member's node already saw final (then the key is not released).
+    pub decision: Duration,
+    /// A call to another member's node (key release), files aside.
+    pub peer: Duration,
+}
 
 /// Why a node-signed transaction has no receipt.
 #[derive(Debug, thiserror::Error)]

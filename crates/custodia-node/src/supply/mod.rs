@@ -18,17 +18,15 @@ use crate::{
     auth::{authenticate, AuthError},
     chain::CommittedState,
     engine::{gossip::Gossip, Runtime, SharedChain},
-    submit::WaitError,
+    submit::{ServiceConfig, WaitError, Waits},
 };
 use axum::http::HeaderMap;
 use custodia_api::ApiError;
 use custodia_state::{modules::SupplyView, records::Principal, Preloaded, Receipt};
 use custodia_supply::ledger::SupplyError;
 use custodia_types::{AgentKind, Body, Digest, OrgId, PrivateKey, PublicKey};
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
-/// How long a submission waits for its transaction to be final.
-const FINALITY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rounds of loading a query may take (a lot's packs are prefetched, so
 /// this bounds only deep container nesting and damaged state).
 const MAX_QUERY_ROUNDS: usize = 64;
@@ -46,6 +44,7 @@ pub struct Supply<E: Runtime> {
     org: OrgId,
     node_key: PrivateKey,
     finalized_heights: tokio::sync::watch::Receiver<u64>,
+    waits: Waits,
 }
 
 /// The finalized block an answer was computed at.
@@ -57,13 +56,7 @@ pub struct AsOf {
 }
 
 impl<E: Runtime> Supply<E> {
-    pub async fn new(
-        chain: SharedChain<E>,
-        gossip: Gossip,
-        chain_id: String,
-        org: OrgId,
-        node_key: PrivateKey,
-    ) -> Arc<Self> {
+    pub async fn new(chain: SharedChain<E>, gossip: Gossip, service: ServiceConfig) -> Arc<Self> {
         let (finalized_heights, committed) = {
             let chain = chain.lock().await;
             (chain.finalized_heights(), chain.committed())
@@ -72,10 +65,11 @@ impl<E: Runtime> Supply<E> {
             chain,
             committed,
             gossip,
-            chain_id,
-            org,
-            node_key,
+            chain_id: service.genesis.chain_id,
+            org: service.org,
+            node_key: service.node_key,
             finalized_heights,
+            waits: service.waits,
         })
     }
 
@@ -206,21 +200,25 @@ impl<E: Runtime> Supply<E> {
         )
         .await
         .map_err(crate::ledger::admit_error)?;
-        let receipt =
-            crate::submit::wait_final(&self.chain, &self.finalized_heights, &id, FINALITY_TIMEOUT)
-                .await
-                .map_err(|e| match e {
-                    WaitError::Timeout(id) => ApiError::new(
-                        axum::http::StatusCode::GATEWAY_TIMEOUT,
-                        "timeout",
-                        format!(
-                            "transaction {id} was not final within {} s; is a quorum of \
+        let receipt = crate::submit::wait_final(
+            &self.chain,
+            &self.finalized_heights,
+            &id,
+            self.waits.finality,
+        )
+        .await
+        .map_err(|e| match e {
+            WaitError::Timeout(id) => ApiError::new(
+                axum::http::StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!(
+                    "transaction {id} was not final within {} s; is a quorum of \
                              validators up? Ask GET /v1/tx/{id} later",
-                            FINALITY_TIMEOUT.as_secs()
-                        ),
-                    ),
-                    other => unavailable(other),
-                })?;
+                    self.waits.finality.as_secs()
+                ),
+            ),
+            other => unavailable(other),
+        })?;
         Ok((id, receipt))
     }
 }

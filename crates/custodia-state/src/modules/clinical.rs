@@ -178,11 +178,7 @@ pub fn may_erase(head: &RecordHead, org: &OrgId, name: &str) -> Result<(), Rejec
     Ok(())
 }
 
-fn write(
-    ctx: &mut TxContext<'_>,
-    org: OrgId,
-    record: &RecordVersion,
-) -> Result<(), Rejection> {
+fn write(ctx: &mut TxContext<'_>, org: OrgId, record: &RecordVersion) -> Result<(), Rejection> {
     let name = format!("{}/{}", record.resource_type, record.id);
     let patient_key = keys::patient(&record.patient);
     let is_patient = record.resource_type == ResourceType::Patient;
