@@ -122,15 +122,12 @@ fn agents_are_registered_used_and_revoked_by_their_org() {
 #[test]
 fn agents_cannot_vote_or_propose() {
     let mut chain = Chain::new(4, Params::default());
-    let org0 = chain.admins[0].clone();
     let agent = PrivateKey::from_seed(7);
-    chain.block(vec![chain.tx(
-        &org0,
-        Body::RegisterAgent {
-            key: agent.public_key(),
-            kind: AgentKind::Service,
-            label: "svc".into(),
-        },
+    chain.block(vec![chain.register_agent(
+        0,
+        &agent.public_key(),
+        AgentKind::Service,
+        "svc",
     )]);
     let propose = Body::Propose {
         proposal: Proposal::SetParameter {

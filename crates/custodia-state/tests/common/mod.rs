@@ -5,7 +5,8 @@ use bytes::Bytes;
 use commonware_cryptography::Signer as _;
 use custodia_state::{keys, MapState, Preloaded, StateMachine, StateRead, TxStatus};
 use custodia_types::{
-    Body, Genesis, Member, OrgId, OrgRole, Params, PrivateKey, SignedTx, TxPayload,
+    AgentKind, Body, Genesis, Member, OrgId, OrgRole, Params, PrivateKey, PublicKey, SignedTx,
+    TxPayload,
 };
 
 pub const CHAIN: &str = "custodia-test";
@@ -120,6 +121,43 @@ impl Chain {
 
     pub fn tx(&self, key: &PrivateKey, body: Body) -> SignedTx {
         sign(key, self.nonce(key), body)
+    }
+
+    /// Member `admin`'s admin key registering `agent` as an agent of its
+    /// organisation, signed at the admin's next nonce (not yet in a block).
+    pub fn register_agent(
+        &self,
+        admin: usize,
+        agent: &PublicKey,
+        kind: AgentKind,
+        label: &str,
+    ) -> SignedTx {
+        self.tx(
+            &self.admins[admin],
+            Body::RegisterAgent {
+                key: agent.clone(),
+                kind,
+                label: label.into(),
+            },
+        )
+    }
+
+    /// One block holding `txs`, every one of which must apply.
+    pub fn block_applied(&mut self, txs: Vec<SignedTx>) {
+        let count = txs.len();
+        assert_eq!(self.block(txs), vec![TxStatus::Applied; count]);
+    }
+
+    /// One block holding `tx` alone; its status.
+    pub fn send_tx(&mut self, tx: &SignedTx) -> TxStatus {
+        self.block(vec![tx.clone()]).remove(0)
+    }
+
+    /// One block holding one transaction: `body` signed by `key` at its next
+    /// nonce. Its status.
+    pub fn send(&mut self, key: &PrivateKey, body: Body) -> TxStatus {
+        let tx = self.tx(key, body);
+        self.send_tx(&tx)
     }
 }
 
