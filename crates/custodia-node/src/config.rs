@@ -60,10 +60,7 @@ pub struct Config {
     pub vault: VaultBackend,
 }
 
-/// An idle chain's heartbeat unless a node's config says otherwise: long
-/// enough that an idle node's disk grows by megabytes a day, short enough
-/// that a stalled chain shows within a minute.
-pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 30_000;
+pub use custodia_engine::engine::DEFAULT_HEARTBEAT_INTERVAL_MS;
 
 /// A node's state cache unless its config says otherwise: room for a
 /// server's working set. A whole consortium on one machine (`custodia
@@ -149,9 +146,9 @@ impl Config {
     }
 
     /// How long the node's services wait.
-    pub fn waits(&self) -> crate::submit::Waits {
+    pub fn waits(&self) -> custodia_engine::submit::Waits {
         let ms = std::time::Duration::from_millis;
-        crate::submit::Waits {
+        custodia_engine::submit::Waits {
             finality: ms(self.finality_timeout_ms),
             decision: ms(self.decision_wait_ms),
             peer: ms(self.peer_timeout_ms),

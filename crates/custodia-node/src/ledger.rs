@@ -1,15 +1,14 @@
 //! The node's answers to the HTTP API, read from the chain and marshal.
 
-use crate::{
-    chain::{check_tx, AdmitError},
-    engine::{gossip::Gossip, Committees, Marshal, Runtime, SharedChain},
-    mempool::MempoolError,
-};
-use axum::http::StatusCode;
 use commonware_codec::Encode as _;
 use commonware_consensus::types::Height;
 use custodia_api::{ApiError, Ledger};
-use custodia_state::{keys, Rejection};
+use custodia_engine::{
+    chain::check_tx,
+    engine::{gossip::Gossip, Committees, Marshal, Runtime, SharedChain},
+    submit::{admit_error, store_error},
+};
+use custodia_state::keys;
 use custodia_types::{key_hex, Block, Digest, Genesis};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -47,11 +46,6 @@ impl<E: Runtime> Clone for NodeLedger<E> {
     }
 }
 
-fn store_error(error: impl std::fmt::Display) -> ApiError {
-    tracing::error!(%error, "state store error while answering the API");
-    ApiError::unavailable("the node's state store failed; see the node log")
-}
-
 fn parse_digest(text: &str) -> Result<Digest, ApiError> {
     custodia_types::hexser::decode_fixed(text).ok_or_else(|| {
         ApiError::bad_request("bad_id", format!("{text:?} is not a 64-hex-digit hash"))
@@ -61,38 +55,6 @@ fn parse_digest(text: &str) -> Result<Digest, ApiError> {
 /// A stored value as JSON: records are JSON; anything else is hex.
 fn value_json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap_or_else(|_| json!({ "hex": hex::encode(bytes) }))
-}
-
-pub(crate) fn admit_error(error: AdmitError) -> ApiError {
-    let message = error.to_string();
-    let (status, code) = match &error {
-        AdmitError::Decode(custodia_types::TxDecodeError::TooLarge { .. }) => {
-            (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
-        }
-        AdmitError::Decode(_) => (StatusCode::BAD_REQUEST, "malformed"),
-        AdmitError::Rejected(rejection) => match rejection {
-            Rejection::WrongChainId { .. } => (StatusCode::BAD_REQUEST, "wrong_chain_id"),
-            Rejection::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
-            Rejection::UnknownSigner(_) => (StatusCode::FORBIDDEN, "unknown_signer"),
-            Rejection::RevokedSigner(_) => (StatusCode::FORBIDDEN, "revoked_signer"),
-            Rejection::NonceReplayed { .. } => (StatusCode::CONFLICT, "nonce_replayed"),
-            Rejection::NonceGap { .. } => (StatusCode::CONFLICT, "nonce_gap"),
-            Rejection::NotMemberAdmin(_)
-            | Rejection::NotRecordAuthor(_)
-            | Rejection::NotAllowed(_) => (StatusCode::FORBIDDEN, "unauthorized"),
-            _ => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
-        },
-        AdmitError::Mempool(MempoolError::Full(_)) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "mempool_full")
-        }
-        AdmitError::Mempool(MempoolError::Duplicate) => (StatusCode::CONFLICT, "duplicate"),
-        AdmitError::Mempool(MempoolError::NonceTaken(_)) => {
-            (StatusCode::CONFLICT, "nonce_replayed")
-        }
-        AdmitError::Store(_) => return store_error(error),
-        AdmitError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopping"),
-    };
-    ApiError::new(status, code, message)
 }
 
 pub fn block_json(block: &Block) -> Value {
@@ -179,7 +141,7 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
         &self,
         bytes: bytes::Bytes,
     ) -> Result<Vec<Result<String, ApiError>>, ApiError> {
-        let txs = crate::engine::gossip::decode(bytes).ok_or_else(|| {
+        let txs = custodia_engine::engine::gossip::decode(bytes).ok_or_else(|| {
             ApiError::bad_request(
                 "malformed",
                 "a batch is transactions framed as a 4-byte big-endian length then the encoded transaction",

@@ -1,17 +1,12 @@
-//! A Custodia validator node.
+//! A Custodia validator node: wiring. It opens the node's home, starts the
+//! validator engine (`custodia-engine`) and the domain services
+//! (`custodia-records`, `custodia-supply-service`), and serves their routes
+//! beside the ledger's API.
 
-pub mod auth;
-pub mod block_budget;
-pub mod chain;
-pub mod clinical;
 pub mod config;
-pub mod engine;
 pub mod home;
 pub mod init;
 pub mod ledger;
-pub mod mempool;
 pub mod record_proof;
 pub mod run;
-pub mod submit;
-pub mod supply;
 pub mod verify;

@@ -5,11 +5,11 @@
 //! matches the salted commitment in the entry. Inputs are the node's own
 //! API answers and the genesis file; nothing is taken on the node's word.
 
-use crate::engine::{Committees, Finalization, Scheme};
 use commonware_codec::Decode as _;
 use commonware_consensus::Epochable as _;
 use commonware_cryptography::Signer as _;
 use commonware_parallel::Sequential;
+use custodia_engine::engine::{Committees, Finalization, Scheme};
 use custodia_store::StateProof;
 use custodia_types::{hexser::decode_fixed, Digest, Genesis, Header, PrivateKey};
 use serde_json::Value;

@@ -2,7 +2,6 @@
 //! members, the consensus engine, and the HTTP API, until Ctrl-C/SIGTERM.
 
 use crate::{
-    engine::{self, channel, Channels, Pacing, Settings},
     home::{Home, HomeError},
     ledger::{NodeInfo, NodeLedger},
 };
@@ -11,6 +10,7 @@ use commonware_p2p::{authenticated::lookup, Address, AddressableManager as _};
 use commonware_runtime::{tokio as cw_tokio, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_stream::{cups, sake};
 use commonware_utils::{ordered::Map, NZUsize, NZU32};
+use custodia_engine::engine::{self, channel, Channels, Pacing, Settings};
 use std::{path::Path, sync::Arc, time::Duration};
 
 /// Prefix of every storage partition a node keeps in its data directory.
@@ -196,22 +196,22 @@ async fn serve(
             message: e.to_string(),
         })
     })?;
-    let service = crate::submit::ServiceConfig {
+    let service = custodia_engine::submit::ServiceConfig {
         genesis: genesis.clone(),
         org,
         node_key: signer.clone(),
         waits: home.config.waits(),
     };
-    let vault = crate::clinical::VaultConfig {
+    let vault = custodia_records::VaultConfig {
         dir: home.vault_dir(),
         objects,
         secret: home.encryption_key()?,
-        files: crate::clinical::FileLimits {
+        files: custodia_records::FileLimits {
             max_bytes: home.config.max_file_bytes,
             max_transfers: home.config.max_file_transfers,
         },
     };
-    let clinical = crate::clinical::Clinical::new(
+    let clinical = custodia_records::Clinical::new(
         validator.chain.clone(),
         validator.gossip.clone(),
         service.clone(),
@@ -219,11 +219,14 @@ async fn serve(
     )
     .await
     .map_err(RunError::Vault)?;
-    let supply =
-        crate::supply::Supply::new(validator.chain.clone(), validator.gossip.clone(), service)
-            .await;
-    let app = crate::clinical::router(clinical)
-        .merge(crate::supply::router(supply))
+    let supply = custodia_supply_service::Supply::new(
+        validator.chain.clone(),
+        validator.gossip.clone(),
+        service,
+    )
+    .await;
+    let app = custodia_records::router(clinical)
+        .merge(custodia_supply_service::router(supply))
         .merge(custodia_api::router(ledger))
         // A bug in one handler answers that request with a 500 and leaves
         // the node serving (and logs it; the message holds no request data).

@@ -8,11 +8,7 @@
 //! its header. Finally the node's own state store must have that root.
 //! Verification works on a copy, so it never alters the node's files.
 
-use crate::{
-    chain::{genesis_block, read_committee},
-    engine::{archive_config, Committees, Finalization, Settings},
-    home::{Home, HomeError},
-};
+use crate::home::{Home, HomeError};
 use commonware_consensus::Epochable as _;
 use commonware_parallel::Sequential;
 use commonware_runtime::{
@@ -21,6 +17,10 @@ use commonware_runtime::{
 };
 use commonware_storage::archive::{immutable, Archive as _, Identifier};
 use commonware_utils::NZUsize;
+use custodia_engine::{
+    chain::{genesis_block, read_committee},
+    engine::{archive_config, Committees, Finalization, Settings},
+};
 use custodia_state::StateMachine;
 use custodia_store::StateStore;
 use custodia_types::{Block, Digest};
@@ -125,7 +125,7 @@ async fn replay(
             &prefix,
             "finalizations",
             page_cache,
-            <crate::engine::Scheme as commonware_cryptography::certificate::Verifier>::certificate_codec_config_unbounded(),
+            <custodia_engine::engine::Scheme as commonware_cryptography::certificate::Verifier>::certificate_codec_config_unbounded(),
         ),
     )
     .await

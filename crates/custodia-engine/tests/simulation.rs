@@ -15,7 +15,7 @@ use commonware_runtime::{
     Supervisor as _,
 };
 use commonware_utils::{NZUsize, NZU32};
-use custodia_node::engine::{self, channel, Channels, Settings, SharedChain, Validator};
+use custodia_engine::engine::{self, channel, Channels, Settings, SharedChain, Validator};
 use custodia_types::{
     Body, Digest, Genesis, OrgId, OrgRole, Params, PrivateKey, PublicKey, TxPayload,
 };
@@ -469,7 +469,7 @@ where
         if let Err(failure) = run {
             eprintln!(
                 "simulation {test} failed with seed {seed}; replay it with\n  \
-                 CUSTODIA_SIM_SEED={seed} cargo test --locked -p custodia-node --test simulation -- --exact {test}"
+                 CUSTODIA_SIM_SEED={seed} cargo test --locked -p custodia-engine --test simulation -- --exact {test}"
             );
             std::panic::resume_unwind(failure);
         }

@@ -3,11 +3,9 @@
 //! chain.
 
 use super::{resource, Fhir};
-use crate::{
-    clinical::{rfc3339, Clinical},
-    engine::Runtime,
-};
+use crate::{rfc3339, Clinical};
 use axum::{http::StatusCode, response::Response};
+use custodia_engine::engine::Runtime;
 use custodia_fhir::{BundleEntry, BundleKind, Outcome};
 use custodia_state::{keys, records::ConsentEntry};
 use custodia_types::{Grantee, Pseudonym};
@@ -19,7 +17,7 @@ pub(super) async fn consents<E: Runtime>(
     service: &Clinical<E>,
     patient: Pseudonym,
 ) -> Result<Response, Fhir> {
-    let now = crate::clinical::now_ms();
+    let now = crate::now_ms();
     let entries: Vec<BundleEntry> = service
         .consents(&patient)
         .await?

@@ -15,8 +15,8 @@ use super::{
     release::{ReleaseRequest, WRAPPED_KEY_HEADER},
     rfc3339, unavailable, Clinical,
 };
-use crate::engine::Runtime;
 use axum::body::{Body, Bytes};
+use custodia_engine::engine::Runtime;
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::{keys, records::RecordEntry};
 use custodia_types::{Digest, LogicalId, Pseudonym, RecordVersion, ResourceType};

@@ -7,8 +7,8 @@
 //! request is signed with the asking node's validator key.
 
 use super::{now_ms, unavailable, Clinical};
-use crate::engine::Runtime;
 use commonware_cryptography::{Signer as _, Verifier as _};
+use custodia_engine::engine::Runtime;
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::{
     keys,

@@ -3,14 +3,12 @@
 //! patients, as AuditEvent Bundles or exported as NDJSON or CSV.
 
 use super::{resource, Fhir};
-use crate::{
-    clinical::{caller::Caller, rfc3339, Clinical},
-    engine::Runtime,
-};
+use crate::{caller::Caller, rfc3339, Clinical};
 use axum::{
     http::{header, StatusCode},
     response::{IntoResponse, Response},
 };
+use custodia_engine::engine::Runtime;
 use custodia_fhir::{BundleEntry, BundleKind, IssueType, Outcome};
 use custodia_state::{
     keys,
@@ -202,7 +200,7 @@ fn audit_csv(events: &[AuditEvent]) -> String {
 impl<E: Runtime> Clinical<E> {
     /// Up to `count` events of the whole log before sequence `end`,
     /// newest first.
-    pub(in crate::clinical) async fn audit_events(
+    pub(crate) async fn audit_events(
         &self,
         end: u64,
         count: u64,
@@ -217,7 +215,7 @@ impl<E: Runtime> Clinical<E> {
     }
 
     /// Every audit event about a patient, oldest first.
-    pub(in crate::clinical) async fn audit_trail(
+    pub(crate) async fn audit_trail(
         &self,
         patient: &Pseudonym,
     ) -> Result<Vec<AuditEvent>, Outcome> {

@@ -2,7 +2,7 @@
 //! the audit trail.
 
 use super::{caller::Caller, now_ms, pending::Unrecorded, rfc3339, unavailable, Clinical};
-use crate::engine::Runtime;
+use custodia_engine::engine::Runtime;
 use custodia_fhir::{IssueType, Method, Outcome, Resource, TransactionEntry};
 use custodia_state::{
     keys,

@@ -1,13 +1,13 @@
 //! Who is asking the FHIR API: an agent or the admin of this node's
-//! organisation, or a patient (authenticated by `crate::auth`), with the
+//! organisation, or a patient (authenticated by `custodia_engine::auth`), with the
 //! purpose of use and any break-glass reason the request states.
 
 use super::{unavailable, Clinical};
-use crate::{
+use axum::http::HeaderMap;
+use custodia_engine::{
     auth::{authenticate, AuthError},
     engine::Runtime,
 };
-use axum::http::HeaderMap;
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::records::Principal;
 use custodia_types::{AgentKind, PublicKey, Purpose};

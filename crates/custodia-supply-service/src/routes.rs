@@ -2,7 +2,6 @@
 //! as EPCIS, and EPCIS submission by an organisation's agents.
 
 use super::{AsOf, Supply};
-use crate::engine::Runtime;
 use axum::{
     body::Bytes,
     extract::{rejection::BytesRejection, DefaultBodyLimit, Path, Query, State},
@@ -12,6 +11,7 @@ use axum::{
     Json, Router,
 };
 use custodia_api::ApiError;
+use custodia_engine::engine::Runtime;
 use custodia_state::{modules::SupplyView, Preloaded, TxStatus};
 use custodia_supply::{
     epcis::EpcisDocument,

@@ -16,8 +16,11 @@ pub use receipts::Receipts;
 use crate::{
     chain::AdmitError,
     engine::{gossip::Gossip, Runtime, SharedChain},
+    mempool::MempoolError,
 };
-use custodia_state::{keys, Receipt};
+use axum::http::StatusCode;
+use custodia_api::ApiError;
+use custodia_state::{keys, Receipt, Rejection};
 use custodia_store::StoreError;
 use custodia_types::{entry_id, Body, Digest, Genesis, OrgId, PrivateKey, TxPayload};
 use std::time::Duration;
@@ -157,4 +160,45 @@ pub async fn receipt_when_final<E: Runtime>(
             return Err(WaitError::Stopped);
         }
     }
+}
+
+/// The one mapping of an admission refusal to the API's answer: its HTTP
+/// status and a code a client can act on.
+pub fn admit_error(error: AdmitError) -> ApiError {
+    let message = error.to_string();
+    let (status, code) = match &error {
+        AdmitError::Decode(custodia_types::TxDecodeError::TooLarge { .. }) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+        }
+        AdmitError::Decode(_) => (StatusCode::BAD_REQUEST, "malformed"),
+        AdmitError::Rejected(rejection) => match rejection {
+            Rejection::WrongChainId { .. } => (StatusCode::BAD_REQUEST, "wrong_chain_id"),
+            Rejection::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
+            Rejection::UnknownSigner(_) => (StatusCode::FORBIDDEN, "unknown_signer"),
+            Rejection::RevokedSigner(_) => (StatusCode::FORBIDDEN, "revoked_signer"),
+            Rejection::NonceReplayed { .. } => (StatusCode::CONFLICT, "nonce_replayed"),
+            Rejection::NonceGap { .. } => (StatusCode::CONFLICT, "nonce_gap"),
+            Rejection::NotMemberAdmin(_)
+            | Rejection::NotRecordAuthor(_)
+            | Rejection::NotAllowed(_) => (StatusCode::FORBIDDEN, "unauthorized"),
+            _ => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
+        },
+        AdmitError::Mempool(MempoolError::Full(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "mempool_full")
+        }
+        AdmitError::Mempool(MempoolError::Duplicate) => (StatusCode::CONFLICT, "duplicate"),
+        AdmitError::Mempool(MempoolError::NonceTaken(_)) => {
+            (StatusCode::CONFLICT, "nonce_replayed")
+        }
+        AdmitError::Store(_) => return store_error(error),
+        AdmitError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopping"),
+    };
+    ApiError::new(status, code, message)
+}
+
+/// A state store failure, logged here and answered as unavailable (the
+/// message names no data).
+pub fn store_error(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "state store error while answering the API");
+    ApiError::unavailable("the node's state store failed; see the node log")
 }

@@ -11,8 +11,8 @@
 //! custodian, which releases the key with the ciphertext.
 
 use super::{unavailable, Clinical};
-use crate::engine::Runtime;
 use bytes::Bytes;
+use custodia_engine::engine::Runtime;
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::{
     keys,

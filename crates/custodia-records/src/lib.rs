@@ -24,7 +24,7 @@ mod routes;
 pub use binary::FileLimits;
 pub use routes::router;
 
-use crate::{
+use custodia_engine::{
     auth::now_ms,
     chain::{AdmitError, CommittedState},
     engine::{gossip::Gossip, Runtime, SharedChain},

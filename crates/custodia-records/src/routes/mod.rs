@@ -6,7 +6,6 @@ use super::{
     release::{ReleaseRequest, WRAPPED_KEY_HEADER},
     rfc3339, Clinical,
 };
-use crate::engine::Runtime;
 use axum::{
     body::Bytes,
     extract::{rejection::BytesRejection, DefaultBodyLimit, Path, Query, State},
@@ -15,6 +14,7 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
+use custodia_engine::engine::Runtime;
 use custodia_fhir::{BundleEntry, BundleKind, IssueType, Outcome};
 use custodia_types::{Pseudonym, ResourceType};
 use serde_json::Value;

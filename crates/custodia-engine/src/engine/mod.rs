@@ -50,6 +50,11 @@ pub type SharedChain<E> = Arc<futures::lock::Mutex<Chain<E>>>;
 pub type Finalization =
     commonware_consensus::simplex::types::Finalization<Scheme, custodia_types::Digest>;
 
+/// An idle chain's heartbeat unless a node's config says otherwise: long
+/// enough that an idle node's disk grows by megabytes a day, short enough
+/// that a stalled chain shows within a minute.
+pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 30_000;
+
 /// Domain separation for consensus signatures.
 pub const NAMESPACE: &[u8] = b"custodia/consensus/v1";
 /// Domain separation for p2p handshakes.
@@ -122,7 +127,7 @@ impl Settings {
             state_cache_pages: custodia_store::DEFAULT_CACHE_PAGES,
             pacing: Pacing {
                 busy: Duration::from_millis(50),
-                heartbeat: Duration::from_millis(crate::config::DEFAULT_HEARTBEAT_INTERVAL_MS),
+                heartbeat: Duration::from_millis(DEFAULT_HEARTBEAT_INTERVAL_MS),
             },
             corrupt_proposals: false,
             leader_timeout: Duration::from_secs(1),
@@ -186,7 +191,7 @@ pub fn max_message_size(validators: usize, max_block_txs: usize) -> u32 {
     ])
 }
 
-pub(crate) fn archive_config<C>(
+pub fn archive_config<C>(
     prefix: &str,
     name: &str,
     page_cache: CacheRef,

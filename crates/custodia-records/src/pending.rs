@@ -9,8 +9,8 @@
 //! content must be there.
 
 use super::{unavailable, Clinical};
-use crate::engine::Runtime;
-use crate::submit::Ticket;
+use custodia_engine::engine::Runtime;
+use custodia_engine::submit::Ticket;
 use custodia_fhir::Outcome;
 use custodia_state::{Receipt, TxStatus};
 use custodia_vault::{DiskStore, Hash, KeyRing};

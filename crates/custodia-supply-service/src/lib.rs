@@ -14,14 +14,14 @@ mod routes;
 
 pub use routes::router;
 
-use crate::{
+use axum::http::HeaderMap;
+use custodia_api::ApiError;
+use custodia_engine::{
     auth::{authenticate, AuthError},
     chain::CommittedState,
     engine::{gossip::Gossip, Runtime, SharedChain},
     submit::{ServiceConfig, WaitError, Waits},
 };
-use axum::http::HeaderMap;
-use custodia_api::ApiError;
 use custodia_state::{modules::SupplyView, records::Principal, Preloaded, Receipt};
 use custodia_supply::ledger::SupplyError;
 use custodia_types::{AgentKind, Body, Digest, OrgId, PrivateKey, PublicKey};
@@ -191,7 +191,7 @@ impl<E: Runtime> Supply<E> {
     /// Signs `body` with the node's key, admits and gossips it, and waits
     /// until it is final: its id and receipt.
     pub async fn submit_final(&self, body: Body) -> Result<(Digest, Receipt), ApiError> {
-        let id = crate::submit::sign_and_admit(
+        let id = custodia_engine::submit::sign_and_admit(
             &self.chain,
             &self.gossip,
             &self.chain_id,
@@ -199,8 +199,8 @@ impl<E: Runtime> Supply<E> {
             body,
         )
         .await
-        .map_err(crate::ledger::admit_error)?;
-        let receipt = crate::submit::wait_final(
+        .map_err(custodia_engine::submit::admit_error)?;
+        let receipt = custodia_engine::submit::wait_final(
             &self.chain,
             &self.finalized_heights,
             &id,

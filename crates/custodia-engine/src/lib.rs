@@ -1,0 +1,16 @@
+//! Custodia's validator engine, and the toolkit the node's domain services
+//! stand on.
+//!
+//! - `engine`: consensus (one simplex engine per epoch), marshal, the
+//!   application that builds and checks blocks, gossip.
+//! - `chain`: the finalized chain, its state and mempool.
+//! - `submit`: a service signs what its callers ask, admits it, and waits
+//!   for finality; the one mapping of admission refusals to HTTP.
+//! - `auth`: bearer tokens of registered keys.
+
+pub mod auth;
+pub mod block_budget;
+pub mod chain;
+pub mod engine;
+pub mod mempool;
+pub mod submit;
