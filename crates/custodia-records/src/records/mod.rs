@@ -1,0 +1,153 @@
+//! Clinical records over the vault and the chain: `write` (versions and
+//! transaction Bundles), `read` (reads, history, search, the audit log),
+//! `erase` (crypto-shredding at the custodian, followed everywhere). What
+//! they share is here: parsing a request's type and id, asking the chain
+//! for access, and reading a record's head.
+
+mod erase;
+mod read;
+mod write;
+
+pub(super) use write::Prepared;
+
+use crate::{caller::Caller, now_ms, pending::Unrecorded, rfc3339, unavailable, Clinical};
+use custodia_engine::engine::Runtime;
+use custodia_fhir::{IssueType, Method, Outcome, Resource, TransactionEntry};
+use custodia_state::{
+    keys,
+    modules::{may_erase, may_write_version},
+    records::{AuditEvent, Decision, RecordEntry, RecordHead},
+    Rejection, TxStatus,
+};
+use custodia_types::{
+    AccessAction, AccessRequest, Body, Digest, LogicalId, Pseudonym, RecordVersion, ResourceRef,
+    ResourceType, MAX_BUNDLE_VERSIONS,
+};
+use custodia_vault::{seal, DataKey};
+use serde_json::Value;
+
+/// A resource version as the FHIR API returns it.
+pub struct Version {
+    pub json: Value,
+    pub version: u64,
+    /// When it was written (its `meta.lastUpdated`), ms since the epoch.
+    pub time_ms: u64,
+    /// The commitment's salt, for readers who verify the version offline.
+    pub salt: Option<[u8; 32]>,
+}
+
+pub(super) fn aad(resource_type: ResourceType, id: &LogicalId, version: u64) -> String {
+    format!("{resource_type}/{id}/_history/{version}")
+}
+
+/// A type whose versions are FHIR JSON: files (`Binary`) are refused
+/// before anything is read or audited.
+fn parse_json_type(text: &str) -> Result<ResourceType, Outcome> {
+    match parse_type(text)? {
+        ResourceType::Binary => Err(Outcome::new(
+            400,
+            IssueType::NotSupported,
+            "files are not FHIR JSON: read one at /fhir/Binary/{id}, and find them through the DocumentReference or ImagingStudy that points to them",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn parse_type(text: &str) -> Result<ResourceType, Outcome> {
+    text.parse().map_err(|_| {
+        Outcome::new(
+            404,
+            IssueType::NotSupported,
+            format!(
+                "resource type {text:?} is not kept here; supported: {}",
+                custodia_fhir::SUPPORTED.join(", ")
+            ),
+        )
+    })
+}
+
+pub(super) fn refuse_patient_writers(caller: &Caller) -> Result<(), Outcome> {
+    if caller.is_patient() {
+        return Err(Outcome::new(
+            403,
+            IssueType::Forbidden,
+            "patients read their records; their custodian writes them",
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh logical id: 128 random bits in hex, unguessable and unique.
+pub(super) fn new_logical_id() -> LogicalId {
+    LogicalId::new(hex::encode(rand::random::<[u8; 16]>()))
+        .expect("32 hex digits are a valid logical id")
+}
+
+fn parse_id(text: &str) -> Result<LogicalId, Outcome> {
+    LogicalId::new(text).map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))
+}
+
+impl<E: Runtime> Clinical<E> {
+    /// The audit event transaction `tx` recorded.
+    async fn event_of(&self, tx: &Digest) -> Result<AuditEvent, Outcome> {
+        let seq = self
+            .read_raw(&keys::audit_of_tx(tx))
+            .await?
+            .and_then(|b| keys::decode_u64(&b))
+            .ok_or_else(|| unavailable("an applied access has no audit event"))?;
+        self.read(&keys::audit_event(seq))
+            .await?
+            .ok_or_else(|| unavailable("audit event missing"))
+    }
+
+    /// Ask the chain for access; the final audit event and its tx id.
+    pub(super) async fn access(
+        &self,
+        caller: &Caller,
+        patient: Pseudonym,
+        resource: Option<ResourceRef>,
+        action: AccessAction,
+    ) -> Result<(Digest, AuditEvent), Outcome> {
+        let request = AccessRequest {
+            agent: (&caller.key).into(),
+            patient,
+            resource,
+            action,
+            purpose: caller.purpose,
+            break_glass: caller.break_glass.clone(),
+        };
+        let (tx, receipt) = self.submit_final(Body::Access(request)).await?;
+        if let TxStatus::Rejected { reason } = receipt.status {
+            return Err(Outcome::new(403, IssueType::Forbidden, reason));
+        }
+        Ok((tx, self.event_of(&tx).await?))
+    }
+
+    /// The head of a resource that must exist.
+    async fn existing(
+        &self,
+        resource_type: ResourceType,
+        id: &LogicalId,
+    ) -> Result<RecordHead, Outcome> {
+        self.read(&keys::record_head(resource_type, id))
+            .await?
+            .ok_or_else(|| {
+                Outcome::new(
+                    404,
+                    IssueType::NotFound,
+                    format!("no {resource_type}/{id} on this ledger"),
+                )
+            })
+    }
+}
+
+fn denied(event: &AuditEvent) -> Outcome {
+    Outcome::new(
+        403,
+        IssueType::Forbidden,
+        format!(
+            "access denied by the consortium's policy ({}); the attempt is recorded in the patient's audit trail. Ask the patient for consent, or state an emergency with X-Break-Glass",
+            event.reasons.join(", ")
+        ),
+    )
+}
