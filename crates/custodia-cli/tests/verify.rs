@@ -60,8 +60,8 @@ fn verify_accepts_a_clean_chain_and_names_tampering() {
     // Stop cleanly, as an auditor would before taking a copy.
     consortium.stop_all();
 
-    let home = &consortium.nodes[0].home;
-    let root = &consortium.root;
+    let home = &consortium.nodes[0].home.clone();
+    let root = &consortium.root.clone();
     let (ok, report) = verify(home);
     assert!(ok, "a clean chain verifies: {report}");
     assert!(
@@ -92,6 +92,41 @@ fn verify_accepts_a_clean_chain_and_names_tampering() {
     assert!(!ok, "tampered state is caught: {report}");
     assert!(report.contains("state store is bad"), "{report}");
 
+    // A flipped byte anywhere in the state's operation log (the state
+    // itself: every value, and what proofs are built from) names the
+    // operation and its file; ten places spread over the log.
+    let log = only_file(&home.join("data/custodia-state-log_data"));
+    let file = format!(
+        "custodia-state-log_data/{}",
+        log.file_name().unwrap().to_string_lossy()
+    );
+    let len = std::fs::metadata(&log).unwrap().len() as usize;
+    for k in 1..=10 {
+        let tampered = root.join(format!("tampered-log-{k}"));
+        copy_tree(home, &tampered);
+        let log = tampered.join("data").join(&file);
+        flip_byte(&log, len * k / 11);
+        let (ok, report) = verify(&tampered);
+        assert!(
+            !ok,
+            "a flip at byte {} of the log is caught: {report}",
+            len * k / 11
+        );
+        assert!(report.contains(&file), "flip {k}: {report}");
+    }
+
     // Verification works on a copy: the original still verifies.
     assert!(verify(home).0);
+
+    // A node whose state log is damaged refuses to start, saying what to
+    // do, rather than run on a state it rolled back.
+    flip_byte(&log, len / 2);
+    consortium.start(0);
+    let status = consortium.wait_exit(0, Duration::from_secs(60));
+    assert!(!status.success(), "{status}");
+    let node_log = std::fs::read_to_string(home.join("node.log")).unwrap();
+    assert!(
+        node_log.contains("committed state is unreadable") && node_log.contains("custodia verify"),
+        "{node_log}"
+    );
 }

@@ -24,8 +24,8 @@ use custodia_engine::{
 use custodia_state::StateMachine;
 use custodia_store::StateStore;
 use custodia_types::{Block, Digest};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::{collections::BTreeSet, num::NonZeroU64};
 
 /// What a clean verification covered.
 #[derive(Debug)]
@@ -88,13 +88,15 @@ pub fn verify_home(
     )));
     copy_dir(&home.data_dir(), &copy.0).map_err(VerifyError::Copy)?;
     let config = cw_tokio::Config::new().with_storage_directory(&copy.0);
+    let data = copy.0.clone();
     cw_tokio::Runner::new(config)
-        .start(|context| async move { replay(context, home, progress).await })
+        .start(|context| async move { replay(context, home, &data, progress).await })
 }
 
 async fn replay(
     context: cw_tokio::Context,
     home: Home,
+    data: &Path,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Verified, VerifyError> {
     let genesis = &home.genesis;
@@ -135,10 +137,36 @@ async fn replay(
     let state_error = |e: custodia_store::StoreError| VerifyError::State {
         reason: e.to_string(),
     };
+    // Opening a store recovers it: a log whose operations stop being
+    // readable somewhere is cut there, as if a write had been torn. The
+    // sizes before and after show where.
+    let log_dir = data.join(format!("{prefix}-state-log_data"));
+    let before = file_sizes(&log_dir);
     let claimed = StateStore::open(context.child("claimed"), &format!("{prefix}-state"))
         .await
         .map_err(state_error)?;
     let claimed_height = claimed.height().await.map_err(state_error)?.unwrap_or(0);
+    // The node commits a block's state before it acknowledges the block
+    // to marshal, which records the acknowledged height: committed state
+    // below it was lost after it was written.
+    let acknowledged = acknowledged_height(&context, &prefix).await;
+    if acknowledged > claimed_height {
+        let after = file_sizes(&log_dir);
+        let cut: Vec<String> = before
+            .iter()
+            .filter(|(name, size)| after.get(*name).is_none_or(|now| now < *size))
+            .map(|(name, size)| {
+                let now = after.get(name).copied().unwrap_or(0);
+                format!("{prefix}-state-log_data/{name} (unreadable from byte {now} of {size})")
+            })
+            .collect();
+        return Err(VerifyError::State {
+            reason: format!(
+                "its state is at height {claimed_height} but it had applied block {acknowledged}: committed operations are unreadable in {}; state files were altered or damaged",
+                if cut.is_empty() { "its state files".to_string() } else { cut.join(", ") }
+            ),
+        });
+    }
 
     // A fresh replay from genesis, next to the copy.
     let machine = StateMachine::new(genesis.chain_id.clone());
@@ -266,6 +294,7 @@ async fn replay(
             ),
         });
     }
+    compare_operation_logs(&claimed, &replay, &format!("{prefix}-state")).await?;
     if claimed_height == last {
         for key in &touched {
             let theirs = claimed.get(key).await.map_err(|e| VerifyError::State {
@@ -292,6 +321,101 @@ async fn replay(
     })
 }
 
+/// Every operation the node's state log holds must be the replay's at the
+/// same location: the log is the state (values, and what proofs are built
+/// from), and the root check alone reads only its summary. The first
+/// operation that differs or cannot be read is named with its file.
+async fn compare_operation_logs<E>(
+    claimed: &StateStore<E>,
+    replay: &StateStore<E>,
+    prefix: &str,
+) -> Result<(), VerifyError>
+where
+    E: commonware_storage::Context + commonware_runtime::Spawner,
+{
+    const CHUNK: u64 = 1024;
+    let unexpected = |e: custodia_store::StoreError| VerifyError::State {
+        reason: e.to_string(),
+    };
+    let bounds = claimed.operation_bounds().map_err(unexpected)?;
+    let replayed = replay.operation_bounds().map_err(unexpected)?;
+    if bounds.end > replayed.end {
+        return Err(VerifyError::State {
+            reason: format!(
+                "its operation log holds {} operations but the chain makes {}; state files were altered",
+                bounds.end, replayed.end
+            ),
+        });
+    }
+    let altered = |location: u64, how: &str| VerifyError::State {
+        reason: format!(
+            "operation {location} of its state log ({}) {how}; state files were altered",
+            custodia_store::operation_file(prefix, location)
+        ),
+    };
+    let mut start = bounds.start;
+    while start < bounds.end {
+        let count = CHUNK.min(bounds.end - start);
+        let ours = replay
+            .operations(start, NonZeroU64::new(count).expect("count > 0"))
+            .await
+            .map_err(unexpected)?;
+        let theirs = match claimed
+            .operations(start, NonZeroU64::new(count).expect("count > 0"))
+            .await
+        {
+            Ok(theirs) => theirs,
+            // Some operation in this chunk is unreadable: find the first.
+            Err(_) => {
+                for location in start..start + count {
+                    if claimed.operations(location, NonZeroU64::MIN).await.is_err() {
+                        return Err(altered(location, "is unreadable"));
+                    }
+                }
+                return Err(altered(start, "is unreadable"));
+            }
+        };
+        if let Some(offset) = (0..count as usize).find(|&i| theirs.get(i) != ours.get(i)) {
+            return Err(altered(
+                start + offset as u64,
+                "differs from the replayed chain's",
+            ));
+        }
+        start += count;
+    }
+    Ok(())
+}
+
+/// The size of every file in `dir` (none if it cannot be read).
+fn file_sizes(dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let size = entry.metadata().ok()?.len();
+            Some((entry.file_name().to_string_lossy().into_owned(), size))
+        })
+        .collect()
+}
+
+/// The last block the node acknowledged to marshal (0 if none), from
+/// marshal's application metadata: its partition and key (`0xFF`, the
+/// processed height) are marshal's own, in the pinned Commonware release.
+async fn acknowledged_height(context: &cw_tokio::Context, prefix: &str) -> u64 {
+    use commonware_codec::varint::UInt;
+    use commonware_storage::metadata::{Config, Metadata};
+    use commonware_utils::sequence::U64;
+    let config = Config {
+        partition: format!("{prefix}-marshal-application-metadata"),
+        codec_config: (),
+    };
+    match Metadata::<_, U64, UInt<u64>>::init(context.child("acknowledged"), config).await {
+        Ok(metadata) => metadata.get(&U64::new(0xFF)).map_or(0, |height| height.0),
+        Err(_) => 0,
+    }
+}
+
 /// Partition prefix of the replay store inside the verification copy.
 const REPLAY_PREFIX: &str = "verify-replay";
 
@@ -304,4 +428,59 @@ async fn committee_at<E: commonware_storage::Context + commonware_runtime::Spawn
         .map_err(|e| VerifyError::State {
             reason: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_runtime::deterministic;
+    use custodia_state::WriteSet;
+
+    async fn store_with(
+        context: &deterministic::Context,
+        name: &'static str,
+        blocks: &[&[(&str, &str)]],
+    ) -> StateStore<deterministic::Context> {
+        let mut store = StateStore::open(context.child(name), name).await.unwrap();
+        for (height, writes) in blocks.iter().enumerate() {
+            let writes: WriteSet = writes
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec())))
+                .collect();
+            let batch = store.stage(None, &writes, height as u64).await.unwrap();
+            store.commit(batch).await.unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn the_first_operation_that_differs_is_named_with_its_file() {
+        deterministic::Runner::default().start(|context| async move {
+            let chain: &[&[(&str, &str)]] = &[&[("a", "1")], &[("b", "2")], &[("c", "3")]];
+            let altered: &[&[(&str, &str)]] = &[&[("a", "1")], &[("b", "X")], &[("c", "3")]];
+            let replay = store_with(&context, "replay", chain).await;
+            let same = store_with(&context, "same", chain).await;
+            let other = store_with(&context, "other", altered).await;
+            assert!(compare_operation_logs(&same, &replay, "p").await.is_ok());
+            let error = compare_operation_logs(&other, &replay, "p")
+                .await
+                .unwrap_err()
+                .to_string();
+            // Each block is its writes and a commit: block 1's write of "b"
+            // follows block 0's two operations (and the store's first).
+            assert!(
+                error.contains("differs from the replayed chain")
+                    && error.contains("(p-log_data/0000000000000000)"),
+                "{error}"
+            );
+            let location: u64 = error
+                .split("operation ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap();
+            let bounds = replay.operation_bounds().unwrap();
+            assert!(location > bounds.start && location < bounds.end, "{error}");
+        });
+    }
 }

@@ -37,6 +37,15 @@ pub(crate) type Merkleized =
     MerkleizedBatch<Family, sha256::Digest, Update<StateKey, Encoding>, CHUNK, Sequential>;
 pub(crate) type OpCfg = ((), (RangeCfg<usize>, ()));
 
+/// Operations per file of the operation log (a journal section).
+const OPS_PER_SECTION: u64 = 1 << 14;
+
+/// The file (partition directory and blob) that holds operation `location`
+/// of the store opened with `prefix`, relative to the node's data directory.
+pub fn operation_file(prefix: &str, location: u64) -> String {
+    format!("{prefix}-log_data/{:016x}", location / OPS_PER_SECTION)
+}
+
 pub fn state_key(key: &[u8]) -> StateKey {
     Sha256::hash(&[key])
 }
@@ -71,7 +80,7 @@ pub(crate) fn config(
         },
         journal_config: JournalConfig {
             partition: format!("{prefix}-log"),
-            items_per_section: NZU64!(1 << 14),
+            items_per_section: NZU64!(OPS_PER_SECTION),
             compression: None,
             codec_config: ((), value_cfg()),
             page_cache,

@@ -7,6 +7,7 @@ use crate::{
 use commonware_cryptography::{sha256, Sha256};
 use commonware_runtime::Spawner;
 use commonware_storage::{
+    mmr::Location,
     qmdb::{floor::Proportional, Error as QmdbError},
     Context,
 };
@@ -75,6 +76,28 @@ impl<E: Context + Spawner> StateStore<E> {
     /// The root of the committed state.
     pub fn root(&self) -> Result<sha256::Digest, StoreError> {
         Ok(self.db()?.root())
+    }
+
+    /// Locations of the operations the log holds (the state is every
+    /// committed write, in order, as qmdb operations).
+    pub fn operation_bounds(&self) -> Result<std::ops::Range<u64>, StoreError> {
+        let bounds = self.db()?.bounds();
+        Ok(*bounds.start..*bounds.end)
+    }
+
+    /// Up to `max` operations of the log from location `start`, each in its
+    /// canonical encoding (what the state root commits to).
+    pub async fn operations(
+        &self,
+        start: u64,
+        max: std::num::NonZeroU64,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        use commonware_codec::Encode as _;
+        let db = self.db()?;
+        let (_, ops) = db
+            .ops_historical_proof(db.bounds().end, Location::new(start), max)
+            .await?;
+        Ok(ops.iter().map(|op| op.encode().to_vec()).collect())
     }
 
     /// The height of the last block whose state is committed, if any.

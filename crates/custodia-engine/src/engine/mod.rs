@@ -169,6 +169,11 @@ pub enum StartError {
     Archive(commonware_storage::archive::Error),
     #[error("the state names no committee for epoch {0}")]
     MissingCommittee(u64),
+    /// The state is committed before a block is acknowledged to marshal,
+    /// so state below the acknowledged height was lost after it was
+    /// written: the state's files are damaged or altered.
+    #[error("the node's state is at height {state} but it had applied block {acknowledged}: committed state is unreadable, its files (data/custodia-state-*) are damaged or altered. Run `custodia verify --home <this node>` to see which file, then replace this node's data directory with a verified copy (or re-join the consortium) before starting it again")]
+    StateLost { state: u64, acknowledged: u64 },
 }
 
 /// A running validator.
@@ -327,7 +332,7 @@ where
 
     let committees = Committees::new(signer);
     let epocher = FixedEpocher::new(settings.epoch_length_nz());
-    let (marshal_actor, marshal, _floor) = MarshalActor::init(
+    let (marshal_actor, marshal, marshal_floor) = MarshalActor::init(
         context.child("marshal"),
         finalizations,
         blocks,
@@ -363,6 +368,14 @@ where
 
     // Recover: the committed state is the tip; consensus resumes in its epoch.
     let height = chain.lock().await.state_height().await?;
+    if let Some(acknowledged) = marshal_floor.processed().map(|p| p.height().get()) {
+        if acknowledged > height {
+            return Err(StartError::StateLost {
+                state: height,
+                acknowledged,
+            });
+        }
+    }
     if height > 0 {
         let block = marshal
             .get_block(Height::new(height))
