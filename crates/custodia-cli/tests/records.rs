@@ -165,7 +165,17 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         .as_str()
         .unwrap()
         .to_string();
-    let (code, second) = st_mary.get(&next);
+    // Links and fullUrls are absolute: a client resolves them against
+    // nothing (a relative one sent a stock client to /fhir/fhir/...).
+    let base = format!("{}/fhir/", st_mary.api);
+    assert!(next.starts_with(&base), "{next}");
+    assert!(
+        first["entry"][0]["fullUrl"]
+            .as_str()
+            .is_some_and(|url| url.starts_with(&format!("{base}Observation/"))),
+        "{first}"
+    );
+    let (code, second) = st_mary.get(&next[st_mary.api.len()..]);
     assert_eq!(
         (code, second["entry"].as_array().unwrap().len()),
         (200, 1),
@@ -307,13 +317,16 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
         .and_then(|l| l["url"].as_str())
         .unwrap()
         .to_string();
-    let (code, page_two) = regulator.get(&next);
+    let (code, page_two) = regulator.get(&next[regulator.api.len()..]);
     assert_eq!(code, 200, "{page_two}");
     assert_eq!(page_two["entry"].as_array().unwrap().len(), 5);
     // Page two goes on where page one stopped, although asking for it was
     // one more event.
     let seq = |entry: &Value| {
-        entry["fullUrl"].as_str().unwrap()["AuditEvent/".len()..]
+        entry["fullUrl"]
+            .as_str()
+            .and_then(|url| url.strip_prefix(&format!("{}/fhir/AuditEvent/", regulator.api)))
+            .unwrap()
             .parse::<u64>()
             .unwrap()
     };

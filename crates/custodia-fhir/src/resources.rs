@@ -10,26 +10,32 @@ pub enum BundleKind {
 }
 
 pub struct BundleEntry {
+    /// The resource's URL relative to the server's base (`Patient/123`).
     pub full_url: String,
     pub resource: Value,
 }
 
-/// A Bundle of `entries`, with paging links when there is more.
+/// A Bundle of `entries`, with paging links when there is more. `base` is
+/// the server's absolute base URL (`http://host:port/fhir`); the links
+/// (`self_path`, `next_path`) and entries' URLs are relative to it and come
+/// out absolute, as FHIR asks (clients resolve them against nothing else).
 pub fn bundle(
     kind: BundleKind,
-    self_url: &str,
-    next_url: Option<&str>,
+    base: &str,
+    self_path: &str,
+    next_path: Option<&str>,
     total: usize,
     entries: Vec<BundleEntry>,
 ) -> Value {
-    let mut links = vec![json!({ "relation": "self", "url": self_url })];
-    if let Some(next) = next_url {
-        links.push(json!({ "relation": "next", "url": next }));
+    let absolute = |path: &str| format!("{}/{path}", base.trim_end_matches('/'));
+    let mut links = vec![json!({ "relation": "self", "url": absolute(self_path) })];
+    if let Some(next) = next_path {
+        links.push(json!({ "relation": "next", "url": absolute(next) }));
     }
     let entries: Vec<Value> = entries
         .into_iter()
         .map(|e| {
-            let mut entry = json!({ "fullUrl": e.full_url, "resource": e.resource });
+            let mut entry = json!({ "fullUrl": absolute(&e.full_url), "resource": e.resource });
             if kind == BundleKind::Searchset {
                 entry["search"] = json!({ "mode": "match" });
             }

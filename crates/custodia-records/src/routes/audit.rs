@@ -25,6 +25,7 @@ pub(super) async fn audit<E: Runtime>(
     caller: &Caller,
     patient: Pseudonym,
     params: &HashMap<String, String>,
+    base: &str,
 ) -> Result<Response, Fhir> {
     let (_, event) = service
         .access(caller, patient, None, AccessAction::ReadAudit)
@@ -43,7 +44,7 @@ pub(super) async fn audit<E: Runtime>(
         events,
         total,
         params,
-        &format!("/fhir/AuditEvent?patient={patient}"),
+        (base, &format!("AuditEvent?patient={patient}")),
         None,
     ))
 }
@@ -55,6 +56,7 @@ pub(super) async fn audit_log<E: Runtime>(
     service: &Clinical<E>,
     caller: &Caller,
     params: &HashMap<String, String>,
+    base: &str,
 ) -> Result<Response, Fhir> {
     let event = service.query_audit(caller).await?;
     if event.decision == Decision::Deny {
@@ -88,9 +90,8 @@ pub(super) async fn audit_log<E: Runtime>(
         .get("_format")
         .map(|f| format!("&_format={f}"))
         .unwrap_or_default();
-    let page = |offset: u64| {
-        format!("/fhir/AuditEvent?_count={count}&_before={total}&_offset={offset}{format}")
-    };
+    let page =
+        |offset: u64| format!("AuditEvent?_count={count}&_before={total}&_offset={offset}{format}");
     let next = Some(offset.saturating_add(count))
         .filter(|n| *n < total)
         .map(page);
@@ -98,7 +99,7 @@ pub(super) async fn audit_log<E: Runtime>(
         events,
         total as usize,
         params,
-        &page(offset),
+        (base, &page(offset)),
         next.as_deref(),
     ))
 }
@@ -108,8 +109,8 @@ fn audit_answer(
     events: Vec<AuditEvent>,
     total: usize,
     params: &HashMap<String, String>,
-    self_url: &str,
-    next_url: Option<&str>,
+    (base, self_path): (&str, &str),
+    next_path: Option<&str>,
 ) -> Response {
     match params.get("_format").map(String::as_str) {
         Some("ndjson") | Some("application/fhir+ndjson") => {
@@ -134,8 +135,14 @@ fn audit_answer(
                     }
                 })
                 .collect();
-            let bundle =
-                custodia_fhir::bundle(BundleKind::Searchset, self_url, next_url, total, entries);
+            let bundle = custodia_fhir::bundle(
+                BundleKind::Searchset,
+                base,
+                self_path,
+                next_path,
+                total,
+                entries,
+            );
             resource(StatusCode::OK, &bundle)
         }
     }

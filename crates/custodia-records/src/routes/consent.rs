@@ -16,6 +16,7 @@ use custodia_types::{Grantee, Pseudonym};
 pub(super) async fn consents<E: Runtime>(
     service: &Clinical<E>,
     patient: Pseudonym,
+    base: &str,
 ) -> Result<Response, Fhir> {
     let now = crate::now_ms();
     let entries: Vec<BundleEntry> = service
@@ -48,7 +49,8 @@ pub(super) async fn consents<E: Runtime>(
     let total = entries.len();
     let bundle = custodia_fhir::bundle(
         BundleKind::Searchset,
-        &format!("/fhir/Consent?patient={patient}"),
+        base,
+        &format!("Consent?patient={patient}"),
         None,
         total,
         entries,

@@ -317,13 +317,28 @@ fn body_or_outcome(
     })
 }
 
-async fn metadata(headers: HeaderMap) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
+/// The FHIR base URL this request reached, absolute: what links and
+/// `fullUrl`s are built on. Behind a proxy, its `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` name what clients see.
+pub(crate) fn fhir_base(headers: &HeaderMap) -> String {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|value| value.split(',').next())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+    };
+    let proto = header("x-forwarded-proto").unwrap_or("http");
+    let host = header("x-forwarded-host")
+        .or(header(header::HOST.as_str()))
         .unwrap_or("localhost");
+    format!("{proto}://{host}/fhir")
+}
+
+async fn metadata(headers: HeaderMap) -> Response {
     let statement = custodia_fhir::capability_statement(
-        &format!("http://{host}/fhir"),
+        &fhir_base(&headers),
         env!("CARGO_PKG_VERSION"),
         &rfc3339(super::now_ms()),
     );
@@ -342,7 +357,11 @@ async fn create<E: Runtime>(
         .write(&caller, &type_name, None, None, &body)
         .await?;
     let id = version.json["id"].as_str().unwrap_or_default().to_string();
-    let location = format!("/fhir/{type_name}/{id}/_history/{}", version.version);
+    let location = format!(
+        "{}/{type_name}/{id}/_history/{}",
+        fhir_base(&headers),
+        version.version
+    );
     Ok(version_response(
         StatusCode::CREATED,
         &version,
@@ -397,7 +416,11 @@ async fn update<E: Runtime>(
     } else {
         StatusCode::OK
     };
-    let location = format!("/fhir/{type_name}/{id}/_history/{}", version.version);
+    let location = format!(
+        "{}/{type_name}/{id}/_history/{}",
+        fhir_base(&headers),
+        version.version
+    );
     Ok(version_response(status, &version, Some(location)))
 }
 
@@ -476,7 +499,8 @@ async fn history<E: Runtime>(
     let total = entries.len();
     let bundle = custodia_fhir::bundle(
         BundleKind::History,
-        &format!("/fhir/{type_name}/{id}/_history"),
+        &fhir_base(&headers),
+        &format!("{type_name}/{id}/_history"),
         None,
         total,
         entries,
@@ -504,7 +528,7 @@ async fn search<E: Runtime>(
 ) -> Result<Response, Fhir> {
     let caller = service.caller(&headers).await?;
     if type_name == "AuditEvent" && !params.contains_key("patient") {
-        return audit::audit_log(&service, &caller, &params).await;
+        return audit::audit_log(&service, &caller, &params, &fhir_base(&headers)).await;
     }
     let patient = params
         .get("patient")
@@ -518,10 +542,17 @@ async fn search<E: Runtime>(
             )
         })?;
     if type_name == "AuditEvent" {
-        return audit::audit(&service, &caller, pseudonym(&patient)?, &params).await;
+        return audit::audit(
+            &service,
+            &caller,
+            pseudonym(&patient)?,
+            &params,
+            &fhir_base(&headers),
+        )
+        .await;
     }
     if type_name == "Consent" {
-        return consent::consents(&service, pseudonym(&patient)?).await;
+        return consent::consents(&service, pseudonym(&patient)?, &fhir_base(&headers)).await;
     }
     let last_updated = params
         .get("_lastUpdated")
@@ -565,12 +596,13 @@ async fn search<E: Runtime>(
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&");
-    let page = |offset: usize| format!("/fhir/{type_name}?{base}&_offset={offset}");
+    let page = |offset: usize| format!("{type_name}?{base}&_offset={offset}");
     let next = Some(offset.saturating_add(count))
         .filter(|n| *n < total)
         .map(page);
     let bundle = custodia_fhir::bundle(
         BundleKind::Searchset,
+        &fhir_base(&headers),
         &page(offset),
         next.as_deref(),
         total,
@@ -606,6 +638,40 @@ async fn release<E: Runtime>(
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    #[test]
+    fn links_are_built_on_the_base_the_client_reached() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(fhir_base(&headers), "http://localhost/fhir");
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8400"));
+        assert_eq!(fhir_base(&headers), "http://127.0.0.1:8400/fhir");
+        // Behind a TLS-terminating proxy: what the client sees.
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("fhir.st-mary.example, inner"),
+        );
+        assert_eq!(fhir_base(&headers), "https://fhir.st-mary.example/fhir");
+        let bundle = custodia_fhir::bundle(
+            BundleKind::Searchset,
+            &fhir_base(&headers),
+            "Condition?patient=Patient/p&_offset=0",
+            Some("Condition?patient=Patient/p&_offset=20"),
+            21,
+            vec![BundleEntry {
+                full_url: "Condition/c1".into(),
+                resource: serde_json::json!({ "resourceType": "Condition" }),
+            }],
+        );
+        assert_eq!(
+            bundle["link"][1]["url"],
+            "https://fhir.st-mary.example/fhir/Condition?patient=Patient/p&_offset=20"
+        );
+        assert_eq!(
+            bundle["entry"][0]["fullUrl"],
+            "https://fhir.st-mary.example/fhir/Condition/c1"
+        );
+    }
 
     /// One raw HTTP/1.1 GET; the whole answer as text.
     async fn fetch(addr: std::net::SocketAddr, path: &str) -> String {
