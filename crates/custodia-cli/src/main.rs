@@ -226,11 +226,27 @@ Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the compar
 Replays every finalized block: checks that each block decodes, links to its\n\
 parent, carries a finality certificate signed by a quorum of its epoch's\n\
 validators, holds only well-signed transactions, and re-executes to the state\n\
-root in its header; then checks the node's own state store against the chain.\n\
-Names the first bad block (or the state store) and exits with status 1 if\n\
-anything was tampered with. Works on a copy; stop the node first."
+root in its header; then checks the node's own state store against the chain,\n\
+every operation of its log included. Names the first bad block (or the state\n\
+file and operation) and exits with status 1 if anything was tampered with.\n\
+Works on a copy; stop the node first; `custodia repair` rebuilds a damaged state."
     )]
     Verify {
+        /// The node's home directory.
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Rebuild a stopped node's state from its own verified blocks.
+    #[command(
+        after_help = "Example:\n  custodia repair --home ./custodia-demo/st-mary\n\n\
+For a node whose state files are damaged (it refuses to start, or `custodia\n\
+verify` names a state file): replays and verifies every stored block from\n\
+genesis as `verify` does, then replaces the node's state with the replayed\n\
+one. The old state files are kept aside under data/damaged-<time>/. A bad\n\
+block is not repaired: restore the data directory from a verified copy, or\n\
+set up the node again with `custodia join`. Stop the node first."
+    )]
+    Repair {
         /// The node's home directory.
         #[arg(long)]
         home: PathBuf,
@@ -366,14 +382,31 @@ fn parse_hours(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(hours * 3600.0))
 }
 
-fn verify(home: &std::path::Path) -> Result<()> {
+/// Progress of a replay on stderr, every 100 blocks.
+fn replay_progress(verb: &'static str) -> impl FnMut(u64, u64) + Send + 'static {
     use std::io::Write as _;
-    let progress = |height: u64, last: u64| {
+    move |height: u64, last: u64| {
         if height.is_multiple_of(100) || height == last {
-            eprint!("\rverifying block {height}/{last}");
+            eprint!("\r{verb} block {height}/{last}");
             let _ = std::io::stderr().flush();
         }
-    };
+    }
+}
+
+fn repair(home: &std::path::Path) -> Result<()> {
+    let repaired = custodia_node::verify::repair_home(home, replay_progress("replaying"))?;
+    eprintln!();
+    println!(
+        "REPAIRED: the state was rebuilt from {} verified blocks (state root {}); the damaged state files are in {}",
+        repaired.verified.height,
+        repaired.verified.state_root,
+        repaired.damaged.display()
+    );
+    Ok(())
+}
+
+fn verify(home: &std::path::Path) -> Result<()> {
+    let progress = replay_progress("verifying");
     match custodia_node::verify::verify_home(home, progress) {
         Ok(verified) => {
             eprintln!();
@@ -452,6 +485,7 @@ fn main() -> Result<()> {
         Command::Demo { dir, orgs } => demo::run(&dir, orgs),
         Command::Status { node } => client::status(&node),
         Command::Verify { home } => verify(&home),
+        Command::Repair { home } => repair(&home),
         Command::Bench {
             workload,
             txs_per_org,

@@ -129,4 +129,24 @@ fn verify_accepts_a_clean_chain_and_names_tampering() {
         node_log.contains("committed state is unreadable") && node_log.contains("custodia verify"),
         "{node_log}"
     );
+
+    // `custodia repair` rebuilds the state from the node's own verified
+    // blocks; the node then verifies, starts and goes on with the others.
+    let out = custodia(&["repair", "--home", home.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && report.starts_with("REPAIRED"),
+        "{report}"
+    );
+    let repaired_at: u64 = report
+        .split(" verified blocks")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the repair names the height: {report}"));
+    let (ok, report) = verify(home);
+    assert!(ok, "the repaired node verifies: {report}");
+    consortium.start_all();
+    consortium.await_height(0, repaired_at + 5, Duration::from_secs(90));
+    common::await_finalized(consortium.api(0), &note.id(), Duration::from_secs(30));
 }

@@ -78,6 +78,64 @@ pub fn verify_home(
     progress: impl FnMut(u64, u64) + Send + 'static,
 ) -> Result<Verified, VerifyError> {
     let home = Home::load(dir)?;
+    let copy = copy_of(&home)?;
+    run_replay(home, &copy, Mode::Verify, progress)
+}
+
+/// What a repair did.
+#[derive(Debug)]
+pub struct Repaired {
+    pub verified: Verified,
+    /// Where the damaged state files were moved.
+    pub damaged: PathBuf,
+}
+
+/// Rebuild the state of the (stopped) node at `dir` from its own blocks:
+/// every block and certificate is verified from genesis as `verify` does,
+/// the replayed state replaces the node's, and the node's old state files
+/// are kept aside under `data/damaged-<unix time>/`. Blocks themselves are
+/// not repaired: a bad block fails the repair as it fails `verify`.
+pub fn repair_home(
+    dir: &Path,
+    progress: impl FnMut(u64, u64) + Send + 'static,
+) -> Result<Repaired, VerifyError> {
+    let home = Home::load(dir)?;
+    let data = home.data_dir();
+    let copy = copy_of(&home)?;
+    let state_prefix = format!("{}-state", crate::run::PARTITION_PREFIX);
+    let verified = run_replay(home, &copy, Mode::Repair, progress)?;
+    let damaged = data.join(format!(
+        "damaged-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    ));
+    let partitions = |dir: &Path, prefix: &str| -> std::io::Result<Vec<String>> {
+        Ok(std::fs::read_dir(dir)?
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(&format!("{prefix}-")))
+            .collect())
+    };
+    let moved = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(&damaged)?;
+        for name in partitions(&data, &state_prefix)? {
+            std::fs::rename(data.join(&name), damaged.join(&name))?;
+        }
+        let replayed = format!("{REPLAY_PREFIX}-state");
+        for name in partitions(&copy.0, &replayed)? {
+            let target = name.replacen(&replayed, &state_prefix, 1);
+            copy_dir(&copy.0.join(&name), &data.join(target))?;
+        }
+        Ok(())
+    })();
+    moved.map_err(VerifyError::Copy)?;
+    Ok(Repaired { verified, damaged })
+}
+
+/// A scratch copy of the node's data directory (removed when dropped).
+fn copy_of(home: &Home) -> Result<TempDir, VerifyError> {
     let copy = TempDir(std::env::temp_dir().join(format!(
         "custodia-verify-{}-{}",
         std::process::id(),
@@ -87,16 +145,34 @@ pub fn verify_home(
             .unwrap_or(0)
     )));
     copy_dir(&home.data_dir(), &copy.0).map_err(VerifyError::Copy)?;
+    Ok(copy)
+}
+
+fn run_replay(
+    home: Home,
+    copy: &TempDir,
+    mode: Mode,
+    progress: impl FnMut(u64, u64) + Send + 'static,
+) -> Result<Verified, VerifyError> {
     let config = cw_tokio::Config::new().with_storage_directory(&copy.0);
     let data = copy.0.clone();
     cw_tokio::Runner::new(config)
-        .start(|context| async move { replay(context, home, &data, progress).await })
+        .start(|context| async move { replay(context, home, &data, mode, progress).await })
+}
+
+/// What a replay is for: verifying the node's state against the chain, or
+/// rebuilding it (the replayed state is kept, the node's not read).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Verify,
+    Repair,
 }
 
 async fn replay(
     context: cw_tokio::Context,
     home: Home,
     data: &Path,
+    mode: Mode,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Verified, VerifyError> {
     let genesis = &home.genesis;
@@ -133,40 +209,49 @@ async fn replay(
     .await
     .map_err(archive_error("finality certificate"))?;
 
-    // The node's own state, as it claims it.
     let state_error = |e: custodia_store::StoreError| VerifyError::State {
         reason: e.to_string(),
     };
-    // Opening a store recovers it: a log whose operations stop being
-    // readable somewhere is cut there, as if a write had been torn. The
-    // sizes before and after show where.
-    let log_dir = data.join(format!("{prefix}-state-log_data"));
-    let before = file_sizes(&log_dir);
-    let claimed = StateStore::open(context.child("claimed"), &format!("{prefix}-state"))
-        .await
-        .map_err(state_error)?;
-    let claimed_height = claimed.height().await.map_err(state_error)?.unwrap_or(0);
-    // The node commits a block's state before it acknowledges the block
-    // to marshal, which records the acknowledged height: committed state
-    // below it was lost after it was written.
-    let acknowledged = acknowledged_height(&context, &prefix).await;
-    if acknowledged > claimed_height {
-        let after = file_sizes(&log_dir);
-        let cut: Vec<String> = before
-            .iter()
-            .filter(|(name, size)| after.get(*name).is_none_or(|now| now < *size))
-            .map(|(name, size)| {
-                let now = after.get(name).copied().unwrap_or(0);
-                format!("{prefix}-state-log_data/{name} (unreadable from byte {now} of {size})")
-            })
-            .collect();
-        return Err(VerifyError::State {
-            reason: format!(
-                "its state is at height {claimed_height} but it had applied block {acknowledged}: committed operations are unreadable in {}; state files were altered or damaged",
-                if cut.is_empty() { "its state files".to_string() } else { cut.join(", ") }
-            ),
-        });
-    }
+    // The node's own state, as it claims it (a repair does not read it: it
+    // is what the repair replaces).
+    let claimed = match mode {
+        Mode::Repair => None,
+        Mode::Verify => {
+            // Opening a store recovers it: a log whose operations stop being
+            // readable somewhere is cut there, as if a write had been torn. The
+            // sizes before and after show where.
+            let log_dir = data.join(format!("{prefix}-state-log_data"));
+            let before = file_sizes(&log_dir);
+            let claimed = StateStore::open(context.child("claimed"), &format!("{prefix}-state"))
+                .await
+                .map_err(state_error)?;
+            let claimed_height = claimed.height().await.map_err(state_error)?.unwrap_or(0);
+            // The node commits a block's state before it acknowledges the block
+            // to marshal, which records the acknowledged height: committed state
+            // below it was lost after it was written.
+            let acknowledged = acknowledged_height(&context, &prefix).await;
+            if acknowledged > claimed_height {
+                let after = file_sizes(&log_dir);
+                let cut: Vec<String> = before
+                    .iter()
+                    .filter(|(name, size)| after.get(*name).is_none_or(|now| now < *size))
+                    .map(|(name, size)| {
+                        let now = after.get(name).copied().unwrap_or(0);
+                        format!(
+                            "{prefix}-state-log_data/{name} (unreadable from byte {now} of {size})"
+                        )
+                    })
+                    .collect();
+                return Err(VerifyError::State {
+                    reason: format!(
+                        "its state is at height {claimed_height} but it had applied block {acknowledged}: committed operations are unreadable in {}; state files were altered or damaged",
+                        if cut.is_empty() { "its state files".to_string() } else { cut.join(", ") }
+                    ),
+                });
+            }
+            Some((claimed, claimed_height))
+        }
+    };
 
     // A fresh replay from genesis, next to the copy.
     let machine = StateMachine::new(genesis.chain_id.clone());
@@ -280,37 +365,39 @@ async fn replay(
         progress(height, last);
     }
 
-    // The node's state must be the chain's: same root, same values.
-    let expected = roots
-        .get(claimed_height as usize)
-        .ok_or_else(|| VerifyError::State {
-            reason: format!("it claims height {claimed_height} but the archive ends at {last}"),
-        })?;
-    let claimed_root = claimed.root().map_err(state_error)?;
-    if *expected != claimed_root {
-        return Err(VerifyError::State {
-            reason: format!(
-                "at height {claimed_height} its root is {claimed_root} but the chain says {expected}; state files were altered"
-            ),
-        });
-    }
-    compare_operation_logs(&claimed, &replay, &format!("{prefix}-state")).await?;
-    if claimed_height == last {
-        for key in &touched {
-            let theirs = claimed.get(key).await.map_err(|e| VerifyError::State {
-                reason: format!(
-                    "value of {:?} is unreadable ({e}); state files were altered",
-                    String::from_utf8_lossy(key)
-                ),
+    if let Some((claimed, claimed_height)) = claimed {
+        // The node's state must be the chain's: same root, same values.
+        let expected = roots
+            .get(claimed_height as usize)
+            .ok_or_else(|| VerifyError::State {
+                reason: format!("it claims height {claimed_height} but the archive ends at {last}"),
             })?;
-            let ours = replay.get(key).await.map_err(state_error)?;
-            if theirs != ours {
-                return Err(VerifyError::State {
+        let claimed_root = claimed.root().map_err(state_error)?;
+        if *expected != claimed_root {
+            return Err(VerifyError::State {
+                reason: format!(
+                    "at height {claimed_height} its root is {claimed_root} but the chain says {expected}; state files were altered"
+                ),
+            });
+        }
+        compare_operation_logs(&claimed, &replay, &format!("{prefix}-state")).await?;
+        if claimed_height == last {
+            for key in &touched {
+                let theirs = claimed.get(key).await.map_err(|e| VerifyError::State {
                     reason: format!(
-                        "the value of {:?} differs from the replayed chain; state files were altered",
+                        "value of {:?} is unreadable ({e}); state files were altered",
                         String::from_utf8_lossy(key)
                     ),
-                });
+                })?;
+                let ours = replay.get(key).await.map_err(state_error)?;
+                if theirs != ours {
+                    return Err(VerifyError::State {
+                        reason: format!(
+                            "the value of {:?} differs from the replayed chain; state files were altered",
+                            String::from_utf8_lossy(key)
+                        ),
+                    });
+                }
             }
         }
     }
