@@ -147,6 +147,12 @@ impl<E: Context + Spawner + Metrics> CommittedState<E> {
 
 /// The checks a transaction's bytes pass before any state is read:
 /// encoding, size, chain id and signature.
+/// Where a node keeps its state store: the partitions
+/// `<partition_prefix>-state-*` of its data directory.
+pub fn state_partition(partition_prefix: &str) -> String {
+    format!("{partition_prefix}-state")
+}
+
 pub fn check_tx(machine: &StateMachine, bytes: &[u8]) -> Result<SignedTx, AdmitError> {
     let tx = SignedTx::decode_untrusted(bytes)?;
     machine.check_stateless(&tx)?;
@@ -231,7 +237,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         let clock = context.child("clock");
         let mut store = StateStore::open_with_cache(
             context,
-            &format!("{partition_prefix}-state"),
+            &state_partition(partition_prefix),
             sizing.state_cache_pages,
         )
         .await?;

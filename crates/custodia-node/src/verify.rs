@@ -18,7 +18,7 @@ use commonware_runtime::{
 use commonware_storage::archive::{immutable, Archive as _, Identifier};
 use commonware_utils::NZUsize;
 use custodia_engine::{
-    chain::{genesis_block, read_committee},
+    chain::{genesis_block, read_committee, state_partition},
     engine::{archive_config, Committees, Finalization, Settings},
 };
 use custodia_state::StateMachine;
@@ -102,7 +102,7 @@ pub fn repair_home(
     let home = Home::load(dir)?;
     let data = home.data_dir();
     let copy = copy_of(&home)?;
-    let state_prefix = format!("{}-state", crate::run::PARTITION_PREFIX);
+    let state_prefix = state_partition(crate::run::PARTITION_PREFIX);
     let verified = run_replay(home, &copy, Mode::Repair, progress)?;
     let damaged = data.join(format!(
         "damaged-{}",
@@ -123,7 +123,7 @@ pub fn repair_home(
         for name in partitions(&data, &state_prefix)? {
             std::fs::rename(data.join(&name), damaged.join(&name))?;
         }
-        let replayed = format!("{REPLAY_PREFIX}-state");
+        let replayed = state_partition(REPLAY_PREFIX);
         for name in partitions(&copy.0, &replayed)? {
             let target = name.replacen(&replayed, &state_prefix, 1);
             copy_dir(&copy.0.join(&name), &data.join(target))?;
@@ -216,41 +216,7 @@ async fn replay(
     // is what the repair replaces).
     let claimed = match mode {
         Mode::Repair => None,
-        Mode::Verify => {
-            // Opening a store recovers it: a log whose operations stop being
-            // readable somewhere is cut there, as if a write had been torn. The
-            // sizes before and after show where.
-            let log_dir = data.join(format!("{prefix}-state-log_data"));
-            let before = file_sizes(&log_dir);
-            let claimed = StateStore::open(context.child("claimed"), &format!("{prefix}-state"))
-                .await
-                .map_err(state_error)?;
-            let claimed_height = claimed.height().await.map_err(state_error)?.unwrap_or(0);
-            // The node commits a block's state before it acknowledges the block
-            // to marshal, which records the acknowledged height: committed state
-            // below it was lost after it was written.
-            let acknowledged = acknowledged_height(&context, &prefix).await;
-            if acknowledged > claimed_height {
-                let after = file_sizes(&log_dir);
-                let cut: Vec<String> = before
-                    .iter()
-                    .filter(|(name, size)| after.get(*name).is_none_or(|now| now < *size))
-                    .map(|(name, size)| {
-                        let now = after.get(name).copied().unwrap_or(0);
-                        format!(
-                            "{prefix}-state-log_data/{name} (unreadable from byte {now} of {size})"
-                        )
-                    })
-                    .collect();
-                return Err(VerifyError::State {
-                    reason: format!(
-                        "its state is at height {claimed_height} but it had applied block {acknowledged}: committed operations are unreadable in {}; state files were altered or damaged",
-                        if cut.is_empty() { "its state files".to_string() } else { cut.join(", ") }
-                    ),
-                });
-            }
-            Some((claimed, claimed_height))
-        }
+        Mode::Verify => Some(open_claimed(&context, data, &prefix).await?),
     };
 
     // A fresh replay from genesis, next to the copy.
@@ -258,7 +224,7 @@ async fn replay(
     let (genesis_block, writes) = genesis_block(context.child("genesis"), genesis, REPLAY_PREFIX)
         .await
         .map_err(state_error)?;
-    let mut replay = StateStore::open(context.child("replay"), &format!("{REPLAY_PREFIX}-state"))
+    let mut replay = StateStore::open(context.child("replay"), &state_partition(REPLAY_PREFIX))
         .await
         .map_err(state_error)?;
     let batch = replay.stage(None, &writes, 0).await.map_err(state_error)?;
@@ -380,7 +346,7 @@ async fn replay(
                 ),
             });
         }
-        compare_operation_logs(&claimed, &replay, &format!("{prefix}-state")).await?;
+        compare_operation_logs(&claimed, &replay, &state_partition(&prefix)).await?;
         if claimed_height == last {
             for key in &touched {
                 let theirs = claimed.get(key).await.map_err(|e| VerifyError::State {
@@ -471,6 +437,51 @@ where
         start += count;
     }
     Ok(())
+}
+
+/// Open the node's own state store and its height. Opening a store
+/// recovers it: a log whose operations stop being readable somewhere is cut
+/// there, as if a write had been torn; the log's file sizes before and
+/// after show where. The node commits a block's state before it
+/// acknowledges the block to marshal, which records the acknowledged
+/// height: committed state below it was lost after it was written.
+async fn open_claimed(
+    context: &cw_tokio::Context,
+    data: &Path,
+    prefix: &str,
+) -> Result<(StateStore<cw_tokio::Context>, u64), VerifyError> {
+    let state_error = |e: custodia_store::StoreError| VerifyError::State {
+        reason: e.to_string(),
+    };
+    let partition = state_partition(prefix);
+    let log_dir = data.join(format!("{partition}-log_data"));
+    let before = file_sizes(&log_dir);
+    let claimed = StateStore::open(context.child("claimed"), &partition)
+        .await
+        .map_err(state_error)?;
+    let claimed_height = claimed.height().await.map_err(state_error)?.unwrap_or(0);
+    let acknowledged = acknowledged_height(context, prefix).await;
+    if acknowledged <= claimed_height {
+        return Ok((claimed, claimed_height));
+    }
+    let after = file_sizes(&log_dir);
+    let cut: Vec<String> = before
+        .iter()
+        .filter(|(name, size)| after.get(*name).is_none_or(|now| now < *size))
+        .map(|(name, size)| {
+            let now = after.get(name).copied().unwrap_or(0);
+            format!("{partition}-log_data/{name} (unreadable from byte {now} of {size})")
+        })
+        .collect();
+    let files = match cut.is_empty() {
+        true => "its state files".to_string(),
+        false => cut.join(", "),
+    };
+    Err(VerifyError::State {
+        reason: format!(
+            "its state is at height {claimed_height} but it had applied block {acknowledged}: committed operations are unreadable in {files}; state files were altered or damaged"
+        ),
+    })
 }
 
 /// The size of every file in `dir` (none if it cannot be read).
