@@ -42,17 +42,20 @@ struct Modules {
 }
 
 impl Modules {
-    /// Every module, in the order their end-of-block work runs.
+    /// Every module, in the order their end-of-block work runs. (The
+    /// pattern names every field: a module added to the struct and not
+    /// here does not compile.)
     fn all(&self) -> [&dyn Module; 7] {
-        [
-            &self.identity,
-            &self.governance,
-            &self.note,
-            &self.clinical,
-            &self.consent,
-            &self.access,
-            &self.supply,
-        ]
+        let Modules {
+            identity,
+            governance,
+            note,
+            clinical,
+            consent,
+            access,
+            supply,
+        } = self;
+        [identity, governance, note, clinical, consent, access, supply]
     }
 
     /// The module that applies `body`. A batch has none of its own (its
