@@ -55,7 +55,9 @@ impl Modules {
             access,
             supply,
         } = self;
-        [identity, governance, note, clinical, consent, access, supply]
+        [
+            identity, governance, note, clinical, consent, access, supply,
+        ]
     }
 
     /// The module that applies `body`. A batch has none of its own (its
