@@ -5,7 +5,7 @@
 //! fault it was; nothing a client sends can stop the node from serving.
 
 mod error;
-mod openapi;
+pub mod openapi;
 mod routes;
 
 pub use error::ApiError;

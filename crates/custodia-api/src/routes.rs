@@ -12,7 +12,13 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-pub fn router<L: Ledger>(ledger: L) -> Router {
+/// The ledger's routes; `/v1/openapi.json` also describes the plugged-in
+/// domains' routes (`domain_paths`, OpenAPI path items by path).
+pub fn router<L: Ledger>(
+    ledger: L,
+    domain_paths: &serde_json::Map<String, serde_json::Value>,
+) -> Router {
+    let openapi = std::sync::Arc::new(openapi::document(domain_paths));
     Router::new()
         .route("/v1/status", get(status::<L>))
         .route("/v1/tx", post(submit::<L>))
@@ -26,7 +32,7 @@ pub fn router<L: Ledger>(ledger: L) -> Router {
         .route("/v1/state/{*key}", get(state::<L>))
         .route(
             "/v1/openapi.json",
-            get(|| async { Json(openapi::document()) }),
+            get(move || async move { Json(openapi.as_ref().clone()) }),
         )
         .route("/metrics", get(metrics::<L>))
         .fallback(|| async {

@@ -67,9 +67,9 @@ pub fn submit(
         }
         None => body.to_string(),
     };
-    let body: Body = serde_json::from_str(&body_text).context(
-        "the body is not a valid transaction body (see `custodia tx --help` for the types)",
-    )?;
+    let body = custodia_node::domains::body_from_json(&body_text).map_err(|e| {
+        anyhow!("the body is not a valid transaction body ({e}); see `custodia tx --help` for the types")
+    })?;
     let id = submit_body(node, &key, body, nonce)?;
     println!("submitted {id}");
     if wait {

@@ -9,6 +9,7 @@ mod common;
 
 use common::{custodia, get, sign, submit, Consortium};
 use commonware_cryptography::Signer as _;
+use custodia_supply::body::SupplyTx;
 use custodia_supply::{
     gs1::{Epc, EpcUri, Gtin, Lgtin, Lot, Serial, Sgtin, Sscc},
     ledger::{Receive, Ship, SupplyAction},
@@ -18,7 +19,7 @@ use custodia_supply::{
     },
     time::Date,
 };
-use custodia_types::{key_hex, AgentKind, AuthToken, Body, OrgId, PrivateKey, SupplyTx};
+use custodia_types::{key_hex, AgentKind, AuthToken, Body, OrgId, PrivateKey};
 use serde_json::{json, Value};
 use std::{
     collections::HashMap,
@@ -58,7 +59,7 @@ fn org(id: &str) -> SupplyOrg {
 }
 
 fn body(action: SupplyAction) -> Body {
-    Body::Supply(SupplyTx::new(action).unwrap())
+    SupplyTx::new(action).unwrap().into_body()
 }
 
 /// The three organisations, their supply agents and devices, and the
@@ -315,6 +316,19 @@ fn packs_travel_from_maker_to_pharmacy_and_every_node_tells_the_same_story() {
     refusal(code, &answer, 403, "a device signs its own readings");
     let (code, answer) = get(&chain.api(CARRIER), "/v1/supply/verify/80614141123459/S1");
     refusal(code, &answer, 400, "check digit");
+    // The plugged-in domain's routes are in the node's API description.
+    let (code, openapi) = get(&chain.api(CARRIER), "/v1/openapi.json");
+    assert_eq!(code, 200);
+    for path in [
+        "/v1/supply/epcis",
+        "/v1/supply/verify/{gtin}/{serial}",
+        "/v1/tx",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} is not described"
+        );
+    }
 
     // The carrier sends the case on its refrigerated truck and S3 by van.
     let ship = |shipment: &str, items: Vec<ItemId>| {

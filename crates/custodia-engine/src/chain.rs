@@ -193,10 +193,12 @@ pub struct ChainSizing {
 }
 
 impl<E: Context + Spawner + Metrics> Chain<E> {
-    /// Open the committed state, writing genesis on first start.
+    /// Open the committed state, writing genesis on first start; blocks
+    /// are executed with the core's modules and the plugged-in `domains`.
     pub async fn open(
         context: E,
         genesis: &Genesis,
+        domains: custodia_state::Domains,
         genesis_block: &Block,
         genesis_writes: &WriteSet,
         sizing: ChainSizing,
@@ -253,7 +255,7 @@ impl<E: Context + Spawner + Metrics> Chain<E> {
         let max_block_txs =
             (genesis.params.max_block_txs as usize).min(custodia_types::MAX_BLOCK_TXS);
         let chain = Self {
-            machine: StateMachine::new(genesis.chain_id.clone()),
+            machine: StateMachine::new(genesis.chain_id.clone(), domains),
             store: CommittedState(Arc::new(tokio::sync::RwLock::new(store))),
             tip,
             pending: HashMap::new(),

@@ -7,10 +7,13 @@
 //! - `submit`: a service signs what its callers ask, admits it, and waits
 //!   for finality; the one mapping of admission refusals to HTTP.
 //! - `auth`: bearer tokens of registered keys.
+//! - `domain`: what a plugged-in domain gives a node (state module,
+//!   HTTP service, OpenAPI paths).
 
 pub mod auth;
 pub mod block_budget;
 pub mod chain;
+pub mod domain;
 pub mod engine;
 pub mod mempool;
 pub mod submit;

@@ -1,9 +1,10 @@
 //! A Custodia validator node: wiring. It opens the node's home, starts the
-//! validator engine (`custodia-engine`) and the domain services
-//! (`custodia-records`, `custodia-supply-service`), and serves their routes
-//! beside the ledger's API.
+//! validator engine (`custodia-engine`), the clinical records service
+//! (`custodia-records`) and every plugged-in domain's service
+//! ([`domains`]), and serves their routes beside the ledger's API.
 
 pub mod config;
+pub mod domains;
 pub mod home;
 pub mod init;
 pub mod ledger;

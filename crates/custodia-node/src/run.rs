@@ -100,6 +100,7 @@ async fn serve(
         },
         mempool_capacity: home.config.mempool_capacity,
         state_cache_pages: home.config.state_cache_pages(),
+        domains: crate::domains::modules(),
         ..Settings::new(&genesis, PARTITION_PREFIX)
     };
 
@@ -184,7 +185,10 @@ async fn serve(
         marshal: validator.marshal.clone(),
         committees: validator.committees.clone(),
         gossip: validator.gossip.clone(),
-        machine: Arc::new(custodia_state::StateMachine::new(genesis.chain_id.clone())),
+        machine: Arc::new(custodia_state::StateMachine::new(
+            genesis.chain_id.clone(),
+            crate::domains::modules(),
+        )),
         info: Arc::new(NodeInfo {
             org: home.config.org.clone(),
             genesis: genesis.clone(),
@@ -219,15 +223,22 @@ async fn serve(
     )
     .await
     .map_err(RunError::Vault)?;
-    let supply = custodia_supply_service::Supply::new(
-        validator.chain.clone(),
-        validator.gossip.clone(),
-        service,
-    )
-    .await;
-    let app = custodia_records::router(clinical)
-        .merge(custodia_supply_service::router(supply))
-        .merge(custodia_api::router(ledger))
+    let mut app = custodia_records::router(clinical);
+    let mut domain_paths = serde_json::Map::new();
+    for domain in crate::domains::all() {
+        domain_paths.extend(domain.openapi_paths());
+        app = app.merge(
+            domain
+                .service(custodia_engine::domain::NodeServices {
+                    chain: validator.chain.clone(),
+                    gossip: validator.gossip.clone(),
+                    config: service.clone(),
+                })
+                .await,
+        );
+    }
+    let app = app
+        .merge(custodia_api::router(ledger, &domain_paths))
         // A bug in one handler answers that request with a 500 and leaves
         // the node serving (and logs it; the message holds no request data).
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

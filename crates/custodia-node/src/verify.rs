@@ -220,7 +220,7 @@ async fn replay(
     };
 
     // A fresh replay from genesis, next to the copy.
-    let machine = StateMachine::new(genesis.chain_id.clone());
+    let machine = StateMachine::new(genesis.chain_id.clone(), crate::domains::modules());
     let (genesis_block, writes) = genesis_block(context.child("genesis"), genesis, REPLAY_PREFIX)
         .await
         .map_err(state_error)?;

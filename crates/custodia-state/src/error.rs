@@ -68,9 +68,14 @@ pub enum Rejection {
     ConsentRevoked(String),
     #[error("{0}")]
     BadPolicy(String),
-    /// A supply-chain rule refused the action (custodia-supply).
+    #[error(
+        "this chain runs no domain {0:?}: the action names a domain none of its nodes \
+         applies (a client built for another chain?)"
+    )]
+    UnknownDomain(String),
+    /// A plugged-in domain's rule refused the action.
     #[error("{0}")]
-    Supply(custodia_supply::ledger::SupplyError),
+    Domain(crate::DomainError),
     /// Applying it would store a value the state store cannot hold.
     #[error(
         "applying it would make state record {key} {size} bytes, more than the {max} one \

@@ -6,6 +6,7 @@
 //! Nothing here performs I/O, so every node (and `custodia verify`) computes
 //! the same result from the same inputs.
 
+mod domains;
 mod error;
 pub mod keys;
 mod machine;
@@ -14,6 +15,7 @@ pub mod policy;
 pub mod records;
 mod view;
 
+pub use domains::{DomainError, Domains, DuplicateDomain};
 pub use error::Rejection;
 
 /// Largest value one state key may hold: the state store refuses to read

@@ -5,12 +5,12 @@ use crate::MAX_STATE_VALUE;
 use crate::{
     keys,
     modules::{
-        Access, Clinical, Consent, Governance, Identity, Module, Note, Origin, StateWrite, Supply,
+        Access, Clinical, Consent, Governance, Identity, Module, Note, Origin, StateWrite,
         TxContext,
     },
     records::{self, EntryReceipt, Member, Principal, Receipt, TxStatus, Validators},
     view::Overlay,
-    MapState, Rejection, StateRead, WriteSet,
+    Domains, MapState, Rejection, StateRead, WriteSet,
 };
 use custodia_types::{entry_id, key_hex, Body, Digest, Genesis, SignedTx};
 use std::collections::BTreeSet;
@@ -27,9 +27,11 @@ pub struct StateMachine {
     modules: Modules,
 }
 
-/// The domain modules, one field each. [`Modules::owner`] matches every
-/// body kind to its module with no wildcard: a body kind without a module
-/// does not compile, and no proposed block can reach a missing one.
+/// The core's modules, one field each, and the plugged-in domains.
+/// [`Modules::owner`] matches every body kind to its module with no
+/// wildcard: a body kind without a module does not compile, and a domain
+/// action whose domain is not plugged in is refused, so no proposed block
+/// can reach a missing module.
 #[derive(Default)]
 struct Modules {
     identity: Identity,
@@ -38,14 +40,15 @@ struct Modules {
     clinical: Clinical,
     consent: Consent,
     access: Access,
-    supply: Supply,
+    domains: Domains,
 }
 
 impl Modules {
-    /// Every module, in the order their end-of-block work runs. (The
-    /// pattern names every field: a module added to the struct and not
-    /// here does not compile.)
-    fn all(&self) -> [&dyn Module; 7] {
+    /// Every module, in the order their end-of-block work runs: the
+    /// core's, then the plugged-in domains' by name. (The pattern names
+    /// every field: a module added to the struct and not here does not
+    /// compile.)
+    fn all(&self) -> impl Iterator<Item = &dyn Module> {
         let Modules {
             identity,
             governance,
@@ -53,11 +56,10 @@ impl Modules {
             clinical,
             consent,
             access,
-            supply,
+            domains,
         } = self;
-        [
-            identity, governance, note, clinical, consent, access, supply,
-        ]
+        let core: [&dyn Module; 6] = [identity, governance, note, clinical, consent, access];
+        core.into_iter().chain(domains.modules())
     }
 
     /// The module that applies `body`. A batch has none of its own (its
@@ -74,18 +76,27 @@ impl Modules {
                 &self.consent
             }
             Body::Access(_) | Body::QueryAudit { .. } => &self.access,
-            Body::Supply(_) => &self.supply,
+            Body::Domain(tx) => self.domains.get(tx.domain())?,
             Body::Batch { .. } => return Err(Rejection::NestedBatch),
         })
     }
 }
 
 impl StateMachine {
-    pub fn new(chain_id: impl Into<String>) -> Self {
+    /// The core's modules and the plugged-in `domains`.
+    pub fn new(chain_id: impl Into<String>, domains: Domains) -> Self {
         Self {
             chain_id: chain_id.into(),
-            modules: Modules::default(),
+            modules: Modules {
+                domains,
+                ..Modules::default()
+            },
         }
+    }
+
+    /// The domains plugged into this machine.
+    pub fn domains(&self) -> &Domains {
+        &self.modules.domains
     }
 
     /// The name of the module that applies `body` (a batch entry's, for

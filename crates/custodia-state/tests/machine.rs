@@ -347,7 +347,7 @@ fn stateless_checks_catch_wrong_chain_and_forged_signatures() {
 fn one_body_of_each_kind() -> Vec<Body> {
     use custodia_types::{
         sha256, AccessAction, AccessRequest, ConsentGrant, Grantee, LogicalId, Parameter,
-        Pseudonym, Purpose, RecordVersion, ResourceType, SupplyTx,
+        Pseudonym, Purpose, RecordVersion, ResourceType,
     };
     let patient = Pseudonym::new([1; 32]);
     let agent = PrivateKey::from_seed(7).public_key();
@@ -416,35 +416,37 @@ fn one_body_of_each_kind() -> Vec<Body> {
             purpose: Purpose::Treatment,
             break_glass: None,
         }),
-        Body::Supply(
-            SupplyTx::new(custodia_supply::ledger::SupplyAction::RegisterDevice {
+        custodia_supply::body::SupplyTx::new(
+            custodia_supply::ledger::SupplyAction::RegisterDevice {
                 device: "probe-1".into(),
-            })
-            .unwrap(),
-        ),
+            },
+        )
+        .unwrap()
+        .into_body(),
         Body::Batch {
             entries: vec![note("in a batch")],
         },
     ]
 }
 
-/// Each body kind's index and the module that applies it (none: a batch).
-fn kind_index(body: &Body) -> (usize, Option<&'static str>) {
+/// Each body kind's index and the module that applies it (none: a batch;
+/// a domain's action: its domain's).
+fn kind_index(body: &Body) -> (usize, Option<String>) {
     match body {
-        Body::Note { .. } => (0, Some("note")),
-        Body::RegisterAgent { .. } => (1, Some("identity")),
-        Body::RevokeAgent { .. } => (2, Some("identity")),
-        Body::Propose { .. } => (3, Some("governance")),
-        Body::Vote { .. } => (4, Some("governance")),
-        Body::WriteRecord(_) => (5, Some("clinical")),
-        Body::WriteRecords { .. } => (6, Some("clinical")),
-        Body::QueryAudit { .. } => (7, Some("access")),
-        Body::EraseRecord { .. } => (8, Some("clinical")),
-        Body::EnrolPatient { .. } => (9, Some("consent")),
-        Body::GrantConsent(_) => (10, Some("consent")),
-        Body::RevokeConsent { .. } => (11, Some("consent")),
-        Body::Access(_) => (12, Some("access")),
-        Body::Supply(_) => (13, Some("supply")),
+        Body::Note { .. } => (0, Some("note".into())),
+        Body::RegisterAgent { .. } => (1, Some("identity".into())),
+        Body::RevokeAgent { .. } => (2, Some("identity".into())),
+        Body::Propose { .. } => (3, Some("governance".into())),
+        Body::Vote { .. } => (4, Some("governance".into())),
+        Body::WriteRecord(_) => (5, Some("clinical".into())),
+        Body::WriteRecords { .. } => (6, Some("clinical".into())),
+        Body::QueryAudit { .. } => (7, Some("access".into())),
+        Body::EraseRecord { .. } => (8, Some("clinical".into())),
+        Body::EnrolPatient { .. } => (9, Some("consent".into())),
+        Body::GrantConsent(_) => (10, Some("consent".into())),
+        Body::RevokeConsent { .. } => (11, Some("consent".into())),
+        Body::Access(_) => (12, Some("access".into())),
+        Body::Domain(tx) => (13, Some(tx.domain().to_string())),
         Body::Batch { .. } => (14, None),
     }
 }
@@ -458,7 +460,7 @@ fn every_body_kind_has_its_module_and_a_block_of_each_executes() {
         let (index, module) = kind_index(body);
         sampled[index] = true;
         match module {
-            Some(module) => assert_eq!(chain.machine.module_name(body), Ok(module)),
+            Some(module) => assert_eq!(chain.machine.module_name(body), Ok(module.as_str())),
             None => assert!(
                 chain.machine.module_name(body).is_err(),
                 "a batch is no entry's module"
@@ -466,6 +468,16 @@ fn every_body_kind_has_its_module_and_a_block_of_each_executes() {
         }
     }
     assert!(sampled.iter().all(|s| *s), "every kind is sampled");
+
+    // An action of a domain this chain does not run reaches no module: it
+    // is refused, naming the domain.
+    let unplugged = Body::Domain(
+        custodia_types::DomainTx::new("claims", None, bytes::Bytes::from_static(b"{}")).unwrap(),
+    );
+    assert_eq!(
+        chain.machine.module_name(&unplugged),
+        Err(custodia_state::Rejection::UnknownDomain("claims".into()))
+    );
 
     // One block with a transaction of every kind, and a batch nesting a
     // batch (the codec refuses one; built in memory, the machine does):
@@ -478,12 +490,16 @@ fn every_body_kind_has_its_module_and_a_block_of_each_executes() {
     };
     let txs: Vec<_> = bodies
         .into_iter()
-        .chain([nested])
+        .chain([unplugged, nested])
         .zip(0..)
         .map(|(body, nonce)| sign(&admin, nonce, body))
         .collect();
     let statuses = chain.block(txs.clone());
     assert_eq!(statuses.len(), txs.len());
     assert_eq!(statuses[0], TxStatus::Applied, "the note");
+    assert!(rejected(
+        &statuses[statuses.len() - 2],
+        "runs no domain \"claims\""
+    ));
     assert!(rejected(statuses.last().unwrap(), "may not be batches"));
 }

@@ -46,7 +46,7 @@ fn note(nonce: u64, text: &'static str) -> SignedTx {
 
 #[test]
 fn speculative_chain_commit_proofs_and_restart() {
-    let machine = StateMachine::new(CHAIN);
+    let machine = StateMachine::new(CHAIN, custodia_state::Domains::none());
     let genesis_writes = StateMachine::genesis_state(&genesis());
     let writes = genesis_writes
         .0

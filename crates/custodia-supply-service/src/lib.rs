@@ -10,8 +10,11 @@
 //! rounds the query starts over at the new tip, so an answer always
 //! reflects one finalized height, which it names.
 
+mod domain;
+mod openapi;
 mod routes;
 
+pub use domain::SupplyDomain;
 pub use routes::router;
 
 use axum::http::HeaderMap;
@@ -22,8 +25,8 @@ use custodia_engine::{
     engine::{gossip::Gossip, Runtime, SharedChain},
     submit::{ServiceConfig, WaitError, Waits},
 };
-use custodia_state::{modules::SupplyView, records::Principal, Preloaded, Receipt};
-use custodia_supply::ledger::SupplyError;
+use custodia_state::{records::Principal, Preloaded, Receipt};
+use custodia_supply::{ledger::SupplyError, module::SupplyView};
 use custodia_types::{AgentKind, Body, Digest, OrgId, PrivateKey, PublicKey};
 use std::sync::Arc;
 

@@ -12,7 +12,8 @@ use axum::{
 };
 use custodia_api::ApiError;
 use custodia_engine::engine::Runtime;
-use custodia_state::{modules::SupplyView, Preloaded, TxStatus};
+use custodia_state::{Preloaded, TxStatus};
+use custodia_supply::{body::SupplyTx, module::SupplyView};
 use custodia_supply::{
     epcis::EpcisDocument,
     gs1::{Gtin, Lgtin, Lot, Serial, Sgtin},
@@ -20,7 +21,6 @@ use custodia_supply::{
     model::OrgId as SupplyOrg,
     time::{Date, Timestamp},
 };
-use custodia_types::{Body, SupplyTx};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -232,7 +232,7 @@ async fn submit_epcis<E: Runtime>(
             format!(
                 "request body refused: {rejection}; one EPCIS document per transaction carries at \
                  most {} bytes of events",
-                custodia_types::MAX_SUPPLY_JSON_BYTES
+                custodia_supply::body::MAX_SUPPLY_JSON_BYTES
             ),
         )
     })?;
@@ -248,7 +248,7 @@ async fn submit_epcis<E: Runtime>(
     };
     let supply = SupplyTx::on_behalf_of(agent, action)
         .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()))?;
-    let (id, receipt) = service.submit_final(Body::Supply(supply)).await?;
+    let (id, receipt) = service.submit_final(supply.into_body()).await?;
     match receipt.status {
         TxStatus::Applied => Ok((
             StatusCode::CREATED,

@@ -1,12 +1,13 @@
-//! Typed transaction bodies. Later domain modules (records, consent, supply
-//! chain, claims, trials) add variants here; tags are never reused.
+//! Typed transaction bodies of the core (identity, governance, clinical
+//! records, consent, access) and the one body every plugged-in domain
+//! travels in ([`DomainTx`]); tags are never reused.
 
 use crate::{
     codec_util::{read_str, str_size, write_str},
     hexser,
     ids::tagged_enum,
-    AccessRequest, ConsentGrant, Digest, KeyId, LogicalId, OrgId, OrgRole, Pseudonym, PublicKey,
-    Purpose, RecordVersion, ResourceType, SupplyTx,
+    AccessRequest, ConsentGrant, Digest, DomainTx, KeyId, LogicalId, OrgId, OrgRole, Pseudonym,
+    PublicKey, Purpose, RecordVersion, ResourceType,
 };
 use bytes::{BufMut, Bytes};
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
@@ -107,9 +108,9 @@ pub enum Body {
     /// A node asks, on behalf of an agent or patient, to access records;
     /// the chain decides by policy and keeps it as an audit event.
     Access(AccessRequest),
-    /// A drug-traceability action (custodia-supply): products, packs,
-    /// custody events (EPCIS 2.0), sensor readings, recalls.
-    Supply(SupplyTx),
+    /// An action of a plugged-in domain (supply, …), applied by the state
+    /// module registered under its name.
+    Domain(DomainTx),
     /// Several independent actions under one signature and nonce: a node
     /// batches what its callers asked for at about the same time, so the
     /// consortium checks one signature, not one per action. Each entry is
@@ -162,7 +163,8 @@ pub enum Proposal {
 
 impl Body {
     /// A short name for logs and metrics; never includes content.
-    pub fn kind(&self) -> &'static str {
+    /// A plugged-in domain's action is named by its domain.
+    pub fn kind(&self) -> &str {
         match self {
             Body::Note { .. } => "note",
             Body::RegisterAgent { .. } => "register_agent",
@@ -177,7 +179,7 @@ impl Body {
             Body::GrantConsent(_) => "grant_consent",
             Body::RevokeConsent { .. } => "revoke_consent",
             Body::Access(_) => "access",
-            Body::Supply(_) => "supply",
+            Body::Domain(tx) => tx.domain(),
             Body::Batch { .. } => "batch",
         }
     }
@@ -252,9 +254,9 @@ impl Write for Body {
                 agent.write(buf);
                 purpose.write(buf);
             }
-            Body::Supply(supply) => {
+            Body::Domain(tx) => {
                 13u8.write(buf);
-                supply.write(buf);
+                tx.write(buf);
             }
             Body::Batch { entries } => {
                 14u8.write(buf);
@@ -290,7 +292,7 @@ impl EncodeSize for Body {
             Body::Access(request) => request.encode_size(),
             Body::WriteRecords { versions } => versions.encode_size(),
             Body::QueryAudit { agent, purpose } => agent.encode_size() + purpose.encode_size(),
-            Body::Supply(supply) => supply.encode_size(),
+            Body::Domain(tx) => tx.encode_size(),
             Body::Batch { entries } => {
                 2 + entries.iter().map(EncodeSize::encode_size).sum::<usize>()
             }
@@ -350,7 +352,7 @@ fn read_body(buf: &mut impl Buf, may_batch: bool) -> Result<Body, Error> {
             agent: KeyId::read(buf)?,
             purpose: Purpose::read(buf)?,
         },
-        13 => Body::Supply(SupplyTx::read(buf)?),
+        13 => Body::Domain(DomainTx::read(buf)?),
         14 if may_batch => {
             let count = u16::read(buf)? as usize;
             if !(1..=MAX_BATCH_ENTRIES).contains(&count) {

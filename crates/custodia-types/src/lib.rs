@@ -8,12 +8,12 @@ mod block;
 mod body;
 mod codec_util;
 mod consent;
+mod domain;
 mod genesis;
 pub mod hexser;
 mod ids;
 mod key_id;
 mod record;
-mod supply;
 mod token;
 mod tx;
 
@@ -25,11 +25,11 @@ pub use body::{
 pub use consent::{
     AccessAction, AccessRequest, ConsentGrant, Grantee, Purpose, ResourceRef, MAX_REASON_LEN,
 };
+pub use domain::{DomainTx, DomainTxError, MAX_DOMAIN_NAME_LEN, MAX_DOMAIN_PAYLOAD_BYTES};
 pub use genesis::{Genesis, GenesisError, Params};
 pub use ids::{IdError, OrgId, OrgRole};
 pub use key_id::KeyId;
 pub use record::{LogicalId, Pseudonym, RecordIdError, RecordVersion, ResourceType};
-pub use supply::{SupplyTx, SupplyTxError, MAX_SUPPLY_JSON_BYTES};
 pub use token::{AuthToken, TokenError, TOKEN_NAMESPACE};
 pub use tx::{SignedTx, TxDecodeError, TxPayload, MAX_TX_BYTES, TX_NAMESPACE};
 

@@ -18,15 +18,14 @@ use crate::client::transact;
 use anyhow::{anyhow, bail, Result};
 use commonware_cryptography::Signer as _;
 use custodia_node::home::Home;
+use custodia_supply::body::SupplyTx;
 use custodia_supply::{
     gs1::{Gtin, Lot, Serial, Sgtin},
     ledger::{Commission, Receive, Ship, SupplyAction},
     model::{ItemId, OrgId, Product, Reading, ReadingScope, ShipmentId, ShipmentRef, StorageRange},
     time::Date,
 };
-use custodia_types::{
-    generate_key, key_hex, AgentKind, Body, PrivateKey, SignedTx, SupplyTx, TxPayload,
-};
+use custodia_types::{generate_key, key_hex, AgentKind, Body, PrivateKey, SignedTx, TxPayload};
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
@@ -58,7 +57,7 @@ impl Signer {
             chain_id: self.chain_id.clone(),
             signer: self.key.public_key(),
             nonce: self.next,
-            body: Body::Supply(SupplyTx::new(action)?),
+            body: SupplyTx::new(action)?.into_body(),
         }
         .sign(&self.key);
         self.next += 1;
@@ -207,7 +206,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     transact(
         &maker_api,
         &makers[0].key,
-        Body::Supply(SupplyTx::new(product)?),
+        SupplyTx::new(product)?.into_body(),
     )?;
     makers[0].next = 1;
     // Every node must know the new agents before it admits their work.

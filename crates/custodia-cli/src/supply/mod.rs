@@ -16,11 +16,12 @@ use crate::client::{self, get_json, read_key};
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
 use commonware_cryptography::Signer as _;
+use custodia_supply::body::SupplyTx;
 use custodia_supply::{
     ledger::SupplyAction,
     model::{OrgId as SupplyOrg, Reading, ReadingScope, ShipmentId, ShipmentRef},
 };
-use custodia_types::{generate_key, key_hex, AgentKind, Body, SupplyTx};
+use custodia_types::{generate_key, key_hex, AgentKind, Body};
 use serde_json::Value;
 use std::{path::PathBuf, time::Duration};
 
@@ -307,7 +308,7 @@ pub fn run(command: Command) -> Result<()> {
 
 /// A supply action as a transaction body the signer sends itself.
 pub fn supply_body(action: SupplyAction) -> Result<Body> {
-    Ok(Body::Supply(SupplyTx::new(action)?))
+    Ok(SupplyTx::new(action)?.into_body())
 }
 
 fn print_json(value: &Value) -> Result<()> {

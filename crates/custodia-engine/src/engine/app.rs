@@ -398,9 +398,17 @@ mod tests {
                 let context = context.child(name);
                 let (genesis, first, writes) = (genesis.clone(), first.clone(), writes.clone());
                 async move {
-                    Chain::open(context, &genesis, &first, &writes, sizing, name)
-                        .await
-                        .expect("open a chain")
+                    Chain::open(
+                        context,
+                        &genesis,
+                        custodia_state::Domains::none(),
+                        &first,
+                        &writes,
+                        sizing,
+                        name,
+                    )
+                    .await
+                    .expect("open a chain")
                 }
             };
             // Another leader built the parent; this node has not executed it.

@@ -72,8 +72,12 @@ pub async fn run<E: Runtime>(
     ),
     mut outbox: mpsc::UnboundedReceiver<Bytes>,
 ) {
-    // Only its stateless checks are used here, outside the chain lock.
-    let machine = custodia_state::StateMachine::new(chain.lock().await.machine().chain_id());
+    // Only its stateless checks are used here (no module is asked), outside
+    // the chain lock.
+    let machine = custodia_state::StateMachine::new(
+        chain.lock().await.machine().chain_id(),
+        custodia_state::Domains::none(),
+    );
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batch_bytes = 0usize;
     loop {

@@ -114,6 +114,9 @@ pub struct Settings {
     pub leader_timeout: Duration,
     pub certification_timeout: Duration,
     pub timeout_retry: Duration,
+    /// The domains plugged into the state machine (every validator of a
+    /// chain runs the same list: `custodia-node`'s `domains`).
+    pub domains: custodia_state::Domains,
 }
 
 impl Settings {
@@ -133,6 +136,7 @@ impl Settings {
             leader_timeout: Duration::from_secs(1),
             certification_timeout: Duration::from_secs(2),
             timeout_retry: Duration::from_secs(5),
+            domains: custodia_state::Domains::none(),
         }
     }
 
@@ -264,6 +268,7 @@ where
     let chain = Chain::open(
         context.child("chain"),
         genesis,
+        settings.domains.clone(),
         &genesis_block,
         &genesis_writes,
         crate::chain::ChainSizing {

@@ -201,7 +201,7 @@ impl Access {
 pub const AUDIT_LOG: &str = "AuditLog";
 
 /// The agent (or patient) a transaction acts for.
-pub(crate) enum Actor {
+pub enum Actor {
     Agent {
         org: OrgId,
         role: OrgRole,
@@ -234,7 +234,7 @@ impl Actor {
 /// Who `agent` is, given that `signer` (as `principal`) speaks for it: a
 /// node speaks for its own organisation's agents and admin, and for any
 /// patient it serves; anyone else speaks only for themselves.
-pub(crate) fn resolve_actor(
+pub fn resolve_actor(
     state: &(impl StateRead + ?Sized),
     signer: &PublicKey,
     principal: &Principal,

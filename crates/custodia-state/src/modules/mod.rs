@@ -1,4 +1,6 @@
-//! Domain modules: each owns some transaction bodies and the state they touch.
+//! The core's modules: each owns some transaction bodies and the state
+//! they touch. Plugged-in domains implement [`Module`] in their own
+//! crates (`crate::Domains`).
 
 mod access;
 mod clinical;
@@ -6,15 +8,13 @@ mod consent;
 mod governance;
 mod identity;
 mod note;
-mod supply;
 
-pub use access::{Access, AUDIT_LOG};
+pub use access::{resolve_actor, Access, Actor, AUDIT_LOG};
 pub use clinical::{may_erase, may_write_version, Clinical};
 pub use consent::Consent;
 pub use governance::Governance;
 pub use identity::Identity;
 pub use note::Note;
-pub use supply::{Supply, SupplyView};
 
 use crate::{records::Principal, view::Overlay, Rejection, StateRead};
 use custodia_types::{Body, Digest, PublicKey};

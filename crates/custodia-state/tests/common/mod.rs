@@ -63,7 +63,7 @@ impl Chain {
                 .collect(),
         };
         Self {
-            machine: StateMachine::new(CHAIN),
+            machine: StateMachine::new(CHAIN, domains()),
             state: StateMachine::genesis_state(&genesis),
             height: 0,
             time_ms: 1_000,
@@ -179,4 +179,11 @@ pub fn note(text: &'static str) -> Body {
 
 pub fn rejected(status: &TxStatus, needle: &str) -> bool {
     matches!(status, TxStatus::Rejected { reason } if reason.contains(needle))
+}
+
+/// The domains the tests plug in: supply.
+pub fn domains() -> custodia_state::Domains {
+    let supply: std::sync::Arc<dyn custodia_state::modules::Module> =
+        std::sync::Arc::new(custodia_supply::module::Supply);
+    custodia_state::Domains::new([supply]).expect("one domain")
 }

@@ -3,10 +3,11 @@
 //! one serial keeps a bounded list of signals.
 
 use crate::world::*;
-use custodia_state::{modules::SupplyView, TxStatus};
+use custodia_state::TxStatus;
 use custodia_supply::gs1::{Lot, Serial};
 use custodia_supply::ledger::{Commission, SupplyAction, SupplyStore};
 use custodia_supply::model::CounterfeitSignal;
+use custodia_supply::module::SupplyView;
 use custodia_supply::time::Date;
 
 #[test]

@@ -4,9 +4,10 @@
 
 use crate::world::*;
 use commonware_cryptography::Signer as _;
-use custodia_state::{modules::SupplyView, StateRead};
+use custodia_state::StateRead;
 use custodia_supply::ledger::{trace_pack, SupplyAction};
 use custodia_supply::model::{CounterfeitSignal, OrgId as SupplyOrg, PackStatus};
+use custodia_supply::module::SupplyView;
 use custodia_types::key_hex;
 
 #[test]

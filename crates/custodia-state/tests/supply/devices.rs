@@ -6,9 +6,10 @@
 use crate::common::*;
 use crate::world::*;
 use commonware_cryptography::Signer as _;
-use custodia_state::{modules::SupplyView, TxStatus};
+use custodia_state::TxStatus;
 use custodia_supply::ledger::{SupplyAction, SupplyStore};
 use custodia_supply::model::{ReadingScope, ShipmentId, ShipmentRef};
+use custodia_supply::module::SupplyView;
 use custodia_types::{key_hex, Body, PrivateKey};
 
 #[test]

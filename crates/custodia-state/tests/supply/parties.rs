@@ -6,10 +6,11 @@ use crate::common::*;
 use crate::world::*;
 use commonware_cryptography::Signer as _;
 use custodia_state::TxStatus;
+use custodia_supply::body::SupplyTx;
 use custodia_supply::gs1::Gtin;
 use custodia_supply::ledger::SupplyAction;
 use custodia_supply::model::ReadingScope;
-use custodia_types::{key_hex, Body, PrivateKey, SupplyTx};
+use custodia_types::{key_hex, PrivateKey};
 
 #[test]
 fn nodes_sign_for_their_own_organisations_agents_only() {
@@ -21,14 +22,14 @@ fn nodes_sign_for_their_own_organisations_agents_only() {
     assert!(rejected(&status, "on behalf of"), "{status:?}");
     // For another organisation's agent.
     let foreign = SupplyTx::on_behalf_of(w.agents[PHARMACY].public_key(), action.clone()).unwrap();
-    let status = w.signed(&node, Body::Supply(foreign));
+    let status = w.signed(&node, foreign.into_body());
     assert!(
         rejected(&status, "not registered to the signing"),
         "{status:?}"
     );
     // For its own agent: the trail names the agent, not the node.
     let own = SupplyTx::on_behalf_of(w.agents[MANUFACTURER].public_key(), action).unwrap();
-    assert_eq!(w.signed(&node, Body::Supply(own)), TxStatus::Applied);
+    assert_eq!(w.signed(&node, own.into_body()), TxStatus::Applied);
     let entry = &w.pack("1").history[0];
     assert_eq!(entry.agent, key_hex(&w.agents[MANUFACTURER].public_key()));
     // A node cannot pass off readings as a device's.
@@ -41,7 +42,7 @@ fn nodes_sign_for_their_own_organisations_agents_only() {
         },
     )
     .unwrap();
-    let status = w.signed(&validator(DISTRIBUTOR as u64), Body::Supply(readings));
+    let status = w.signed(&validator(DISTRIBUTOR as u64), readings.into_body());
     assert!(
         rejected(&status, "may not act on behalf of a device"),
         "{status:?}"
@@ -71,7 +72,7 @@ fn nobody_acts_in_a_devices_name() {
     // The distributor's node, for the distributor's own truck logger: not
     // even its organisation's node may act as the device.
     let as_truck = SupplyTx::on_behalf_of(w.truck.public_key(), dispense("1")).unwrap();
-    let status = w.signed(&validator(DISTRIBUTOR as u64), Body::Supply(as_truck));
+    let status = w.signed(&validator(DISTRIBUTOR as u64), as_truck.into_body());
     assert!(
         rejected(&status, "may not act on behalf of a device"),
         "{status:?}"

@@ -2,10 +2,10 @@
 //! is, and an expired pack is not dispensed.
 
 use crate::world::*;
-use custodia_state::modules::SupplyView;
 use custodia_supply::gs1::{Lgtin, Lot};
 use custodia_supply::ledger::{recall_report, SupplyAction};
 use custodia_supply::model::OrgId as SupplyOrg;
+use custodia_supply::module::SupplyView;
 
 #[test]
 fn a_recall_reaches_every_pack_of_the_lot_wherever_it_is() {

@@ -5,7 +5,8 @@
 
 use crate::common::*;
 use commonware_cryptography::Signer as _;
-use custodia_state::{modules::SupplyView, TxStatus};
+use custodia_state::TxStatus;
+use custodia_supply::body::SupplyTx;
 use custodia_supply::gs1::{EpcUri, Gtin, Lot, Serial, Sgtin, Sscc};
 use custodia_supply::ledger::{
     verify, Commission, Receive, Ship, SupplyAction, SupplyStore, Verification, VerifyRequest,
@@ -13,8 +14,9 @@ use custodia_supply::ledger::{
 use custodia_supply::model::{
     ItemId, OrgId as SupplyOrg, Pack, Product, Reading, ReadingScope, ShipmentId, StorageRange,
 };
+use custodia_supply::module::SupplyView;
 use custodia_supply::time::Date;
-use custodia_types::{key_hex, AgentKind, Body, OrgRole, Params, PrivateKey, SupplyTx};
+use custodia_types::{key_hex, AgentKind, Body, OrgRole, Params, PrivateKey};
 
 /// 2026-03-01T07:00:00Z
 pub const T0: u64 = 1_772_348_400_000;
@@ -223,7 +225,7 @@ impl World {
 }
 
 pub fn supply(action: SupplyAction) -> Body {
-    Body::Supply(SupplyTx::new(action).unwrap())
+    SupplyTx::new(action).unwrap().into_body()
 }
 
 pub fn reason(status: &TxStatus) -> String {

@@ -1,9 +1,10 @@
-//! `Body::Supply`: every supply action survives the canonical encoding and
-//! the clients' JSON form; malformed, non-canonical and oversized input is
-//! refused with a reason.
+//! The supply body (`Body::Domain` named supply): every supply action
+//! survives the canonical encoding and the clients' JSON form; malformed,
+//! non-canonical and oversized input is refused with a reason.
 
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::Signer as _;
+use custodia_supply::body::{SupplyTx, SupplyTxError, DOMAIN, MAX_SUPPLY_JSON_BYTES};
 use custodia_supply::epcis::{self, EpcisDocument};
 use custodia_supply::gs1::{Gtin, Lgtin, Lot, Serial, Sgtin};
 use custodia_supply::ledger::{Commission, Receive, Ship, SupplyAction};
@@ -11,16 +12,13 @@ use custodia_supply::model::{
     CounterfeitSignal, ItemId, OrgId, Product, Reading, ReadingScope, ShipmentId, StorageRange,
 };
 use custodia_supply::time::Date;
-use custodia_types::{
-    Body, PrivateKey, SignedTx, SupplyTx, SupplyTxError, TxDecodeError, TxPayload,
-    MAX_SUPPLY_JSON_BYTES, MAX_TX_BYTES,
-};
+use custodia_types::{Body, DomainTx, PrivateKey, SignedTx, TxPayload, MAX_TX_BYTES};
 
 const FIXTURES: [&str; 4] = [
-    include_str!("../../custodia-supply/tests/fixtures/lifecycle_urn.json"),
-    include_str!("../../custodia-supply/tests/fixtures/lifecycle_digital_link.json"),
-    include_str!("../../custodia-supply/tests/fixtures/recall_and_return.json"),
-    include_str!("../../custodia-supply/tests/fixtures/sensor_reporting.json"),
+    include_str!("fixtures/lifecycle_urn.json"),
+    include_str!("fixtures/lifecycle_digital_link.json"),
+    include_str!("fixtures/recall_and_return.json"),
+    include_str!("fixtures/sensor_reporting.json"),
 ];
 
 fn gtin() -> Gtin {
@@ -115,6 +113,15 @@ fn every_action() -> Vec<SupplyAction> {
     actions
 }
 
+/// The supply action a decoded body carries.
+fn decode_supply(body: &Body) -> SupplyTx {
+    let Body::Domain(tx) = body else {
+        panic!("not a domain body: {body:?}")
+    };
+    assert_eq!(tx.domain(), DOMAIN);
+    SupplyTx::decode(tx).expect("a supply action")
+}
+
 fn signed(body: Body) -> SignedTx {
     let key = PrivateKey::from_seed(7);
     TxPayload {
@@ -134,21 +141,23 @@ fn every_action_round_trips_through_the_codec_and_json() {
             SupplyTx::new(action.clone()).unwrap(),
             SupplyTx::on_behalf_of(node_agent.clone(), action.clone()).unwrap(),
         ] {
-            let body = Body::Supply(supply.clone());
+            let body = supply.clone().into_body();
             let bytes = body.encode();
             let decoded = Body::decode(bytes.clone()).expect("decodes");
             assert_eq!(decoded, body);
-            let Body::Supply(back) = &decoded else {
-                panic!("not a supply body")
-            };
+            let back = decode_supply(&decoded);
             assert_eq!(back.action(), &action, "{}", action.name());
             assert_eq!(back.agent(), supply.agent());
             assert_eq!(decoded.encode(), bytes, "one action, one encoding");
 
-            // The clients' JSON form (`custodia tx`) gives the same body.
-            let json = serde_json::to_string(&body).unwrap();
-            let from_json: Body = serde_json::from_str(&json).unwrap();
-            assert_eq!(from_json, body, "{json}");
+            // The clients' JSON form (`custodia tx`) gives the same action,
+            // and the generic form the same body.
+            let json = serde_json::to_string(&supply).unwrap();
+            assert!(json.starts_with(r#"{"type":"supply""#), "{json}");
+            let from_json: SupplyTx = serde_json::from_str(&json).unwrap();
+            assert_eq!(from_json, supply, "{json}");
+            let generic = serde_json::to_string(&body).unwrap();
+            assert_eq!(serde_json::from_str::<Body>(&generic).unwrap(), body);
 
             let tx = signed(body);
             let back = SignedTx::decode_untrusted(&tx.to_bytes()).unwrap();
@@ -175,10 +184,11 @@ fn readings_of_any_precision_decode_as_encoded() {
             scope: ReadingScope::Site { location: None },
             readings: vec![Reading::celsius(1_772_348_400_000 + i as u64, celsius)],
         };
-        let body = Body::Supply(SupplyTx::new(action.clone()).unwrap());
+        let body = SupplyTx::new(action.clone()).unwrap().into_body();
         let decoded = Body::decode(body.encode())
             .unwrap_or_else(|e| panic!("a reading of {celsius} does not decode: {e:?}"));
         assert_eq!(decoded, body, "{celsius}");
+        assert_eq!(decode_supply(&decoded).action(), &action, "{celsius}");
     }
 }
 
@@ -187,10 +197,10 @@ fn epcis_events_in_a_body_are_emitted_back_in_standard_form() {
     for fixture in FIXTURES {
         let original: serde_json::Value = serde_json::from_str(fixture).unwrap();
         let events = epcis::parse_document(fixture.as_bytes()).unwrap();
-        let body = Body::Supply(SupplyTx::new(SupplyAction::Epcis { events }).unwrap());
-        let Body::Supply(back) = Body::decode(body.encode()).unwrap() else {
-            panic!("not a supply body")
-        };
+        let body = SupplyTx::new(SupplyAction::Epcis { events })
+            .unwrap()
+            .into_body();
+        let back = decode_supply(&Body::decode(body.encode()).unwrap());
         let SupplyAction::Epcis { events } = back.action() else {
             panic!("not an EPCIS action")
         };
@@ -220,7 +230,7 @@ fn a_maximal_supply_transaction_fits_the_transaction_limit() {
     };
     let supply = SupplyTx::on_behalf_of(agent, action).unwrap();
     assert_eq!(supply.json().len(), MAX_SUPPLY_JSON_BYTES);
-    let tx = signed(Body::Supply(supply));
+    let tx = signed(supply.into_body());
     assert!(
         tx.to_bytes().len() <= MAX_TX_BYTES,
         "{} bytes",
@@ -240,38 +250,15 @@ fn a_maximal_supply_transaction_fits_the_transaction_limit() {
     );
 }
 
-/// The bytes of a supply body whose JSON is `json`, as an attacker or a
-/// buggy client would send them.
-fn raw_body(json: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![13u8, 0u8];
-    bytes.extend(bytes::Bytes::copy_from_slice(json).encode());
-    bytes
-}
-
+/// Why a supply body whose payload is `json` (as an attacker or a buggy
+/// client would send it) is refused.
 fn decode_error(json: &[u8]) -> String {
-    let key = PrivateKey::from_seed(7);
-    let mut payload = TxPayload {
-        chain_id: "test".into(),
-        signer: key.public_key(),
-        nonce: 0,
-        body: Body::Note {
-            data: bytes::Bytes::new(),
-        },
-    }
-    .encode()
-    .to_vec();
-    // Replace the note (tag 0, empty bytes) by the raw supply body.
-    payload.truncate(payload.len() - 2);
-    payload.extend(raw_body(json));
-    payload.extend([0u8; 64]);
-    match SignedTx::decode_untrusted(&payload) {
-        Err(e @ TxDecodeError::Malformed(_)) => e.to_string(),
-        other => panic!("expected a decoding error, got {other:?}"),
-    }
+    let tx = DomainTx::new(DOMAIN, None, bytes::Bytes::copy_from_slice(json)).unwrap();
+    SupplyTx::decode(&tx).unwrap_err().to_string()
 }
 
 #[test]
-fn malformed_epcis_is_refused_when_decoding_with_the_reason() {
+fn malformed_epcis_is_refused_with_the_reason() {
     // A shipping event whose epcList names something that is not a GS1 id.
     let json = br#"{"action":"epcis","events":[{"type":"ObjectEvent","eventTime":"2026-03-01T08:00:00Z","eventTimeZoneOffset":"+00:00","epcList":["not-an-epc"],"action":"OBSERVE","bizStep":"shipping"}]}"#;
     let message = decode_error(json);
@@ -296,24 +283,24 @@ fn non_canonical_json_is_refused() {
     let message = decode_error(&pretty);
     assert!(message.contains("canonical"), "{message}");
     // The canonical bytes of the same action decode.
-    let ok = Body::decode(bytes::Bytes::from(raw_body(&canonical))).unwrap();
-    assert_eq!(ok, Body::Supply(SupplyTx::new(action).unwrap()));
+    let ok = DomainTx::new(DOMAIN, None, canonical.into()).unwrap();
+    assert_eq!(
+        SupplyTx::decode(&ok).unwrap(),
+        SupplyTx::new(action).unwrap()
+    );
 }
 
 #[test]
 fn clients_write_supply_bodies_as_json() {
-    let body: Body = serde_json::from_str(
+    let supply: SupplyTx = serde_json::from_str(
         r#"{"type":"supply","action":{"action":"link_party","party":"urn:epc:id:pgln:0614141.00001"}}"#,
     )
     .unwrap();
-    assert_eq!(body.kind(), "supply");
-    let Body::Supply(supply) = &body else {
-        panic!("not a supply body")
-    };
+    assert_eq!(supply.clone().into_body().kind(), "supply");
     assert_eq!(supply.action().name(), "link_party");
     assert!(supply.agent().is_none());
 
-    let error = serde_json::from_str::<Body>(
+    let error = serde_json::from_str::<SupplyTx>(
         r#"{"type":"supply","action":{"action":"dispense","packs":[{"gtin":"12345","serial":"1"}]}}"#,
     )
     .unwrap_err();

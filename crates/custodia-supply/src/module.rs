@@ -1,5 +1,6 @@
-//! Drug traceability on the chain: applies `Body::Supply` actions with the
-//! rules of `custodia-supply` over the transaction's overlay.
+//! The supply domain's state module: applies supply actions
+//! (`Body::Domain` named [`DOMAIN`]) with the rules of this crate over the
+//! transaction's overlay.
 //!
 //! - **Who acts.** The signer's organisation: an agent or admin signing for
 //!   itself, or a member's node signing on behalf of one of its own
@@ -20,24 +21,37 @@
 //!   ship, …) [`Module::record_refusal`] records it on a fresh overlay that
 //!   the machine keeps; the receipt still says rejected, with the reason.
 
-use super::{
-    access::{resolve_actor, Actor},
-    Module, StateWrite, TxContext,
-};
 use crate::{
-    keys,
-    records::{self, Principal},
-    Rejection,
-};
-use custodia_supply::{
+    body::{SupplyTx, DOMAIN},
     ledger::{self, Ctx, SupplyAction, SupplyError, SupplyStore},
     model::OrgId as SupplyOrg,
+};
+use custodia_state::{
+    keys,
+    modules::{resolve_actor, Actor, Module, StateWrite, TxContext},
+    records::{self, Principal},
+    DomainError, Rejection, StateRead,
 };
 use custodia_types::{key_hex, AgentKind, Body, KeyId, OrgId, OrgRole, PublicKey};
 use std::collections::BTreeSet;
 
+/// The supply domain's state module (plugged in under [`DOMAIN`]).
 #[derive(Default)]
 pub struct Supply;
+
+/// A supply rule's refusal, as the state machine carries it.
+pub fn refused(error: SupplyError) -> Rejection {
+    Rejection::Domain(DomainError::new(error))
+}
+
+/// The supply action `body` carries: `None` for any other body, a
+/// refusal when its payload is not a supply action.
+fn supply_tx(body: &Body) -> Option<Result<SupplyTx, Rejection>> {
+    match body {
+        Body::Domain(tx) if tx.domain() == DOMAIN => Some(SupplyTx::decode(tx).map_err(refused)),
+        _ => None,
+    }
+}
 
 /// The supply crate's store over the transaction's overlay.
 struct ChainStore<'a, 'b> {
@@ -58,16 +72,16 @@ impl SupplyStore for ChainStore<'_, '_> {
     }
 }
 
-fn is_member(state: &(impl crate::StateRead + ?Sized), org: &SupplyOrg) -> bool {
+fn is_member(state: &(impl StateRead + ?Sized), org: &SupplyOrg) -> bool {
     OrgId::new(org.as_str()).is_ok_and(|org| records::member_role(state, &org).is_some())
 }
 
 /// Read-only access to supply records in any state (committed state, a
 /// block's pre-loaded keys), for queries: verification, traces, recall
 /// reports. Queries never write; a write here is dropped.
-pub struct SupplyView<'a, R: crate::StateRead + ?Sized>(pub &'a R);
+pub struct SupplyView<'a, R: StateRead + ?Sized>(pub &'a R);
 
-impl<R: crate::StateRead + ?Sized> SupplyStore for SupplyView<'_, R> {
+impl<R: StateRead + ?Sized> SupplyStore for SupplyView<'_, R> {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.0.get(key)
     }
@@ -83,13 +97,14 @@ impl<R: crate::StateRead + ?Sized> SupplyStore for SupplyView<'_, R> {
 
 impl Module for Supply {
     fn name(&self) -> &'static str {
-        "supply"
+        DOMAIN
     }
 
     fn authorize(&self, principal: &Principal, body: &Body) -> Result<(), Rejection> {
-        let Body::Supply(tx) = body else {
+        let Some(tx) = supply_tx(body) else {
             return Ok(());
         };
+        let tx = tx?;
         let action = tx.action();
         let is_device = matches!(
             principal,
@@ -126,7 +141,7 @@ impl Module for Supply {
     }
 
     fn read_set(&self, _signer: &PublicKey, body: &Body, keys: &mut BTreeSet<Vec<u8>>) {
-        let Body::Supply(supply) = body else {
+        let Some(Ok(supply)) = supply_tx(body) else {
             return;
         };
         if let Some(agent) = supply.agent() {
@@ -146,9 +161,9 @@ impl Module for Supply {
     }
 
     fn apply(&self, ctx: &mut TxContext<'_>, body: &Body) -> Result<(), Rejection> {
-        let Body::Supply(tx) = body else {
-            unreachable!("dispatch only sends supply bodies here")
-        };
+        let tx = supply_tx(body).unwrap_or(Err(Rejection::NotAllowed(
+            "the supply module applies supply actions only",
+        )))?;
         let (org, role, kind, agent) = acting(ctx, tx.agent())?;
         let action = tx.action();
         if kind == Some(AgentKind::Device) && tx.agent().is_some() {
@@ -170,11 +185,14 @@ impl Module for Supply {
             state: &mut *ctx.state,
         };
         register_reporting_devices(&mut store, &supply_ctx, action)?;
-        ledger::apply(&mut store, &supply_ctx, action).map_err(Rejection::Supply)
+        ledger::apply(&mut store, &supply_ctx, action).map_err(refused)
     }
 
     fn record_refusal(&self, ctx: &mut TxContext<'_>, body: &Body, refusal: &Rejection) {
-        let (Body::Supply(tx), Rejection::Supply(error)) = (body, refusal) else {
+        let (Some(Ok(tx)), Rejection::Domain(error)) = (supply_tx(body), refusal) else {
+            return;
+        };
+        let Some(error) = error.downcast_ref::<SupplyError>() else {
             return;
         };
         if error.signal().is_none() {
@@ -210,8 +228,7 @@ fn acting(
 }
 
 fn supply_ctx(ctx: &TxContext<'_>, org: &OrgId, agent: &PublicKey) -> Result<Ctx, Rejection> {
-    let org =
-        SupplyOrg::new(org.as_str()).map_err(|e| Rejection::Supply(SupplyError::Invalid(e)))?;
+    let org = SupplyOrg::new(org.as_str()).map_err(|e| refused(SupplyError::Invalid(e)))?;
     Ok(Ctx::new(
         org,
         &key_hex(agent),
@@ -224,7 +241,7 @@ fn supply_ctx(ctx: &TxContext<'_>, org: &OrgId, agent: &PublicKey) -> Result<Ctx
 /// agent of the acting organisation whose key is the device id. Registering
 /// a device names a device agent of the organisation.
 fn check_devices(
-    state: &(impl crate::StateRead + ?Sized),
+    state: &(impl StateRead + ?Sized),
     signer: &PublicKey,
     org: &OrgId,
     kind: Option<AgentKind>,
@@ -240,7 +257,7 @@ fn check_devices(
     for device in reporting {
         device_agent(state, org, device)?;
         if device != key_hex(signer) {
-            return Err(Rejection::Supply(SupplyError::Invalid(format!(
+            return Err(refused(SupplyError::Invalid(format!(
                 "readings of device {device} must be signed by that device's own key, not by \
                  {}",
                 key_hex(signer)
@@ -255,12 +272,12 @@ fn check_devices(
 
 /// `device` is the hex key of a live device agent of `org`.
 fn device_agent(
-    state: &(impl crate::StateRead + ?Sized),
+    state: &(impl StateRead + ?Sized),
     org: &OrgId,
     device: &str,
 ) -> Result<(), Rejection> {
     let unknown = || {
-        Rejection::Supply(SupplyError::UnknownDevice(format!(
+        refused(SupplyError::UnknownDevice(format!(
             "{device} (a device is an agent of kind device, registered by its organisation's \
              admin; its id is its key in hex)"
         )))
@@ -274,12 +291,12 @@ fn device_agent(
             ..
         }) => {
             if &owner != org {
-                return Err(Rejection::Supply(SupplyError::DeviceOfOtherOrg {
+                return Err(refused(SupplyError::DeviceOfOtherOrg {
                     device: device.to_string(),
                     owner: SupplyOrg::new(owner.as_str())
-                        .map_err(|e| Rejection::Supply(SupplyError::Invalid(e)))?,
+                        .map_err(|e| refused(SupplyError::Invalid(e)))?,
                     org: SupplyOrg::new(org.as_str())
-                        .map_err(|e| Rejection::Supply(SupplyError::Invalid(e)))?,
+                        .map_err(|e| refused(SupplyError::Invalid(e)))?,
                 }));
             }
             if revoked {
@@ -298,8 +315,8 @@ fn register_reporting_devices(
     action: &SupplyAction,
 ) -> Result<(), Rejection> {
     for device in action.reporting_devices() {
-        if store.device(device).map_err(Rejection::Supply)?.is_none() {
-            ledger::register_device(store, ctx, device).map_err(Rejection::Supply)?;
+        if store.device(device).map_err(refused)?.is_none() {
+            ledger::register_device(store, ctx, device).map_err(refused)?;
         }
     }
     Ok(())

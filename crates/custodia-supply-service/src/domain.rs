@@ -1,0 +1,39 @@
+//! The supply domain as a node plugs it in.
+
+use crate::{openapi, router, Supply};
+use custodia_engine::{
+    domain::{Domain, NodeServices},
+    engine::Runtime,
+};
+use custodia_state::modules::Module;
+use custodia_supply::body::SupplyTx;
+use custodia_types::Body;
+use futures::{future::BoxFuture, FutureExt as _};
+use std::sync::Arc;
+
+/// Drug traceability: GS1 packs, EPCIS events, cold chain, verification.
+pub struct SupplyDomain;
+
+impl<E: Runtime> Domain<E> for SupplyDomain {
+    fn name(&self) -> &'static str {
+        custodia_supply::body::DOMAIN
+    }
+
+    fn module(&self) -> Arc<dyn Module> {
+        Arc::new(custodia_supply::module::Supply)
+    }
+
+    fn service(&self, node: NodeServices<E>) -> BoxFuture<'static, axum::Router> {
+        async move { router(Supply::new(node.chain, node.gossip, node.config).await) }.boxed()
+    }
+
+    fn body_from_json(&self, json: serde_json::Value) -> Result<Body, String> {
+        serde_json::from_value::<SupplyTx>(json)
+            .map(SupplyTx::into_body)
+            .map_err(|e| e.to_string())
+    }
+
+    fn openapi_paths(&self) -> serde_json::Map<String, serde_json::Value> {
+        openapi::paths()
+    }
+}
