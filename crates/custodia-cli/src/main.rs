@@ -1,10 +1,9 @@
 //! `custodia`: run and use a Custodia consortium ledger.
 
 mod bench;
-mod client;
 mod demo;
 mod seed;
-mod supply;
+mod tx;
 mod verify_record;
 
 // jemalloc, not the system allocator: under load glibc's malloc spent about
@@ -16,6 +15,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use custodia_client as client;
 use custodia_node::init::{init_consortium, prepare_joiner, InitOptions, Joiner};
 use custodia_types::{OrgId, OrgRole};
 use std::path::PathBuf;
@@ -306,18 +306,6 @@ content you received against the salted commitment in the entry."
         #[arg(long)]
         version: Option<u64>,
     },
-    /// Drug traceability: verify a pack before dispensing, trace packs and lots,
-    /// recall reports, EPCIS events, cold-chain sensors.
-    #[command(after_help = "Examples (the demo's supply chain):\n  \
-custodia supply verify --node http://127.0.0.1:8406 80614141123458 DEMO-0003 --asked-by corner-pharmacy\n  \
-custodia supply trace --node http://127.0.0.1:8406 80614141123458 --lot VX2611\n  \
-custodia supply epcis --node http://127.0.0.1:8404 --key custodia-demo/acme-pharma/keys/supply.key events.json\n\n\
-Typed actions (register_product, commission, pack, ship, receive, dispense,\n\
-recall_lot, ...) are transactions: custodia tx --body '{\"type\":\"supply\",\"action\":{...}}'.")]
-    Supply {
-        #[command(subcommand)]
-        command: supply::Command,
-    },
     /// Print a bearer token for a node's FHIR API, signed with an agent's
     /// or a patient's key.
     #[command(after_help = "Example:\n  \
@@ -425,7 +413,24 @@ fn verify(home: &std::path::Path) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    match Cli::parse().command {
+    // The plugged-in domains' subcommands (`custodia supply ...`) join the
+    // built-in ones.
+    let domains = custodia_node::domains::all::<custodia_node::domains::NodeContext>();
+    let mut command = <Cli as clap::CommandFactory>::command();
+    for domain in &domains {
+        if let Some(subcommand) = domain.command() {
+            command = command.subcommand(subcommand);
+        }
+    }
+    let matches = command.get_matches();
+    if let Some((name, matches)) = matches.subcommand() {
+        if let Some(domain) = domains.iter().find(|domain| domain.name() == name) {
+            return domain.run_command(matches);
+        }
+    }
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+        .unwrap_or_else(|error| error.exit());
+    match cli.command {
         Command::Init {
             dir,
             orgs,
@@ -519,7 +524,7 @@ fn main() -> Result<()> {
             body,
             nonce,
             wait,
-        } => client::submit(&node, &key, &body, nonce, wait),
+        } => tx::submit(&node, &key, &body, nonce, wait),
         Command::VerifyRecord {
             node,
             key,
@@ -527,7 +532,6 @@ fn main() -> Result<()> {
             resource,
             version,
         } => verify_record::run(&node, &key, &genesis, &resource, version),
-        Command::Supply { command } => supply::run(command),
         Command::Token { node, key, hours } => {
             println!("{}", client::token(&node, &client::read_key(&key)?, hours)?);
             Ok(())

@@ -6,6 +6,7 @@
 use crate::client::{get_json, save_key, token, transact};
 use anyhow::{anyhow, bail, Context, Result};
 use commonware_cryptography::Signer as _;
+use custodia_engine::domain::{Demo, DemoMember};
 use custodia_node::home::Home;
 use custodia_types::{generate_key, AgentKind, Body, Pseudonym};
 use serde_json::{json, Value};
@@ -60,12 +61,45 @@ pub(crate) fn post_fhir(
     .with_context(|| format!("writing a sample {resource_type}"))
 }
 
-/// Seed a fresh demo consortium: clinical records, then the supply chain;
-/// each part is skipped when the consortium lacks its members.
+/// Seed a fresh demo consortium: clinical records, then each plugged-in
+/// domain's data; each part is skipped when the consortium lacks its
+/// members.
 pub fn seed(dir: &Path) -> Result<()> {
     await_first_block(dir)?;
     clinical(dir)?;
-    crate::supply::seed::seed(dir)
+    let demo = demo(dir)?;
+    for domain in custodia_node::domains::all::<custodia_node::domains::NodeContext>() {
+        domain
+            .seed_demo(&demo)
+            .with_context(|| format!("seeding the demo's {} data", domain.name()))?;
+    }
+    Ok(())
+}
+
+/// The consortium in `dir` as the domains see it: every member's node.
+fn demo(dir: &Path) -> Result<Demo> {
+    let genesis = custodia_types::Genesis::from_toml(
+        &std::fs::read_to_string(Home::genesis_path(dir)).context("reading genesis.toml")?,
+    )?;
+    let members = genesis
+        .members
+        .iter()
+        .map(|member| {
+            let org = member.id.as_str().to_string();
+            let home = dir.join(&org);
+            let loaded = Home::load(&home)?;
+            let member = DemoMember {
+                api: format!("http://{}", loaded.config.api),
+                admin_key: loaded.admin_key,
+                home,
+            };
+            Ok((org, member))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Demo {
+        dir: dir.to_path_buf(),
+        members,
+    })
 }
 
 /// Wait (up to a minute) until the consortium has finalized a block.

@@ -1,15 +1,18 @@
-//! A domain as a node plugs it in: its state module, its HTTP service and
-//! that service's OpenAPI paths, behind one trait. `custodia-node` keeps
-//! the one list of domains a node runs (`custodia_node::domains`).
+//! A domain as a node and the command line plug it in: its state module,
+//! its HTTP service and that service's OpenAPI paths, its clients' JSON
+//! form, its `custodia <name>` subcommand and its demo data, behind one
+//! trait. `custodia-node` keeps the one list of domains a node runs
+//! (`custodia_node::domains`).
 
 use crate::{
     engine::{gossip::Gossip, Runtime, SharedChain},
     submit::ServiceConfig,
 };
 use custodia_state::modules::Module;
-use custodia_types::Body;
+use custodia_types::{Body, PrivateKey};
 use futures::future::BoxFuture;
 use std::sync::Arc;
+use std::{collections::BTreeMap, path::PathBuf};
 
 /// What a node gives a domain's service: the chain to query and submit
 /// to, the gossip that spreads what it admits, and the service settings
@@ -18,6 +21,25 @@ pub struct NodeServices<E: Runtime> {
     pub chain: SharedChain<E>,
     pub gossip: Gossip,
     pub config: ServiceConfig,
+}
+
+/// The demo consortium (`custodia demo`) a domain seeds, once its chain
+/// is running.
+pub struct Demo {
+    /// The consortium's directory (one home per member).
+    pub dir: PathBuf,
+    /// Every member's node, by organisation id.
+    pub members: BTreeMap<String, DemoMember>,
+}
+
+/// One member of the demo consortium.
+pub struct DemoMember {
+    /// Its node's HTTP API base URL.
+    pub api: String,
+    /// Its admin key (registers agents).
+    pub admin_key: PrivateKey,
+    /// Its home directory (keys a domain makes for the demo go under `keys/`).
+    pub home: PathBuf,
 }
 
 /// One plugged-in domain.
@@ -39,4 +61,22 @@ pub trait Domain<E: Runtime>: Send + Sync {
     /// Its routes' OpenAPI path items, by path, merged into the node's
     /// `/v1/openapi.json`.
     fn openapi_paths(&self) -> serde_json::Map<String, serde_json::Value>;
+
+    /// Its subcommand (`custodia <name> ...`), named [`Domain::name`].
+    fn command(&self) -> Option<clap::Command> {
+        None
+    }
+
+    /// Run its subcommand with what the command line matched.
+    fn run_command(&self, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+        let _ = matches;
+        anyhow::bail!("the {} domain has no subcommand", self.name())
+    }
+
+    /// Seed the demo consortium with its example data; a consortium
+    /// without the members it needs is left alone.
+    fn seed_demo(&self, demo: &Demo) -> anyhow::Result<()> {
+        let _ = demo;
+        Ok(())
+    }
 }

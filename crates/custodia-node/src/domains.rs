@@ -6,6 +6,9 @@ use custodia_engine::{domain::Domain, engine::Runtime};
 use custodia_state::Domains;
 use std::sync::Arc;
 
+/// The runtime a node runs its services on.
+pub type NodeContext = commonware_runtime::tokio::Context;
+
 /// Every plugged-in domain.
 pub fn all<E: Runtime>() -> Vec<Arc<dyn Domain<E>>> {
     vec![Arc::new(custodia_supply_service::SupplyDomain)]
@@ -13,12 +16,8 @@ pub fn all<E: Runtime>() -> Vec<Arc<dyn Domain<E>>> {
 
 /// The plugged-in domains' state modules, for the state machine.
 pub fn modules() -> Domains {
-    Domains::new(
-        all::<commonware_runtime::tokio::Context>()
-            .iter()
-            .map(|domain| domain.module()),
-    )
-    .unwrap_or_else(|duplicate| panic!("the domain list is wrong: {duplicate}"))
+    Domains::new(all::<NodeContext>().iter().map(|domain| domain.module()))
+        .unwrap_or_else(|duplicate| panic!("the domain list is wrong: {duplicate}"))
 }
 
 /// A transaction body from the JSON clients write (`custodia tx --body`):
@@ -27,7 +26,7 @@ pub fn modules() -> Domains {
 pub fn body_from_json(text: &str) -> Result<custodia_types::Body, String> {
     let json: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let kind = json.get("type").and_then(serde_json::Value::as_str);
-    match all::<commonware_runtime::tokio::Context>()
+    match all::<NodeContext>()
         .into_iter()
         .find(|domain| Some(domain.name()) == kind)
     {
@@ -58,7 +57,7 @@ mod tests {
 
     #[test]
     fn every_domain_has_its_own_name_and_its_module_answers_to_it() {
-        let domains = all::<commonware_runtime::tokio::Context>();
+        let domains = all::<NodeContext>();
         let names: Vec<_> = domains.iter().map(|domain| domain.name()).collect();
         assert_eq!(
             modules().names().collect::<Vec<_>>().len(),

@@ -1,8 +1,9 @@
 //! The supply domain as a node plugs it in.
 
-use crate::{openapi, router, Supply};
+use crate::{cli, openapi, router, Supply};
+use clap::{FromArgMatches as _, Subcommand as _};
 use custodia_engine::{
-    domain::{Domain, NodeServices},
+    domain::{Demo, Domain, NodeServices},
     engine::Runtime,
 };
 use custodia_state::modules::Module;
@@ -35,5 +36,25 @@ impl<E: Runtime> Domain<E> for SupplyDomain {
 
     fn openapi_paths(&self) -> serde_json::Map<String, serde_json::Value> {
         openapi::paths()
+    }
+
+    fn command(&self) -> Option<clap::Command> {
+        let command = clap::Command::new(custodia_supply::body::DOMAIN)
+            .about(
+                "Drug traceability: verify a pack before dispensing, trace packs and lots, \
+                 recall reports, EPCIS events, cold-chain sensors",
+            )
+            .after_help(cli::AFTER_HELP)
+            .subcommand_required(true)
+            .arg_required_else_help(true);
+        Some(cli::Command::augment_subcommands(command))
+    }
+
+    fn run_command(&self, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+        cli::run(cli::Command::from_arg_matches(matches)?)
+    }
+
+    fn seed_demo(&self, demo: &Demo) -> anyhow::Result<()> {
+        cli::seed::seed(demo)
     }
 }

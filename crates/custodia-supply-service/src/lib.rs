@@ -1,3 +1,6 @@
+//! The supply domain's service, plugged into the node and the command
+//! line ([`SupplyDomain`]): routes, `custodia supply`, demo seeding.
+//!
 //! The node's supply-chain service: DSCSA-style verification, traces and
 //! recall reports answered from committed chain state, and EPCIS documents
 //! submitted by an organisation's agents (the node signs them on the
@@ -10,6 +13,7 @@
 //! rounds the query starts over at the new tip, so an answer always
 //! reflects one finalized height, which it names.
 
+mod cli;
 mod domain;
 mod openapi;
 mod routes;

@@ -12,10 +12,10 @@
 
 pub mod seed;
 
-use crate::client::{self, get_json, read_key};
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
 use commonware_cryptography::Signer as _;
+use custodia_client::{self as client, get_json, read_key};
 use custodia_supply::body::SupplyTx;
 use custodia_supply::{
     ledger::SupplyAction,
@@ -24,6 +24,14 @@ use custodia_supply::{
 use custodia_types::{generate_key, key_hex, AgentKind, Body};
 use serde_json::Value;
 use std::{path::PathBuf, time::Duration};
+
+/// The end of `custodia supply --help`.
+pub const AFTER_HELP: &str = "Examples (the demo's supply chain):\n  \
+custodia supply verify --node http://127.0.0.1:8406 80614141123458 DEMO-0003 --asked-by corner-pharmacy\n  \
+custodia supply trace --node http://127.0.0.1:8406 80614141123458 --lot VX2611\n  \
+custodia supply epcis --node http://127.0.0.1:8404 --key custodia-demo/acme-pharma/keys/supply.key events.json\n\n\
+Typed actions (register_product, commission, pack, ship, receive, dispense,\n\
+recall_lot, ...) are transactions: custodia tx --body '{\"type\":\"supply\",\"action\":{...}}'.";
 
 /// Exit status of `verify` when the pack must not be dispensed.
 pub const RED_EXIT: i32 = 2;

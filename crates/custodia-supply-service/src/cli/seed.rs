@@ -7,10 +7,10 @@
 //! own agents and device, as an integration would.
 
 use super::supply_body;
-use crate::client::{save_key, transact};
 use anyhow::{anyhow, Context, Result};
 use commonware_cryptography::Signer as _;
-use custodia_node::home::Home;
+use custodia_client::{save_key, transact};
+use custodia_engine::domain::{Demo, DemoMember};
 use custodia_supply::{
     gs1::{Epc, EpcUri, Gtin, Lot, Serial, Sgtin, Sscc},
     ledger::{Commission, Receive, Ship, SupplyAction},
@@ -21,7 +21,7 @@ use custodia_supply::{
     time::Date,
 };
 use custodia_types::{generate_key, key_hex, AgentKind, Body, PrivateKey};
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 const MANUFACTURER: &str = "acme-pharma";
 const DISTRIBUTOR: &str = "medline-logistics";
@@ -32,10 +32,16 @@ pub const LOT: &str = "VX2611";
 const CASE: &str = "urn:epc:id:sscc:0614141.1000000001";
 
 /// Is this consortium the demo's supply chain (all four organisations)?
-pub fn present(dir: &Path) -> bool {
+fn present(demo: &Demo) -> bool {
     [MANUFACTURER, DISTRIBUTOR, PHARMACY, PHARMACY_2]
         .iter()
-        .all(|org| dir.join(org).exists())
+        .all(|org| demo.members.contains_key(*org))
+}
+
+fn member<'a>(demo: &'a Demo, org: &str) -> Result<&'a DemoMember> {
+    demo.members
+        .get(org)
+        .ok_or_else(|| anyhow!("the demo has no member {org}"))
 }
 
 struct Org {
@@ -46,20 +52,20 @@ struct Org {
 impl Org {
     /// Registers a service agent that signs the organisation's supply
     /// events; its key is kept as `<org>/keys/supply.key`.
-    fn enrol(dir: &Path, org: &str) -> Result<Self> {
-        let home = Home::load(&dir.join(org))?;
-        let api = format!("http://{}", home.config.api);
+    fn enrol(demo: &Demo, org: &str) -> Result<Self> {
+        let member = member(demo, org)?;
+        let api = member.api.clone();
         let agent = generate_key();
         transact(
             &api,
-            &home.admin_key,
+            &member.admin_key,
             Body::RegisterAgent {
                 key: agent.public_key(),
                 kind: AgentKind::Service,
                 label: "supply".into(),
             },
         )?;
-        save_key(&dir.join(org).join("keys/supply.key"), &agent)?;
+        save_key(&member.home.join("keys/supply.key"), &agent)?;
         Ok(Self { api, agent })
     }
 
@@ -128,8 +134,8 @@ fn date_in(days: u32) -> Result<Date> {
 }
 
 /// Seed the supply chain; skipped when the consortium lacks its members.
-pub fn seed(dir: &Path) -> Result<()> {
-    if !present(dir) {
+pub fn seed(demo: &Demo) -> Result<()> {
+    if !present(demo) {
         println!(
             "(no {MANUFACTURER}, {DISTRIBUTOR}, {PHARMACY} and {PHARMACY_2} in this consortium: \
              sample supply chain skipped; use --orgs 9)"
@@ -137,14 +143,14 @@ pub fn seed(dir: &Path) -> Result<()> {
         return Ok(());
     }
     println!("Seeding a sample supply chain (vaccine {GTIN}, lot {LOT})...");
-    let acme = Org::enrol(dir, MANUFACTURER)?;
-    let medline = Org::enrol(dir, DISTRIBUTOR)?;
-    let corner = Org::enrol(dir, PHARMACY)?;
-    let harbour = Org::enrol(dir, PHARMACY_2)?;
+    let acme = Org::enrol(demo, MANUFACTURER)?;
+    let medline = Org::enrol(demo, DISTRIBUTOR)?;
+    let corner = Org::enrol(demo, PHARMACY)?;
+    let harbour = Org::enrol(demo, PHARMACY_2)?;
 
     // The refrigerated truck's logger: a device agent with its own key.
     let truck = generate_key();
-    let medline_admin = Home::load(&dir.join(DISTRIBUTOR))?.admin_key;
+    let medline_admin = member(demo, DISTRIBUTOR)?.admin_key.clone();
     transact(
         &medline.api,
         &medline_admin,
@@ -154,7 +160,10 @@ pub fn seed(dir: &Path) -> Result<()> {
             label: "truck 7 temperature logger".into(),
         },
     )?;
-    save_key(&dir.join(DISTRIBUTOR).join("keys/truck.key"), &truck)?;
+    save_key(
+        &member(demo, DISTRIBUTOR)?.home.join("keys/truck.key"),
+        &truck,
+    )?;
 
     acme.act(SupplyAction::RegisterProduct(Product {
         gtin: Gtin::parse(GTIN)?,

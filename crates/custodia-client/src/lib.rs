@@ -1,4 +1,6 @@
-//! Subcommands that talk to a node's HTTP API.
+//! A blocking client of a node's HTTP API, for the command line and the
+//! domains' subcommands and demo seeding: JSON reads, signed
+//! transactions (submitted, then awaited as final), bearer tokens, keys.
 
 use anyhow::{anyhow, bail, Context, Result};
 use commonware_cryptography::Signer as _;
@@ -51,32 +53,6 @@ pub fn read_key(key_file: &Path) -> Result<PrivateKey> {
             key_file.display()
         )
     })
-}
-
-pub fn submit(
-    node: &str,
-    key_file: &Path,
-    body: &str,
-    nonce: Option<u64>,
-    wait: bool,
-) -> Result<()> {
-    let key = read_key(key_file)?;
-    let body_text = match body.strip_prefix('@') {
-        Some(path) => {
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
-        }
-        None => body.to_string(),
-    };
-    let body = custodia_node::domains::body_from_json(&body_text).map_err(|e| {
-        anyhow!("the body is not a valid transaction body ({e}); see `custodia tx --help` for the types")
-    })?;
-    let id = submit_body(node, &key, body, nonce)?;
-    println!("submitted {id}");
-    if wait {
-        let receipt = wait_final(node, &id)?;
-        println!("{}", serde_json::to_string_pretty(&receipt)?);
-    }
-    Ok(())
 }
 
 /// Sign `body` with `key` (asking the node for the nonce unless given) and
