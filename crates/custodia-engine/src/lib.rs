@@ -7,6 +7,8 @@
 //! - `submit`: a service signs what its callers ask, admits it, and waits
 //!   for finality; the one mapping of admission refusals to HTTP.
 //! - `auth`: bearer tokens of registered keys.
+//! - `query`: queries over committed state that answer at one finalized
+//!   height.
 //! - `domain`: what a plugged-in domain gives a node (state module,
 //!   HTTP service, OpenAPI paths).
 
@@ -16,4 +18,5 @@ pub mod chain;
 pub mod domain;
 pub mod engine;
 pub mod mempool;
+pub mod query;
 pub mod submit;

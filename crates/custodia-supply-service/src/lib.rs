@@ -7,11 +7,8 @@
 //! agent's behalf and answers once they are final).
 //!
 //! Queries run the pure functions of `custodia-supply` over the committed
-//! state: the keys they read are loaded round by round (a missing key is
-//! loaded and the query run again). The chain's lock is held only while a
-//! round's keys are read, in one batch; if a block was committed between
-//! rounds the query starts over at the new tip, so an answer always
-//! reflects one finalized height, which it names.
+//! state at one finalized height, which they name
+//! (`custodia_engine::query`).
 
 mod cli;
 mod domain;
@@ -23,24 +20,18 @@ pub use routes::router;
 
 use axum::http::HeaderMap;
 use custodia_api::ApiError;
+pub use custodia_engine::query::AsOf;
 use custodia_engine::{
     auth::{authenticate, AuthError},
     chain::CommittedState,
     engine::{gossip::Gossip, Runtime, SharedChain},
+    query::{self, QueryError},
     submit::{ServiceConfig, WaitError, Waits},
 };
 use custodia_state::{records::Principal, Preloaded, Receipt};
 use custodia_supply::{ledger::SupplyError, module::SupplyView};
 use custodia_types::{AgentKind, Body, Digest, OrgId, PrivateKey, PublicKey};
 use std::sync::Arc;
-
-/// Rounds of loading a query may take (a lot's packs are prefetched, so
-/// this bounds only deep container nesting and damaged state).
-const MAX_QUERY_ROUNDS: usize = 64;
-/// Fresh starts when blocks keep being committed under a query; the last
-/// attempt holds the chain's lock throughout, so a busy chain slows a
-/// query down but never starves it.
-const MAX_QUERY_ATTEMPTS: usize = 4;
 
 pub struct Supply<E: Runtime> {
     chain: SharedChain<E>,
@@ -52,14 +43,6 @@ pub struct Supply<E: Runtime> {
     node_key: PrivateKey,
     finalized_heights: tokio::sync::watch::Receiver<u64>,
     waits: Waits,
-}
-
-/// The finalized block an answer was computed at.
-#[derive(Clone, Copy, Debug)]
-pub struct AsOf {
-    pub height: u64,
-    /// That block's timestamp: "now" for expiry, identical on every node.
-    pub time_ms: u64,
 }
 
 impl<E: Runtime> Supply<E> {
@@ -80,82 +63,27 @@ impl<E: Runtime> Supply<E> {
         })
     }
 
-    /// Runs `query` over committed state at the finalized tip (`AsOf`). `hint` names keys worth loading
-    /// together once others are known (a lot's packs), saving rounds.
+    /// Runs `query` over committed state at one finalized height (`AsOf`,
+    /// `custodia_engine::query`). `hint` names keys worth loading together
+    /// once others are known (a lot's packs), saving rounds.
     pub async fn query<T>(
         &self,
         hint: impl Fn(&SupplyView<'_, Preloaded>) -> Vec<Vec<u8>>,
         query: impl Fn(&SupplyView<'_, Preloaded>, AsOf) -> Result<T, SupplyError>,
     ) -> Result<(T, AsOf), ApiError> {
-        for attempt in 1..=MAX_QUERY_ATTEMPTS {
-            let last = attempt == MAX_QUERY_ATTEMPTS;
-            if let Some(answer) = self.query_once(&hint, &query, last).await? {
-                return Ok(answer);
-            }
-            tracing::debug!(
-                attempt,
-                "a block was committed under a supply query; starting over"
-            );
-        }
-        // Not reached: the last attempt holds the lock, so its tip stays.
-        Err(unavailable(
-            "the chain kept moving under a supply query; retry",
-        ))
-    }
-
-    /// One attempt at `query` at the current tip; `None` if a block was
-    /// committed between two of its rounds. With `hold_lock` the chain's
-    /// lock is kept from the first round to the last.
-    async fn query_once<T>(
-        &self,
-        hint: &impl Fn(&SupplyView<'_, Preloaded>) -> Vec<Vec<u8>>,
-        query: &impl Fn(&SupplyView<'_, Preloaded>, AsOf) -> Result<T, SupplyError>,
-        hold_lock: bool,
-    ) -> Result<Option<(T, AsOf)>, ApiError> {
-        let guard = match hold_lock {
-            true => Some(self.chain.lock().await),
-            false => None,
-        };
-        let as_of = {
-            let tip = match &guard {
-                Some(chain) => chain.tip().clone(),
-                None => self.chain.lock().await.tip().clone(),
-            };
-            AsOf {
-                height: tip.height,
-                time_ms: tip.header.timestamp_ms,
-            }
-        };
-        let mut loaded = Preloaded::default();
-        for _ in 0..MAX_QUERY_ROUNDS {
-            let result = query(&SupplyView(&loaded), as_of);
-            let mut wanted = loaded.take_misses();
-            wanted.extend(
-                hint(&SupplyView(&loaded))
-                    .into_iter()
-                    .filter(|k| !loaded.contains(k)),
-            );
-            loaded.take_misses();
-            if wanted.is_empty() {
-                return result
-                    .map(|answer| Some((answer, as_of)))
-                    .map_err(query_error);
-            }
-            let round = match &guard {
-                Some(chain) => chain.load_committed(&wanted, &mut loaded).await,
-                None => {
-                    let chain = self.chain.lock().await;
-                    if chain.tip().height != as_of.height {
-                        return Ok(None);
-                    }
-                    chain.load_committed(&wanted, &mut loaded).await
-                }
-            };
-            round.map_err(unavailable)?;
-        }
-        Err(unavailable(
-            "a supply query needed more loading rounds than allowed (containers nested too deep?)",
-        ))
+        query::at_finalized_tip(
+            &self.chain,
+            |loaded| hint(&SupplyView(loaded)),
+            |loaded, as_of| query(&SupplyView(loaded), as_of),
+        )
+        .await
+        .map_err(|error| match error {
+            QueryError::Refused(error) => query_error(error),
+            QueryError::Store(_) => unavailable(error),
+            QueryError::TooManyRounds => unavailable(
+                "a supply query needed more loading rounds than allowed (containers nested too deep?)",
+            ),
+        })
     }
 
     /// Who is calling: an agent or the admin of this node's organisation,
