@@ -58,6 +58,11 @@ pub struct Config {
     /// `store = "s3"`. Keys stay local either way.
     #[serde(default)]
     pub vault: VaultBackend,
+    /// `[tls]`: serve the API over HTTPS and call other members over
+    /// HTTPS, trusting only the consortium's authorities. Plain HTTP
+    /// without it (the demo, on 127.0.0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 pub use custodia_engine::engine::DEFAULT_HEARTBEAT_INTERVAL_MS;
@@ -121,6 +126,7 @@ impl Config {
             decision_wait_ms: defaults::decision_wait_ms(),
             peer_timeout_ms: defaults::peer_timeout_ms(),
             vault: VaultBackend::default(),
+            tls: None,
         }
     }
 
@@ -234,6 +240,7 @@ decision_wait_ms = {decision_wait_ms}
 # for a record's key), in milliseconds. File transfers end only when idle.
 peer_timeout_ms = {peer_timeout_ms}
 
+{tls}
 {vault}"#,
             org = self.org,
             api = self.api,
@@ -248,8 +255,37 @@ peer_timeout_ms = {peer_timeout_ms}
             finality_timeout_ms = self.finality_timeout_ms,
             decision_wait_ms = self.decision_wait_ms,
             peer_timeout_ms = self.peer_timeout_ms,
+            tls = tls_toml(self.tls.as_ref()),
             vault = vault_toml(&self.vault, &self.org),
         )
+    }
+}
+
+/// The `[tls]` table, explained: commented out while the API is plain
+/// HTTP. (Before `[vault]`: a table ends the top-level settings.)
+fn tls_toml(tls: Option<&crate::tls::TlsFiles>) -> String {
+    let intro = r#"# HTTPS. With this table the API is served over TLS only, and calls to
+# other members' nodes (key release, replicas, file streams) go over HTTPS
+# and accept only a certificate that chains to one of the authorities in
+# `ca` (the consortium's, not the system's). Every member of a consortium
+# should then have it. Paths are relative to this directory.
+#   cert   this node's certificate chain (PEM), valid for its API address
+#          (an IP address SAN for an address like 10.0.0.5:8400)
+#   key    its private key (PEM: PKCS#8, PKCS#1 or SEC1)
+#   ca     the authorities that sign the members' certificates (PEM)
+"#;
+    let quoted =
+        |path: &std::path::Path| toml::Value::String(path.display().to_string()).to_string();
+    match tls {
+        None => format!(
+            "{intro}# [tls]\n# cert = \"tls/node.pem\"\n# key = \"tls/node.key\"\n# ca = \"tls/ca.pem\"\n"
+        ),
+        Some(tls) => format!(
+            "{intro}[tls]\ncert = {}\nkey = {}\nca = {}\n",
+            quoted(&tls.cert),
+            quoted(&tls.key),
+            quoted(&tls.ca)
+        ),
     }
 }
 
@@ -315,6 +351,18 @@ mod tests {
             Config::from_toml(&config.to_commented_toml()).unwrap(),
             config
         );
+        assert!(config.to_commented_toml().contains("# [tls]\n"));
+        config.tls = Some(crate::tls::TlsFiles {
+            cert: "tls/st mary.pem".into(),
+            key: "tls/node.key".into(),
+            ca: "/etc/custodia/ca.pem".into(),
+        });
+        let text = config.to_commented_toml();
+        assert!(
+            text.contains("\n[tls]\ncert = \"tls/st mary.pem\"\n"),
+            "{text}"
+        );
+        assert_eq!(Config::from_toml(&text).unwrap(), config);
     }
 
     #[test]

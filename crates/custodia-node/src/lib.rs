@@ -10,4 +10,5 @@ pub mod init;
 pub mod ledger;
 pub mod record_proof;
 pub mod run;
+pub mod tls;
 pub mod verify;

@@ -27,6 +27,8 @@ pub enum RunError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot open the vault: {0}")]
     Vault(custodia_vault::VaultError),
     #[error("genesis lists a validator key twice")]
@@ -92,6 +94,16 @@ async fn serve(
             addr: api_addr,
             source,
         })?;
+    // Checked before anything starts: a wrong path or key stops the node
+    // with the file named.
+    let tls = match &home.config.tls {
+        Some(files) => Some(files.load(&home.dir)?),
+        None => None,
+    };
+    let transport = match &tls {
+        Some(tls) => custodia_records::PeerTransport::https(tls.peer_roots.clone()),
+        None => custodia_records::PeerTransport::plain(),
+    };
     let signer = home.validator_key.clone();
     let settings = Settings {
         pacing: Pacing {
@@ -220,6 +232,7 @@ async fn serve(
         validator.gossip.clone(),
         service.clone(),
         vault,
+        transport,
     )
     .await
     .map_err(RunError::Vault)?;
@@ -255,11 +268,19 @@ async fn serve(
         org = %home.config.org,
         api = %api_addr,
         p2p = %listen,
+        https = tls.is_some(),
         validator = %custodia_types::key_hex(&signer.public_key()),
         "node started"
     );
     let api = context.child("api").spawn(move |_| async move {
-        if let Err(error) = axum::serve(listener, app).await {
+        let served = match tls {
+            Some(tls) => match crate::tls::TlsListener::new(listener, tls.server) {
+                Ok(listener) => axum::serve(listener, app).await,
+                Err(error) => Err(error),
+            },
+            None => axum::serve(listener, app).await,
+        };
+        if let Err(error) = served {
             tracing::error!(%error, "HTTP API stopped");
         }
     });

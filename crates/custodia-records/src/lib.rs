@@ -15,6 +15,7 @@
 
 mod binary;
 mod caller;
+mod peers;
 mod pending;
 mod records;
 mod release;
@@ -22,6 +23,7 @@ mod replication;
 mod routes;
 
 pub use binary::FileLimits;
+pub use peers::PeerTransport;
 pub use routes::router;
 
 use custodia_engine::{
@@ -67,6 +69,7 @@ pub struct Clinical<E: Runtime> {
     /// the membership (`follow_members`).
     peers: std::sync::RwLock<HashMap<OrgId, SocketAddr>>,
     http: reqwest::Client,
+    transport: PeerTransport,
     replicator: replication::Replicator,
     files: FileLimits,
     /// One permit per file transfer in progress.
@@ -81,6 +84,7 @@ impl<E: Runtime> Clinical<E> {
         gossip: Gossip,
         service: ServiceConfig,
         vault: VaultConfig,
+        transport: PeerTransport,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
         let ServiceConfig {
             genesis,
@@ -99,8 +103,11 @@ impl<E: Runtime> Clinical<E> {
             (chain.finalized_heights(), chain.committed())
         };
         let peers = replication::peers_of(&org, genesis.members);
-        let replicator =
-            replication::Replicator::start(peers.values().copied().collect(), objects.clone());
+        let replicator = replication::Replicator::start(
+            peers.values().copied().collect(),
+            objects.clone(),
+            transport.clone(),
+        );
         let chain_id = genesis.chain_id;
         let batcher = Batcher::start(Signing {
             chain: chain.clone(),
@@ -120,10 +127,8 @@ impl<E: Runtime> Clinical<E> {
             keyring: KeyRing::open(&vault_dir)?,
             own_keys: Arc::new(OwnKeys::new(secret)),
             peers: std::sync::RwLock::new(peers),
-            http: reqwest::Client::builder()
-                .timeout(waits.peer)
-                .build()
-                .expect("a plain HTTP client builds"),
+            http: transport.client(waits.peer),
+            transport,
             replicator,
             files,
             transfers: Arc::new(tokio::sync::Semaphore::new(files.max_transfers)),

@@ -256,7 +256,7 @@ impl<E: Runtime> Clinical<E> {
         request.signature = hex::encode(self.node_key.sign(RELEASE_NAMESPACE, &message(&request)));
         let mut asking = self
             .http
-            .post(format!("http://{addr}/v1/vault/release"))
+            .post(self.transport.url(addr, "/v1/vault/release"))
             .json(&request);
         if resource_type == ResourceType::Binary {
             // A file streams for as long as it takes: only idleness ends it.
@@ -287,9 +287,18 @@ impl<E: Runtime> Clinical<E> {
 }
 
 fn custodian_failed(entry: &RecordEntry, error: reqwest::Error) -> Outcome {
+    // The causes say what went wrong (refused, timed out, a certificate
+    // this node does not trust).
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
     Outcome::new(
         502,
         IssueType::Exception,
-        format!("custodian {} did not answer: {error}", entry.custodian),
+        format!("custodian {} did not answer: {reason}", entry.custodian),
     )
 }

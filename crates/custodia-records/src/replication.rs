@@ -10,7 +10,7 @@
 //! memory; a permitted reader's node still streams them from their
 //! custodian, which releases the key with the ciphertext.
 
-use super::{unavailable, Clinical};
+use super::{unavailable, Clinical, PeerTransport};
 use bytes::Bytes;
 use custodia_engine::engine::Runtime;
 use custodia_fhir::{IssueType, Outcome};
@@ -64,18 +64,21 @@ pub(super) fn peers_of(
 /// The peers follow the membership (`set_peers`).
 pub(super) struct Replicator {
     http: reqwest::Client,
+    transport: PeerTransport,
     objects: DiskStore,
     queues: std::sync::RwLock<Vec<(SocketAddr, mpsc::Sender<ReplicaOf>)>>,
 }
 
 impl Replicator {
     /// Start a worker for each of `peers`; must run inside the runtime.
-    pub(super) fn start(peers: Vec<SocketAddr>, objects: DiskStore) -> Self {
+    pub(super) fn start(
+        peers: Vec<SocketAddr>,
+        objects: DiskStore,
+        transport: PeerTransport,
+    ) -> Self {
         let replicator = Self {
-            http: reqwest::Client::builder()
-                .timeout(PUSH_TIMEOUT)
-                .build()
-                .expect("a plain HTTP client builds"),
+            http: transport.client(PUSH_TIMEOUT),
+            transport,
             objects,
             queues: std::sync::RwLock::new(Vec::new()),
         };
@@ -97,8 +100,12 @@ impl Replicator {
                 continue;
             }
             let (sender, receiver) = mpsc::channel(QUEUE_PER_PEER);
-            let (http, objects) = (self.http.clone(), self.objects.clone());
-            tokio::spawn(push_to(*peer, receiver, http, objects));
+            let (http, transport, objects) = (
+                self.http.clone(),
+                self.transport.clone(),
+                self.objects.clone(),
+            );
+            tokio::spawn(push_to(*peer, receiver, http, transport, objects));
             queues.push((*peer, sender));
         }
     }
@@ -345,8 +352,10 @@ async fn push_to(
     peer: SocketAddr,
     mut queue: mpsc::Receiver<ReplicaOf>,
     http: reqwest::Client,
+    transport: PeerTransport,
     objects: DiskStore,
 ) {
+    let replicas = transport.url(peer, "/v1/vault/replicas");
     while let Some(first) = queue.recv().await {
         let mut versions = vec![first];
         while versions.len() < BATCH_VERSIONS {
@@ -377,18 +386,20 @@ async fn push_to(
         let mut bytes = 0;
         for (version, ciphertext) in read {
             if bytes + ciphertext.len() > MAX_BATCH_BYTES && !batch.is_empty() {
-                push(&http, peer, std::mem::take(&mut batch)).await;
+                push(&http, peer, &replicas, std::mem::take(&mut batch)).await;
                 bytes = 0;
             }
             bytes += ciphertext.len();
             batch.push((version, Bytes::from(ciphertext)));
         }
         if !batch.is_empty() {
-            push(&http, peer, batch).await;
+            push(&http, peer, &replicas, batch).await;
         }
         for version in files {
-            let objects = objects.clone();
-            let pushed = tokio::task::spawn_blocking(move || push_file(peer, &version, &objects));
+            let (objects, transport) = (objects.clone(), transport.clone());
+            let pushed = tokio::task::spawn_blocking(move || {
+                push_file(&transport, peer, &version, &objects)
+            });
             if let Ok(Err(problem)) = pushed.await {
                 tracing::warn!(peer = %peer, %problem, "a member did not take a file replica; it streams the file from its custodian when read");
             }
@@ -402,29 +413,38 @@ const MIN_FILE_BYTES_PER_SEC: u64 = 1 << 20;
 
 /// Stream a file's ciphertext to `peer` from the vault, in flat memory,
 /// unless the peer already holds it. Runs on a blocking thread.
-fn push_file(peer: SocketAddr, version: &ReplicaOf, objects: &DiskStore) -> Result<(), String> {
+fn push_file(
+    transport: &PeerTransport,
+    peer: SocketAddr,
+    version: &ReplicaOf,
+    objects: &DiskStore,
+) -> Result<(), String> {
     let len = objects
         .len(&version.ciphertext)
         .map_err(|e| e.to_string())?
         .ok_or("the file is no longer in this vault")?;
-    let http = reqwest::blocking::Client::builder()
-        .connect_timeout(PUSH_TIMEOUT)
-        .timeout(PUSH_TIMEOUT + Duration::from_secs(len / MIN_FILE_BYTES_PER_SEC))
-        .build()
+    let http = transport
+        .blocking_client(
+            PUSH_TIMEOUT,
+            PUSH_TIMEOUT + Duration::from_secs(len / MIN_FILE_BYTES_PER_SEC),
+        )
         .map_err(|e| e.to_string())?;
     let answers = |url: &str| http.get(url).send().ok().map(|r| r.status().as_u16());
-    let held = format!(
-        "http://{peer}/v1/vault/objects/{}",
-        hex::encode(version.ciphertext)
+    let held = transport.url(
+        peer,
+        &format!("/v1/vault/objects/{}", hex::encode(version.ciphertext)),
     );
     if answers(&held) == Some(204) {
         return Ok(());
     }
     // A peer refuses a version its chain does not have yet before reading
     // the body, which breaks the upload off: wait until it has it.
-    let final_there = format!(
-        "http://{peer}/v1/state/rec/{}/{}/_history/{}",
-        version.resource_type, version.id, version.version
+    let final_there = transport.url(
+        peer,
+        &format!(
+            "/v1/state/rec/{}/{}/_history/{}",
+            version.resource_type, version.id, version.version
+        ),
     );
     for _ in 0..PUSH_ATTEMPTS {
         if answers(&final_there) == Some(200) {
@@ -432,9 +452,12 @@ fn push_file(peer: SocketAddr, version: &ReplicaOf, objects: &DiskStore) -> Resu
         }
         std::thread::sleep(PUSH_RETRY);
     }
-    let url = format!(
-        "http://{peer}/v1/vault/replica/Binary/{}/{}",
-        version.id, version.version
+    let url = transport.url(
+        peer,
+        &format!(
+            "/v1/vault/replica/Binary/{}/{}",
+            version.id, version.version
+        ),
     );
     for _ in 0..PUSH_ATTEMPTS {
         let reader = objects
@@ -459,11 +482,15 @@ fn push_file(peer: SocketAddr, version: &ReplicaOf, objects: &DiskStore) -> Resu
 
 /// Push small replicas in one request; send again, shortly, those the peer
 /// cannot take yet because its chain is a block or so behind.
-async fn push(http: &reqwest::Client, peer: SocketAddr, mut batch: Vec<(ReplicaOf, Bytes)>) {
-    let url = format!("http://{peer}/v1/vault/replicas");
+async fn push(
+    http: &reqwest::Client,
+    peer: SocketAddr,
+    url: &str,
+    mut batch: Vec<(ReplicaOf, Bytes)>,
+) {
     for _ in 0..PUSH_ATTEMPTS {
         let sent = http
-            .post(&url)
+            .post(url)
             .header("content-type", "application/octet-stream")
             .body(encode_replicas(&batch))
             .send()
@@ -590,7 +617,11 @@ mod tests {
             ciphertext,
             ..replica(ResourceType::Observation, &format!("obs-{n}"), 1)
         };
-        let replicator = Replicator::start(vec![silent.local_addr().unwrap()], objects);
+        let replicator = Replicator::start(
+            vec![silent.local_addr().unwrap()],
+            objects,
+            PeerTransport::plain(),
+        );
         // The worker takes the first and waits on the silent peer.
         assert_eq!(replicator.push(&[version(0)]), 0);
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -50,10 +50,7 @@ impl Fhir {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
+        let client = super::client_with_timeout(Duration::from_secs(60));
         let url = format!("{}{path}", self.api);
         let mut request = match method {
             "GET" => client.get(url),

@@ -10,7 +10,7 @@ use custodia_store::StateProof;
 use custodia_types::{Body, Digest, PrivateKey, PublicKey, SignedTx, TxPayload};
 use serde_json::Value;
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
@@ -62,8 +62,12 @@ impl Node {
     /// The node whose home is `home`, not running.
     fn at(home: PathBuf) -> Self {
         let loaded = Home::load(&home).expect("a loadable home");
+        let scheme = match loaded.config.tls {
+            Some(_) => "https",
+            None => "http",
+        };
         Node {
-            api: format!("http://{}", loaded.config.api),
+            api: format!("{scheme}://{}", loaded.config.api),
             admin_key: loaded.admin_key,
             home,
             process: None,
@@ -141,6 +145,27 @@ impl Consortium {
         let index = self.nodes.len() - 1;
         self.use_test_heartbeat(index);
         index
+    }
+
+    /// Serve node `index`'s API over HTTPS with the test certificate, and
+    /// have it trust peers whose certificates chain to `ca` (a file of
+    /// `tests/fixtures/tls`); from its next start.
+    #[allow(dead_code)]
+    pub fn use_tls(&mut self, index: usize, ca: &str) {
+        let home = self.nodes[index].home.clone();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+        std::fs::create_dir_all(home.join("tls")).unwrap();
+        for file in ["node.pem", "node.key", ca] {
+            std::fs::copy(fixtures.join(file), home.join("tls").join(file)).unwrap();
+        }
+        self.configure(index, |config| {
+            config.tls = Some(custodia_node::tls::TlsFiles {
+                cert: "tls/node.pem".into(),
+                key: "tls/node.key".into(),
+                ca: Path::new("tls").join(ca),
+            })
+        });
+        self.nodes[index] = Node::at(home);
     }
 
     fn use_test_heartbeat(&self, index: usize) {
@@ -376,9 +401,17 @@ pub fn sign_as(
     .sign(key)
 }
 
-fn client() -> reqwest::blocking::Client {
+/// A client of the test nodes: plain HTTP, or HTTPS trusting the test
+/// authority (`tests/fixtures/tls`).
+pub fn client() -> reqwest::blocking::Client {
+    client_with_timeout(Duration::from_secs(10))
+}
+
+pub fn client_with_timeout(timeout: Duration) -> reqwest::blocking::Client {
+    let ca = include_bytes!("../fixtures/tls/ca.pem");
     reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
+        .timeout(timeout)
+        .tls_certs_merge([reqwest::Certificate::from_pem(ca).unwrap()])
         .build()
         .unwrap()
 }

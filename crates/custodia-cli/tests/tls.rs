@@ -1,0 +1,105 @@
+//! The API over TLS: a consortium whose nodes serve HTTPS only (`[tls]` in
+//! config.toml), a FHIR write at one member and a read at another, which
+//! needs the custodian's key released over HTTPS; a node that does not
+//! trust its peers' authority cannot get it.
+
+mod common;
+
+use common::clinical::{now_ms, transact, Fhir};
+use common::Consortium;
+use commonware_cryptography::Signer as _;
+use custodia_types::{
+    AgentKind, Body, ConsentGrant, Grantee, OrgId, PrivateKey, Pseudonym, Purpose,
+};
+use serde_json::json;
+use std::time::Duration;
+
+#[test]
+fn members_talk_over_https_and_refuse_a_peer_they_cannot_verify() {
+    let mut c = Consortium::init("tls");
+    for index in 0..c.nodes.len() {
+        c.use_tls(index, "ca.pem");
+    }
+    c.start_all();
+    c.await_all(1, Duration::from_secs(60));
+    let (st_mary, riverside) = (c.index_of("st-mary"), c.index_of("riverside-clinic"));
+    assert!(c.api(st_mary).starts_with("https://127.0.0.1:"));
+
+    // Plain HTTP to an HTTPS node gets no answer from the API.
+    let plain = c.api(st_mary).replacen("https://", "http://", 1);
+    let answer = common::client().get(format!("{plain}/v1/status")).send();
+    assert!(
+        answer.as_ref().map_or(true, |r| !r.status().is_success()),
+        "plain HTTP was served: {answer:?}"
+    );
+
+    let admin = |index: usize| c.nodes[index].admin_key.clone();
+    let doctor_a = PrivateKey::from_seed(3_001);
+    let doctor_b = PrivateKey::from_seed(3_002);
+    for (index, key) in [(st_mary, &doctor_a), (riverside, &doctor_b)] {
+        let body = Body::RegisterAgent {
+            key: key.public_key(),
+            kind: AgentKind::Clinician,
+            label: "dr".into(),
+        };
+        transact(&c, &admin(index), 0, body);
+    }
+    let writer = Fhir::new(&c, "st-mary", &doctor_a);
+    let reader = Fhir::new(&c, "riverside-clinic", &doctor_b);
+
+    // A write at St Mary's, and the patient's consent for Riverside.
+    let (code, created) = writer.call(
+        "POST",
+        "/fhir/Patient",
+        Some(json!({"resourceType": "Patient", "gender": "other"})),
+        &[],
+    );
+    assert_eq!(code, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(
+        created["meta"].is_object(),
+        "the created resource comes back: {created}"
+    );
+    let patient: Pseudonym = id.parse().unwrap();
+    let patient_key = PrivateKey::from_seed(3_003);
+    transact(
+        &c,
+        &admin(st_mary),
+        1,
+        Body::EnrolPatient {
+            patient,
+            key: patient_key.public_key(),
+        },
+    );
+    let consent = Body::GrantConsent(ConsentGrant {
+        grantee: Grantee::Org {
+            org: OrgId::new("riverside-clinic").unwrap(),
+        },
+        scope: vec![],
+        purpose: Purpose::Treatment,
+        from_ms: 0,
+        until_ms: now_ms() + 3_600_000,
+    });
+    transact(&c, &patient_key, 0, consent);
+
+    // Riverside reads it: St Mary's released the key over HTTPS.
+    let path = format!("/fhir/Patient/{id}");
+    let (code, read) = reader.get(&path);
+    assert_eq!(code, 200, "{read}");
+    assert_eq!(read["id"], id.as_str());
+
+    // Riverside, trusting only another authority, cannot verify St Mary's
+    // certificate: it gets no key, and says the custodian failed.
+    c.kill(riverside);
+    c.use_tls(riverside, "other-ca.pem");
+    c.start(riverside);
+    c.await_all(1, Duration::from_secs(60));
+    c.settle();
+    let (code, refused) = reader.get(&path);
+    assert_eq!(code, 502, "{refused}");
+    let diagnostics = refused["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(diagnostics.contains("st-mary"), "{refused}");
+    assert!(diagnostics.contains("certificate"), "{refused}");
+}

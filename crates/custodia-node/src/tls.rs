@@ -1,0 +1,178 @@
+//! The API over TLS, when `config.toml` names a certificate (`[tls]`).
+//!
+//! Health data and bearer tokens cross hospital networks (HIPAA
+//! §164.312(e), transmission security). With `[tls]` the node serves its
+//! API over HTTPS only, and calls other members' nodes over HTTPS,
+//! accepting only certificates that chain to the consortium's authorities
+//! (`ca`), never the system's.
+//!
+//! Handshakes run concurrently, each bounded in time, so a client that
+//! opens a connection and stalls holds nothing but its own connection.
+
+use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::mpsc,
+};
+use tokio_rustls::{server::TlsStream, TlsAcceptor};
+
+/// Longest a client may take to complete its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshaken connections waiting for the HTTP server to take them.
+const READY_CONNECTIONS: usize = 256;
+
+/// `[tls]` in config.toml: paths relative to the node's home.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// This node's certificate chain (PEM), valid for its API address.
+    pub cert: PathBuf,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// The authorities (PEM) that sign the members' certificates: other
+    /// members' nodes are trusted only if their certificate chains to one.
+    pub ca: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {what} {path}: {reason}; check [tls] in config.toml")]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("{path} holds no certificate (PEM, -----BEGIN CERTIFICATE-----)")]
+    NoCertificate { path: PathBuf },
+    #[error("the certificate and key do not make a TLS server: {0}")]
+    Server(rustls::Error),
+}
+
+/// What a node with `[tls]` needs: its server settings and the
+/// authorities it trusts for its peers.
+pub struct Tls {
+    pub server: Arc<rustls::ServerConfig>,
+    pub peer_roots: Vec<reqwest::Certificate>,
+}
+
+impl TlsFiles {
+    /// Read and check the files, relative to `home`.
+    pub fn load(&self, home: &Path) -> Result<Tls, TlsError> {
+        let (cert, key, ca) = (
+            home.join(&self.cert),
+            home.join(&self.key),
+            home.join(&self.ca),
+        );
+        let chain = certificates(&cert, "the certificate")?;
+        let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| TlsError::Read {
+            what: "the private key",
+            path: key.clone(),
+            reason: e.to_string(),
+        })?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Server)?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(TlsError::Server)?;
+        let peer_roots = certificates(&ca, "the authorities")?
+            .iter()
+            .map(|der| reqwest::Certificate::from_der(der))
+            .collect::<Result<_, _>>()
+            .map_err(|e| TlsError::Read {
+                what: "the authorities",
+                path: ca.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Tls {
+            server: Arc::new(server),
+            peer_roots,
+        })
+    }
+}
+
+fn certificates(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let read = |reason: String| TlsError::Read {
+        what,
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|e| read(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| read(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certificates)
+}
+
+/// Connections accepted on a TCP listener and handshaken, for
+/// `axum::serve`. Must be made inside the tokio runtime.
+pub struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    pub fn new(tcp: TcpListener, server: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let (sender, ready) = mpsc::channel(READY_CONNECTIONS);
+        let acceptor = TlsAcceptor::from(server);
+        tokio::spawn(async move {
+            // Ends when the server (the receiver) is gone.
+            while !sender.is_closed() {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: pause
+                        // rather than spin (as axum's own listener does).
+                        tracing::warn!(%error, "accepting an API connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, sender) = (acceptor.clone(), sender.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = sender.send((tls, peer)).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "a TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "a TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(Self { ready, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(connection) => connection,
+            // The accepting task never ends while this receiver lives.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
