@@ -43,10 +43,13 @@ struct Acknowledged {
     family: String,
 }
 
-/// The writers' switch and what they had acknowledged.
+/// The writers' switches and what they had acknowledged.
 #[derive(Default)]
 struct Load {
     stop: AtomicBool,
+    /// Held while the acknowledged writes are read back, so a long run
+    /// reads back what its kills were under, not an ever longer backlog.
+    paused: AtomicBool,
     acknowledged: Mutex<Vec<Acknowledged>>,
 }
 
@@ -86,6 +89,10 @@ fn writer(
         let client = common::client_with_timeout(Duration::from_secs(40));
         let mut n = 0u64;
         while !load.stop.load(Ordering::Relaxed) {
+            if load.paused.load(Ordering::Relaxed) {
+                std::thread::sleep(WRITE_PAUSE);
+                continue;
+            }
             n += 1;
             let family = format!("{name}-{n}");
             let sent = client
@@ -215,9 +222,11 @@ fn acknowledged_writes_and_finalized_blocks_survive_crash_cycles() {
             c.await_height(node, height + 1, 2 * MINUTE);
         }
         load.await_more(WRITES_PER_STEP, &mut c);
+        load.paused.store(true, Ordering::Relaxed);
         let acknowledged = load.acknowledged.lock().unwrap().clone();
         assert_readable(&acknowledged);
         let height = assert_same_blocks(&c);
+        load.paused.store(false, Ordering::Relaxed);
         println!(
             "cycle {cycle}: killed {victims:?}; {} writes acknowledged and readable, blocks agree to height {height}",
             acknowledged.len()
