@@ -11,5 +11,6 @@ pub mod epcis;
 pub mod gs1;
 pub mod ledger;
 pub mod model;
+#[cfg(feature = "chain")]
 pub mod module;
 pub mod time;
