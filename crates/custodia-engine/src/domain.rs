@@ -11,8 +11,7 @@ use crate::{
 use custodia_state::modules::Module;
 use custodia_types::{Body, PrivateKey};
 use futures::future::BoxFuture;
-use std::sync::Arc;
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
 /// What a node gives a domain's service: the chain to query and submit
 /// to, the gossip that spreads what it admits, and the service settings

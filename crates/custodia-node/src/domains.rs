@@ -66,6 +66,15 @@ mod tests {
         );
         for domain in &domains {
             assert_eq!(domain.module().name(), domain.name());
+            // Its name is one its actions can travel under, and no core
+            // body's type, so `custodia tx --body` cannot mistake the two.
+            let payload = bytes::Bytes::from_static(b"{}");
+            assert!(custodia_types::DomainTx::new(domain.name(), None, payload).is_ok());
+            let core = serde_json::from_value::<custodia_types::Body>(
+                serde_json::json!({ "type": domain.name() }),
+            );
+            let error = core.expect_err("not a core body").to_string();
+            assert!(error.contains("unknown variant"), "{error}");
             for path in domain.openapi_paths().keys() {
                 assert!(path.starts_with("/v1/"), "{path}");
             }
