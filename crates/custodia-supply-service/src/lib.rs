@@ -1,10 +1,9 @@
 //! The supply domain's service, plugged into the node and the command
-//! line ([`SupplyDomain`]): routes, `custodia supply`, demo seeding.
-//!
-//! The node's supply-chain service: DSCSA-style verification, traces and
-//! recall reports answered from committed chain state, and EPCIS documents
-//! submitted by an organisation's agents (the node signs them on the
-//! agent's behalf and answers once they are final).
+//! line by [`SupplyDomain`]: DSCSA-style verification, traces and recall
+//! reports answered from committed chain state, EPCIS documents submitted
+//! by an organisation's agents (the node signs them on the agent's behalf
+//! and answers once they are final), `custodia supply`, and the demo's
+//! supply chain.
 //!
 //! Queries run the pure functions of `custodia-supply` over the committed
 //! state at one finalized height, which they name
