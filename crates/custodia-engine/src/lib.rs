@@ -20,3 +20,5 @@ pub mod engine;
 pub mod mempool;
 pub mod query;
 pub mod submit;
+#[cfg(test)]
+mod test_support;

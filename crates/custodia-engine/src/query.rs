@@ -113,28 +113,14 @@ async fn attempt_at_tip<E: Runtime, T, D>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::{Chain, ChainSizing};
-    use commonware_cryptography::Signer as _;
+    use crate::chain::Chain;
     use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
     use custodia_state::{keys, records, StateRead as _};
-    use custodia_types::{Genesis, Member, OrgId, OrgRole, Params, PrivateKey};
-    use std::{sync::Arc, time::Duration};
+    use custodia_types::{Genesis, OrgRole};
+    use std::sync::Arc;
 
     fn genesis() -> Genesis {
-        Genesis {
-            chain_id: "custodia-query-test".into(),
-            genesis_time_ms: 1_800_000_000_000,
-            params: Params::default(),
-            members: vec![Member {
-                id: OrgId::new("org-0").expect("a valid id"),
-                name: "Organisation 0".into(),
-                role: OrgRole::Provider,
-                admin_key: PrivateKey::from_seed(2).public_key(),
-                validator_key: PrivateKey::from_seed(1).public_key(),
-                p2p: "127.0.0.1:31000".parse().expect("an address"),
-                api: None,
-            }],
-        }
+        crate::test_support::one_member_genesis("custodia-query-test")
     }
 
     async fn chain(context: deterministic::Context) -> SharedChain<deterministic::Context> {
@@ -142,18 +128,13 @@ mod tests {
         let (first, writes) = crate::chain::genesis_block(context.child("genesis"), &genesis, "q")
             .await
             .expect("genesis");
-        let sizing = ChainSizing {
-            mempool_capacity: 16,
-            execution_budget: Duration::from_secs(1),
-            state_cache_pages: std::num::NonZeroUsize::new(64).expect("nonzero"),
-        };
         let chain = Chain::open(
             context.child("chain"),
             &genesis,
             custodia_state::Domains::none(),
             &first,
             &writes,
-            sizing,
+            crate::test_support::small_sizing(),
             "q",
         )
         .await

@@ -313,10 +313,9 @@ impl<E: Runtime> Application<E> for App<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::{genesis_block, ChainSizing};
-    use commonware_cryptography::Signer as _;
+    use crate::chain::genesis_block;
     use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
-    use custodia_types::{Genesis, Member, OrgId, OrgRole, Params, PrivateKey};
+    use custodia_types::Genesis;
     use futures::{future::BoxFuture, Stream};
     use std::{
         collections::VecDeque,
@@ -360,21 +359,7 @@ mod tests {
     }
 
     fn genesis() -> Genesis {
-        let validator = PrivateKey::from_seed(1);
-        Genesis {
-            chain_id: "custodia-app-test".into(),
-            genesis_time_ms: 1_800_000_000_000,
-            params: Params::default(),
-            members: vec![Member {
-                id: OrgId::new("org-0").expect("a valid id"),
-                name: "Organisation 0".into(),
-                role: OrgRole::Provider,
-                admin_key: PrivateKey::from_seed(2).public_key(),
-                validator_key: validator.public_key(),
-                p2p: "127.0.0.1:31000".parse().expect("an address"),
-                api: None,
-            }],
-        }
+        crate::test_support::one_member_genesis("custodia-app-test")
     }
 
     fn digested(block: Block) -> Digested<Block> {
@@ -389,11 +374,7 @@ mod tests {
             let (first, writes) = genesis_block(context.child("genesis"), &genesis, "t")
                 .await
                 .expect("genesis");
-            let sizing = ChainSizing {
-                mempool_capacity: 16,
-                execution_budget: Duration::from_secs(1),
-                state_cache_pages: std::num::NonZeroUsize::new(64).expect("nonzero"),
-            };
+            let sizing = crate::test_support::small_sizing();
             let open = |name: &'static str| {
                 let context = context.child(name);
                 let (genesis, first, writes) = (genesis.clone(), first.clone(), writes.clone());
