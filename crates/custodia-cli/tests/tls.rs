@@ -25,6 +25,30 @@ fn members_talk_over_https_and_refuse_a_peer_they_cannot_verify() {
     let (st_mary, riverside) = (c.index_of("st-mary"), c.index_of("riverside-clinic"));
     assert!(c.api(st_mary).starts_with("https://127.0.0.1:"));
 
+    // The command line reaches an HTTPS node when told the consortium's
+    // authority (CUSTODIA_CA_FILE), and refuses its certificate otherwise.
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+    let status = |ca: Option<&std::path::Path>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_custodia"));
+        command.args(["status", "--node", c.api(st_mary)]);
+        match ca {
+            Some(ca) => command.env("CUSTODIA_CA_FILE", ca),
+            None => command.env_remove("CUSTODIA_CA_FILE"),
+        };
+        command.output().expect("custodia runs")
+    };
+    let trusted = status(Some(&ca));
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert!(String::from_utf8_lossy(&trusted.stdout).contains("finalized_height"));
+    assert!(
+        !status(None).status.success(),
+        "an unknown authority is refused"
+    );
+
     // Plain HTTP to an HTTPS node gets no answer from the API.
     let plain = c.api(st_mary).replacen("https://", "http://", 1);
     let answer = common::client().get(format!("{plain}/v1/status")).send();

@@ -8,17 +8,35 @@ use custodia_types::{key_hex, parse_private_key, AuthToken, Body, OrgId, Private
 use serde_json::Value;
 use std::{path::Path, time::Duration};
 
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("a plain HTTP client always builds")
+/// The environment variable naming a PEM file of certificate authorities
+/// to trust besides the system's: those of a consortium whose nodes serve
+/// HTTPS with certificates its own authority signed (`[tls]`).
+pub const CA_FILE_ENV: &str = "CUSTODIA_CA_FILE";
+
+fn http() -> Result<reqwest::blocking::Client> {
+    client(Duration::from_secs(10))
+}
+
+/// A client of nodes' APIs (plain HTTP, or HTTPS trusting the system's
+/// authorities and those in [`CA_FILE_ENV`]).
+pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client> {
+    let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
+    if let Some(path) = std::env::var_os(CA_FILE_ENV) {
+        let path = Path::new(&path);
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read {CA_FILE_ENV}={}", path.display()))?;
+        let authorities = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+            format!("{CA_FILE_ENV}={} holds no PEM certificates", path.display())
+        })?;
+        builder = builder.tls_certs_merge(authorities);
+    }
+    builder.build().context("cannot set up the HTTP client")
 }
 
 /// GET a JSON document, turning HTTP errors into the node's own message.
 pub fn get_json(node: &str, path: &str) -> Result<Value> {
     let url = format!("{}{path}", node.trim_end_matches('/'));
-    let response = http()
+    let response = http()?
         .get(&url)
         .send()
         .with_context(|| format!("cannot reach the node at {node} (is it running?)"))?;
@@ -75,7 +93,7 @@ pub fn submit_body(node: &str, key: &PrivateKey, body: Body, nonce: Option<u64>)
         body,
     }
     .sign(key);
-    let response = http()
+    let response = http()?
         .post(format!("{}/v1/tx", node.trim_end_matches('/')))
         .header("content-type", "application/octet-stream")
         .body(tx.to_bytes().to_vec())
@@ -144,9 +162,7 @@ pub fn post_authorized(
     content_type: &str,
     body: String,
 ) -> Result<Value> {
-    let response = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()?
+    let response = client(Duration::from_secs(60))?
         .post(format!("{}{path}", node.trim_end_matches('/')))
         .header("authorization", format!("Bearer {bearer}"))
         .header("content-type", content_type)
