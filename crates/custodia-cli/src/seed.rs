@@ -76,11 +76,15 @@ pub fn seed(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The consortium's genesis file.
+fn genesis(dir: &Path) -> Result<custodia_types::Genesis> {
+    let text = std::fs::read_to_string(Home::genesis_path(dir)).context("reading genesis.toml")?;
+    Ok(custodia_types::Genesis::from_toml(&text)?)
+}
+
 /// The consortium in `dir` as the domains see it: every member's node.
 fn demo(dir: &Path) -> Result<Demo> {
-    let genesis = custodia_types::Genesis::from_toml(
-        &std::fs::read_to_string(Home::genesis_path(dir)).context("reading genesis.toml")?,
-    )?;
+    let genesis = genesis(dir)?;
     let members = genesis
         .members
         .iter()
@@ -104,9 +108,7 @@ fn demo(dir: &Path) -> Result<Demo> {
 
 /// Wait (up to a minute) until the consortium has finalized a block.
 fn await_first_block(dir: &Path) -> Result<()> {
-    let genesis = custodia_types::Genesis::from_toml(
-        &std::fs::read_to_string(Home::genesis_path(dir)).context("reading genesis.toml")?,
-    )?;
+    let genesis = genesis(dir)?;
     let first = genesis
         .members
         .first()
