@@ -3,9 +3,9 @@
 //! resources the server answers with (OperationOutcome,
 //! CapabilityStatement, Bundle).
 
-mod elements;
 mod examples;
 mod outcome;
+pub mod r4;
 mod resources;
 pub mod search;
 mod transaction;
@@ -20,7 +20,22 @@ pub use resources::{
 pub use transaction::{
     parse_transaction, transaction_response, Method, TransactionEntry, TransactionResult,
 };
-pub use validate::{parse, set_meta, Resource, SUPPORTED};
+pub use validate::{parse, set_meta, Owner, Resource};
+
+/// The resource types this server keeps.
+pub const SUPPORTED: &[&str] = &[
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "Procedure",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+    "DiagnosticReport",
+    "DocumentReference",
+    "ImagingStudy",
+];
 
 /// The version an ETag names: `W/"3"` (as this server sends them) or
 /// `"3"`; `None` if it names none.

@@ -9,6 +9,8 @@ pub enum IssueType {
     Structure,
     Required,
     Value,
+    /// A code outside the value set a required binding names.
+    CodeInvalid,
     NotSupported,
     NotFound,
     Deleted,
@@ -33,6 +35,7 @@ impl IssueType {
             IssueType::Structure => "structure",
             IssueType::Required => "required",
             IssueType::Value => "value",
+            IssueType::CodeInvalid => "code-invalid",
             IssueType::NotSupported => "not-supported",
             IssueType::NotFound => "not-found",
             IssueType::Deleted => "deleted",

@@ -364,10 +364,7 @@ mod tests {
         assert_eq!(entries[0].id, patient_id);
         assert_eq!(entries[0].method, Method::Create);
         assert_eq!(entries[1].id, "new-2");
-        assert_eq!(
-            entries[1].resource.patient.as_deref(),
-            Some(patient_id.as_str())
-        );
+        assert_eq!(entries[1].resource.patient(), Some(patient_id.as_str()));
         assert_eq!(
             entries[1].resource.json["subject"]["reference"],
             format!("Patient/{patient_id}")

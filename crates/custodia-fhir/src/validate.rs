@@ -1,132 +1,15 @@
-//! Structural validation of incoming resources against the R4 rules that
-//! matter for storing them safely: a JSON object of a supported type, a
-//! valid id, the elements R4 marks required (1..1 / 1..*), the right JSON
-//! shape for the elements we check (codes are strings, CodeableConcepts
-//! and References are objects, repeating elements are arrays), and
-//! references of a shape FHIR allows. Every problem is reported, with its
-//! location, in one OperationOutcome.
+//! Validation of incoming resources against FHIR R4 as the specification
+//! defines it: structure by `fhirkit` (generated from the official
+//! package), required bindings and reference targets by the generated
+//! rules (`crate::r4`), and which patient a resource belongs to by R4's
+//! Patient compartment. Every problem is reported, located by FHIRPath,
+//! in one OperationOutcome.
 
 use crate::{
-    elements::known_element,
     outcome::{Issue, IssueType, Outcome},
+    r4,
 };
 use serde_json::{Map, Value};
-
-/// The resource types this server keeps.
-pub const SUPPORTED: &[&str] = &[
-    "Patient",
-    "Encounter",
-    "Observation",
-    "Condition",
-    "Procedure",
-    "MedicationRequest",
-    "AllergyIntolerance",
-    "Immunization",
-    "DiagnosticReport",
-    "DocumentReference",
-    "ImagingStudy",
-];
-
-/// An element's expected JSON shape.
-#[derive(Clone, Copy)]
-enum Shape {
-    Code,
-    String,
-    Concept,
-    Coding,
-    Reference,
-    Array,
-    Object,
-}
-
-/// `(element, shape, required)` per type: R4's required elements and the
-/// elements the server itself relies on.
-fn rules(resource_type: &str) -> &'static [(&'static str, Shape, bool)] {
-    use Shape::*;
-    match resource_type {
-        "Patient" => &[
-            ("gender", Code, false),
-            ("birthDate", String, false),
-            ("name", Array, false),
-            ("identifier", Array, false),
-        ],
-        "Encounter" => &[
-            ("status", Code, true),
-            ("class", Coding, true),
-            ("subject", Reference, false),
-            ("type", Array, false),
-        ],
-        "Observation" => &[
-            ("status", Code, true),
-            ("code", Concept, true),
-            ("subject", Reference, false),
-            ("encounter", Reference, false),
-        ],
-        "Condition" => &[
-            ("subject", Reference, true),
-            ("code", Concept, false),
-            ("clinicalStatus", Concept, false),
-            ("encounter", Reference, false),
-        ],
-        "Procedure" => &[
-            ("status", Code, true),
-            ("subject", Reference, true),
-            ("code", Concept, false),
-        ],
-        "MedicationRequest" => &[
-            ("status", Code, true),
-            ("intent", Code, true),
-            ("subject", Reference, true),
-            ("medicationCodeableConcept", Concept, false),
-            ("medicationReference", Reference, false),
-        ],
-        "AllergyIntolerance" => &[("patient", Reference, true), ("code", Concept, false)],
-        "Immunization" => &[
-            ("status", Code, true),
-            ("vaccineCode", Concept, true),
-            ("patient", Reference, true),
-        ],
-        "DiagnosticReport" => &[
-            ("status", Code, true),
-            ("code", Concept, true),
-            ("subject", Reference, false),
-            ("result", Array, false),
-        ],
-        "DocumentReference" => &[
-            ("status", Code, true),
-            ("content", Array, true),
-            ("subject", Reference, false),
-            ("type", Concept, false),
-        ],
-        "ImagingStudy" => &[
-            ("status", Code, true),
-            ("subject", Reference, true),
-            ("series", Array, false),
-        ],
-        _ => &[],
-    }
-}
-
-/// Choice elements (`x[x]`) of which exactly one form is required.
-fn required_choices(resource_type: &str) -> &'static [(&'static str, &'static [&'static str])] {
-    match resource_type {
-        "MedicationRequest" => &[(
-            "medication[x]",
-            &["medicationCodeableConcept", "medicationReference"],
-        )],
-        "Immunization" => &[("occurrence[x]", &["occurrenceDateTime", "occurrenceString"])],
-        _ => &[],
-    }
-}
-
-/// The element naming the patient a resource is about.
-fn patient_element(resource_type: &str) -> Option<&'static str> {
-    match resource_type {
-        "Patient" => None,
-        "AllergyIntolerance" | "Immunization" => Some("patient"),
-        _ => Some("subject"),
-    }
-}
 
 /// A validated resource and what the server needs from it.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,11 +17,33 @@ pub struct Resource {
     pub resource_type: String,
     pub id: Option<String>,
     pub json: Value,
-    /// The logical id of the Patient it is about (from `subject` or
-    /// `patient`; for a Patient, none: its id is assigned by the server).
-    pub patient: Option<String>,
+    /// Whose record it is.
+    pub owner: Owner,
     /// `system|code` of the codings of its main code, for search.
     pub codes: Vec<String>,
+}
+
+/// Whose record a resource is, as R4's Patient compartment decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// A Patient resource: its own compartment (its id is the pseudonym).
+    ThePatient,
+    /// A resource in the compartment of the Patient with this logical id.
+    Patient(String),
+    /// A resource of a type in no patient's compartment (Practitioner,
+    /// Organization, Location, Medication, ...): directory data.
+    Directory,
+}
+
+impl Resource {
+    /// The logical id of the Patient it belongs to, if it is in a
+    /// patient's compartment through a reference.
+    pub fn patient(&self) -> Option<&str> {
+        match &self.owner {
+            Owner::Patient(id) => Some(id),
+            Owner::ThePatient | Owner::Directory => None,
+        }
+    }
 }
 
 pub fn valid_id(id: &str) -> bool {
@@ -157,116 +62,120 @@ fn issue(code: IssueType, expression: String, diagnostics: String) -> Issue {
     }
 }
 
-fn reference_shape_ok(reference: &str) -> bool {
-    if let Some(rest) = reference.strip_prefix('#') {
-        return !rest.is_empty();
-    }
-    if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
-        return reference.len() > 9;
-    }
-    if reference.starts_with("http://") || reference.starts_with("https://") {
-        return true;
-    }
-    let mut parts = reference.split('/');
-    match (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) {
-        (Some(t), Some(id), None, None, None) => is_type_name(t) && valid_id(id),
-        (Some(t), Some(id), Some("_history"), Some(v), None) => {
-            is_type_name(t) && valid_id(id) && valid_id(v)
+/// R4's structural rules, checked by fhirkit: element names to the leaves,
+/// data types, cardinality, choice types and primitive formats.
+fn structure_issues(text: &str, issues: &mut Vec<Issue>) {
+    let decoded = fhirkit::from_json::<fhirkit::r4::Resource>(text);
+    let Ok((_, found)) = decoded else {
+        // serde_json accepted it; fhirkit's stricter reader (duplicate keys
+        // and the like) did not.
+        if let Err(e) = decoded {
+            issues.push(Issue {
+                code: IssueType::Structure,
+                diagnostics: format!("the body is not FHIR JSON: {e}"),
+                expression: None,
+            });
         }
-        _ => false,
-    }
-}
-
-fn is_type_name(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-        && name.chars().all(|c| c.is_ascii_alphanumeric())
-}
-
-fn check_shape(path: &str, value: &Value, shape: Shape, issues: &mut Vec<Issue>) {
-    let wrong = |what: &str| {
-        issue(
-            IssueType::Structure,
-            path.to_string(),
-            format!("{path} must be {what}"),
-        )
+        return;
     };
-    match shape {
-        Shape::Code => match value.as_str() {
-            Some(code) if !code.is_empty() && code.trim() == code => {}
-            _ => issues.push(wrong("a code (a non-empty string without surrounding spaces)")),
-        },
-        Shape::String => {
-            if !value.is_string() {
-                issues.push(wrong("a string"));
-            }
+    for found in found {
+        if found.severity != fhirkit::Severity::Error {
+            continue;
         }
-        Shape::Array => {
-            if !value.is_array() {
-                issues.push(wrong("an array (it repeats)"));
-            }
-        }
-        Shape::Object => {
-            if !value.is_object() {
-                issues.push(wrong("an object"));
-            }
-        }
-        Shape::Coding => match value.as_object() {
-            Some(coding) => {
-                if let Some(code) = coding.get("code") {
-                    check_shape(&format!("{path}.code"), code, Shape::Code, issues);
+        let path = found.path;
+        let (code, diagnostics) = match found.message.as_str() {
+            "unknown element" => (
+                IssueType::Structure,
+                format!("{path} is not an element FHIR R4 defines here (check its spelling, or carry local data in an extension)"),
+            ),
+            "required element missing" => (
+                IssueType::Required,
+                format!("{path} is required in FHIR R4 (cardinality 1..): add it"),
+            ),
+            message => (IssueType::Structure, format!("{path}: {message}")),
+        };
+        issues.push(issue(code, path, diagnostics));
+    }
+}
+
+/// The references found at `path` (dotted, relative to `value`), through
+/// repeating elements.
+fn references_at<'a>(value: &'a Value, path: &str, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|item| references_at(item, path, out)),
+        Value::Object(object) => match path.split_once('.') {
+            Some((first, rest)) => {
+                if let Some(inner) = object.get(first) {
+                    references_at(inner, rest, out);
                 }
             }
-            None => issues.push(wrong("a Coding object")),
-        },
-        Shape::Concept => match value.as_object() {
-            Some(concept) => {
-                match concept.get("coding") {
-                    Some(Value::Array(codings)) => {
-                        for (i, coding) in codings.iter().enumerate() {
-                            check_shape(&format!("{path}.coding[{i}]"), coding, Shape::Coding, issues);
-                        }
-                    }
-                    Some(_) => issues.push(issue(
-                        IssueType::Structure,
-                        format!("{path}.coding"),
-                        format!("{path}.coding must be an array of Codings"),
-                    )),
-                    None => {}
-                }
-                if !concept.contains_key("coding") && !concept.contains_key("text") {
-                    issues.push(issue(
-                        IssueType::Required,
-                        path.to_string(),
-                        format!("{path} needs a coding or a text"),
-                    ));
+            None if path.is_empty() => {
+                if let Some(reference) = object.get("reference").and_then(Value::as_str) {
+                    out.push(reference);
                 }
             }
-            None => issues.push(wrong("a CodeableConcept object")),
+            None => {
+                if let Some(inner) = object.get(path) {
+                    references_at(inner, "", out);
+                }
+            }
         },
-        Shape::Reference => match value.as_object() {
-            Some(reference) => match reference.get("reference") {
-                Some(Value::String(text)) if reference_shape_ok(text) => {}
-                Some(Value::String(text)) => issues.push(issue(
-                    IssueType::Value,
-                    format!("{path}.reference"),
-                    format!("{path}.reference {text:?} is not a FHIR reference (Type/id, #contained, urn:uuid:…, or an absolute URL)"),
-                )),
-                Some(_) => issues.push(wrong("a Reference whose reference is a string")),
-                None if reference.contains_key("identifier") || reference.contains_key("display") => {}
-                None => issues.push(issue(
-                    IssueType::Required,
-                    format!("{path}.reference"),
-                    format!("{path} needs a reference"),
-                )),
-            },
-            None => issues.push(wrong("a Reference object")),
-        },
+        _ => {}
+    }
+}
+
+/// Whose record this is: R4's Patient compartment names the elements
+/// through which a resource of each type belongs to a patient. One that
+/// names a patient there (as `Patient/<id>`) is that patient's record; one
+/// that names none (a Schedule of a practitioner, an Observation of a
+/// device) is in no patient's compartment: directory data. One that names
+/// several patients is refused: every record is governed by one patient's
+/// consent.
+fn owner(resource_type: &str, json: &Value, issues: &mut Vec<Issue>) -> Owner {
+    if resource_type == "Patient" {
+        return Owner::ThePatient;
+    }
+    let Some(paths) = r4::compartment_paths(resource_type) else {
+        return Owner::Directory;
+    };
+    let mut references = Vec::new();
+    for path in paths {
+        references_at(json, path, &mut references);
+    }
+    let mut patients: Vec<&str> = references
+        .into_iter()
+        .filter_map(|r| r.strip_prefix("Patient/"))
+        .map(|r| r.split('/').next().unwrap_or(r))
+        .collect();
+    patients.sort_unstable();
+    patients.dedup();
+    let elements = paths
+        .iter()
+        .map(|p| format!("{resource_type}.{p}"))
+        .collect::<Vec<_>>();
+    match patients.as_slice() {
+        [one] if valid_id(one) => Owner::Patient(one.to_string()),
+        [] => Owner::Directory,
+        [bad] => {
+            issues.push(issue(
+                IssueType::Value,
+                elements[0].clone(),
+                format!("\"Patient/{bad}\" does not name a patient: a logical id is 1-64 characters of A-Z, a-z, 0-9, '-' and '.'"),
+            ));
+            Owner::Directory
+        }
+        several => {
+            issues.push(issue(
+                IssueType::Invalid,
+                elements[0].clone(),
+                format!(
+                    "this {resource_type} names {} patients ({}); a record here belongs to exactly one patient, whose consent governs it",
+                    several.len(),
+                    several.iter().map(|p| format!("Patient/{p}")).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+            Owner::Directory
+        }
     }
 }
 
@@ -299,7 +208,14 @@ fn codes_of(json: &Map<String, Value>, resource_type: &str) -> Vec<String> {
 /// Parse and validate a resource body. `expected_type` is the type in the
 /// URL, which the body must match.
 pub fn parse(body: &[u8], expected_type: Option<&str>) -> Result<Resource, Outcome> {
-    let json: Value = serde_json::from_slice(body).map_err(|e| {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        Outcome::new(
+            400,
+            IssueType::Structure,
+            format!("the body is not UTF-8 text: {e}"),
+        )
+    })?;
+    let json: Value = serde_json::from_str(text).map_err(|e| {
         Outcome::new(
             400,
             IssueType::Structure,
@@ -323,14 +239,11 @@ pub fn parse(body: &[u8], expected_type: Option<&str>) -> Result<Resource, Outco
             ))
         }
     };
-    if !SUPPORTED.contains(&resource_type.as_str()) {
+    if !r4::is_resource_type(&resource_type) {
         return Err(Outcome::new(
             if expected_type.is_some() { 400 } else { 404 },
             IssueType::NotSupported,
-            format!(
-                "resource type {resource_type:?} is not kept here; supported: {}",
-                SUPPORTED.join(", ")
-            ),
+            format!("{resource_type:?} is not a FHIR R4 resource type (the names are case-sensitive: Patient, Observation, ...)"),
         ));
     }
     if let Some(expected) = expected_type {
@@ -343,85 +256,27 @@ pub fn parse(body: &[u8], expected_type: Option<&str>) -> Result<Resource, Outco
         }
     }
     let mut issues = Vec::new();
-    for name in object.keys() {
-        if !known_element(&resource_type, name) {
-            issues.push(issue(
-                IssueType::Structure,
-                format!("{resource_type}.{name}"),
-                format!("{name:?} is not an element of {resource_type} in FHIR R4 (check its spelling, or carry local data in an extension)"),
-            ));
-        }
-    }
+    structure_issues(text, &mut issues);
+    r4::check_bindings_and_references(&resource_type, &json, &mut issues);
+    let id_path = format!("{resource_type}.id");
     let id = match object.get("id") {
         None => None,
         Some(Value::String(id)) if valid_id(id) => Some(id.clone()),
         Some(_) => {
-            issues.push(issue(
-                IssueType::Value,
-                format!("{resource_type}.id"),
-                "id must be 1-64 characters of A-Z, a-z, 0-9, '-' and '.'".into(),
-            ));
+            if !issues
+                .iter()
+                .any(|i| i.expression.as_deref() == Some(&id_path))
+            {
+                issues.push(issue(
+                    IssueType::Value,
+                    id_path,
+                    "id must be 1-64 characters of A-Z, a-z, 0-9, '-' and '.'".into(),
+                ));
+            }
             None
         }
     };
-    if let Some(meta) = object.get("meta") {
-        check_shape(
-            &format!("{resource_type}.meta"),
-            meta,
-            Shape::Object,
-            &mut issues,
-        );
-    }
-    for (element, shape, required) in rules(&resource_type) {
-        let path = format!("{resource_type}.{element}");
-        match object.get(*element) {
-            Some(Value::Null) | None if *required => issues.push(issue(
-                IssueType::Required,
-                path.clone(),
-                format!("{path} is required (cardinality 1..)"),
-            )),
-            Some(Value::Array(items)) if *required && items.is_empty() => issues.push(issue(
-                IssueType::Required,
-                path.clone(),
-                format!("{path} needs at least one entry"),
-            )),
-            None => {}
-            Some(value) => check_shape(&path, value, *shape, &mut issues),
-        }
-    }
-    for (choice, forms) in required_choices(&resource_type) {
-        let present = forms.iter().filter(|f| object.contains_key(**f)).count();
-        if present != 1 {
-            issues.push(issue(
-                IssueType::Required,
-                format!("{resource_type}.{choice}"),
-                format!(
-                    "{resource_type}.{choice} is required, exactly one of {}",
-                    forms.join(", ")
-                ),
-            ));
-        }
-    }
-    let patient = match patient_element(&resource_type) {
-        None => None,
-        Some(element) => {
-            let reference = object
-                .get(element)
-                .and_then(|r| r.get("reference"))
-                .and_then(Value::as_str);
-            match reference.and_then(|r| r.strip_prefix("Patient/")) {
-                Some(id) if valid_id(id) => Some(id.to_string()),
-                _ => {
-                    issues.push(issue(
-                        IssueType::Required,
-                        format!("{resource_type}.{element}"),
-                        format!("{resource_type}.{element} must reference the patient as \"Patient/<id>\": every record here belongs to a patient"),
-                    ));
-                    None
-                }
-            }
-        }
-    };
+    let owner = owner(&resource_type, &json, &mut issues);
     if !issues.is_empty() {
         return Err(Outcome::invalid(issues));
     }
@@ -429,7 +284,7 @@ pub fn parse(body: &[u8], expected_type: Option<&str>) -> Result<Resource, Outco
         codes: codes_of(object, &resource_type),
         resource_type,
         id,
-        patient,
+        owner,
         json,
     })
 }

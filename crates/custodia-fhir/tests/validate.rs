@@ -11,8 +11,8 @@ fn every_supported_type_has_a_valid_example_that_names_its_patient() {
         let body = example(t, "p-1").unwrap();
         let resource = parse(body.to_string().as_bytes(), Some(t)).unwrap();
         assert_eq!(resource.resource_type, *t);
-        let expected_patient = (*t != "Patient").then(|| "p-1".to_string());
-        assert_eq!(resource.patient, expected_patient, "{t}");
+        let expected_patient = (*t != "Patient").then_some("p-1");
+        assert_eq!(resource.patient(), expected_patient, "{t}");
     }
     let obs = parse(
         example("Observation", "p").unwrap().to_string().as_bytes(),
@@ -63,7 +63,7 @@ fn broken_resources_are_refused_with_the_element_named() {
         (
             "Immunization",
             json!({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"text": "flu"}, "patient": {"reference": "Group/g"}, "occurrenceString": "today"}),
-            "Immunization.patient",
+            "Immunization.patient.reference",
         ),
         (
             "Patient",
@@ -92,8 +92,13 @@ fn broken_resources_are_refused_with_the_element_named() {
 
 #[test]
 fn wrong_types_and_non_resources_are_refused() {
-    let outcome = refused(json!({"resourceType": "Basic"}), Some("Basic"));
+    let outcome = refused(json!({"resourceType": "Banana"}), Some("Banana"));
     assert_eq!(outcome.issues[0].code, IssueType::NotSupported);
+    let outcome = refused(json!({"resourceType": "patient"}), None);
+    assert_eq!(
+        (outcome.status, outcome.issues[0].code),
+        (404, IssueType::NotSupported)
+    );
     let outcome = refused(example("Patient", "p").unwrap(), Some("Observation"));
     assert_eq!(outcome.issues[0].code, IssueType::Invalid);
     assert_eq!(
@@ -137,7 +142,7 @@ fn only_elements_r4_defines_are_accepted() {
     let mut obs = example("Observation", "p").unwrap();
     // Choice forms, primitive extensions and extensions are R4.
     obs["valueQuantity"] = json!({ "value": 70, "unit": "kg" });
-    obs["_status"] = json!({ "extension": [] });
+    obs["_status"] = json!({ "extension": [{ "url": "urn:local", "valueCode": "checked" }] });
     obs["extension"] = json!([{ "url": "urn:local", "valueString": "x" }]);
     parse(obs.to_string().as_bytes(), Some("Observation")).unwrap();
 
@@ -156,4 +161,112 @@ fn only_elements_r4_defines_are_accepted() {
             "{text}"
         );
     }
+}
+
+/// Where each refusal is located, and what it says to do.
+fn located(body: Value) -> Vec<(String, String)> {
+    refused(body, None)
+        .issues
+        .into_iter()
+        .map(|i| (i.expression.unwrap_or_default(), i.diagnostics))
+        .collect()
+}
+
+#[test]
+fn r4_is_checked_to_the_leaves() {
+    let patient = json!({"reference": "Patient/p"});
+    // An unknown element deep inside a data type inside a backbone element.
+    let problems = located(json!({
+        "resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": patient,
+        "component": [{"code": {"text": "a"}}, {"code": {"text": "b", "coding": [{"sytem": "http://loinc.org"}]}}]
+    }));
+    assert_eq!(
+        problems[0].0, "Observation.component[1].code.coding[0].sytem",
+        "{problems:?}"
+    );
+    assert!(problems[0].1.contains("not an element"), "{problems:?}");
+    // Primitive formats: date, dateTime, instant, decimal, uri.
+    for (element, value, at) in [
+        (
+            "effectiveDateTime",
+            json!("2026-13-01"),
+            "Observation.effectiveDateTime",
+        ),
+        ("issued", json!("2026-01-01"), "Observation.issued"),
+        (
+            "valueQuantity",
+            json!({"value": "70"}),
+            "Observation.valueQuantity.value",
+        ),
+    ] {
+        let mut obs = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": patient});
+        obs[element] = value;
+        let problems = located(obs);
+        assert!(
+            problems.iter().any(|(path, _)| path == at),
+            "{element}: {problems:?}"
+        );
+    }
+    // A required binding on a code, in the resource and in a data type.
+    let problems = located(json!({
+        "resourceType": "Patient", "gender": "woman",
+        "telecom": [{"system": "pager", "value": "1"}, {"system": "carrier-pigeon", "value": "2"}]
+    }));
+    let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["Patient.gender", "Patient.telecom[1].system"],
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].1.contains("female, male, other, unknown"),
+        "{problems:?}"
+    );
+    // A reference to a type the element does not allow.
+    let problems = located(json!({
+        "resourceType": "Observation", "status": "final", "code": {"text": "x"},
+        "subject": {"reference": "Medication/m1"}
+    }));
+    assert_eq!(
+        problems[0].0, "Observation.subject.reference",
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn the_patient_compartment_decides_whose_record_a_resource_is() {
+    use custodia_fhir::Owner;
+    let owner = |body: Value| parse(body.to_string().as_bytes(), None).unwrap().owner;
+    assert_eq!(owner(json!({"resourceType": "Patient"})), Owner::ThePatient);
+    // In the compartment through any of its compartment elements.
+    assert_eq!(
+        owner(
+            json!({"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/p1"}})
+        ),
+        Owner::Patient("p1".into())
+    );
+    assert_eq!(
+        owner(json!({"resourceType": "Encounter", "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": "Patient/p2"}})),
+        Owner::Patient("p2".into())
+    );
+    // Directory data: in no patient's compartment.
+    for directory in [
+        json!({"resourceType": "Practitioner", "name": [{"family": "Osler"}]}),
+        json!({"resourceType": "Organization", "name": "St Mary's"}),
+        json!({"resourceType": "Location", "name": "Ward 3"}),
+        json!({"resourceType": "Medication", "code": {"text": "aspirin"}}),
+    ] {
+        assert_eq!(owner(directory.clone()), Owner::Directory, "{directory}");
+    }
+    // A compartment type that names no patient is in no patient's
+    // compartment; one that names two is refused.
+    assert_eq!(
+        owner(json!({"resourceType": "Schedule", "actor": [{"reference": "Practitioner/d1"}]})),
+        Owner::Directory
+    );
+    let two = located(json!({"resourceType": "AllergyIntolerance",
+        "patient": {"reference": "Patient/a"}, "recorder": {"reference": "Patient/b"}}));
+    assert!(two[0].1.contains("Patient/a, Patient/b"), "{two:?}");
 }

@@ -263,7 +263,13 @@ impl<E: Runtime> Clinical<E> {
                 if_match: None,
             });
         }
-        let reference = resource.patient.as_deref().unwrap_or_default();
+        let Some(reference) = resource.patient() else {
+            return Err(Outcome::new(
+                400,
+                IssueType::NotSupported,
+                format!("this {resource_type} names no patient, so it is in no patient's compartment; only patients' records are kept here yet: name the patient as \"Patient/<pseudonym>\""),
+            ));
+        };
         let patient = reference.parse::<Pseudonym>().map_err(|_| {
             Outcome::new(400, IssueType::Value, format!("Patient/{reference} is not a patient on this ledger: patients are named by their 64-hex-digit pseudonym"))
         })?;

@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Derive custodia-fhir's R4 rules from the official definitions.
+
+The input is the HL7 package `hl7.fhir.r4.examples` 4.0.1 (it carries the
+specification's StructureDefinitions, ValueSets, CodeSystems,
+SearchParameters and CompartmentDefinitions beside the examples), unpacked:
+
+    npm pack hl7.fhir.r4.examples@4.0.1 && tar -xzf hl7.fhir.r4.examples-4.0.1.tgz
+    python3 tools/fhir-r4/generate.py package crates/custodia-fhir/src/r4/rules.json
+
+The output is committed; CI regenerates it and fails on any difference, so
+no rule in it is kept by hand. What it holds:
+
+- `resources`: every concrete R4 resource type.
+- `elements`: per element path (`Observation.status`, `Quantity.comparator`,
+  choice forms spelt out: `Observation.valueQuantity`), what a validator
+  needs beyond structure: the element's type (to walk into data types and
+  backbone elements), the value set of a required binding on a `code`, and
+  the resource types a Reference may target.
+- `value_sets`: the codes of each required value set that can be listed
+  from the package (`unlisted` names those that cannot: external code
+  systems such as MIME types).
+- `compartment`: per resource type, the element paths through which it
+  belongs to a patient's compartment (CompartmentDefinition `patient` and
+  the SearchParameters it names). Types absent are in no patient's
+  compartment.
+"""
+
+import json
+import os
+import re
+import sys
+
+SD_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
+
+
+def load(package, prefix):
+    for name in sorted(os.listdir(package)):
+        if name.startswith(prefix) and name.endswith(".json"):
+            with open(os.path.join(package, name), encoding="utf-8") as f:
+                yield json.load(f)
+
+
+def cap(s):
+    return s[0].upper() + s[1:]
+
+
+def structure(package):
+    resources, datatypes, primitives = [], {}, set()
+    for sd in load(package, "StructureDefinition-"):
+        if sd.get("derivation") != "specialization":
+            continue
+        kind = sd["kind"]
+        if kind == "primitive-type":
+            primitives.add(sd["type"])
+        elif kind == "resource" and not sd["abstract"]:
+            resources.append(sd)
+        elif kind == "complex-type":
+            datatypes[sd["type"]] = sd
+    return resources, datatypes, primitives
+
+
+def element_rules(sds, primitives, required_sets):
+    elements = {}
+    for sd in sds:
+        for e in sd["snapshot"]["element"]:
+            path = e["path"]
+            if "." not in path:
+                continue
+            if "contentReference" in e:
+                elements[path] = {"same_as": e["contentReference"].lstrip("#")}
+                continue
+            types = e.get("type", [])
+            binding = e.get("binding", {})
+            choice = path.endswith("[x]")
+            for t in types:
+                code = t["code"]
+                if code.startswith("http://hl7.org/fhirpath/"):
+                    continue  # id and extension url: System.String, format only
+                key = path[:-3] + cap(code) if choice else path
+                rule = {"type": code}
+                if code == "code" and binding.get("strength") == "required":
+                    vs = binding["valueSet"].split("|")[0]
+                    rule["value_set"] = vs
+                    required_sets.add(vs)
+                if code == "Reference":
+                    targets = sorted(
+                        p[len(SD_PREFIX):] for p in t.get("targetProfile", [])
+                        if p.startswith(SD_PREFIX)
+                    )
+                    if targets and "Resource" not in targets:
+                        rule["targets"] = targets
+                if code in primitives and len(rule) == 1:
+                    continue  # nothing to check beyond fhirkit's formats
+                elements[key] = rule
+    return elements
+
+
+def code_systems(package):
+    systems = {}
+    for cs in load(package, "CodeSystem-"):
+        systems[cs["url"]] = cs
+    return systems
+
+
+def concepts(concept_list, parent_chain=()):
+    """(code, ancestors) for every concept, nested ones included."""
+    for c in concept_list:
+        yield c["code"], parent_chain
+        yield from concepts(c.get("concept", []), parent_chain + (c["code"],))
+
+
+def expand(url, sets, systems, seen=()):
+    """The codes of value set `url`, or None if they cannot be listed."""
+    vs = sets.get(url)
+    if vs is None or url in seen:
+        return None
+    compose = vs.get("compose")
+    if compose is None:
+        return None
+
+    def part(inc):
+        codes = None
+        if "system" in inc:
+            cs = systems.get(inc["system"])
+            if "concept" in inc:
+                codes = {c["code"] for c in inc["concept"]}
+            elif cs is None or cs.get("content") != "complete":
+                return None
+            else:
+                listed = list(concepts(cs.get("concept", [])))
+                codes = {code for code, _ in listed}
+                for f in inc.get("filter", []):
+                    if f["op"] == "is-a":
+                        codes = {c for c, up in listed if c == f["value"] or f["value"] in up}
+                    elif f["op"] == "descendent-of":
+                        codes = {c for c, up in listed if f["value"] in up}
+                    else:
+                        return None
+        for other in inc.get("valueSet", []):
+            more = expand(other.split("|")[0], sets, systems, seen + (url,))
+            if more is None:
+                return None
+            codes = more if codes is None else codes & more
+        return codes
+
+    result = set()
+    for inc in compose.get("include", []):
+        codes = part(inc)
+        if codes is None:
+            return None
+        result |= codes
+    for exc in compose.get("exclude", []):
+        codes = part(exc)
+        if codes is None:
+            return None
+        result -= codes
+    return sorted(result)
+
+
+def compartment(package, resource_names):
+    params = {}
+    for sp in load(package, "SearchParameter-"):
+        expression = sp.get("expression") or ""
+        for base in sp.get("base", []):
+            paths = []
+            for alternative in expression.split("|"):
+                alternative = alternative.strip()
+                m = re.match(r"^" + base + r"\.([A-Za-z.]+?)(\.where\(.*\))?$", alternative)
+                if m:
+                    paths.append(m.group(1))
+            params[(base, sp["code"])] = paths
+    with open(os.path.join(package, "CompartmentDefinition-patient.json"), encoding="utf-8") as f:
+        definition = json.load(f)
+    out = {}
+    for r in definition["resource"]:
+        if r["code"] not in resource_names or not r.get("param"):
+            continue
+        paths = []
+        for p in r["param"]:
+            if p == "{def}":
+                continue  # the Patient itself
+            for path in params.get((r["code"], p), []):
+                if path not in paths:
+                    paths.append(path)
+        out[r["code"]] = paths
+    return out
+
+
+def main():
+    package, output = sys.argv[1], sys.argv[2]
+    resources, datatypes, primitives = structure(package)
+    resource_names = sorted(sd["type"] for sd in resources)
+    required_sets = set()
+    elements = element_rules(resources + list(datatypes.values()), primitives, required_sets)
+    sets = {vs["url"]: vs for vs in load(package, "ValueSet-")}
+    systems = code_systems(package)
+    value_sets, unlisted = {}, []
+    for url in sorted(required_sets):
+        codes = expand(url, sets, systems)
+        if codes is None:
+            unlisted.append(url)
+        else:
+            value_sets[url] = codes
+    for rule in elements.values():
+        if rule.get("value_set") in unlisted:
+            del rule["value_set"]
+    rules = {
+        "source": "hl7.fhir.r4.examples 4.0.1",
+        "resources": resource_names,
+        "datatypes": sorted(datatypes),
+        "elements": dict(sorted(elements.items())),
+        "value_sets": value_sets,
+        "unlisted": unlisted,
+        "compartment": compartment(package, set(resource_names)),
+    }
+    with open(output, "w", encoding="utf-8") as f:
+        json.dump(rules, f, indent=0, sort_keys=False)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
