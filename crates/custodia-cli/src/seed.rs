@@ -146,6 +146,25 @@ fn clinical(dir: &Path) -> Result<()> {
         )?;
         save_key(&dir.join(org).join("keys").join(file), &key)?;
     }
+    // Directory data (in no patient's compartment): St Mary's and one of
+    // its doctors, read by every member's agents.
+    let node = api(dir, "st-mary")?;
+    let clinician = crate::client::read_key(&dir.join("st-mary").join("keys/clinician.key"))?;
+    let bearer = token(&node, &clinician, Duration::from_secs(3600))?;
+    for (t, body) in [
+        (
+            "Organization",
+            json!({ "resourceType": "Organization", "name": "St Mary's Hospital", "active": true }),
+        ),
+        (
+            "Practitioner",
+            json!({ "resourceType": "Practitioner", "name": [{ "family": "Osler", "given": ["William"] }] }),
+        ),
+    ] {
+        let created = post_fhir(&node, &bearer, t, &body)?;
+        let id = created["id"].as_str().unwrap_or_default();
+        println!("  directory {t:<12} at st-mary           {t}/{id}");
+    }
     for (slug, custodian, name, types) in PATIENTS {
         let node = api(dir, custodian)?;
         let clinician = crate::client::read_key(&dir.join(custodian).join("keys/clinician.key"))?;

@@ -97,7 +97,10 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     let patient: Pseudonym = patient_id.parse().unwrap();
     assert_eq!(created["meta"]["versionId"], "1");
     let mut ids = vec![("Patient".to_string(), patient_id.clone())];
-    for t in custodia_fhir::SUPPORTED.iter().filter(|t| **t != "Patient") {
+    for t in custodia_fhir::EXAMPLE_TYPES
+        .iter()
+        .filter(|t| **t != "Patient")
+    {
         let mut body = custodia_fhir::example(t, &patient_id).unwrap();
         body["text"] = json!({ "status": "generated", "div": format!("<div>{NAME} {MRN}</div>") });
         let (code, created) = st_mary.call("POST", &format!("/fhir/{t}"), Some(body), &[]);
@@ -442,11 +445,11 @@ fn records_are_written_once_read_with_consent_and_every_access_is_disclosed() {
     outcome(code, &body, 400, "Observation.status is required");
     let (code, body) = st_mary.call(
         "POST",
-        "/fhir/Basic",
-        Some(json!({"resourceType": "Basic"})),
+        "/fhir/Basics",
+        Some(json!({"resourceType": "Basics"})),
         &[],
     );
-    outcome(code, &body, 404, "not kept here");
+    outcome(code, &body, 404, "not a FHIR R4 resource type");
     let wrong_type = reqwest::blocking::Client::new()
         .post(format!("{}/fhir/Patient", st_mary.api))
         .header("authorization", format!("Bearer {}", st_mary.token))

@@ -5,12 +5,10 @@
 
 mod common;
 
-use common::clinical::{now_ms, transact, Fhir};
+use common::clinical::{enrol_and_consent, transact, Fhir};
 use common::Consortium;
 use commonware_cryptography::Signer as _;
-use custodia_types::{
-    AgentKind, Body, ConsentGrant, Grantee, OrgId, PrivateKey, Pseudonym, Purpose,
-};
+use custodia_types::{AgentKind, Body, PrivateKey, Pseudonym};
 use serde_json::json;
 use std::time::Duration;
 
@@ -86,25 +84,14 @@ fn members_talk_over_https_and_refuse_a_peer_they_cannot_verify() {
     );
     let patient: Pseudonym = id.parse().unwrap();
     let patient_key = PrivateKey::from_seed(3_003);
-    transact(
+    enrol_and_consent(
         &c,
         &admin(st_mary),
         1,
-        Body::EnrolPatient {
-            patient,
-            key: patient_key.public_key(),
-        },
+        patient,
+        &patient_key,
+        "riverside-clinic",
     );
-    let consent = Body::GrantConsent(ConsentGrant {
-        grantee: Grantee::Org {
-            org: OrgId::new("riverside-clinic").unwrap(),
-        },
-        scope: vec![],
-        purpose: Purpose::Treatment,
-        from_ms: 0,
-        until_ms: now_ms() + 3_600_000,
-    });
-    transact(&c, &patient_key, 0, consent);
 
     // Riverside reads it: St Mary's released the key over HTTPS.
     let path = format!("/fhir/Patient/{id}");

@@ -1,7 +1,22 @@
-//! A minimal valid example of every supported type, about one patient:
-//! what the demo seeds and the tests send.
+//! A minimal valid example of the commonest clinical types, about one
+//! patient: what the demo seeds and the tests send.
 
 use serde_json::{json, Value};
+
+/// The types [`example`] has an example of.
+pub const EXAMPLE_TYPES: &[&str] = &[
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "Procedure",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+    "DiagnosticReport",
+    "DocumentReference",
+    "ImagingStudy",
+];
 
 pub fn example(resource_type: &str, patient_id: &str) -> Option<Value> {
     let subject = json!({ "reference": format!("Patient/{patient_id}") });

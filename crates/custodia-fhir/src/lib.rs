@@ -11,31 +11,16 @@ pub mod search;
 mod transaction;
 mod validate;
 
-pub use examples::example;
+pub use examples::{example, EXAMPLE_TYPES};
 pub use outcome::{IssueType, Outcome};
 pub use resources::{
     audit_event, bundle, capability_statement, consent, AuditFacts, BundleEntry, BundleKind,
-    ConsentFacts,
+    ConsentFacts, LEDGER_VIEWS,
 };
 pub use transaction::{
     parse_transaction, transaction_response, Method, TransactionEntry, TransactionResult,
 };
 pub use validate::{parse, set_meta, Owner, Resource};
-
-/// The resource types this server keeps.
-pub const SUPPORTED: &[&str] = &[
-    "Patient",
-    "Encounter",
-    "Observation",
-    "Condition",
-    "Procedure",
-    "MedicationRequest",
-    "AllergyIntolerance",
-    "Immunization",
-    "DiagnosticReport",
-    "DocumentReference",
-    "ImagingStudy",
-];
 
 /// The version an ETag names: `W/"3"` (as this server sends them) or
 /// `"3"`; `None` if it names none.

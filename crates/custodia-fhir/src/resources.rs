@@ -1,6 +1,6 @@
 //! Resources the server answers with.
 
-use crate::SUPPORTED;
+use crate::r4;
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +51,11 @@ pub fn bundle(
     })
 }
 
+/// The R4 types whose resources the ledger derives from its own chain
+/// rather than storing what clients send: AuditEvent (the audit trail) and
+/// Consent (patients' signed consents). They are read, not written.
+pub const LEDGER_VIEWS: &[&str] = &["AuditEvent", "Consent"];
+
 /// The server's CapabilityStatement (`GET /fhir/metadata`).
 pub fn capability_statement(base_url: &str, software_version: &str, date: &str) -> Value {
     let search_params = json!([
@@ -60,8 +65,12 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
         { "name": "_lastUpdated", "type": "date", "documentation": "ge/gt/le/lt/eq prefixes" },
         { "name": "_count", "type": "number", "documentation": "Page size (default 20, at most 100)" }
     ]);
-    let resources: Vec<Value> = SUPPORTED
+    // Every R4 type is kept, but for the ledger's own views (audit trail,
+    // consents: written only through the chain) and files (Binary: the raw
+    // file streamed in and out, found through what points to it).
+    let resources: Vec<Value> = r4::resource_types()
         .iter()
+        .filter(|t| !LEDGER_VIEWS.contains(&t.as_str()) && t.as_str() != "Binary")
         .map(|t| {
             json!({
                 "type": t,
@@ -75,7 +84,11 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
                 "searchParam": search_params,
             })
         })
-        .chain(["AuditEvent", "Consent"].iter().map(|t| {
+        .chain(std::iter::once(json!({
+            "type": "Binary",
+            "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "vread" }, { "code": "delete" }],
+        })))
+        .chain(LEDGER_VIEWS.iter().map(|t| {
             json!({
                 "type": t,
                 "interaction": [{ "code": "search-type" }],

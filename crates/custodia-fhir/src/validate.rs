@@ -124,42 +124,43 @@ fn references_at<'a>(value: &'a Value, path: &str, out: &mut Vec<&'a str>) {
     }
 }
 
-/// Whose record this is: R4's Patient compartment names the elements
-/// through which a resource of each type belongs to a patient. One that
-/// names a patient there (as `Patient/<id>`) is that patient's record; one
-/// that names none (a Schedule of a practitioner, an Observation of a
-/// device) is in no patient's compartment: directory data. One that names
-/// several patients is refused: every record is governed by one patient's
-/// consent.
+/// Whose record this is. R4's Patient compartment names the elements
+/// through which a resource of each type belongs to a patient: one that
+/// names a patient there is that patient's record. One that names none
+/// there but points to a patient elsewhere (a Task `for` a patient, a
+/// Device implanted in one, a Provenance the patient signed) is governed
+/// as that patient's record too, though R4's compartment leaves it out:
+/// directory data is read by every member without consent, and nothing
+/// that points to a patient may become it. One that names several
+/// patients is refused: every record is governed by one patient's
+/// consent. The rest is directory data.
 fn owner(resource_type: &str, json: &Value, issues: &mut Vec<Issue>) -> Owner {
     if resource_type == "Patient" {
         return Owner::ThePatient;
     }
-    let Some(paths) = r4::compartment_paths(resource_type) else {
-        return Owner::Directory;
-    };
-    let mut references = Vec::new();
+    let paths = r4::compartment_paths(resource_type).unwrap_or_default();
+    let mut found: Vec<(String, &str)> = Vec::new();
     for path in paths {
+        let mut references = Vec::new();
         references_at(json, path, &mut references);
+        let at = format!("{resource_type}.{path}");
+        found.extend(references.into_iter().map(|r| (at.clone(), r)));
     }
-    let mut patients: Vec<&str> = references
-        .into_iter()
-        .filter_map(|r| r.strip_prefix("Patient/"))
-        .map(|r| r.split('/').next().unwrap_or(r))
-        .collect();
+    found.retain(|(_, r)| patient_id(r).is_some());
+    if found.is_empty() {
+        patient_references_anywhere(json, resource_type, &mut found);
+    }
+    let mut patients: Vec<&str> = found.iter().filter_map(|(_, r)| patient_id(r)).collect();
     patients.sort_unstable();
     patients.dedup();
-    let elements = paths
-        .iter()
-        .map(|p| format!("{resource_type}.{p}"))
-        .collect::<Vec<_>>();
+    let at = || found.first().map(|(at, _)| at.clone()).unwrap_or_default();
     match patients.as_slice() {
-        [one] if valid_id(one) => Owner::Patient(one.to_string()),
         [] => Owner::Directory,
+        [one] if valid_id(one) => Owner::Patient(one.to_string()),
         [bad] => {
             issues.push(issue(
                 IssueType::Value,
-                elements[0].clone(),
+                at(),
                 format!("\"Patient/{bad}\" does not name a patient: a logical id is 1-64 characters of A-Z, a-z, 0-9, '-' and '.'"),
             ));
             Owner::Directory
@@ -167,15 +168,53 @@ fn owner(resource_type: &str, json: &Value, issues: &mut Vec<Issue>) -> Owner {
         several => {
             issues.push(issue(
                 IssueType::Invalid,
-                elements[0].clone(),
+                at(),
                 format!(
-                    "this {resource_type} names {} patients ({}); a record here belongs to exactly one patient, whose consent governs it",
+                    "this {resource_type} points to {} patients ({}); a record here belongs to exactly one patient, whose consent governs it",
                     several.len(),
                     several.iter().map(|p| format!("Patient/{p}")).collect::<Vec<_>>().join(", ")
                 ),
             ));
             Owner::Directory
         }
+    }
+}
+
+/// The patient a reference names: `Patient/<id>`, with or without a
+/// version (`/_history/2`) or a base URL before it.
+fn patient_id(reference: &str) -> Option<&str> {
+    let after = match reference.strip_prefix("Patient/") {
+        Some(rest) => rest,
+        None => reference.rsplit_once("/Patient/")?.1,
+    };
+    after.split('/').next()
+}
+
+/// Every reference to a patient in `value`, with its FHIRPath location
+/// under `location`.
+fn patient_references_anywhere<'a>(
+    value: &'a Value,
+    location: &str,
+    found: &mut Vec<(String, &'a str)>,
+) {
+    match value {
+        Value::Object(object) => {
+            for (key, inner) in object {
+                let here = format!("{location}.{key}");
+                match inner.as_str() {
+                    Some(reference) if key == "reference" && patient_id(reference).is_some() => {
+                        found.push((here, reference))
+                    }
+                    _ => patient_references_anywhere(inner, &here, found),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                patient_references_anywhere(item, &format!("{location}[{i}]"), found);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -1,4 +1,4 @@
-use custodia_fhir::{example, parse, set_meta, IssueType, Outcome, SUPPORTED};
+use custodia_fhir::{example, parse, set_meta, IssueType, Outcome, EXAMPLE_TYPES};
 use serde_json::{json, Value};
 
 fn refused(body: Value, expected: Option<&str>) -> Outcome {
@@ -7,7 +7,7 @@ fn refused(body: Value, expected: Option<&str>) -> Outcome {
 
 #[test]
 fn every_supported_type_has_a_valid_example_that_names_its_patient() {
-    for t in SUPPORTED {
+    for t in EXAMPLE_TYPES {
         let body = example(t, "p-1").unwrap();
         let resource = parse(body.to_string().as_bytes(), Some(t)).unwrap();
         assert_eq!(resource.resource_type, *t);
@@ -132,9 +132,12 @@ fn the_capability_statement_lists_every_type_and_the_views() {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    for t in SUPPORTED.iter().chain(["AuditEvent", "Consent"].iter()) {
-        assert!(types.contains(t), "{t}");
+    // Every R4 type, once.
+    for t in custodia_fhir::r4::resource_types() {
+        let listed = types.iter().filter(|listed| *listed == t).count();
+        assert_eq!(listed, 1, "{t}");
     }
+    assert_eq!(types.len(), 146);
 }
 
 #[test]
@@ -266,7 +269,29 @@ fn the_patient_compartment_decides_whose_record_a_resource_is() {
         owner(json!({"resourceType": "Schedule", "actor": [{"reference": "Practitioner/d1"}]})),
         Owner::Directory
     );
+    // What points to a patient outside R4's compartment elements is that
+    // patient's record all the same: never directory data.
+    assert_eq!(
+        owner(
+            json!({"resourceType": "Task", "status": "ready", "intent": "order",
+            "for": {"reference": "Patient/p1"}})
+        ),
+        Owner::Patient("p1".into())
+    );
+    assert_eq!(
+        owner(
+            json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "Device/d"},
+            "focus": [{"reference": "https://elsewhere.example/fhir/Patient/p3/_history/2"}]})
+        ),
+        Owner::Patient("p3".into())
+    );
     let two = located(json!({"resourceType": "AllergyIntolerance",
         "patient": {"reference": "Patient/a"}, "recorder": {"reference": "Patient/b"}}));
     assert!(two[0].1.contains("Patient/a, Patient/b"), "{two:?}");
+    let list = located(
+        json!({"resourceType": "List", "status": "current", "mode": "working",
+        "entry": [{"item": {"reference": "Patient/a"}}, {"item": {"reference": "Patient/b"}}]}),
+    );
+    assert_eq!(list[0].0, "List.entry[0].item.reference", "{list:?}");
 }

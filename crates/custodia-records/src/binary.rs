@@ -117,7 +117,7 @@ impl<E: Runtime> Clinical<E> {
         });
         let prepared = Prepared {
             record: RecordVersion {
-                patient,
+                patient: Some(patient),
                 resource_type: ResourceType::Binary,
                 id,
                 version,

@@ -58,6 +58,8 @@ pub enum Rejection {
     UnknownPatient(String),
     #[error("record {0}: a Patient's id is its pseudonym, and a record's patient cannot change")]
     PatientIdMismatch(String),
+    #[error("an access names a patient's compartment, a directory resource, or both")]
+    AccessNamesNothing,
     #[error("{0}")]
     NotAllowed(&'static str),
     #[error("a consent's period must end after it starts")]

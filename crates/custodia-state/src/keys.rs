@@ -67,6 +67,18 @@ pub fn patient_record(patient: &Pseudonym, index: u64) -> Vec<u8> {
     format!("patient/{patient}/records/{index}").into_bytes()
 }
 
+/// How many resources an organisation holds as custodian (u64): its
+/// node rebuilds its local search index from them at start.
+pub fn custodian_records(org: &OrgId) -> Vec<u8> {
+    format!("org/{org}/records").into_bytes()
+}
+
+/// The `index`th resource an organisation holds as custodian: `Type/id`
+/// (JSON).
+pub fn custodian_record(org: &OrgId, index: u64) -> Vec<u8> {
+    format!("org/{org}/records/{index}").into_bytes()
+}
+
 /// The `seq`th erasure: `Type/id` of the erased resource. Every node
 /// follows this log to delete its replicas.
 pub fn erased(seq: u64) -> Vec<u8> {

@@ -48,12 +48,15 @@ pub enum Asker<'a> {
 
 /// What is asked about.
 pub enum Target<'a> {
-    /// A resource (`Type/id`) or a patient's compartment.
+    /// A resource (`Type/id`) or a patient's compartment: a
+    /// `Custodia::Record` when it is a patient's, a
+    /// `Custodia::DirectoryEntry` (no `patient` attribute) when it is
+    /// directory data, in no patient's compartment.
     Record {
         /// `Type/id`, or `Patient/<pseudonym>` for the compartment.
         name: &'a str,
         resource_type: &'a str,
-        patient: &'a Pseudonym,
+        patient: Option<&'a Pseudonym>,
         custodian: &'a OrgId,
         /// The agent who wrote the version in question, if one exists.
         /// (Its key in hex, as the record keeps it: no need to decode a
@@ -227,6 +230,7 @@ struct Types {
     org: EntityTypeName,
     patient: EntityTypeName,
     record: EntityTypeName,
+    directory_entry: EntityTypeName,
     audit_log: EntityTypeName,
     action: EntityTypeName,
 }
@@ -243,6 +247,7 @@ fn types() -> &'static Types {
             org: name("Org"),
             patient: name("Patient"),
             record: name("Record"),
+            directory_entry: name("DirectoryEntry"),
             audit_log: name("AuditLog"),
             action: name("Action"),
         }
@@ -296,20 +301,25 @@ fn build(q: &Question<'_>) -> Result<(Request, Entities), String> {
             custodian,
             author,
         } => {
-            let resource = uid(&types().record, name);
-            let patient = uid(&types().patient, &patient.to_hex());
+            let kind = match patient {
+                Some(_) => &types().record,
+                None => &types().directory_entry,
+            };
+            let resource = uid(kind, name);
             let custodian = uid(&types().org, custodian.as_str());
             let mut attrs = HashMap::from([
                 ("type".to_string(), string(resource_type)),
-                (
-                    "patient".to_string(),
-                    RestrictedExpression::new_entity_uid(patient),
-                ),
                 (
                     "custodian".to_string(),
                     RestrictedExpression::new_entity_uid(custodian),
                 ),
             ]);
+            if let Some(patient) = patient {
+                attrs.insert(
+                    "patient".to_string(),
+                    RestrictedExpression::new_entity_uid(uid(&types().patient, &patient.to_hex())),
+                );
+            }
             if let Some(author) = author {
                 attrs.insert(
                     "author".to_string(),
@@ -416,7 +426,7 @@ mod tests {
         let record = || Target::Record {
             name: "Observation/1",
             resource_type: "Observation",
-            patient: &patient,
+            patient: Some(&patient),
             custodian: &org,
             author: None,
         };
@@ -441,6 +451,45 @@ mod tests {
             answer.reasons[0].starts_with("rule no-night-reads could not be evaluated"),
             "{answer:?}"
         );
+    }
+
+    #[test]
+    fn directory_data_is_read_by_every_members_agents_and_written_by_its_custodian_only() {
+        use commonware_cryptography::Signer as _;
+        let key = KeyId::from(custodia_types::PrivateKey::from_seed(1).public_key());
+        let (own, other) = (
+            OrgId::new("st-mary").unwrap(),
+            OrgId::new("riverside").unwrap(),
+        );
+        let entry = || Target::Record {
+            name: "Practitioner/dr-osler",
+            resource_type: "Practitioner",
+            patient: None,
+            custodian: &own,
+            author: None,
+        };
+        let asks = |org: &OrgId, role, action| {
+            ask(DEFAULT_POLICY, agent(&key, org, role), action, entry())
+        };
+        let read = asks(&other, OrgRole::Payer, AccessAction::Read);
+        assert!(read.permit, "{read:?}");
+        assert!(
+            read.reasons.contains(&"directory-reads".to_string()),
+            "{read:?}"
+        );
+        assert!(asks(&own, OrgRole::Provider, AccessAction::Write).permit);
+        assert!(!asks(&other, OrgRole::Provider, AccessAction::Write).permit);
+        // Regulators see no content, directory or not.
+        assert!(!asks(&other, OrgRole::Regulator, AccessAction::Read).permit);
+        // A patient's own-records rule never meets directory data.
+        let patient = Pseudonym::random();
+        let answer = ask(
+            DEFAULT_POLICY,
+            Asker::Patient(&patient),
+            AccessAction::Read,
+            entry(),
+        );
+        assert_eq!(answer.reasons, ["no policy permits this"], "{answer:?}");
     }
 
     #[test]

@@ -153,7 +153,8 @@ pub struct PatientEntry {
 /// A resource's latest version and who holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordHead {
-    pub patient: Pseudonym,
+    /// The patient whose record it is; none for directory data.
+    pub patient: Option<Pseudonym>,
     pub custodian: OrgId,
     pub version: u64,
     /// Set once the custodian erased it (keys and ciphertext destroyed).

@@ -352,7 +352,7 @@ fn one_body_of_each_kind() -> Vec<Body> {
     let patient = Pseudonym::new([1; 32]);
     let agent = PrivateKey::from_seed(7).public_key();
     let version = RecordVersion {
-        patient,
+        patient: Some(patient),
         resource_type: ResourceType::Patient,
         id: LogicalId::new(patient.to_hex()).unwrap(),
         version: 1,
@@ -410,7 +410,7 @@ fn one_body_of_each_kind() -> Vec<Body> {
         },
         Body::Access(AccessRequest {
             agent: (&agent).into(),
-            patient,
+            patient: Some(patient),
             resource: None,
             action: AccessAction::Read,
             purpose: Purpose::Treatment,

@@ -85,7 +85,10 @@ pub struct AccessRequest {
     /// Who asked: an agent of the signing organisation, or a patient.
     #[serde(with = "hexser")]
     pub agent: KeyId,
-    pub patient: Pseudonym,
+    /// The patient whose compartment is asked about; `None` for a directory
+    /// resource (in no patient's compartment), which `resource` then names.
+    /// The state machine refuses a request that names neither.
+    pub patient: Option<Pseudonym>,
     /// The resource, or none for a search over the patient's records.
     pub resource: Option<ResourceRef>,
     pub action: AccessAction,
@@ -238,7 +241,7 @@ impl Read for AccessRequest {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
             agent: KeyId::read(buf)?,
-            patient: Pseudonym::read(buf)?,
+            patient: Option::<Pseudonym>::read(buf)?,
             resource: Option::<ResourceRef>::read(buf)?,
             action: AccessAction::read(buf)?,
             purpose: Purpose::read(buf)?,

@@ -14,6 +14,7 @@ pub mod hexser;
 mod ids;
 mod key_id;
 mod record;
+mod resource_type;
 mod token;
 mod tx;
 
@@ -29,7 +30,8 @@ pub use domain::{DomainTx, DomainTxError, MAX_DOMAIN_NAME_LEN, MAX_DOMAIN_PAYLOA
 pub use genesis::{Genesis, GenesisError, Params};
 pub use ids::{IdError, OrgId, OrgRole};
 pub use key_id::KeyId;
-pub use record::{LogicalId, Pseudonym, RecordIdError, RecordVersion, ResourceType};
+pub use record::{LogicalId, Pseudonym, RecordIdError, RecordVersion};
+pub use resource_type::ResourceType;
 pub use token::{AuthToken, TokenError, TOKEN_NAMESPACE};
 pub use tx::{SignedTx, TxDecodeError, TxPayload, MAX_TX_BYTES, TX_NAMESPACE};
 

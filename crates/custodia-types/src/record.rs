@@ -4,33 +4,12 @@
 
 use crate::{
     codec_util::{read_str, str_size, write_str},
-    hexser,
-    ids::tagged_enum,
-    Digest, KeyId,
+    hexser, Digest, KeyId, ResourceType,
 };
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error, FixedSize, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-tagged_enum! {
-    /// The FHIR R4 resource types the ledger keeps.
-    ResourceType {
-        Patient = 0 => "Patient",
-        Encounter = 1 => "Encounter",
-        Observation = 2 => "Observation",
-        Condition = 3 => "Condition",
-        Procedure = 4 => "Procedure",
-        MedicationRequest = 5 => "MedicationRequest",
-        AllergyIntolerance = 6 => "AllergyIntolerance",
-        Immunization = 7 => "Immunization",
-        DiagnosticReport = 8 => "DiagnosticReport",
-        DocumentReference = 9 => "DocumentReference",
-        ImagingStudy = 10 => "ImagingStudy",
-        // A file (imaging, PDF), streamed to and from the vault.
-        Binary = 11 => "Binary",
-    }
-}
 
 /// A patient's pseudonymous id: 32 random bytes chosen by the custodian
 /// when the patient is first recorded. On chain and in FHIR (as the
@@ -195,7 +174,12 @@ impl Read for LogicalId {
 /// prove the content is what was recorded, and nobody else learns anything.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordVersion {
-    pub patient: Pseudonym,
+    /// The patient whose record it is; `None` for directory data (a
+    /// resource in no patient's compartment: Practitioner, Organization,
+    /// Location...). The node decides which from the resource, by R4's
+    /// Patient compartment; the state machine checks that a Patient names
+    /// itself.
+    pub patient: Option<Pseudonym>,
     pub resource_type: ResourceType,
     pub id: LogicalId,
     /// 1 for a new resource, then one more than the version it replaces.
@@ -230,7 +214,7 @@ impl Write for RecordVersion {
 
 impl EncodeSize for RecordVersion {
     fn encode_size(&self) -> usize {
-        Pseudonym::SIZE
+        self.patient.encode_size()
             + self.resource_type.encode_size()
             + self.id.encode_size()
             + self.version.encode_size()
@@ -246,7 +230,7 @@ impl Read for RecordVersion {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, Error> {
         Ok(Self {
-            patient: Pseudonym::read(buf)?,
+            patient: Option::<Pseudonym>::read(buf)?,
             resource_type: ResourceType::read(buf)?,
             id: LogicalId::read(buf)?,
             version: u64::read(buf)?,
@@ -267,7 +251,7 @@ mod tests {
 
     fn version() -> RecordVersion {
         RecordVersion {
-            patient: Pseudonym::new([7; 32]),
+            patient: Some(Pseudonym::new([7; 32])),
             resource_type: ResourceType::MedicationRequest,
             id: LogicalId::new("rx-1.a").unwrap(),
             version: 2,
@@ -291,7 +275,14 @@ mod tests {
                 id: LogicalId::new("p").unwrap(),
             },
             Body::WriteRecords {
-                versions: vec![version(), version()],
+                versions: vec![
+                    version(),
+                    RecordVersion {
+                        patient: None,
+                        resource_type: ResourceType::Organization,
+                        ..version()
+                    },
+                ],
             },
             Body::QueryAudit {
                 agent: version().author,
@@ -398,7 +389,7 @@ mod tests {
             },
             Body::Access(AccessRequest {
                 agent,
-                patient: Pseudonym::new([2; 32]),
+                patient: Some(Pseudonym::new([2; 32])),
                 resource: Some(ResourceRef {
                     resource_type: ResourceType::Observation,
                     id: LogicalId::new("obs-1").unwrap(),
@@ -409,7 +400,18 @@ mod tests {
             }),
             Body::Access(AccessRequest {
                 agent,
-                patient: Pseudonym::new([2; 32]),
+                patient: None,
+                resource: Some(ResourceRef {
+                    resource_type: ResourceType::Practitioner,
+                    id: LogicalId::new("dr-osler").unwrap(),
+                }),
+                action: AccessAction::Read,
+                purpose: Purpose::Treatment,
+                break_glass: None,
+            }),
+            Body::Access(AccessRequest {
+                agent,
+                patient: Some(Pseudonym::new([2; 32])),
                 resource: None,
                 action: AccessAction::Search,
                 purpose: Purpose::Payment,
@@ -433,6 +435,9 @@ mod tests {
         let p = Pseudonym::random();
         assert_eq!(p.to_hex().parse::<Pseudonym>().unwrap(), p);
         assert_eq!("ImagingStudy".parse(), Ok(ResourceType::ImagingStudy));
+        // Every R4 type.
+        assert_eq!(ResourceType::ALL.len(), 146);
+        assert_eq!("Practitioner".parse(), Ok(ResourceType::Practitioner));
         assert_eq!("imagingstudy".parse::<ResourceType>(), Err(()));
     }
 

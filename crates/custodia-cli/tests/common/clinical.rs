@@ -5,7 +5,9 @@
 use super::{await_finalized, sign, submit, Consortium};
 use commonware_cryptography::Signer as _;
 use custodia_node::home::Home;
-use custodia_types::{AgentKind, AuthToken, Body, OrgId, PrivateKey};
+use custodia_types::{
+    AgentKind, AuthToken, Body, ConsentGrant, Grantee, OrgId, PrivateKey, Pseudonym, Purpose,
+};
 use serde_json::Value;
 use std::{
     io::Read,
@@ -93,6 +95,34 @@ pub fn transact(c: &Consortium, key: &PrivateKey, nonce: u64, body: Body) {
         // Panics unless it was applied ("finalized", not "rejected").
         await_finalized(&node.api, &tx.id(), Duration::from_secs(30));
     }
+}
+
+/// The custodian (its admin, at `admin_nonce`) enrols `patient` with
+/// `key`, and the patient's first transaction consents to `grantee` for
+/// treatment, for an hour.
+pub fn enrol_and_consent(
+    c: &Consortium,
+    custodian_admin: &PrivateKey,
+    admin_nonce: u64,
+    patient: Pseudonym,
+    key: &PrivateKey,
+    grantee: &str,
+) {
+    let enrol = Body::EnrolPatient {
+        patient,
+        key: key.public_key(),
+    };
+    transact(c, custodian_admin, admin_nonce, enrol);
+    let consent = Body::GrantConsent(ConsentGrant {
+        grantee: Grantee::Org {
+            org: OrgId::new(grantee).unwrap(),
+        },
+        scope: vec![],
+        purpose: Purpose::Treatment,
+        from_ms: 0,
+        until_ms: now_ms() + 3_600_000,
+    });
+    transact(c, key, 0, consent);
 }
 
 /// Every file under `dir` but vault objects (ciphertexts) holding `needle`.

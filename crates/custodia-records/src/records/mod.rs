@@ -12,7 +12,7 @@ pub(super) use write::Prepared;
 
 use crate::{caller::Caller, now_ms, pending::Unrecorded, rfc3339, unavailable, Clinical};
 use custodia_engine::engine::Runtime;
-use custodia_fhir::{IssueType, Method, Outcome, Resource, TransactionEntry};
+use custodia_fhir::{IssueType, Method, Outcome, Owner, Resource, TransactionEntry};
 use custodia_state::{
     keys,
     modules::{may_erase, may_write_version},
@@ -58,12 +58,28 @@ fn parse_type(text: &str) -> Result<ResourceType, Outcome> {
         Outcome::new(
             404,
             IssueType::NotSupported,
-            format!(
-                "resource type {text:?} is not kept here; supported: {}",
-                custodia_fhir::SUPPORTED.join(", ")
-            ),
+            format!("{text:?} is not a FHIR R4 resource type (the names are case-sensitive: Patient, Observation, ...; GET /fhir/metadata lists them)"),
         )
     })
+}
+
+/// A type whose resources clients write: not one of the ledger's own
+/// views (`custodia_fhir::LEDGER_VIEWS`), which the chain derives.
+fn parse_writable_type(text: &str) -> Result<ResourceType, Outcome> {
+    let resource_type = parse_type(text)?;
+    match resource_type {
+        ResourceType::AuditEvent => Err(Outcome::new(
+            405,
+            IssueType::NotSupported,
+            "AuditEvents are written by the ledger itself: every read and write is recorded on chain. Read them with GET /fhir/AuditEvent?patient=Patient/<pseudonym>",
+        )),
+        ResourceType::Consent => Err(Outcome::new(
+            405,
+            IssueType::NotSupported,
+            "a consent is signed by the patient as a chain transaction (custodia tx --body '{\"type\":\"grant_consent\",...}'); read them with GET /fhir/Consent?patient=Patient/<pseudonym>",
+        )),
+        other => Ok(other),
+    }
 }
 
 pub(super) fn refuse_patient_writers(caller: &Caller) -> Result<(), Outcome> {
@@ -104,7 +120,7 @@ impl<E: Runtime> Clinical<E> {
     pub(super) async fn access(
         &self,
         caller: &Caller,
-        patient: Pseudonym,
+        patient: Option<Pseudonym>,
         resource: Option<ResourceRef>,
         action: AccessAction,
     ) -> Result<(Digest, AuditEvent), Outcome> {

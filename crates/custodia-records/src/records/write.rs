@@ -8,7 +8,8 @@ use super::*;
 pub(super) struct Target {
     resource_type: ResourceType,
     id: LogicalId,
-    patient: Pseudonym,
+    /// `None` for directory data.
+    patient: Option<Pseudonym>,
     /// The version a version-aware update must replace (`If-Match`).
     if_match: Option<u64>,
 }
@@ -29,7 +30,7 @@ impl<E: Runtime> Clinical<E> {
         if_match: Option<u64>,
         body: &[u8],
     ) -> Result<(Version, bool), Outcome> {
-        let resource_type = parse_type(type_name)?;
+        let resource_type = parse_writable_type(type_name)?;
         let resource = custodia_fhir::parse(body, Some(type_name))?;
         refuse_patient_writers(caller)?;
         if let (Some(url_id), Some(body_id)) = (id, resource.id.as_deref()) {
@@ -76,7 +77,7 @@ impl<E: Runtime> Clinical<E> {
         })?;
         let mut targets = Vec::with_capacity(entries.len());
         for entry in &entries {
-            let resource_type = parse_type(&entry.resource.resource_type)?;
+            let resource_type = parse_writable_type(&entry.resource.resource_type)?;
             let if_match = match entry.method {
                 Method::Update { if_match } => if_match,
                 Method::Create => None,
@@ -92,7 +93,7 @@ impl<E: Runtime> Clinical<E> {
         let created_patients: Vec<Pseudonym> = targets
             .iter()
             .filter(|target| target.resource_type == ResourceType::Patient)
-            .map(|target| target.patient)
+            .filter_map(|target| target.patient)
             .collect();
         let mut content = Unrecorded::new(&self.objects, &self.keyring);
         let mut prepared = Vec::with_capacity(entries.len());
@@ -141,7 +142,9 @@ impl<E: Runtime> Clinical<E> {
         if let Some(expected) = if_match.filter(|expected| *expected != current) {
             return Err(stale(resource_type, &id, current, expected));
         }
-        if resource_type != ResourceType::Patient && !created_patients.contains(&patient) {
+        let new_in_compartment = patient
+            .filter(|p| resource_type != ResourceType::Patient && !created_patients.contains(p));
+        if let Some(patient) = new_in_compartment {
             let known: Option<Value> = self.read(&keys::patient(&patient)).await?;
             if known.is_none() {
                 return Err(Outcome::new(
@@ -240,39 +243,35 @@ impl<E: Runtime> Clinical<E> {
             .collect())
     }
 
-    /// The resource a write is a version of, and its patient.
+    /// The resource a write is a version of, and whose record it is (as
+    /// R4's Patient compartment decides, in custodia-fhir).
     pub(super) fn identify(
         &self,
         resource_type: ResourceType,
         id: Option<&str>,
         resource: &Resource,
     ) -> Result<Target, Outcome> {
-        if resource_type == ResourceType::Patient {
-            // A Patient's id is its pseudonym: new ones get a fresh one.
-            let patient = match id {
-                Some(id) => id.parse::<Pseudonym>().map_err(|_| {
-                    Outcome::new(400, IssueType::Value, "a Patient's id is its 64-hex-digit pseudonym; create new patients with POST /fhir/Patient")
-                })?,
-                None => Pseudonym::random(),
-            };
-            let id = parse_id(&patient.to_hex())?;
-            return Ok(Target {
-                resource_type,
-                id,
-                patient,
-                if_match: None,
-            });
-        }
-        let Some(reference) = resource.patient() else {
-            return Err(Outcome::new(
-                400,
-                IssueType::NotSupported,
-                format!("this {resource_type} names no patient, so it is in no patient's compartment; only patients' records are kept here yet: name the patient as \"Patient/<pseudonym>\""),
-            ));
+        let patient = match &resource.owner {
+            Owner::ThePatient => {
+                // A Patient's id is its pseudonym: new ones get a fresh one.
+                let patient = match id {
+                    Some(id) => id.parse::<Pseudonym>().map_err(|_| {
+                        Outcome::new(400, IssueType::Value, "a Patient's id is its 64-hex-digit pseudonym; create new patients with POST /fhir/Patient")
+                    })?,
+                    None => Pseudonym::random(),
+                };
+                return Ok(Target {
+                    resource_type,
+                    id: parse_id(&patient.to_hex())?,
+                    patient: Some(patient),
+                    if_match: None,
+                });
+            }
+            Owner::Patient(reference) => Some(reference.parse::<Pseudonym>().map_err(|_| {
+                Outcome::new(400, IssueType::Value, format!("Patient/{reference} is not a patient on this ledger: patients are named by their 64-hex-digit pseudonym"))
+            })?),
+            Owner::Directory => None,
         };
-        let patient = reference.parse::<Pseudonym>().map_err(|_| {
-            Outcome::new(400, IssueType::Value, format!("Patient/{reference} is not a patient on this ledger: patients are named by their 64-hex-digit pseudonym"))
-        })?;
         let id = match id {
             Some(id) => parse_id(id)?,
             None => new_logical_id(),
@@ -288,7 +287,7 @@ impl<E: Runtime> Clinical<E> {
     pub(super) async fn audit_refused_write(
         &self,
         caller: &Caller,
-        patient: Pseudonym,
+        patient: Option<Pseudonym>,
         resource_type: ResourceType,
         id: &LogicalId,
     ) -> Result<(), Outcome> {

@@ -28,7 +28,7 @@ pub(super) async fn audit<E: Runtime>(
     base: &str,
 ) -> Result<Response, Fhir> {
     let (_, event) = service
-        .access(caller, patient, None, AccessAction::ReadAudit)
+        .access(caller, Some(patient), None, AccessAction::ReadAudit)
         .await?;
     if event.decision == Decision::Deny {
         return Err(Outcome::new(

@@ -44,9 +44,11 @@ impl Module for Access {
             return;
         };
         keys.insert(keys::principal(&request.agent));
-        keys.insert(keys::patient(&request.patient));
-        keys.insert(keys::patient_consents(&request.patient));
-        keys.insert(keys::patient_audit_count(&request.patient));
+        if let Some(patient) = &request.patient {
+            keys.insert(keys::patient(patient));
+            keys.insert(keys::patient_consents(patient));
+            keys.insert(keys::patient_audit_count(patient));
+        }
         keys.insert(keys::AUDIT_COUNT.to_vec());
         keys.insert(keys::POLICY.to_vec());
         if let Some(resource) = &request.resource {
@@ -62,58 +64,20 @@ impl Module for Access {
             unreachable!("dispatch only sends access bodies here")
         };
         let actor = resolve_actor(&*ctx.state, ctx.signer, ctx.principal, &request.agent)?;
-        let patient: PatientEntry = records::read(&*ctx.state, &keys::patient(&request.patient))
-            .ok_or_else(|| Rejection::UnknownPatient(request.patient.to_hex()))?;
-        let compartment = format!("Patient/{}", request.patient);
-        let (name, resource_type, custodian, author) = match &request.resource {
-            None => (compartment, "Patient".to_string(), patient.custodian, None),
-            Some(resource) => {
-                let name = resource.to_string();
-                let head: Option<RecordHead> = records::read(
-                    &*ctx.state,
-                    &keys::record_head(resource.resource_type, &resource.id),
-                );
-                match head {
-                    Some(head) if head.patient != request.patient => {
-                        return Err(Rejection::PatientIdMismatch(name))
-                    }
-                    Some(head) => {
-                        let latest: Option<RecordEntry> = records::read(
-                            &*ctx.state,
-                            &keys::record_version(
-                                resource.resource_type,
-                                &resource.id,
-                                head.version,
-                            ),
-                        );
-                        let author = latest.map(|e| e.author);
-                        (
-                            name,
-                            resource.resource_type.to_string(),
-                            head.custodian,
-                            author,
-                        )
-                    }
-                    // A refused write of a new resource: it is the patient's
-                    // custodian's to create.
-                    None if request.action == AccessAction::Write => (
-                        name,
-                        resource.resource_type.to_string(),
-                        patient.custodian,
-                        None,
-                    ),
-                    None => return Err(Rejection::UnknownRecord(name)),
-                }
-            }
-        };
+        let TargetFacts {
+            name,
+            resource_type,
+            custodian,
+            author,
+        } = target_facts(&*ctx.state, request)?;
         let break_glass = request
             .break_glass
             .as_deref()
             .is_some_and(|reason| !reason.trim().is_empty());
-        let consented = match &actor {
-            Actor::Agent { org, .. } => {
+        let consented = match (&actor, &request.patient) {
+            (Actor::Agent { org, .. }, Some(patient)) => {
                 let resource_type = request.resource.as_ref().map(|r| r.resource_type);
-                consents_of(&*ctx.state, &request.patient).iter().any(|c| {
+                consents_of(&*ctx.state, patient).iter().any(|c| {
                     c.allows(
                         &request.agent,
                         org,
@@ -123,7 +87,9 @@ impl Module for Access {
                     )
                 })
             }
-            Actor::Patient(_) => false,
+            // Directory data has no patient to consent; patients ask for
+            // themselves.
+            (Actor::Agent { .. }, None) | (Actor::Patient(_), _) => false,
         };
         let question = Question {
             asker: actor.asker(&request.agent),
@@ -131,7 +97,7 @@ impl Module for Access {
             target: Target::Record {
                 name: &name,
                 resource_type: &resource_type,
-                patient: &request.patient,
+                patient: request.patient.as_ref(),
                 custodian: &custodian,
                 author: author.as_deref(),
             },
@@ -143,6 +109,73 @@ impl Module for Access {
         let seq = record_event(ctx, request, actor.org().cloned(), decision, reasons);
         index_by_action(ctx, seq);
         Ok(())
+    }
+}
+
+/// What the policy is told of an access's target.
+struct TargetFacts {
+    /// `Type/id`, or `Patient/<pseudonym>` for a search of a compartment.
+    name: String,
+    resource_type: String,
+    custodian: OrgId,
+    /// The agent who wrote the latest version, if one exists.
+    author: Option<String>,
+}
+
+/// The facts of the resource (or compartment) `request` names. A record's
+/// patient must be the one the request names (none for directory data).
+fn target_facts(
+    state: &(impl StateRead + ?Sized),
+    request: &AccessRequest,
+) -> Result<TargetFacts, Rejection> {
+    let patient_entry = match &request.patient {
+        Some(patient) => Some(
+            records::read::<PatientEntry>(state, &keys::patient(patient))
+                .ok_or_else(|| Rejection::UnknownPatient(patient.to_hex()))?,
+        ),
+        None => None,
+    };
+    let Some(resource) = &request.resource else {
+        let (Some(patient), Some(entry)) = (&request.patient, patient_entry) else {
+            return Err(Rejection::AccessNamesNothing);
+        };
+        return Ok(TargetFacts {
+            name: format!("Patient/{patient}"),
+            resource_type: "Patient".into(),
+            custodian: entry.custodian,
+            author: None,
+        });
+    };
+    let name = resource.to_string();
+    let head: Option<RecordHead> = records::read(
+        state,
+        &keys::record_head(resource.resource_type, &resource.id),
+    );
+    match (head, patient_entry) {
+        (Some(head), _) if head.patient != request.patient => {
+            Err(Rejection::PatientIdMismatch(name))
+        }
+        (Some(head), _) => {
+            let latest: Option<RecordEntry> = records::read(
+                state,
+                &keys::record_version(resource.resource_type, &resource.id, head.version),
+            );
+            Ok(TargetFacts {
+                name,
+                resource_type: resource.resource_type.to_string(),
+                custodian: head.custodian,
+                author: latest.map(|e| e.author),
+            })
+        }
+        // A refused write of a new resource in a compartment: it is the
+        // patient's custodian's to create.
+        (None, Some(entry)) if request.action == AccessAction::Write => Ok(TargetFacts {
+            name,
+            resource_type: resource.resource_type.to_string(),
+            custodian: entry.custodian,
+            author: None,
+        }),
+        (None, _) => Err(Rejection::UnknownRecord(name)),
     }
 }
 
@@ -298,7 +331,7 @@ pub(crate) fn record_event(
 ) -> u64 {
     let facts = EventFacts {
         agent: &request.agent,
-        patient: Some(request.patient),
+        patient: request.patient,
         resource: request.resource.as_ref().map(ToString::to_string),
         action: request.action,
         purpose: request.purpose,

@@ -13,7 +13,7 @@ use crate::{
     Rejection,
 };
 use custodia_types::{
-    key_hex, AgentKind, Body, OrgId, OrgRole, PublicKey, RecordVersion, ResourceType,
+    key_hex, AgentKind, Body, OrgId, OrgRole, Pseudonym, PublicKey, RecordVersion, ResourceType,
 };
 use std::collections::BTreeSet;
 
@@ -102,9 +102,11 @@ impl Module for Clinical {
 fn write_read_set(record: &RecordVersion, keys: &mut BTreeSet<Vec<u8>>) {
     keys.insert(keys::principal(&record.author));
     keys.insert(keys::AUDIT_COUNT.to_vec());
-    keys.insert(keys::patient_audit_count(&record.patient));
-    keys.insert(keys::patient(&record.patient));
-    keys.insert(keys::patient_records(&record.patient));
+    if let Some(patient) = &record.patient {
+        keys.insert(keys::patient_audit_count(patient));
+        keys.insert(keys::patient(patient));
+        keys.insert(keys::patient_records(patient));
+    }
     keys.insert(keys::record_head(record.resource_type, &record.id));
 }
 
@@ -178,13 +180,21 @@ pub fn may_erase(head: &RecordHead, org: &OrgId, name: &str) -> Result<(), Rejec
     Ok(())
 }
 
+/// Whose record a version may be, as far as the chain can tell without
+/// the content: a Patient is its own (its id is its pseudonym). Any other
+/// type may be a patient's record or directory data (no patient): the node
+/// decides from the resource by R4's Patient compartment (custodia-fhir).
+pub fn may_belong_to(record: &RecordVersion, name: &str) -> Result<(), Rejection> {
+    match (record.resource_type, record.patient) {
+        (ResourceType::Patient, Some(patient)) if record.id.as_str() == patient.to_hex() => Ok(()),
+        (ResourceType::Patient, _) => Err(Rejection::PatientIdMismatch(name.to_string())),
+        (_, Some(_) | None) => Ok(()),
+    }
+}
+
 fn write(ctx: &mut TxContext<'_>, org: OrgId, record: &RecordVersion) -> Result<(), Rejection> {
     let name = format!("{}/{}", record.resource_type, record.id);
-    let patient_key = keys::patient(&record.patient);
-    let is_patient = record.resource_type == ResourceType::Patient;
-    if is_patient && record.id.as_str() != record.patient.to_hex() {
-        return Err(Rejection::PatientIdMismatch(name));
-    }
+    may_belong_to(record, &name)?;
     let head_key = keys::record_head(record.resource_type, &record.id);
     let previous: Option<RecordHead> = records::read(&*ctx.state, &head_key);
     match &previous {
@@ -196,30 +206,15 @@ fn write(ctx: &mut TxContext<'_>, org: OrgId, record: &RecordVersion) -> Result<
                     got: record.version,
                 });
             }
-            let known_patient = ctx.state.get(&patient_key).is_some();
-            match (is_patient, known_patient) {
-                (true, true) => return Err(Rejection::RecordExists(name)),
-                (false, false) => return Err(Rejection::UnknownPatient(record.patient.to_hex())),
-                (true, false) => {
-                    let entry = PatientEntry {
-                        custodian: org.clone(),
-                        created_height: ctx.height,
-                    };
-                    ctx.state.put(patient_key, records::encode(&entry));
-                }
-                (false, true) => {}
+            if let Some(patient) = &record.patient {
+                enter_in_compartment(ctx, &org, patient, record.resource_type, &name)?;
             }
-            let count_key = keys::patient_records(&record.patient);
-            let count = ctx
-                .state
-                .get(&count_key)
-                .and_then(|b| keys::decode_u64(&b))
-                .unwrap_or(0);
-            ctx.state.put(
-                keys::patient_record(&record.patient, count),
-                records::encode(&name),
+            append_to_index(
+                ctx,
+                keys::custodian_records(&org),
+                |i| keys::custodian_record(&org, i),
+                &name,
             );
-            ctx.state.put(count_key, keys::encode_u64(count + 1));
         }
         Some(head) => {
             may_write_version(head, &org, &name)?;
@@ -263,14 +258,64 @@ fn write(ctx: &mut TxContext<'_>, org: OrgId, record: &RecordVersion) -> Result<
     Ok(())
 }
 
+/// A new record of `patient`: the patient is created by their Patient
+/// resource and must exist for any other; the record joins the patient's
+/// index.
+fn enter_in_compartment(
+    ctx: &mut TxContext<'_>,
+    org: &OrgId,
+    patient: &Pseudonym,
+    resource_type: ResourceType,
+    name: &str,
+) -> Result<(), Rejection> {
+    let patient_key = keys::patient(patient);
+    let known_patient = ctx.state.get(&patient_key).is_some();
+    match (resource_type == ResourceType::Patient, known_patient) {
+        (true, true) => return Err(Rejection::RecordExists(name.to_string())),
+        (false, false) => return Err(Rejection::UnknownPatient(patient.to_hex())),
+        (true, false) => {
+            let entry = PatientEntry {
+                custodian: org.clone(),
+                created_height: ctx.height,
+            };
+            ctx.state.put(patient_key, records::encode(&entry));
+        }
+        (false, true) => {}
+    }
+    append_to_index(
+        ctx,
+        keys::patient_records(patient),
+        |i| keys::patient_record(patient, i),
+        name,
+    );
+    Ok(())
+}
+
+/// Append `name` (`Type/id`) to the index counted under `count_key`, whose
+/// entries are at `entry(i)`.
+fn append_to_index(
+    ctx: &mut TxContext<'_>,
+    count_key: Vec<u8>,
+    entry: impl Fn(u64) -> Vec<u8>,
+    name: &str,
+) {
+    let count = ctx
+        .state
+        .get(&count_key)
+        .and_then(|b| keys::decode_u64(&b))
+        .unwrap_or(0);
+    ctx.state
+        .put(entry(count), records::encode(&name.to_string()));
+    ctx.state.put(count_key, keys::encode_u64(count + 1));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use custodia_types::Pseudonym;
 
     fn head(custodian: &str, erased: bool) -> RecordHead {
         RecordHead {
-            patient: Pseudonym::new([1; 32]),
+            patient: Some(Pseudonym::new([1; 32])),
             custodian: OrgId::new(custodian).unwrap(),
             version: 2,
             erased_height: erased.then_some(7),

@@ -71,7 +71,7 @@ fn nodes_speak_only_for_their_own_agents_and_agents_only_for_themselves() {
     let request = |agent: PublicKey, patient| {
         Body::Access(AccessRequest {
             agent: agent.into(),
-            patient,
+            patient: Some(patient),
             resource: None,
             action: AccessAction::Search,
             purpose: Purpose::Treatment,

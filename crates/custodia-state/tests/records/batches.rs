@@ -22,7 +22,7 @@ fn a_batch_applies_each_entry_on_its_own_and_files_it_under_its_entry_id() {
     let stranger = Pseudonym::new([7; 32]);
     let read = Body::Access(AccessRequest {
         agent: (&clinician).into(),
-        patient: w.patient,
+        patient: Some(w.patient),
         resource: Some(ResourceRef {
             resource_type: ResourceType::Observation,
             id: LogicalId::new("obs-1").unwrap(),

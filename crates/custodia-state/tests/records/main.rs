@@ -11,6 +11,7 @@ mod world;
 mod access;
 mod batches;
 mod consent;
+mod directory;
 mod erasure;
 mod policy;
 mod writes;

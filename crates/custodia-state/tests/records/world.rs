@@ -98,7 +98,7 @@ impl World {
     ) -> AuditEvent {
         let body = Body::Access(AccessRequest {
             agent: agent.into(),
-            patient: self.patient,
+            patient: Some(self.patient),
             resource: resource.map(|(resource_type, id)| ResourceRef {
                 resource_type,
                 id: LogicalId::new(id).unwrap(),
@@ -121,7 +121,7 @@ impl World {
 
     /// Org `org`'s node sends `body` in a block of its own; it must apply.
     /// The audit event it left.
-    fn audited(&mut self, org: u64, body: Body) -> AuditEvent {
+    pub fn audited(&mut self, org: u64, body: Body) -> AuditEvent {
         let tx = self.chain.tx(&node(org), body);
         assert_eq!(self.chain.send_tx(&tx), TxStatus::Applied);
         let seq =
@@ -190,7 +190,7 @@ pub fn version(
     author: PublicKey,
 ) -> RecordVersion {
     RecordVersion {
-        patient,
+        patient: Some(patient),
         resource_type,
         id: LogicalId::new(id).unwrap(),
         version,
