@@ -113,7 +113,7 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
             "resource": resources,
             "interaction": [{
                 "code": "transaction",
-                "documentation": "POST /fhir with a transaction Bundle of POST/PUT entries (at most 32): all written or none"
+                "documentation": "POST /fhir with a transaction Bundle of POST/PUT entries (at most 8192, 64 MiB): all written or none"
             }],
         }],
     })

@@ -58,6 +58,10 @@ pub enum Rejection {
     UnknownPatient(String),
     #[error("record {0}: a Patient's id is its pseudonym, and a record's patient cannot change")]
     PatientIdMismatch(String),
+    #[error("part {0} of this staged write is already staged")]
+    StagedPartExists(u32),
+    #[error("part {0} of this staged write was never staged; stage every part before the commit")]
+    StagedPartMissing(u32),
     #[error("an access names a patient's compartment, a directory resource, or both")]
     AccessNamesNothing,
     #[error("{0}")]

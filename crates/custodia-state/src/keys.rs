@@ -79,6 +79,12 @@ pub fn custodian_record(org: &OrgId, index: u64) -> Vec<u8> {
     format!("org/{org}/records/{index}").into_bytes()
 }
 
+/// Part `part` of a staged write of `bundle` by `org` (`StageRecords`):
+/// the versions, JSON, until `CommitRecords` applies them.
+pub fn staged(org: &OrgId, bundle: &Digest, part: u32) -> Vec<u8> {
+    format!("stage/{org}/{}/{part}", hex::encode(bundle)).into_bytes()
+}
+
 /// The `seq`th erasure: `Type/id` of the erased resource. Every node
 /// follows this log to delete its replicas.
 pub fn erased(seq: u64) -> Vec<u8> {

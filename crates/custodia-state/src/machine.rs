@@ -69,9 +69,11 @@ impl Modules {
             Body::Note { .. } => &self.note,
             Body::RegisterAgent { .. } | Body::RevokeAgent { .. } => &self.identity,
             Body::Propose { .. } | Body::Vote { .. } => &self.governance,
-            Body::WriteRecord(_) | Body::WriteRecords { .. } | Body::EraseRecord { .. } => {
-                &self.clinical
-            }
+            Body::WriteRecord(_)
+            | Body::WriteRecords { .. }
+            | Body::StageRecords { .. }
+            | Body::CommitRecords { .. }
+            | Body::EraseRecord { .. } => &self.clinical,
             Body::EnrolPatient { .. } | Body::GrantConsent(_) | Body::RevokeConsent { .. } => {
                 &self.consent
             }

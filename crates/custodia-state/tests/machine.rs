@@ -423,6 +423,15 @@ fn one_body_of_each_kind() -> Vec<Body> {
         )
         .unwrap()
         .into_body(),
+        Body::StageRecords {
+            bundle: sha256(&[b"bundle"]),
+            part: 0,
+            versions: vec![version.clone()],
+        },
+        Body::CommitRecords {
+            bundle: sha256(&[b"bundle"]),
+            parts: 1,
+        },
         Body::Batch {
             entries: vec![note("in a batch")],
         },
@@ -448,6 +457,8 @@ fn kind_index(body: &Body) -> (usize, Option<String>) {
         Body::Access(_) => (12, Some("access".into())),
         Body::Domain(tx) => (13, Some(tx.domain().to_string())),
         Body::Batch { .. } => (14, None),
+        Body::StageRecords { .. } => (15, Some("clinical".into())),
+        Body::CommitRecords { .. } => (16, Some("clinical".into())),
     }
 }
 
@@ -455,7 +466,7 @@ fn kind_index(body: &Body) -> (usize, Option<String>) {
 fn every_body_kind_has_its_module_and_a_block_of_each_executes() {
     let mut chain = Chain::new(2, Params::default());
     let bodies = one_body_of_each_kind();
-    let mut sampled = [false; 15];
+    let mut sampled = [false; 17];
     for body in &bodies {
         let (index, module) = kind_index(body);
         sampled[index] = true;

@@ -22,6 +22,10 @@ pub const MAX_NOTE_BYTES: usize = 4096;
 /// Bundle's entries): as many as fit in a transaction (`MAX_TX_BYTES`)
 /// with the longest logical ids.
 pub const MAX_BUNDLE_VERSIONS: usize = 32;
+/// Most parts one staged write (`StageRecords` .. `CommitRecords`) is made
+/// of: 256 parts of `MAX_BUNDLE_VERSIONS` versions, 8 192 versions (a FHIR
+/// transaction Bundle of that many entries).
+pub const MAX_STAGED_PARTS: u32 = 256;
 /// Most actions one `Batch` carries. A batch is bounded by the transaction
 /// size anyway (`MAX_TX_BYTES`); this bounds decoding before that.
 pub const MAX_BATCH_ENTRIES: usize = 256;
@@ -111,6 +115,22 @@ pub enum Body {
     /// An action of a plugged-in domain (supply, …), applied by the state
     /// module registered under its name.
     Domain(DomainTx),
+    /// One part of a write too large for one transaction (a FHIR
+    /// `transaction` Bundle of thousands of entries): the versions are kept
+    /// aside, not applied, until `CommitRecords` names the same `bundle`.
+    StageRecords {
+        #[serde(with = "hexser")]
+        bundle: Digest,
+        part: u32,
+        versions: Vec<RecordVersion>,
+    },
+    /// Apply every staged part `0..parts` of `bundle`, in order, all or
+    /// nothing: if any version is refused, none is kept.
+    CommitRecords {
+        #[serde(with = "hexser")]
+        bundle: Digest,
+        parts: u32,
+    },
     /// Several independent actions under one signature and nonce: a node
     /// batches what its callers asked for at about the same time, so the
     /// consortium checks one signature, not one per action. Each entry is
@@ -180,6 +200,8 @@ impl Body {
             Body::RevokeConsent { .. } => "revoke_consent",
             Body::Access(_) => "access",
             Body::Domain(tx) => tx.domain(),
+            Body::StageRecords { .. } => "stage_records",
+            Body::CommitRecords { .. } => "commit_records",
             Body::Batch { .. } => "batch",
         }
     }
@@ -258,6 +280,21 @@ impl Write for Body {
                 13u8.write(buf);
                 tx.write(buf);
             }
+            Body::StageRecords {
+                bundle,
+                part,
+                versions,
+            } => {
+                15u8.write(buf);
+                bundle.write(buf);
+                part.write(buf);
+                versions.write(buf);
+            }
+            Body::CommitRecords { bundle, parts } => {
+                16u8.write(buf);
+                bundle.write(buf);
+                parts.write(buf);
+            }
             Body::Batch { entries } => {
                 14u8.write(buf);
                 (entries.len() as u16).write(buf);
@@ -293,6 +330,12 @@ impl EncodeSize for Body {
             Body::WriteRecords { versions } => versions.encode_size(),
             Body::QueryAudit { agent, purpose } => agent.encode_size() + purpose.encode_size(),
             Body::Domain(tx) => tx.encode_size(),
+            Body::StageRecords {
+                bundle,
+                part,
+                versions,
+            } => bundle.encode_size() + part.encode_size() + versions.encode_size(),
+            Body::CommitRecords { bundle, parts } => bundle.encode_size() + parts.encode_size(),
             Body::Batch { entries } => {
                 2 + entries.iter().map(EncodeSize::encode_size).sum::<usize>()
             }
@@ -353,6 +396,31 @@ fn read_body(buf: &mut impl Buf, may_batch: bool) -> Result<Body, Error> {
             purpose: Purpose::read(buf)?,
         },
         13 => Body::Domain(DomainTx::read(buf)?),
+        15 => {
+            let bundle = Digest::read(buf)?;
+            let part = u32::read(buf)?;
+            if part >= MAX_STAGED_PARTS {
+                return Err(Error::Invalid("Body::StageRecords", "part out of range"));
+            }
+            let versions =
+                Vec::<RecordVersion>::read_cfg(buf, &(RangeCfg::new(1..=MAX_BUNDLE_VERSIONS), ()))?;
+            Body::StageRecords {
+                bundle,
+                part,
+                versions,
+            }
+        }
+        16 => {
+            let bundle = Digest::read(buf)?;
+            let parts = u32::read(buf)?;
+            if !(1..=MAX_STAGED_PARTS).contains(&parts) {
+                return Err(Error::Invalid(
+                    "Body::CommitRecords",
+                    "part count out of range",
+                ));
+            }
+            Body::CommitRecords { bundle, parts }
+        }
         14 if may_batch => {
             let count = u16::read(buf)? as usize;
             if !(1..=MAX_BATCH_ENTRIES).contains(&count) {

@@ -21,7 +21,7 @@ mod tx;
 pub use block::{txs_root, Block, BlockCfg, Header, MAX_BLOCK_TXS};
 pub use body::{
     AgentKind, Body, Member, Parameter, Proposal, MAX_BATCH_ENTRIES, MAX_BUNDLE_VERSIONS,
-    MAX_NOTE_BYTES, MAX_POLICY_BYTES,
+    MAX_NOTE_BYTES, MAX_POLICY_BYTES, MAX_STAGED_PARTS,
 };
 pub use consent::{
     AccessAction, AccessRequest, ConsentGrant, Grantee, Purpose, ResourceRef, MAX_REASON_LEN,

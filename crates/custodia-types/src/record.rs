@@ -288,6 +288,15 @@ mod tests {
                 agent: version().author,
                 purpose: crate::Purpose::Payment,
             },
+            Body::StageRecords {
+                bundle: crate::sha256(&[b"bundle"]),
+                part: 3,
+                versions: vec![version(); 2],
+            },
+            Body::CommitRecords {
+                bundle: crate::sha256(&[b"bundle"]),
+                parts: 4,
+            },
         ] {
             assert_eq!(Body::decode(body.encode()).unwrap(), body);
             let json = serde_json::to_string(&body).unwrap();
@@ -307,6 +316,17 @@ mod tests {
             versions: vec![version(); crate::MAX_BUNDLE_VERSIONS + 1],
         };
         assert!(Body::decode(full.encode()).is_err());
+        let bundle = crate::sha256(&[b"bundle"]);
+        let past_last_part = Body::StageRecords {
+            bundle,
+            part: crate::MAX_STAGED_PARTS,
+            versions: vec![version()],
+        };
+        assert!(Body::decode(past_last_part.encode()).is_err());
+        for parts in [0, crate::MAX_STAGED_PARTS + 1] {
+            let commit = Body::CommitRecords { bundle, parts };
+            assert!(Body::decode(commit.encode()).is_err(), "{parts}");
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use custodia_state::{
 };
 use custodia_types::{
     AccessAction, AccessRequest, Body, Digest, LogicalId, Pseudonym, RecordVersion, ResourceRef,
-    ResourceType, MAX_BUNDLE_VERSIONS,
+    ResourceType, MAX_BUNDLE_VERSIONS, MAX_STAGED_PARTS,
 };
 use custodia_vault::{seal, DataKey};
 use serde_json::Value;

@@ -68,7 +68,7 @@ impl<E: Runtime> Clinical<E> {
         body: &[u8],
     ) -> Result<Vec<(TransactionEntry, Version)>, Outcome> {
         refuse_patient_writers(caller)?;
-        let entries = custodia_fhir::parse_transaction(body, MAX_BUNDLE_VERSIONS, |t| {
+        let entries = custodia_fhir::parse_transaction(body, max_transaction_entries(), |t| {
             if t == "Patient" {
                 Pseudonym::random().to_hex()
             } else {
@@ -214,7 +214,11 @@ impl<E: Runtime> Clinical<E> {
                 // The chain checks versions in order: the patients a bundle
                 // creates go first, wherever the bundle had them.
                 versions.sort_by_key(|v| v.resource_type != ResourceType::Patient);
-                Body::WriteRecords { versions }
+                if versions.len() <= MAX_BUNDLE_VERSIONS {
+                    Body::WriteRecords { versions }
+                } else {
+                    self.stage(versions).await?
+                }
             }
         };
         let tx = self.submit(body).await?;
@@ -241,6 +245,46 @@ impl<E: Runtime> Clinical<E> {
                 salt: None,
             })
             .collect())
+    }
+
+    /// Stage `versions`, too many for one transaction, in parts of
+    /// `MAX_BUNDLE_VERSIONS` (all at once, so they share blocks); the
+    /// commit that then writes them all or none.
+    async fn stage(&self, versions: Vec<RecordVersion>) -> Result<Body, Outcome> {
+        let bundle = Digest::from(rand::random::<[u8; 32]>());
+        let parts: Vec<Body> = versions
+            .chunks(MAX_BUNDLE_VERSIONS)
+            .zip(0u32..)
+            .map(|(chunk, part)| Body::StageRecords {
+                bundle,
+                part,
+                versions: chunk.to_vec(),
+            })
+            .collect();
+        let count = u32::try_from(parts.len())
+            .ok()
+            .filter(|count| *count <= MAX_STAGED_PARTS)
+            .ok_or_else(|| {
+                Outcome::new(
+                    413,
+                    IssueType::TooLong,
+                    format!(
+                        "a transaction holds at most {} entries; split it",
+                        max_transaction_entries()
+                    ),
+                )
+            })?;
+        let staged =
+            futures::future::join_all(parts.into_iter().map(|part| self.submit_final(part))).await;
+        for result in staged {
+            if let TxStatus::Rejected { reason } = result?.1.status {
+                return Err(write_refusal(&reason));
+            }
+        }
+        Ok(Body::CommitRecords {
+            bundle,
+            parts: count,
+        })
     }
 
     /// The resource a write is a version of, and whose record it is (as
@@ -328,6 +372,12 @@ pub(super) fn stale(
 
 /// A conditional write the chain refused for its version: another version
 /// was recorded first, so the precondition failed.
+/// Most entries a FHIR transaction Bundle may hold: what the chain stages
+/// in its most parts.
+pub(crate) fn max_transaction_entries() -> usize {
+    MAX_BUNDLE_VERSIONS * MAX_STAGED_PARTS as usize
+}
+
 pub(super) fn changed_meanwhile(refusal: Outcome, conditional: bool) -> Outcome {
     if conditional && refusal.status == 409 {
         return Outcome::new(

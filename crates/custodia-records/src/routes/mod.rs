@@ -22,6 +22,8 @@ use std::{collections::HashMap, sync::Arc};
 
 /// Largest FHIR resource accepted in one request.
 pub const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
+/// Largest FHIR transaction Bundle accepted (`POST /fhir`).
+pub const MAX_BUNDLE_BYTES: usize = 64 * 1024 * 1024;
 const FHIR_JSON: &str = "application/fhir+json";
 
 type Shared<E> = Arc<Clinical<E>>;
@@ -59,8 +61,12 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
             super::replication::MAX_BATCH_BYTES + 2 * MAX_RESOURCE_BYTES,
         ))
         .with_state(service.clone());
-    Router::new()
+    // A transaction Bundle of thousands of entries (a hospital's export).
+    let bundles = Router::new()
         .route("/fhir", post(transaction::<E>))
+        .layer(DefaultBodyLimit::max(MAX_BUNDLE_BYTES))
+        .with_state(service.clone());
+    Router::new()
         .route("/fhir/metadata", get(metadata))
         .route("/fhir/{type}", post(create::<E>).get(search::<E>))
         .route(
@@ -76,6 +82,7 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .with_state(service)
         .merge(binaries)
         .merge(replicas)
+        .merge(bundles)
         // A bug in a handler answers as FHIR clients expect, and the node
         // keeps serving (the node's outer layer does the same for /v1).
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -312,7 +319,7 @@ fn body_or_outcome(
         Outcome::new(
             413,
             IssueType::TooLong,
-            format!("request body refused: {rejection}; resources are at most {MAX_RESOURCE_BYTES} bytes (send large files to POST /fhir/Binary as their raw bytes, and point a DocumentReference at the Binary)"),
+            format!("request body refused: {rejection}; resources are at most {MAX_RESOURCE_BYTES} bytes and transaction Bundles {MAX_BUNDLE_BYTES} (send large files to POST /fhir/Binary as their raw bytes, and point a DocumentReference at the Binary)"),
         )
     })
 }

@@ -48,10 +48,17 @@ impl Module for Clinical {
                     write_read_set(record, keys);
                 }
             }
+            Body::StageRecords { versions, .. } => {
+                for record in versions {
+                    keys.insert(keys::principal(&record.author));
+                }
+            }
             Body::EraseRecord { resource_type, id } => {
                 keys.insert(keys::record_head(*resource_type, id));
                 keys.insert(keys::ERASED_COUNT.to_vec());
             }
+            // A commit's keys are its staged versions': unknown until
+            // read (the read set is a guess; misses are loaded).
             _ => {}
         }
     }
@@ -74,6 +81,33 @@ impl Module for Clinical {
             Body::WriteRecords { versions } => versions
                 .iter()
                 .try_for_each(|record| write_audited(ctx, &org, record)),
+            // Kept aside, under the writer's organisation, until committed.
+            Body::StageRecords {
+                bundle,
+                part,
+                versions,
+            } => {
+                let key = keys::staged(&org, bundle, *part);
+                if ctx.state.get(&key).is_some() {
+                    return Err(Rejection::StagedPartExists(*part));
+                }
+                ctx.state.put(key, records::encode(versions));
+                Ok(())
+            }
+            // All or nothing, like `WriteRecords`: a refusal anywhere keeps
+            // every part staged and writes nothing.
+            Body::CommitRecords { bundle, parts } => {
+                for part in 0..*parts {
+                    let key = keys::staged(&org, bundle, part);
+                    let versions: Vec<RecordVersion> = records::read(&*ctx.state, &key)
+                        .ok_or(Rejection::StagedPartMissing(part))?;
+                    ctx.state.delete(key);
+                    versions
+                        .iter()
+                        .try_for_each(|record| write_audited(ctx, &org, record))?;
+                }
+                Ok(())
+            }
             Body::EraseRecord { resource_type, id } => {
                 let key = keys::record_head(*resource_type, id);
                 let mut head: RecordHead = records::read(&*ctx.state, &key)

@@ -14,4 +14,5 @@ mod consent;
 mod directory;
 mod erasure;
 mod policy;
+mod staging;
 mod writes;
