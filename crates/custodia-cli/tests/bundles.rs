@@ -124,3 +124,146 @@ fn a_thousand_entry_transaction_is_written_whole_or_not_at_all() {
     );
     c.stop_all();
 }
+
+/// One patient's bundle as a hospital export writes it: the patient (found
+/// again by MRN), the practitioner and organisation as conditional creates
+/// (`ifNoneExist`), and encounters and observations naming them by
+/// conditional reference and `urn:uuid`.
+fn export(patient: usize, observations: usize) -> Value {
+    let patient_url = format!("urn:uuid:7c1d3a52-0000-4000-8000-{patient:012}");
+    let mut entries = vec![
+        json!({
+            "request": { "method": "POST", "url": "Practitioner", "ifNoneExist": "identifier=http://hl7.org/fhir/sid/us-npi|9999912345" },
+            "resource": { "resourceType": "Practitioner",
+                "identifier": [{ "system": "http://hl7.org/fhir/sid/us-npi", "value": "9999912345" }],
+                "name": [{ "family": "Osler", "given": ["William"] }] }
+        }),
+        json!({
+            "request": { "method": "POST", "url": "Organization", "ifNoneExist": "identifier=https://example.org/hospitals|st-mary" },
+            "resource": { "resourceType": "Organization",
+                "identifier": [{ "system": "https://example.org/hospitals", "value": "st-mary" }],
+                "name": "St Mary's" }
+        }),
+        json!({
+            "fullUrl": patient_url,
+            "request": { "method": "PUT", "url": format!("Patient?identifier=urn:st-mary:mrn|MRN-{patient}") },
+            "resource": { "resourceType": "Patient",
+                "identifier": [{ "system": "urn:st-mary:mrn", "value": format!("MRN-{patient}") }],
+                "gender": "unknown" }
+        }),
+    ];
+    entries.extend((0..observations).map(|n| {
+        let mut entry = observation(&patient_url, n);
+        entry["resource"]["performer"] =
+            json!([{ "reference": "Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|9999912345" }]);
+        entry
+    }));
+    transaction(entries)
+}
+
+#[test]
+fn exports_load_twice_without_duplicates_and_patients_are_found_by_identifier() {
+    let mut c = Consortium::init("exports");
+    c.start_all();
+    c.await_all(1, Duration::from_secs(60));
+    let doctor = PrivateKey::from_seed(1_301);
+    let st = c.index_of("st-mary");
+    let admin = c.nodes[st].admin_key.clone();
+    let register = Body::RegisterAgent {
+        key: doctor.public_key(),
+        kind: AgentKind::Clinician,
+        label: "dr".into(),
+    };
+    transact(&c, &admin, 0, register);
+    let st_mary = Fhir::new(&c, "st-mary", &doctor);
+
+    // Two patients' exports of 500 entries each, loaded twice.
+    let mut first_load = Vec::new();
+    for round in 0..2 {
+        for patient in 0..2 {
+            let (code, response) = st_mary.call("POST", "/fhir", Some(export(patient, 497)), &[]);
+            assert_eq!(code, 200, "round {round}: {response}");
+            let statuses: Vec<&str> = response["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["response"]["status"].as_str().unwrap())
+                .collect();
+            let locations: Vec<String> = response["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .take(3)
+                .map(|e| {
+                    let location = e["response"]["location"].as_str().unwrap();
+                    location.split("/_history").next().unwrap().to_string()
+                })
+                .collect();
+            match (round, patient) {
+                // The very first bundle creates the directory entries.
+                (0, 0) => assert_eq!(statuses[..3], ["201 Created"; 3]),
+                // Later ones find them; a known patient gets a new version.
+                (0, _) => assert_eq!(statuses[..3], ["200 OK", "200 OK", "201 Created"]),
+                (_, _) => assert_eq!(statuses[..3], ["200 OK"; 3]),
+            }
+            match round {
+                0 => first_load.push(locations),
+                _ => assert_eq!(
+                    locations, first_load[patient],
+                    "the same resources, no duplicates"
+                ),
+            }
+        }
+    }
+
+    // The custodian finds a patient by MRN; the read is in their log.
+    let find = |fhir: &Fhir| {
+        let (code, found) = fhir.get("/fhir/Patient?identifier=urn:st-mary:mrn|MRN-1");
+        assert_eq!(code, 200, "{found}");
+        found
+    };
+    let found = find(&st_mary);
+    assert_eq!(found["total"], 1, "{found}");
+    let patient = found["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(format!("Patient/{patient}"), first_load[1][2]);
+    assert!(found["entry"][0]["fullUrl"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://"));
+    let trail = || {
+        let (code, trail) = st_mary.get(&format!(
+            "/fhir/AuditEvent?patient=Patient/{patient}&_count=1"
+        ));
+        assert_eq!(code, 200, "{trail}");
+        trail["total"].as_u64().unwrap()
+    };
+    let before = trail();
+    find(&st_mary);
+    // The search's read, and the read of the trail itself.
+    assert_eq!(trail(), before + 2, "each search result is an audited read");
+    let (code, none) =
+        st_mary.get("/fhir/Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|0");
+    assert_eq!((code, none["total"].clone()), (200, json!(0)), "{none}");
+
+    // The index is the node's own, in memory: rebuilt from the vault when
+    // the node starts again.
+    c.kill(st);
+    c.start(st);
+    c.await_height(st, 1, Duration::from_secs(60));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = find(&st_mary);
+        if found["total"] == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not found after restart: {found}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.stop_all();
+}

@@ -2,9 +2,18 @@
 //! that succeed or fail together. Entries that create resources may name
 //! each other by their `fullUrl` (`urn:uuid:...`); once the server has
 //! assigned ids, those references are rewritten to `Type/id` before each
-//! resource is validated like any single write.
+//! resource is validated like any single write. Conditional creates
+//! (`ifNoneExist`), conditional updates (`PUT Type?identifier=...`) and
+//! conditional references (`Type?identifier=sys|val`) are resolved by
+//! identifier: against the bundle's own entries, then the caller's
+//! `Lookup` (the node's index of what it holds).
 
-use crate::{outcome::Issue, parse, IssueType, Outcome, Resource};
+use crate::{
+    outcome::Issue,
+    parse,
+    search::{identifiers, IdentifierToken},
+    IssueType, Outcome, Resource,
+};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -15,6 +24,24 @@ pub enum Method {
     Create,
     /// `PUT Type/id`; with `ifMatch`, only over that version.
     Update { if_match: Option<u64> },
+    /// A conditional create (`ifNoneExist`) that matched an existing
+    /// resource: nothing is written, and the entry's `fullUrl` names it.
+    Matched,
+}
+
+/// A bundle entry's type, id and identifiers (`system`, `value`).
+type OwnIdentifiers = (String, String, Vec<(String, String)>);
+
+/// Finds the resource of a type whose identifier matches a token, among
+/// those the server holds (`None` if none does).
+pub trait Lookup {
+    fn find(&mut self, resource_type: &str, token: &IdentifierToken) -> Option<String>;
+}
+
+impl<F: FnMut(&str, &IdentifierToken) -> Option<String>> Lookup for F {
+    fn find(&mut self, resource_type: &str, token: &IdentifierToken) -> Option<String> {
+        self(resource_type, token)
+    }
 }
 
 /// One entry of a transaction, validated, with its id decided.
@@ -25,13 +52,15 @@ pub struct TransactionEntry {
     pub resource: Resource,
 }
 
-/// Check a transaction Bundle and resolve its internal references.
-/// `assign_id(type)` gives the id of each created resource. At most
-/// `max_entries` entries.
+/// Check a transaction Bundle and resolve its internal and conditional
+/// references. `assign_id(type)` gives the id of each created resource;
+/// `held` finds what the server already holds. At most `max_entries`
+/// entries.
 pub fn parse_transaction(
     body: &[u8],
     max_entries: usize,
     mut assign_id: impl FnMut(&str) -> String,
+    mut held: impl Lookup,
 ) -> Result<Vec<TransactionEntry>, Outcome> {
     let bundle: Value = serde_json::from_slice(body).map_err(|e| {
         Outcome::new(
@@ -91,7 +120,7 @@ pub fn parse_transaction(
     let mut targets = HashSet::new();
     let mut issues = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
-        match plan(i, entry, &mut assign_id) {
+        match plan(i, entry, &mut assign_id, &mut held) {
             Ok((method, resource_type, id, full_url)) => {
                 let target = format!("{resource_type}/{id}");
                 if !targets.insert(target.clone()) {
@@ -113,11 +142,33 @@ pub fn parse_transaction(
         return Err(Outcome::invalid(issues));
     }
 
-    // Second pass: rewrite internal references, then validate each
-    // resource exactly as a single write would be.
+    // The identifiers of what the bundle writes, for conditional
+    // references to its own entries.
+    let own: Vec<OwnIdentifiers> = planned
+        .iter()
+        .map(|(_, resource_type, id, json)| (resource_type.clone(), id.clone(), identifiers(json)))
+        .collect();
+    let mut find = |resource_type: &str, token: &IdentifierToken| {
+        own.iter()
+            .find(|(t, _, ids)| t == resource_type && ids.iter().any(|(s, v)| token.matches(s, v)))
+            .map(|(_, id, _)| id.clone())
+            .or_else(|| held.find(resource_type, token))
+    };
+
+    // Second pass: rewrite internal and conditional references, then
+    // validate each resource exactly as a single write would be.
     let mut resolved = Vec::with_capacity(planned.len());
     for (i, (method, resource_type, id, mut json)) in planned.into_iter().enumerate() {
         rewrite_references(&mut json, &aliases);
+        let mut unresolved = Vec::new();
+        resolve_conditional_references(&mut json, &mut find, &mut unresolved);
+        for (reference, why) in unresolved {
+            issues.push(at(
+                i,
+                "resource",
+                format!("the reference {reference:?} resolves to nothing: {why}"),
+            ));
+        }
         if let Some(object) = json.as_object_mut() {
             object.insert("id".into(), Value::String(id.clone()));
         }
@@ -151,6 +202,7 @@ fn plan(
     i: usize,
     entry: &Value,
     assign_id: &mut impl FnMut(&str) -> String,
+    held: &mut impl Lookup,
 ) -> Result<(Method, String, String, Option<String>), Issue> {
     let request = entry.get("request").ok_or_else(|| {
         at(
@@ -159,9 +211,9 @@ fn plan(
             "each entry needs a request (method and url)".into(),
         )
     })?;
-    // Conditional creates and reads would need a search the chain does not
-    // answer atomically; refused rather than ignored.
-    for condition in ["ifNoneExist", "ifNoneMatch", "ifModifiedSince"] {
+    // Conditional reads have no place in a write; refused rather than
+    // ignored.
+    for condition in ["ifNoneMatch", "ifModifiedSince"] {
         if request.get(condition).is_some() {
             return Err(at(
                 i,
@@ -227,7 +279,45 @@ fn plan(
         .and_then(Value::as_str)
         .map(str::to_string);
     let path = url.trim_start_matches('/');
+    let condition = |query: &str, element: &str| {
+        IdentifierToken::from_query(query).map_err(|why| at(i, element, why))
+    };
+    if let Some(query) = request.get("ifNoneExist") {
+        let query = query.as_str().unwrap_or_default();
+        let token = condition(query, "request.ifNoneExist")?;
+        if method != Method::Create {
+            return Err(at(
+                i,
+                "request.ifNoneExist",
+                "ifNoneExist applies to creates (POST)".into(),
+            ));
+        }
+        if let Some(id) = held.find(&resource_type, &token) {
+            return Ok((Method::Matched, resource_type, id, full_url));
+        }
+    }
+    // A conditional update: the resource the query names, or a new one.
+    if let (Method::Update { .. }, Some((named_type, query))) = (method, path.split_once('?')) {
+        if named_type != resource_type {
+            return Err(at(
+                i,
+                "request.url",
+                format!("PUT {url} does not match the entry's {resource_type}"),
+            ));
+        }
+        let token = condition(query, "request.url")?;
+        return Ok(match held.find(&resource_type, &token) {
+            Some(id) => (method, resource_type, id, full_url),
+            None => (
+                Method::Create,
+                resource_type.clone(),
+                assign_id(&resource_type),
+                full_url,
+            ),
+        });
+    }
     match method {
+        Method::Matched => unreachable!("plan makes Matched only above"),
         Method::Create => {
             if path != resource_type {
                 return Err(at(
@@ -272,6 +362,44 @@ fn at(i: usize, element: &str, diagnostics: String) -> Issue {
     }
 }
 
+/// Replace every conditional reference (`Type?identifier=sys|val`) by the
+/// `Type/id` it names; those that name nothing go to `unresolved`, with why.
+fn resolve_conditional_references(
+    value: &mut Value,
+    find: &mut impl FnMut(&str, &IdentifierToken) -> Option<String>,
+    unresolved: &mut Vec<(String, String)>,
+) {
+    match value {
+        Value::Object(object) => {
+            for (key, child) in object.iter_mut() {
+                let conditional = match child.as_str() {
+                    Some(reference) if key == "reference" => reference
+                        .split_once('?')
+                        .map(|(t, q)| (t.to_string(), q.to_string())),
+                    _ => None,
+                };
+                match conditional {
+                    Some((resource_type, query)) => {
+                        let reference = format!("{resource_type}?{query}");
+                        match IdentifierToken::from_query(&query) {
+                            Ok(token) => match find(&resource_type, &token) {
+                                Some(id) => *child = Value::String(format!("{resource_type}/{id}")),
+                                None => unresolved.push((reference, format!("no {resource_type} here or in this bundle has that identifier"))),
+                            },
+                            Err(why) => unresolved.push((reference, why)),
+                        }
+                    }
+                    None => resolve_conditional_references(child, find, unresolved),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| resolve_conditional_references(item, find, unresolved)),
+        _ => {}
+    }
+}
+
 /// Replace every `"reference": "<alias>"` by the aliased `Type/id`.
 fn rewrite_references(value: &mut Value, aliases: &HashMap<String, String>) {
     match value {
@@ -299,7 +427,8 @@ pub struct TransactionResult {
     pub location: String,
     pub version: u64,
     pub last_modified: String,
-    pub resource: Value,
+    /// What was written; none for a conditional create that matched.
+    pub resource: Option<Value>,
 }
 
 /// The `transaction-response` Bundle, entries in request order.
@@ -307,15 +436,18 @@ pub fn transaction_response(results: &[TransactionResult]) -> Value {
     let entries: Vec<Value> = results
         .iter()
         .map(|r| {
-            json!({
-                "resource": r.resource,
+            let mut entry = json!({
                 "response": {
                     "status": if r.created { "201 Created" } else { "200 OK" },
                     "location": r.location,
                     "etag": format!("W/\"{}\"", r.version),
                     "lastModified": r.last_modified,
                 }
-            })
+            });
+            if let Some(resource) = &r.resource {
+                entry["resource"] = resource.clone();
+            }
+            entry
         })
         .collect();
     json!({
@@ -328,6 +460,10 @@ pub fn transaction_response(results: &[TransactionResult]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nothing_held(_: &str, _: &IdentifierToken) -> Option<String> {
+        None
+    }
 
     fn ids() -> impl FnMut(&str) -> String {
         let mut n = 0;
@@ -358,7 +494,7 @@ mod tests {
                   o["subject"] = json!({ "reference": "urn:uuid:p1" }); o
               }).unwrap() },
         ]));
-        let entries = parse_transaction(&body, 10, ids()).unwrap();
+        let entries = parse_transaction(&body, 10, ids(), nothing_held).unwrap();
         assert_eq!(entries.len(), 2);
         let patient_id = format!("{:064x}", 1);
         assert_eq!(entries[0].id, patient_id);
@@ -374,7 +510,7 @@ mod tests {
     #[test]
     fn refuses_what_is_not_an_all_or_nothing_write() {
         let refused = |body: Vec<u8>, status: u16, words: &str| {
-            let outcome = parse_transaction(&body, 2, ids()).unwrap_err();
+            let outcome = parse_transaction(&body, 2, ids(), nothing_held).unwrap_err();
             assert_eq!(outcome.status, status, "{outcome:?}");
             let text = serde_json::to_string(&outcome.to_json()).unwrap();
             assert!(text.contains(words), "{text} lacks {words:?}");
@@ -440,13 +576,14 @@ mod tests {
             ])),
             10,
             ids(),
+            nothing_held,
         )
         .unwrap();
         assert_eq!(entries[0].method, Method::Update { if_match: Some(2) });
         assert_eq!(entries[1].method, Method::Update { if_match: None });
         let refused = |request: Value, words: &str| {
             let body = bundle(json!([{ "request": request, "resource": patient }]));
-            let outcome = parse_transaction(&body, 10, ids()).unwrap_err();
+            let outcome = parse_transaction(&body, 10, ids(), nothing_held).unwrap_err();
             assert_eq!(outcome.status, 400, "{outcome:?}");
             let text = serde_json::to_string(&outcome.to_json()).unwrap();
             assert!(text.contains(words), "{text} lacks {words:?}");
@@ -460,8 +597,78 @@ mod tests {
             "applies to updates",
         );
         refused(
-            json!({ "method": "POST", "url": "Patient", "ifNoneExist": "identifier=x" }),
-            "ifNoneExist is not supported",
+            json!({ "method": "POST", "url": "Patient", "ifNoneExist": "name=x" }),
+            "only identifier=system|value",
+        );
+        refused(
+            json!({ "method": "POST", "url": "Patient", "ifNoneMatch": "*" }),
+            "ifNoneMatch is not supported",
+        );
+    }
+
+    #[test]
+    fn conditional_creates_updates_and_references_resolve_by_identifier() {
+        // What the server holds: Practitioner dr-1 (NPI 99) and Patient p-1
+        // (MRN 7).
+        let held = |t: &str, token: &IdentifierToken| match t {
+            "Practitioner" if token.matches("urn:npi", "99") => Some("dr-1".to_string()),
+            "Patient" if token.matches("urn:mrn", "7") => Some("p-1".to_string()),
+            _ => None,
+        };
+        let entries = parse_transaction(
+            &bundle(json!([
+                { "fullUrl": "urn:uuid:1", "request": { "method": "POST", "url": "Practitioner", "ifNoneExist": "identifier=urn:npi|99" },
+                  "resource": { "resourceType": "Practitioner", "identifier": [{ "system": "urn:npi", "value": "99" }] } },
+                { "request": { "method": "POST", "url": "Organization", "ifNoneExist": "identifier=urn:org|5" },
+                  "resource": { "resourceType": "Organization", "identifier": [{ "system": "urn:org", "value": "5" }] } },
+                { "request": { "method": "PUT", "url": "Patient?identifier=urn:mrn|7" },
+                  "resource": { "resourceType": "Patient", "gender": "female" } },
+                { "request": { "method": "POST", "url": "Encounter" },
+                  "resource": { "resourceType": "Encounter", "status": "finished",
+                    "class": { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB" },
+                    "subject": { "reference": "Patient?identifier=urn:mrn|7" },
+                    "participant": [{ "individual": { "reference": "urn:uuid:1" } }],
+                    "serviceProvider": { "reference": "Organization?identifier=urn:org|5" } } },
+            ])),
+            10,
+            ids(),
+            held,
+        )
+        .unwrap();
+        assert_eq!(
+            (entries[0].method, entries[0].id.as_str()),
+            (Method::Matched, "dr-1")
+        );
+        assert_eq!(entries[1].method, Method::Create);
+        assert_eq!(
+            (entries[2].method, entries[2].id.as_str()),
+            (Method::Update { if_match: None }, "p-1")
+        );
+        let encounter = &entries[3].resource.json;
+        assert_eq!(encounter["subject"]["reference"], "Patient/p-1");
+        assert_eq!(
+            encounter["participant"][0]["individual"]["reference"],
+            "Practitioner/dr-1"
+        );
+        // The bundle's own new Organization, found by its identifier.
+        assert_eq!(
+            encounter["serviceProvider"]["reference"],
+            format!("Organization/{}", entries[1].id)
+        );
+        // A conditional reference that names nothing is refused, located.
+        let outcome = parse_transaction(
+            &bundle(json!([{ "request": { "method": "POST", "url": "Observation" },
+                "resource": { "resourceType": "Observation", "status": "final", "code": { "text": "x" },
+                  "performer": [{ "reference": "Practitioner?identifier=urn:npi|404" }] } }])),
+            10,
+            ids(),
+            held,
+        )
+        .unwrap_err();
+        let text = serde_json::to_string(&outcome.to_json()).unwrap();
+        assert!(
+            text.contains("Bundle.entry[0].resource") && text.contains("no Practitioner"),
+            "{text}"
         );
     }
 
@@ -472,7 +679,7 @@ mod tests {
             location: "Patient/a/_history/1".into(),
             version: 1,
             last_modified: "2026-01-01T00:00:00.000Z".into(),
-            resource: json!({ "resourceType": "Patient", "id": "a" }),
+            resource: Some(json!({ "resourceType": "Patient", "id": "a" })),
         }]);
         assert_eq!(response["type"], "transaction-response");
         assert_eq!(response["entry"][0]["response"]["status"], "201 Created");

@@ -5,6 +5,8 @@
 //!
 //! - `caller`: who is asking (bearer tokens from registered keys).
 //! - `records`: write, read, history, search, audit trail.
+//! - `index`: the node's private, in-memory identifier index of what its
+//!   organisation holds.
 //! - `pending`: vault content whose transaction is not final yet.
 //! - `binary`: large files, streamed through the vault.
 //! - `replication`: ciphertexts pushed to every member; erasure followed
@@ -15,6 +17,7 @@
 
 mod binary;
 mod caller;
+mod index;
 mod peers;
 mod pending;
 mod records;
@@ -76,6 +79,8 @@ pub struct Clinical<E: Runtime> {
     transfers: Arc<tokio::sync::Semaphore>,
     finalized_heights: tokio::sync::watch::Receiver<u64>,
     waits: Waits,
+    /// Identifiers of what this organisation holds (never persisted).
+    identifiers: index::Identifiers,
 }
 
 impl<E: Runtime> Clinical<E> {
@@ -134,7 +139,9 @@ impl<E: Runtime> Clinical<E> {
             transfers: Arc::new(tokio::sync::Semaphore::new(files.max_transfers)),
             finalized_heights,
             waits,
+            identifiers: index::Identifiers::default(),
         });
+        service.rebuild_index();
         service.follow_erasures();
         service.follow_members();
         Ok(service)

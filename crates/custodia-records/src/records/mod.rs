@@ -4,6 +4,7 @@
 //! they share is here: parsing a request's type and id, asking the chain
 //! for access, and reading a record's head.
 
+mod by_identifier;
 mod erase;
 mod read;
 mod write;
@@ -12,7 +13,9 @@ pub(super) use write::Prepared;
 
 use crate::{caller::Caller, now_ms, pending::Unrecorded, rfc3339, unavailable, Clinical};
 use custodia_engine::engine::Runtime;
-use custodia_fhir::{IssueType, Method, Outcome, Owner, Resource, TransactionEntry};
+use custodia_fhir::{
+    search::IdentifierToken, IssueType, Method, Outcome, Owner, Resource, TransactionEntry,
+};
 use custodia_state::{
     keys,
     modules::{may_erase, may_write_version},

@@ -68,19 +68,31 @@ impl<E: Runtime> Clinical<E> {
         body: &[u8],
     ) -> Result<Vec<(TransactionEntry, Version)>, Outcome> {
         refuse_patient_writers(caller)?;
-        let entries = custodia_fhir::parse_transaction(body, max_transaction_entries(), |t| {
+        let assign_id = |t: &str| {
             if t == "Patient" {
                 Pseudonym::random().to_hex()
             } else {
                 new_logical_id().as_str().to_owned()
             }
-        })?;
-        let mut targets = Vec::with_capacity(entries.len());
-        for entry in &entries {
+        };
+        let held = |t: &str, token: &IdentifierToken| {
+            let resource_type: ResourceType = t.parse().ok()?;
+            let found = self.identifiers.find(resource_type, token);
+            found.first().map(ToString::to_string)
+        };
+        let entries =
+            custodia_fhir::parse_transaction(body, max_transaction_entries(), assign_id, held)?;
+        // Conditional creates that matched write nothing.
+        let (matched, to_write): (Vec<_>, Vec<_>) = entries
+            .into_iter()
+            .enumerate()
+            .partition(|(_, entry)| entry.method == Method::Matched);
+        let mut targets = Vec::with_capacity(to_write.len());
+        for (_, entry) in &to_write {
             let resource_type = parse_writable_type(&entry.resource.resource_type)?;
             let if_match = match entry.method {
                 Method::Update { if_match } => if_match,
-                Method::Create => None,
+                Method::Create | Method::Matched => None,
             };
             targets.push(Target {
                 if_match,
@@ -96,19 +108,46 @@ impl<E: Runtime> Clinical<E> {
             .filter_map(|target| target.patient)
             .collect();
         let mut content = Unrecorded::new(&self.objects, &self.keyring);
-        let mut prepared = Vec::with_capacity(entries.len());
-        for (entry, target) in entries.iter().zip(targets) {
+        let mut prepared = Vec::with_capacity(to_write.len());
+        for ((_, entry), target) in to_write.iter().zip(targets) {
             let json = entry.resource.json.clone();
             prepared.push(
                 self.prepare(caller, target, json, &created_patients, &mut content)
                     .await?,
             );
         }
-        let versions = self
-            .record(prepared, content)
-            .await
-            .map_err(|refusal| changed_meanwhile(refusal, conditional))?;
-        Ok(entries.into_iter().zip(versions).collect())
+        let versions = match prepared.is_empty() {
+            true => vec![],
+            false => self
+                .record(prepared, content)
+                .await
+                .map_err(|refusal| changed_meanwhile(refusal, conditional))?,
+        };
+        let mut results: Vec<(usize, TransactionEntry, Version)> = to_write
+            .into_iter()
+            .zip(versions)
+            .map(|((i, entry), version)| (i, entry, version))
+            .collect();
+        for (i, entry) in matched {
+            let resource_type = parse_type(&entry.resource.resource_type)?;
+            let id = parse_id(&entry.id)?;
+            let head = self.existing(resource_type, &id).await?;
+            let recorded: Option<RecordEntry> = self
+                .read(&keys::record_version(resource_type, &id, head.version))
+                .await?;
+            let version = Version {
+                json: Value::Null,
+                version: head.version,
+                time_ms: recorded.map_or(0, |r| r.time_ms),
+                salt: None,
+            };
+            results.push((i, entry, version));
+        }
+        results.sort_by_key(|(i, _, _)| *i);
+        Ok(results
+            .into_iter()
+            .map(|(_, entry, version)| (entry, version))
+            .collect())
     }
 
     /// Check a version can be written, stamp it, seal it into the vault.
@@ -224,6 +263,10 @@ impl<E: Runtime> Clinical<E> {
         let tx = self.submit(body).await?;
         if let TxStatus::Rejected { reason } = self.settle(tx, content).await?.status {
             return Err(write_refusal(&reason));
+        }
+        for p in &prepared {
+            self.identifiers
+                .record(p.record.resource_type, &p.record.id, &p.json);
         }
         self.replicator.push(
             &prepared

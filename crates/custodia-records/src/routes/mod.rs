@@ -387,17 +387,16 @@ async fn transaction<E: Runtime>(
     let results: Vec<_> = written
         .into_iter()
         .map(|(entry, version)| custodia_fhir::TransactionResult {
-            created: version.version == 1,
+            created: entry.method != custodia_fhir::Method::Matched && version.version == 1,
             location: format!(
                 "{}/{}/_history/{}",
                 entry.resource.resource_type, entry.id, version.version
             ),
             version: version.version,
-            last_modified: version.json["meta"]["lastUpdated"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            resource: version.json,
+            last_modified: crate::rfc3339(version.time_ms),
+            // A conditional create that matched: nothing written, nothing
+            // read (the match is no audited read of the content).
+            resource: (!version.json.is_null()).then_some(version.json),
         })
         .collect();
     Ok(resource(
@@ -540,14 +539,27 @@ async fn search<E: Runtime>(
     let patient = params
         .get("patient")
         .or_else(|| params.get("subject"))
-        .map(|p| p.trim_start_matches("Patient/").to_string())
-        .ok_or_else(|| {
-            Outcome::new(
+        .map(|p| p.trim_start_matches("Patient/").to_string());
+    let identifier = params
+        .get("identifier")
+        .map(|i| custodia_fhir::search::IdentifierToken::parse(i))
+        .transpose()
+        .map_err(|why| Outcome::new(400, IssueType::Value, why))?;
+    let patient = match (patient, &identifier) {
+        (Some(patient), _) => patient,
+        (None, Some(token)) => {
+            let found = service.search_identifier(&caller, &type_name, token).await?;
+            return Ok(searchset(&type_name, found, &params, &headers)?);
+        }
+        (None, None) => {
+            return Err(Outcome::new(
                 400,
                 IssueType::Required,
-                "search needs patient=Patient/<pseudonym>: records are kept per patient",
+                "search needs patient=Patient/<pseudonym> (records are kept per patient) or identifier=system|value (what this node holds)",
             )
-        })?;
+            .into())
+        }
+    };
     if type_name == "AuditEvent" {
         return audit::audit(
             &service,
@@ -561,11 +573,29 @@ async fn search<E: Runtime>(
     if type_name == "Consent" {
         return consent::consents(&service, pseudonym(&patient)?, &fhir_base(&headers)).await;
     }
+    let mut found = service.search(&caller, &type_name, &patient).await?;
+    if let Some(token) = &identifier {
+        found.retain(|v| {
+            custodia_fhir::search::identifiers(&v.json)
+                .iter()
+                .any(|(system, value)| token.matches(system, value))
+        });
+    }
+    Ok(searchset(&type_name, found, &params, &headers)?)
+}
+
+/// A searchset Bundle of what a search found, filtered by `code` and
+/// `_lastUpdated` and paged by `_count` and `_offset`.
+fn searchset(
+    type_name: &str,
+    mut found: Vec<crate::records::Version>,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, Outcome> {
     let last_updated = params
         .get("_lastUpdated")
         .map(|p| custodia_fhir::search::LastUpdated::parse(p))
         .transpose()?;
-    let mut found = service.search(&caller, &type_name, &patient).await?;
     if let Some(code) = params.get("code") {
         found.retain(|v| custodia_fhir::search::matches_code(&v.json, code));
     }
@@ -609,7 +639,7 @@ async fn search<E: Runtime>(
         .map(page);
     let bundle = custodia_fhir::bundle(
         BundleKind::Searchset,
-        &fhir_base(&headers),
+        &fhir_base(headers),
         &page(offset),
         next.as_deref(),
         total,
