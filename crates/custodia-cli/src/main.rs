@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod fhir;
 mod seed;
 mod tx;
 mod verify_record;
@@ -306,6 +307,11 @@ content you received against the salted commitment in the entry."
         #[arg(long)]
         version: Option<u64>,
     },
+    /// FHIR work: load a folder of Bundles and NDJSON into a node.
+    Fhir {
+        #[command(subcommand)]
+        command: FhirCommand,
+    },
     /// Print a bearer token for a node's FHIR API, signed with an agent's
     /// or a patient's key.
     #[command(after_help = "Example:\n  \
@@ -324,6 +330,37 @@ key only at its own organisation's; a patient's at any), until it expires.")]
         /// How long the token is valid, in hours.
         #[arg(long, default_value = "8", value_parser = parse_hours)]
         hours: std::time::Duration,
+    },
+}
+
+#[derive(Subcommand)]
+enum FhirCommand {
+    /// Load every .json (Bundles or single resources) and .ndjson file of a
+    /// folder into a node, as FHIR transaction Bundles, with a progress bar.
+    #[command(
+        after_help = "Example (a synthetic cohort's export, as a hospital clinician):
+  custodia fhir load output/fhir --node http://127.0.0.1:8400 --key custodia-demo/st-mary/keys/clinician.key
+
+Each Bundle loads whole or not at all: transaction and batch Bundles are sent
+as transactions (with their ifNoneExist conditional creates and conditional
+references), other Bundles and single resources as creates, NDJSON --chunk
+lines to a Bundle. Directory data (practitioners, organisations, locations)
+goes first. A refused file is reported with the server's reason and its FHIRPath
+location, and the load goes on; the command fails at the end if any was refused."
+    )]
+    Load {
+        /// The folder to load (not its subfolders).
+        dir: PathBuf,
+        /// The node's API base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8400", env = "CUSTODIA_NODE")]
+        node: String,
+        /// File holding the writing agent's hex-encoded ed25519 private key
+        /// (a clinician or service of the node's organisation).
+        #[arg(long)]
+        key: PathBuf,
+        /// NDJSON resources per Bundle.
+        #[arg(long, default_value = "500")]
+        chunk: usize,
     },
 }
 
@@ -532,6 +569,20 @@ fn main() -> Result<()> {
             resource,
             version,
         } => verify_record::run(&node, &key, &genesis, &resource, version),
+        Command::Fhir {
+            command:
+                FhirCommand::Load {
+                    dir,
+                    node,
+                    key,
+                    chunk,
+                },
+        } => fhir::load(&fhir::LoadConfig {
+            dir,
+            node,
+            key: client::read_key(&key)?,
+            chunk,
+        }),
         Command::Token { node, key, hours } => {
             println!("{}", client::token(&node, &client::read_key(&key)?, hours)?);
             Ok(())

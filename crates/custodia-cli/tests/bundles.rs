@@ -248,6 +248,71 @@ fn exports_load_twice_without_duplicates_and_patients_are_found_by_identifier() 
         st_mary.get("/fhir/Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|0");
     assert_eq!((code, none["total"].clone()), (200, json!(0)), "{none}");
 
+    // `custodia fhir load`: a folder of a practitioner list (a batch
+    // Bundle), a patient's export, NDJSON, and one broken file, which is
+    // reported and fails the command while the rest loads.
+    let folder = c.root.join("export");
+    std::fs::create_dir_all(&folder).unwrap();
+    let practitioners = json!({ "resourceType": "Bundle", "type": "batch", "entry": [{
+        "request": { "method": "POST", "url": "Practitioner", "ifNoneExist": "identifier=http://hl7.org/fhir/sid/us-npi|777" },
+        "resource": { "resourceType": "Practitioner",
+            "identifier": [{ "system": "http://hl7.org/fhir/sid/us-npi", "value": "777" }] } }] });
+    std::fs::write(
+        folder.join("practitionerInformation.json"),
+        practitioners.to_string(),
+    )
+    .unwrap();
+    std::fs::write(folder.join("patient-2.json"), export(2, 40).to_string()).unwrap();
+    let lines: Vec<String> = (0..30)
+        .map(|n| {
+            let mut o = observation("Patient?identifier=urn:st-mary:mrn|MRN-1", n)["resource"].clone();
+            o["performer"] = json!([{ "reference": "Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|777" }]);
+            o.to_string()
+        })
+        .collect();
+    std::fs::write(folder.join("observations.ndjson"), lines.join("\n")).unwrap();
+    let broken =
+        json!({ "resourceType": "Observation", "status": "finished", "code": { "text": "x" } });
+    std::fs::write(folder.join("broken.json"), broken.to_string()).unwrap();
+    let key_file = c.root.join("doctor.key");
+    std::fs::write(
+        &key_file,
+        hex::encode(commonware_codec::Encode::encode(&doctor)),
+    )
+    .unwrap();
+    let out = common::custodia(&[
+        "fhir",
+        "load",
+        folder.to_str().unwrap(),
+        "--node",
+        &st_mary.api,
+        "--key",
+        key_file.to_str().unwrap(),
+        "--chunk",
+        "8",
+    ]);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "a refused file fails the load: {printed}"
+    );
+    assert!(
+        printed.contains("refused broken.json") && printed.contains("Observation.status"),
+        "{printed}"
+    );
+    // 1 + 43 + 30 resources; of those 2 already here (the practitioner and
+    // organisation of the earlier exports).
+    assert!(
+        printed.contains("72 resources created, 2 updated or already here, 1 Bundles refused"),
+        "{printed}"
+    );
+    let (code, found) = st_mary.get("/fhir/Patient?identifier=urn:st-mary:mrn|MRN-2");
+    assert_eq!((code, found["total"].clone()), (200, json!(1)), "{found}");
+
     // The index is the node's own, in memory: rebuilt from the vault when
     // the node starts again.
     c.kill(st);

@@ -182,9 +182,12 @@ pub fn parse_transaction(
             Err(outcome) => {
                 for issue in outcome.issues {
                     issues.push(Issue {
-                        expression: issue
-                            .expression
-                            .map(|e| format!("Bundle.entry[{i}].resource.{e}")),
+                        // `Observation.status` in entry 3 is
+                        // `Bundle.entry[3].resource.status`.
+                        expression: issue.expression.map(|e| {
+                            let inner = e.strip_prefix(&format!("{resource_type}.")).unwrap_or(&e);
+                            format!("Bundle.entry[{i}].resource.{inner}")
+                        }),
                         ..issue
                     });
                 }
@@ -562,7 +565,7 @@ mod tests {
                             "resource": { "resourceType": "Observation" } }]),
             ),
             400,
-            "Bundle.entry[0].resource.Observation.status",
+            "Bundle.entry[0].resource.status",
         );
     }
 
