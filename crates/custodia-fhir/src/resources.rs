@@ -58,9 +58,12 @@ pub const LEDGER_VIEWS: &[&str] = &["AuditEvent", "Consent"];
 
 /// The server's CapabilityStatement (`GET /fhir/metadata`).
 pub fn capability_statement(base_url: &str, software_version: &str, date: &str) -> Value {
-    let search_params = json!([
-        { "name": "patient", "type": "reference", "documentation": "The patient (Patient/<pseudonym>) the resource is about" },
+    let by_patient = json!([
+        { "name": "patient", "type": "reference", "documentation": "The patient (Patient/<pseudonym>) whose records to search" },
         { "name": "subject", "type": "reference", "documentation": "Same as patient" },
+    ]);
+    let common = json!([
+        { "name": "identifier", "type": "token", "documentation": "system|value (or value): among what this node's organisation holds, or with patient, among the patient's records" },
         { "name": "code", "type": "token", "documentation": "system|code of the resource's main code" },
         { "name": "_lastUpdated", "type": "date", "documentation": "ge/gt/le/lt/eq prefixes" },
         { "name": "_count", "type": "number", "documentation": "Page size (default 20, at most 100)" }
@@ -72,16 +75,27 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
         .iter()
         .filter(|t| !LEDGER_VIEWS.contains(&t.as_str()) && t.as_str() != "Binary")
         .map(|t| {
+            // Search by patient where a resource can be a patient's.
+            let patient_search = t == "Patient" || r4::compartment_paths(t).is_some();
+            let params: Vec<&Value> = by_patient
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|_| patient_search)
+                .chain(common.as_array().into_iter().flatten())
+                .collect();
             json!({
                 "type": t,
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,
+                "conditionalCreate": true,
+                "conditionalUpdate": true,
                 "interaction": [
-                    { "code": "read" }, { "code": "vread" }, { "code": "update" },
+                    { "code": "read" }, { "code": "vread" }, { "code": "update" }, { "code": "delete" },
                     { "code": "create" }, { "code": "history-instance" }, { "code": "search-type" }
                 ],
-                "searchParam": search_params,
+                "searchParam": params,
             })
         })
         .chain(std::iter::once(json!({

@@ -138,6 +138,21 @@ fn the_capability_statement_lists_every_type_and_the_views() {
         assert_eq!(listed, 1, "{t}");
     }
     assert_eq!(types.len(), 146);
+    // Search by patient where a resource can be a patient's; by identifier
+    // everywhere.
+    let params = |t: &str| -> Vec<String> {
+        let resources = statement["rest"][0]["resource"].as_array().unwrap();
+        let resource = resources.iter().find(|r| r["type"] == t).unwrap();
+        resource["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(params("Observation").contains(&"patient".to_string()));
+    assert!(!params("Practitioner").contains(&"patient".to_string()));
+    assert!(params("Practitioner").contains(&"identifier".to_string()));
 }
 
 #[test]
