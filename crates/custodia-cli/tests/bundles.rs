@@ -244,6 +244,30 @@ fn exports_load_twice_without_duplicates_and_patients_are_found_by_identifier() 
     find(&st_mary);
     // The search's read, and the read of the trail itself.
     assert_eq!(trail(), before + 2, "each search result is an audited read");
+    // Where each version came from, as the chain recorded it: by the
+    // agent's name, for its organisation, in a transaction and block.
+    let (code, provenance) = st_mary.get(&format!("/fhir/Provenance?target=Patient/{patient}"));
+    assert_eq!(code, 200, "{provenance}");
+    assert_eq!(provenance["total"], 2, "two versions: {provenance}");
+    for (i, entry) in provenance["entry"].as_array().unwrap().iter().enumerate() {
+        let p = &entry["resource"];
+        assert_eq!(
+            p["target"][0]["reference"],
+            format!("Patient/{patient}/_history/{}", i + 1)
+        );
+        assert_eq!(p["agent"][0]["who"]["display"], "dr", "{p}");
+        assert_eq!(
+            p["agent"][0]["onBehalfOf"]["identifier"]["value"],
+            "st-mary"
+        );
+        assert!(p["agent"][0]["onBehalfOf"]["display"].is_string(), "{p}");
+        assert!(
+            p["extension"].to_string().contains("urn:custodia:tx"),
+            "{p}"
+        );
+        let parsed = custodia_fhir::parse(p.to_string().as_bytes(), Some("Provenance"));
+        assert!(parsed.is_ok(), "valid R4: {parsed:?}");
+    }
     let (code, none) =
         st_mary.get("/fhir/Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|0");
     assert_eq!((code, none["total"].clone()), (200, json!(0)), "{none}");

@@ -68,6 +68,7 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
         { "name": "_lastUpdated", "type": "date", "documentation": "ge/gt/le/lt/eq prefixes" },
         { "name": "_count", "type": "number", "documentation": "Page size (default 20, at most 100)" }
     ]);
+    let by_target = json!({ "name": "target", "type": "reference", "documentation": "Type/id[/_history/v]: where each version came from, as the chain recorded it (agent, organisation, transaction, block)" });
     // Every R4 type is kept, but for the ledger's own views (audit trail,
     // consents: written only through the chain) and files (Binary: the raw
     // file streamed in and out, found through what points to it).
@@ -83,6 +84,7 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
                 .flatten()
                 .filter(|_| patient_search)
                 .chain(common.as_array().into_iter().flatten())
+                .chain((t == "Provenance").then_some(&by_target))
                 .collect();
             json!({
                 "type": t,
@@ -204,6 +206,62 @@ pub fn audit_event(f: &AuditFacts<'_>) -> Value {
         event["purposeOfEvent"] = json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "Emergency treatment (break-glass)" }], "text": reason }]);
     }
     event
+}
+
+/// Where one version came from, as the chain recorded it.
+pub struct ProvenanceFacts<'a> {
+    /// `Type/id/_history/version`.
+    pub target: &'a str,
+    pub recorded: &'a str,
+    /// The writing agent's key (hex) and the name it was registered with.
+    pub author_key: &'a str,
+    pub author_name: Option<&'a str>,
+    /// The custodian organisation's id and name.
+    pub org: &'a str,
+    pub org_name: Option<&'a str>,
+    pub tx: &'a str,
+    pub entry: Option<u32>,
+    pub height: u64,
+}
+
+/// One version's provenance as an R4 Provenance: who wrote it for which
+/// organisation, when, and the chain transaction and block that recorded
+/// it. Its id is derived from the version, so it is the same on every
+/// node.
+pub fn provenance(f: &ProvenanceFacts<'_>) -> Value {
+    let id: String = f
+        .target
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let mut who = json!({ "identifier": { "system": "urn:custodia:key", "value": f.author_key } });
+    if let Some(name) = f.author_name {
+        who["display"] = json!(name);
+    }
+    let mut on_behalf_of =
+        json!({ "identifier": { "system": "urn:custodia:org", "value": f.org } });
+    if let Some(name) = f.org_name {
+        on_behalf_of["display"] = json!(name);
+    }
+    let mut extension = vec![
+        json!({ "url": "urn:custodia:tx", "valueString": f.tx }),
+        json!({ "url": "urn:custodia:block-height", "valueInteger": f.height }),
+    ];
+    if let Some(entry) = f.entry {
+        extension.push(json!({ "url": "urn:custodia:batch-entry", "valueInteger": entry }));
+    }
+    json!({
+        "resourceType": "Provenance",
+        "id": id.chars().rev().take(64).collect::<Vec<_>>().into_iter().rev().collect::<String>(),
+        "target": [{ "reference": f.target }],
+        "recorded": f.recorded,
+        "agent": [{
+            "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author" }] },
+            "who": who,
+            "onBehalfOf": on_behalf_of,
+        }],
+        "extension": extension,
+    })
 }
 
 /// A patient's consent (as the chain holds it) as an R4 Consent.

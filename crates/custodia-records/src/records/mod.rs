@@ -6,6 +6,7 @@
 
 mod by_identifier;
 mod erase;
+mod provenance;
 mod read;
 mod write;
 

@@ -536,6 +536,11 @@ async fn search<E: Runtime>(
     if type_name == "AuditEvent" && !params.contains_key("patient") {
         return audit::audit_log(&service, &caller, &params, &fhir_base(&headers)).await;
     }
+    // The chain's own record of where each version came from.
+    if let (true, Some(target)) = (type_name == "Provenance", params.get("target")) {
+        let found = service.provenance(&caller, target).await?;
+        return Ok(searchset(&type_name, found, &params, &headers)?);
+    }
     let patient = params
         .get("patient")
         .or_else(|| params.get("subject"))
@@ -549,6 +554,7 @@ async fn search<E: Runtime>(
         (Some(patient), _) => patient,
         (None, Some(token)) => {
             let found = service.search_identifier(&caller, &type_name, token).await?;
+            let found = found.into_iter().map(|v| v.json).collect();
             return Ok(searchset(&type_name, found, &params, &headers)?);
         }
         (None, None) => {
@@ -581,6 +587,7 @@ async fn search<E: Runtime>(
                 .any(|(system, value)| token.matches(system, value))
         });
     }
+    let found = found.into_iter().map(|v| v.json).collect();
     Ok(searchset(&type_name, found, &params, &headers)?)
 }
 
@@ -588,7 +595,7 @@ async fn search<E: Runtime>(
 /// `_lastUpdated` and paged by `_count` and `_offset`.
 fn searchset(
     type_name: &str,
-    mut found: Vec<crate::records::Version>,
+    mut found: Vec<Value>,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Response, Outcome> {
@@ -597,10 +604,10 @@ fn searchset(
         .map(|p| custodia_fhir::search::LastUpdated::parse(p))
         .transpose()?;
     if let Some(code) = params.get("code") {
-        found.retain(|v| custodia_fhir::search::matches_code(&v.json, code));
+        found.retain(|v| custodia_fhir::search::matches_code(v, code));
     }
     if let Some(filter) = &last_updated {
-        found.retain(|v| filter.matches(&v.json));
+        found.retain(|v| filter.matches(v));
     }
     let count: usize = params
         .get("_count")
@@ -617,8 +624,8 @@ fn searchset(
         .skip(offset)
         .take(count)
         .map(|v| BundleEntry {
-            full_url: format!("{type_name}/{}", v.json["id"].as_str().unwrap_or_default()),
-            resource: v.json,
+            full_url: format!("{type_name}/{}", v["id"].as_str().unwrap_or_default()),
+            resource: v,
         })
         .collect();
     // Paging links repeat the query with another offset.
