@@ -341,10 +341,10 @@ enum FhirCommand {
         after_help = "Example (a synthetic cohort's export, as a hospital clinician):
   custodia fhir load output/fhir --node http://127.0.0.1:8400 --key custodia-demo/st-mary/keys/clinician.key
 
-Each Bundle loads whole or not at all: transaction and batch Bundles are sent
-as transactions (with their ifNoneExist conditional creates and conditional
-references), other Bundles and single resources as creates, NDJSON --chunk
-lines to a Bundle. Directory data (practitioners, organisations, locations)
+Transaction Bundles load whole or not at all, batch Bundles entry by entry
+(both with their ifNoneExist conditional creates and conditional
+references); other Bundles and single resources are sent as transactions of
+creates, NDJSON --chunk lines to a Bundle. Directory data (practitioners, organisations, locations)
 goes first. A refused file is reported with the server's reason and its FHIRPath
 location, and the load goes on; the command fails at the end if any was refused."
     )]

@@ -272,6 +272,32 @@ fn exports_load_twice_without_duplicates_and_patients_are_found_by_identifier() 
         st_mary.get("/fhir/Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|0");
     assert_eq!((code, none["total"].clone()), (200, json!(0)), "{none}");
 
+    // A batch: each entry on its own; a refused one is answered in place,
+    // located in the batch, and the others are written.
+    let batch = json!({ "resourceType": "Bundle", "type": "batch", "entry": [
+        { "request": { "method": "POST", "url": "Location" },
+          "resource": { "resourceType": "Location", "name": "Ward 3" } },
+        { "request": { "method": "POST", "url": "Observation" },
+          "resource": { "resourceType": "Observation", "status": "done", "code": { "text": "x" } } },
+    ] });
+    let (code, answered) = st_mary.call("POST", "/fhir", Some(batch), &[]);
+    assert_eq!(code, 200, "{answered}");
+    assert_eq!(answered["type"], "batch-response");
+    assert_eq!(
+        answered["entry"][0]["response"]["status"], "201 Created",
+        "{answered}"
+    );
+    let refused = &answered["entry"][1]["response"];
+    assert_eq!(refused["status"], "400 Bad Request", "{answered}");
+    assert_eq!(
+        refused["outcome"]["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource.status"
+    );
+    let location = answered["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap();
+    assert_eq!(st_mary.get(&format!("/fhir/{location}")).0, 200);
+
     // `custodia fhir load`: a folder of a practitioner list (a batch
     // Bundle), a patient's export, NDJSON, and one broken file, which is
     // reported and fails the command while the rest loads.

@@ -18,7 +18,8 @@ pub use resources::{
     BundleKind, ConsentFacts, ProvenanceFacts, LEDGER_VIEWS,
 };
 pub use transaction::{
-    parse_transaction, transaction_response, Method, TransactionEntry, TransactionResult,
+    batch_response, parse_transaction, transaction_response, Method, TransactionEntry,
+    TransactionResult,
 };
 pub use validate::{parse, set_meta, Owner, Resource};
 

@@ -130,6 +130,9 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
             "interaction": [{
                 "code": "transaction",
                 "documentation": "POST /fhir with a transaction Bundle of POST/PUT entries (at most 8192, 64 MiB): all written or none"
+            }, {
+                "code": "batch",
+                "documentation": "POST /fhir with a batch Bundle: each entry written on its own, a refused one answered in place with its OperationOutcome"
             }],
         }],
     })

@@ -78,11 +78,12 @@ pub fn parse_transaction(
     }
     match bundle.get("type").and_then(Value::as_str) {
         Some("transaction") => {}
+        // (A batch is split into one-entry transactions before this.)
         Some("batch") => {
             return Err(Outcome::new(
                 400,
-                IssueType::NotSupported,
-                "batch Bundles are not supported; send a \"transaction\" (all or nothing)",
+                IssueType::Invalid,
+                "a batch's entries are written one by one: POST the batch to /fhir",
             ))
         }
         other => {
@@ -458,6 +459,49 @@ pub fn transaction_response(results: &[TransactionResult]) -> Value {
         "type": "transaction-response",
         "entry": entries,
     })
+}
+
+/// The `batch-response` Bundle: each entry's result in request order, a
+/// refused entry with its status and OperationOutcome (its issues located
+/// at its own place in the batch).
+pub fn batch_response(results: &[Result<TransactionResult, Outcome>]) -> Value {
+    let entries: Vec<Value> = results
+        .iter()
+        .enumerate()
+        .map(|(i, result)| match result {
+            Ok(written) => transaction_response(std::slice::from_ref(written))["entry"][0].clone(),
+            Err(outcome) => {
+                let mut outcome = outcome.clone();
+                for issue in &mut outcome.issues {
+                    issue.expression = issue
+                        .expression
+                        .take()
+                        .map(|e| e.replacen("Bundle.entry[0]", &format!("Bundle.entry[{i}]"), 1));
+                }
+                json!({ "response": {
+                    "status": format!("{} {}", outcome.status, reason_phrase(outcome.status)),
+                    "outcome": outcome.to_json(),
+                } })
+            }
+        })
+        .collect();
+    json!({ "resourceType": "Bundle", "type": "batch-response", "entry": entries })
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        410 => "Gone",
+        412 => "Precondition Failed",
+        413 => "Payload Too Large",
+        422 => "Unprocessable Entity",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    }
 }
 
 #[cfg(test)]

@@ -2,17 +2,18 @@
 //! into one node, each as FHIR transaction Bundles (all or nothing per
 //! Bundle), with a progress bar.
 //!
-//! - A `transaction` Bundle is sent as it is; a `batch` Bundle as a
-//!   transaction (each Bundle then loads whole or not at all); any other
-//!   Bundle (`collection`, ...) and a single resource become POST entries.
+//! - A `transaction` Bundle (all or nothing) or `batch` (entry by entry)
+//!   is sent as it is; any other Bundle (`collection`, ...) and single
+//!   resources become POST entries of transactions.
 //! - NDJSON (one resource a line, as Bulk Data exports write it) is sent
 //!   `chunk` lines to a Bundle.
 //! - Bundles of directory data only (a hospital's practitioner and
 //!   organisation lists) go first, so patients' data can name them by
 //!   conditional reference.
 //!
-//! A refused file is reported with the server's first issue and the load
-//! goes on; the command fails at the end if any file was refused.
+//! A refused file (or batch entry) is reported with the server's first
+//! issue and the load goes on; the command fails at the end if anything
+//! was refused.
 
 use anyhow::{anyhow, bail, Context, Result};
 use custodia_types::PrivateKey;
@@ -95,10 +96,21 @@ pub fn load(config: &LoadConfig) -> Result<()> {
         let status = response.status();
         let answer: Value = response.json().unwrap_or(Value::Null);
         if status.is_success() {
+            // A batch answers each entry: some may be refused.
             for entry in answer["entry"].as_array().into_iter().flatten() {
                 match entry["response"]["status"].as_str() {
                     Some(s) if s.starts_with("201") => created += 1,
-                    _ => existing += 1,
+                    Some(s) if s.starts_with("200") => existing += 1,
+                    other => {
+                        let issue = &entry["response"]["outcome"]["issue"][0];
+                        let location = issue["expression"][0].as_str().unwrap_or("");
+                        let why = issue["diagnostics"].as_str().unwrap_or("");
+                        let status = other.unwrap_or("no status");
+                        bar.suspend(|| {
+                            eprintln!("refused in {} ({status}): {location} {why}", batch.file)
+                        });
+                        refused.push(batch.file.clone());
+                    }
                 }
             }
         } else {
@@ -165,9 +177,7 @@ fn batches_of(path: &Path, chunk: usize) -> Result<Vec<Batch>> {
             serde_json::from_str(&text).with_context(|| format!("{name}: not JSON"))?;
         match value["type"].as_str() {
             Some("transaction" | "batch") if value["resourceType"] == "Bundle" => {
-                let mut bundle = value;
-                bundle["type"] = json!("transaction");
-                return Ok(vec![Batch::new(name, bundle)]);
+                return Ok(vec![Batch::new(name, value)]);
             }
             _ if value["resourceType"] == "Bundle" => value["entry"]
                 .as_array()

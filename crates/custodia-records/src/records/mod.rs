@@ -1,6 +1,8 @@
-//! Clinical records over the vault and the chain: `write` (versions and
-//! transaction Bundles), `read` (reads, history, search, the audit log),
-//! `erase` (crypto-shredding at the custodian, followed everywhere). What
+//! Clinical records over the vault and the chain: `write` (versions,
+//! transaction and batch Bundles), `read` (reads, history, search, the
+//! audit log), `by_identifier` (the identifier index: rebuilt, searched),
+//! `provenance` (each version's origin as FHIR Provenance), `erase`
+//! (crypto-shredding at the custodian, followed everywhere). What
 //! they share is here: parsing a request's type and id, asking the chain
 //! for access, and reading a record's head.
 
@@ -9,6 +11,8 @@ mod erase;
 mod provenance;
 mod read;
 mod write;
+
+pub(crate) use write::max_transaction_entries;
 
 pub(super) use write::Prepared;
 

@@ -150,6 +150,27 @@ impl<E: Runtime> Clinical<E> {
             .collect())
     }
 
+    /// `POST /fhir` with a `batch` Bundle: each entry on its own, as a
+    /// one-entry transaction (a refused entry leaves the others written);
+    /// at most 64 in flight. Each entry's result, in order.
+    pub(crate) async fn batch(
+        &self,
+        caller: &Caller,
+        entries: Vec<Value>,
+    ) -> Vec<Result<(TransactionEntry, Version), Outcome>> {
+        use futures::StreamExt as _;
+        futures::stream::iter(entries)
+            .map(|entry: Value| async move {
+                let one = serde_json::json!({ "resourceType": "Bundle", "type": "transaction", "entry": [entry] });
+                let body = serde_json::to_vec(&one).map_err(unavailable)?;
+                let mut written = self.transaction(caller, &body).await?;
+                written.pop().ok_or_else(|| unavailable("a one-entry transaction wrote nothing"))
+            })
+            .buffered(64)
+            .collect()
+            .await
+    }
+
     /// Check a version can be written, stamp it, seal it into the vault.
     pub(super) async fn prepare(
         &self,

@@ -376,6 +376,8 @@ async fn create<E: Runtime>(
     ))
 }
 
+/// `POST /fhir`: a `transaction` Bundle (all or nothing) or a `batch`
+/// (entry by entry).
 async fn transaction<E: Runtime>(
     State(service): State<Shared<E>>,
     headers: HeaderMap,
@@ -383,26 +385,70 @@ async fn transaction<E: Runtime>(
 ) -> Result<Response, Fhir> {
     let body = body_or_outcome(&headers, body)?;
     let caller = service.caller(&headers).await?;
+    let bundle: Value = serde_json::from_slice(&body).map_err(|e| {
+        Outcome::new(
+            400,
+            IssueType::Structure,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    if bundle["resourceType"] == "Bundle" && bundle["type"] == "batch" {
+        let entries = match bundle {
+            Value::Object(mut bundle) => match bundle.remove("entry") {
+                Some(Value::Array(entries)) => entries,
+                _ => vec![],
+            },
+            _ => vec![],
+        };
+        if entries.len() > crate::records::max_transaction_entries() {
+            return Err(Outcome::new(
+                413,
+                IssueType::TooLong,
+                format!(
+                    "a batch holds at most {} entries; split it",
+                    crate::records::max_transaction_entries()
+                ),
+            )
+            .into());
+        }
+        let results: Vec<_> = service
+            .batch(&caller, entries)
+            .await
+            .into_iter()
+            .map(|result| result.map(|(entry, version)| transaction_result(entry, version)))
+            .collect();
+        return Ok(resource(
+            StatusCode::OK,
+            &custodia_fhir::batch_response(&results),
+        ));
+    }
     let written = service.transaction(&caller, &body).await?;
     let results: Vec<_> = written
         .into_iter()
-        .map(|(entry, version)| custodia_fhir::TransactionResult {
-            created: entry.method != custodia_fhir::Method::Matched && version.version == 1,
-            location: format!(
-                "{}/{}/_history/{}",
-                entry.resource.resource_type, entry.id, version.version
-            ),
-            version: version.version,
-            last_modified: crate::rfc3339(version.time_ms),
-            // A conditional create that matched: nothing written, nothing
-            // read (the match is no audited read of the content).
-            resource: (!version.json.is_null()).then_some(version.json),
-        })
+        .map(|(entry, version)| transaction_result(entry, version))
         .collect();
     Ok(resource(
         StatusCode::OK,
         &custodia_fhir::transaction_response(&results),
     ))
+}
+
+fn transaction_result(
+    entry: custodia_fhir::TransactionEntry,
+    version: crate::records::Version,
+) -> custodia_fhir::TransactionResult {
+    custodia_fhir::TransactionResult {
+        created: entry.method != custodia_fhir::Method::Matched && version.version == 1,
+        location: format!(
+            "{}/{}/_history/{}",
+            entry.resource.resource_type, entry.id, version.version
+        ),
+        version: version.version,
+        last_modified: crate::rfc3339(version.time_ms),
+        // A conditional create that matched: nothing written, nothing
+        // read (the match is no audited read of the content).
+        resource: (!version.json.is_null()).then_some(version.json),
+    }
 }
 
 async fn update<E: Runtime>(
