@@ -8,8 +8,11 @@ fuzz_target!(|data: &[u8]| {
     let mut n = 0u32;
     // The server "holds" one resource of every type, identifier value "1".
     let held = |t: &str, token: &IdentifierToken| (token.value == "1").then(|| format!("{t}-1"));
+    let Ok(bundle) = custodia_fhir::parse_json(data) else {
+        return;
+    };
     let _ = custodia_fhir::parse_transaction(
-        data,
+        &bundle,
         32,
         |_| {
             n += 1;

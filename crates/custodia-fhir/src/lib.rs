@@ -18,7 +18,7 @@ pub use resources::{
     BundleKind, ConsentFacts, ProvenanceFacts, LEDGER_VIEWS,
 };
 pub use transaction::{
-    batch_response, parse_transaction, transaction_response, Method, TransactionEntry,
+    batch_response, parse_json, parse_transaction, transaction_response, Method, TransactionEntry,
     TransactionResult,
 };
 pub use validate::{parse, set_meta, Owner, Resource};

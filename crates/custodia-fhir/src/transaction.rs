@@ -52,23 +52,27 @@ pub struct TransactionEntry {
     pub resource: Resource,
 }
 
-/// Check a transaction Bundle and resolve its internal and conditional
-/// references. `assign_id(type)` gives the id of each created resource;
-/// `held` finds what the server already holds. At most `max_entries`
-/// entries.
-pub fn parse_transaction(
-    body: &[u8],
-    max_entries: usize,
-    mut assign_id: impl FnMut(&str) -> String,
-    mut held: impl Lookup,
-) -> Result<Vec<TransactionEntry>, Outcome> {
-    let bundle: Value = serde_json::from_slice(body).map_err(|e| {
+/// A request body as JSON, or the OperationOutcome that says it is not.
+pub fn parse_json(body: &[u8]) -> Result<Value, Outcome> {
+    serde_json::from_slice(body).map_err(|e| {
         Outcome::new(
             400,
             IssueType::Structure,
             format!("the body is not JSON: {e}"),
         )
-    })?;
+    })
+}
+
+/// Check a transaction Bundle and resolve its internal and conditional
+/// references. `assign_id(type)` gives the id of each created resource;
+/// `held` finds what the server already holds. At most `max_entries`
+/// entries.
+pub fn parse_transaction(
+    bundle: &Value,
+    max_entries: usize,
+    mut assign_id: impl FnMut(&str) -> String,
+    mut held: impl Lookup,
+) -> Result<Vec<TransactionEntry>, Outcome> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(Outcome::new(
             400,
@@ -524,6 +528,16 @@ mod tests {
         }
     }
 
+    /// As a request body arrives: bytes.
+    fn parse_bytes(
+        body: &[u8],
+        max_entries: usize,
+        assign_id: impl FnMut(&str) -> String,
+        held: impl Lookup,
+    ) -> Result<Vec<TransactionEntry>, Outcome> {
+        parse_transaction(&parse_json(body)?, max_entries, assign_id, held)
+    }
+
     fn bundle(entries: Value) -> Vec<u8> {
         serde_json::to_vec(&json!({
             "resourceType": "Bundle", "type": "transaction", "entry": entries
@@ -541,7 +555,7 @@ mod tests {
                   o["subject"] = json!({ "reference": "urn:uuid:p1" }); o
               }).unwrap() },
         ]));
-        let entries = parse_transaction(&body, 10, ids(), nothing_held).unwrap();
+        let entries = parse_bytes(&body, 10, ids(), nothing_held).unwrap();
         assert_eq!(entries.len(), 2);
         let patient_id = format!("{:064x}", 1);
         assert_eq!(entries[0].id, patient_id);
@@ -557,7 +571,7 @@ mod tests {
     #[test]
     fn refuses_what_is_not_an_all_or_nothing_write() {
         let refused = |body: Vec<u8>, status: u16, words: &str| {
-            let outcome = parse_transaction(&body, 2, ids(), nothing_held).unwrap_err();
+            let outcome = parse_bytes(&body, 2, ids(), nothing_held).unwrap_err();
             assert_eq!(outcome.status, status, "{outcome:?}");
             let text = serde_json::to_string(&outcome.to_json()).unwrap();
             assert!(text.contains(words), "{text} lacks {words:?}");
@@ -616,7 +630,7 @@ mod tests {
     #[test]
     fn an_update_may_name_the_version_it_replaces_and_nothing_else_is_conditional() {
         let patient = json!({ "resourceType": "Patient" });
-        let entries = parse_transaction(
+        let entries = parse_bytes(
             &bundle(json!([
                 { "request": { "method": "PUT", "url": "Patient/a", "ifMatch": "W/\"2\"" }, "resource": patient },
                 { "request": { "method": "PUT", "url": "Patient/b" }, "resource": patient },
@@ -630,7 +644,7 @@ mod tests {
         assert_eq!(entries[1].method, Method::Update { if_match: None });
         let refused = |request: Value, words: &str| {
             let body = bundle(json!([{ "request": request, "resource": patient }]));
-            let outcome = parse_transaction(&body, 10, ids(), nothing_held).unwrap_err();
+            let outcome = parse_bytes(&body, 10, ids(), nothing_held).unwrap_err();
             assert_eq!(outcome.status, 400, "{outcome:?}");
             let text = serde_json::to_string(&outcome.to_json()).unwrap();
             assert!(text.contains(words), "{text} lacks {words:?}");
@@ -662,7 +676,7 @@ mod tests {
             "Patient" if token.matches("urn:mrn", "7") => Some("p-1".to_string()),
             _ => None,
         };
-        let entries = parse_transaction(
+        let entries = parse_bytes(
             &bundle(json!([
                 { "fullUrl": "urn:uuid:1", "request": { "method": "POST", "url": "Practitioner", "ifNoneExist": "identifier=urn:npi|99" },
                   "resource": { "resourceType": "Practitioner", "identifier": [{ "system": "urn:npi", "value": "99" }] } },
@@ -703,7 +717,7 @@ mod tests {
             format!("Organization/{}", entries[1].id)
         );
         // A conditional reference that names nothing is refused, located.
-        let outcome = parse_transaction(
+        let outcome = parse_bytes(
             &bundle(json!([{ "request": { "method": "POST", "url": "Observation" },
                 "resource": { "resourceType": "Observation", "status": "final", "code": { "text": "x" },
                   "performer": [{ "reference": "Practitioner?identifier=urn:npi|404" }] } }])),

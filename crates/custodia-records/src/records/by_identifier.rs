@@ -83,20 +83,6 @@ impl<E: Runtime> Clinical<E> {
     ) -> Result<Vec<Version>, Outcome> {
         let resource_type = parse_json_type(type_name)?;
         let ids = self.identifiers.find(resource_type, token);
-        let reads = ids
-            .iter()
-            .map(|id| self.permitted_read(caller, resource_type, id));
-        let results = futures::future::join_all(reads).await;
-        let mut found = Vec::new();
-        for (id, result) in ids.iter().zip(results) {
-            match result {
-                Ok((head, tx)) => {
-                    found.push(self.content(resource_type, id, head.version, &tx).await?)
-                }
-                Err(outcome) if matches!(outcome.status, 403 | 410) => {}
-                Err(outcome) => return Err(outcome),
-            }
-        }
-        Ok(found)
+        self.read_permitted(caller, resource_type, &ids).await
     }
 }

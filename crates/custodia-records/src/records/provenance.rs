@@ -49,8 +49,8 @@ impl<E: Runtime> Clinical<E> {
             }
             None => 1..=head.version,
         };
-        let members =
-            custodia_state::records::members(&Members(self.read_raw(keys::MEMBERS).await?));
+        let members: Vec<custodia_types::Member> =
+            self.read(keys::MEMBERS).await?.unwrap_or_default();
         let mut found = Vec::new();
         for version in versions {
             let entry: RecordEntry = self
@@ -82,14 +82,5 @@ impl<E: Runtime> Clinical<E> {
             }));
         }
         Ok(found)
-    }
-}
-
-/// The members record, read once, as a state to read it from.
-struct Members(Option<Vec<u8>>);
-
-impl custodia_state::StateRead for Members {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        (key == keys::MEMBERS).then(|| self.0.clone()).flatten()
     }
 }

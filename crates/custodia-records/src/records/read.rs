@@ -131,7 +131,18 @@ impl<E: Runtime> Clinical<E> {
             .filter_map(|n| n.strip_prefix(&prefix))
             .filter_map(|id| LogicalId::new(id).ok())
             .collect();
-        // Ask for every read at once so they share blocks.
+        self.read_permitted(caller, resource_type, &ids).await
+    }
+
+    /// The latest version of each of `ids` this caller may read, each read
+    /// audited; those the policy denies, or that were erased, are left
+    /// out. The reads are asked for at once, so they share blocks.
+    pub(super) async fn read_permitted(
+        &self,
+        caller: &Caller,
+        resource_type: ResourceType,
+        ids: &[LogicalId],
+    ) -> Result<Vec<Version>, Outcome> {
         let reads = ids
             .iter()
             .map(|id| self.permitted_read(caller, resource_type, id));

@@ -65,7 +65,7 @@ impl<E: Runtime> Clinical<E> {
     pub(crate) async fn transaction(
         &self,
         caller: &Caller,
-        body: &[u8],
+        bundle: &Value,
     ) -> Result<Vec<(TransactionEntry, Version)>, Outcome> {
         refuse_patient_writers(caller)?;
         let assign_id = |t: &str| {
@@ -81,7 +81,7 @@ impl<E: Runtime> Clinical<E> {
             found.first().map(ToString::to_string)
         };
         let entries =
-            custodia_fhir::parse_transaction(body, max_transaction_entries(), assign_id, held)?;
+            custodia_fhir::parse_transaction(bundle, max_transaction_entries(), assign_id, held)?;
         // Conditional creates that matched write nothing.
         let (matched, to_write): (Vec<_>, Vec<_>) = entries
             .into_iter()
@@ -160,10 +160,9 @@ impl<E: Runtime> Clinical<E> {
     ) -> Vec<Result<(TransactionEntry, Version), Outcome>> {
         use futures::StreamExt as _;
         futures::stream::iter(entries)
-            .map(|entry: Value| async move {
+.map(|entry: Value| async move {
                 let one = serde_json::json!({ "resourceType": "Bundle", "type": "transaction", "entry": [entry] });
-                let body = serde_json::to_vec(&one).map_err(unavailable)?;
-                let mut written = self.transaction(caller, &body).await?;
+                let mut written = self.transaction(caller, &one).await?;
                 written.pop().ok_or_else(|| unavailable("a one-entry transaction wrote nothing"))
             })
             .buffered(64)

@@ -385,13 +385,7 @@ async fn transaction<E: Runtime>(
 ) -> Result<Response, Fhir> {
     let body = body_or_outcome(&headers, body)?;
     let caller = service.caller(&headers).await?;
-    let bundle: Value = serde_json::from_slice(&body).map_err(|e| {
-        Outcome::new(
-            400,
-            IssueType::Structure,
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
+    let bundle = custodia_fhir::parse_json(&body)?;
     if bundle["resourceType"] == "Bundle" && bundle["type"] == "batch" {
         let entries = match bundle {
             Value::Object(mut bundle) => match bundle.remove("entry") {
@@ -422,7 +416,7 @@ async fn transaction<E: Runtime>(
             &custodia_fhir::batch_response(&results),
         ));
     }
-    let written = service.transaction(&caller, &body).await?;
+    let written = service.transaction(&caller, &bundle).await?;
     let results: Vec<_> = written
         .into_iter()
         .map(|(entry, version)| transaction_result(entry, version))
