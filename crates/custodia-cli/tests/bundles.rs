@@ -4,10 +4,8 @@
 
 mod common;
 
-use common::clinical::{transact, Fhir};
+use common::clinical::{registered_clinician, Fhir};
 use common::Consortium;
-use commonware_cryptography::Signer as _;
-use custodia_types::{AgentKind, Body, PrivateKey};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -34,15 +32,7 @@ fn a_thousand_entry_transaction_is_written_whole_or_not_at_all() {
     let mut c = Consortium::init("bundles");
     c.start_all();
     c.await_all(1, Duration::from_secs(60));
-    let doctor = PrivateKey::from_seed(1_201);
-    let admin = c.nodes[c.index_of("st-mary")].admin_key.clone();
-    let register = Body::RegisterAgent {
-        key: doctor.public_key(),
-        kind: AgentKind::Clinician,
-        label: "dr".into(),
-    };
-    transact(&c, &admin, 0, register);
-    let st_mary = Fhir::new(&c, "st-mary", &doctor);
+    let (_, st_mary) = registered_clinician(&c, "st-mary", 1_201);
     let vault_objects = || {
         let (code, body) = common::get(&st_mary.api, "/v1/vault/objects");
         assert_eq!(code, 200, "{body}");
@@ -166,16 +156,8 @@ fn exports_load_twice_without_duplicates_and_patients_are_found_by_identifier() 
     let mut c = Consortium::init("exports");
     c.start_all();
     c.await_all(1, Duration::from_secs(60));
-    let doctor = PrivateKey::from_seed(1_301);
     let st = c.index_of("st-mary");
-    let admin = c.nodes[st].admin_key.clone();
-    let register = Body::RegisterAgent {
-        key: doctor.public_key(),
-        kind: AgentKind::Clinician,
-        label: "dr".into(),
-    };
-    transact(&c, &admin, 0, register);
-    let st_mary = Fhir::new(&c, "st-mary", &doctor);
+    let (doctor, st_mary) = registered_clinician(&c, "st-mary", 1_301);
 
     // Two patients' exports of 500 entries each, loaded twice.
     let mut first_load = Vec::new();

@@ -6,10 +6,8 @@
 
 mod common;
 
-use common::clinical::{transact, Fhir};
+use common::clinical::registered_clinician;
 use common::Consortium;
-use commonware_cryptography::Signer as _;
-use custodia_types::{AgentKind, Body, PrivateKey};
 use serde_json::{json, Value};
 use std::{path::Path, process::Command, time::Duration};
 
@@ -31,15 +29,7 @@ fn a_stock_fhir_client_creates_searches_pages_reads_and_reads_history() {
     let mut c = Consortium::init("fhir-client");
     c.start_all();
     c.await_all(1, Duration::from_secs(60));
-    let doctor = PrivateKey::from_seed(1_401);
-    let admin = c.nodes[c.index_of("st-mary")].admin_key.clone();
-    let register = Body::RegisterAgent {
-        key: doctor.public_key(),
-        kind: AgentKind::Clinician,
-        label: "dr".into(),
-    };
-    transact(&c, &admin, 0, register);
-    let st_mary = Fhir::new(&c, "st-mary", &doctor);
+    let (_, st_mary) = registered_clinician(&c, "st-mary", 1_401);
     let (code, patient) = st_mary.call(
         "POST",
         "/fhir/Patient",

@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::clinical::{enrol_and_consent, transact, Fhir};
+use common::clinical::{enrol_and_consent, registered_clinician};
 use common::Consortium;
 use commonware_cryptography::Signer as _;
-use custodia_types::{AgentKind, Body, PrivateKey, Pseudonym};
+use custodia_types::{PrivateKey, Pseudonym};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -35,19 +35,8 @@ fn every_r4_resource_type_is_written_at_one_member_and_read_back_identical_at_an
     let mut c = Consortium::init("r4-types");
     c.start_all();
     c.await_all(1, Duration::from_secs(60));
-    let doctor_a = PrivateKey::from_seed(1_101);
-    let doctor_b = PrivateKey::from_seed(1_102);
-    for (org, key) in [("st-mary", &doctor_a), ("riverside-clinic", &doctor_b)] {
-        let admin = c.nodes[c.index_of(org)].admin_key.clone();
-        let body = Body::RegisterAgent {
-            key: key.public_key(),
-            kind: AgentKind::Clinician,
-            label: "dr".into(),
-        };
-        transact(&c, &admin, 0, body);
-    }
-    let st_mary = Fhir::new(&c, "st-mary", &doctor_a);
-    let riverside = Fhir::new(&c, "riverside-clinic", &doctor_b);
+    let (_, st_mary) = registered_clinician(&c, "st-mary", 1_101);
+    let (_, riverside) = registered_clinician(&c, "riverside-clinic", 1_102);
     let (code, patient) = st_mary.call(
         "POST",
         "/fhir/Patient",

@@ -97,6 +97,21 @@ pub fn transact(c: &Consortium, key: &PrivateKey, nonce: u64, body: Body) {
     }
 }
 
+/// Register a clinician (key from `seed`, labelled "dr") at `org`, its
+/// admin's first transaction, and call that node's FHIR API as them.
+pub fn registered_clinician(c: &Consortium, org: &str, seed: u64) -> (PrivateKey, Fhir) {
+    let doctor = PrivateKey::from_seed(seed);
+    let admin = c.nodes[c.index_of(org)].admin_key.clone();
+    let register = Body::RegisterAgent {
+        key: doctor.public_key(),
+        kind: AgentKind::Clinician,
+        label: "dr".into(),
+    };
+    transact(c, &admin, 0, register);
+    let fhir = Fhir::new(c, org, &doctor);
+    (doctor, fhir)
+}
+
 /// The custodian (its admin, at `admin_nonce`) enrols `patient` with
 /// `key`, and the patient's first transaction consents to `grantee` for
 /// treatment, for an hour.
