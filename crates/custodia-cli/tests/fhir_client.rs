@@ -30,14 +30,7 @@ fn a_stock_fhir_client_creates_searches_pages_reads_and_reads_history() {
     c.start_all();
     c.await_all(1, Duration::from_secs(60));
     let (_, st_mary) = registered_clinician(&c, "st-mary", 1_401);
-    let (code, patient) = st_mary.call(
-        "POST",
-        "/fhir/Patient",
-        Some(json!({"resourceType": "Patient", "gender": "unknown"})),
-        &[],
-    );
-    assert_eq!(code, 201, "{patient}");
-    let patient = patient["id"].as_str().unwrap();
+    let patient = st_mary.create_patient();
 
     let out = Command::new("node")
         .current_dir(&client_dir)
@@ -45,7 +38,7 @@ fn a_stock_fhir_client_creates_searches_pages_reads_and_reads_history() {
             "client.mjs",
             &format!("{}/fhir", st_mary.api),
             &st_mary.token,
-            patient,
+            &patient,
         ])
         .output()
         .expect("node runs (Node.js 20 or later)");

@@ -37,14 +37,7 @@ fn every_r4_resource_type_is_written_at_one_member_and_read_back_identical_at_an
     c.await_all(1, Duration::from_secs(60));
     let (_, st_mary) = registered_clinician(&c, "st-mary", 1_101);
     let (_, riverside) = registered_clinician(&c, "riverside-clinic", 1_102);
-    let (code, patient) = st_mary.call(
-        "POST",
-        "/fhir/Patient",
-        Some(json!({"resourceType": "Patient", "gender": "unknown"})),
-        &[],
-    );
-    assert_eq!(code, 201, "{patient}");
-    let pseudonym = patient["id"].as_str().unwrap().to_string();
+    let pseudonym = st_mary.create_patient();
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/r4-examples");
     let mut fixtures: Vec<(String, Value)> = std::fs::read_dir(&dir)

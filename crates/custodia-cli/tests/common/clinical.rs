@@ -79,6 +79,14 @@ impl Fhir {
         )
     }
 
+    /// A new patient, written here; its pseudonym.
+    pub fn create_patient(&self) -> String {
+        let body = serde_json::json!({"resourceType": "Patient", "gender": "unknown"});
+        let (code, patient) = self.call("POST", "/fhir/Patient", Some(body), &[]);
+        assert_eq!(code, 201, "{patient}");
+        patient["id"].as_str().unwrap().to_string()
+    }
+
     pub fn get(&self, path: &str) -> (u16, Value) {
         self.call("GET", path, None, &[])
     }
