@@ -124,12 +124,41 @@ fn every_r4_resource_type_is_written_at_one_member_and_read_back_identical_at_an
         let (code, denied) = riverside.get(&format!("/fhir/{t}/{id}"));
         assert_eq!(code, 403, "{t}/{id}: {denied}");
     }
+    let everything = || {
+        let path = format!("/fhir/Patient/{pseudonym}/$everything?_count=100");
+        let (code, found) = riverside.get(&path);
+        assert_eq!(code, 200, "{found}");
+        found
+    };
+    assert_eq!(everything()["total"], 0, "nothing before consent");
     // ... and every one after.
     let patient_key = PrivateKey::from_seed(2_101);
     let admin = c.nodes[c.index_of("st-mary")].admin_key.clone();
     let patient = pseudonym.parse::<Pseudonym>().unwrap();
     enrol_and_consent(&c, &admin, 1, patient, &patient_key, "riverside-clinic");
     read_all(&patients);
+    // $everything: all of them at once, the Patient first.
+    let all = everything();
+    assert_eq!(all["total"], patients.len(), "{all}");
+    assert_eq!(all["entry"][0]["resource"]["resourceType"], "Patient");
+    let mut listed: Vec<String> = all["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["fullUrl"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut expected: Vec<String> = patients.iter().map(|(_, id, _, _)| id.clone()).collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
 
     // The ledger's own views are read, never written.
     for t in custodia_fhir::LEDGER_VIEWS {

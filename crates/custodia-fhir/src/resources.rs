@@ -86,7 +86,7 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
                 .chain(common.as_array().into_iter().flatten())
                 .chain((t == "Provenance").then_some(&by_target))
                 .collect();
-            json!({
+            let mut resource = json!({
                 "type": t,
                 "versioning": "versioned-update",
                 "readHistory": true,
@@ -98,7 +98,14 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
                     { "code": "create" }, { "code": "history-instance" }, { "code": "search-type" }
                 ],
                 "searchParam": params,
-            })
+            });
+            if t == "Patient" {
+                resource["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                }]);
+            }
+            resource
         })
         .chain(std::iter::once(json!({
             "type": "Binary",

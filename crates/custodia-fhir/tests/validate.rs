@@ -153,6 +153,9 @@ fn the_capability_statement_lists_every_type_and_the_views() {
     assert!(params("Observation").contains(&"patient".to_string()));
     assert!(!params("Practitioner").contains(&"patient".to_string()));
     assert!(params("Practitioner").contains(&"identifier".to_string()));
+    let resources = statement["rest"][0]["resource"].as_array().unwrap();
+    let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
+    assert_eq!(patient["operation"][0]["name"], "everything");
 }
 
 #[test]

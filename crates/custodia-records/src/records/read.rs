@@ -134,6 +134,41 @@ impl<E: Runtime> Clinical<E> {
         self.read_permitted(caller, resource_type, &ids).await
     }
 
+    /// `Patient/{id}/$everything`: the latest version of every record of
+    /// `patient` this caller may read, the Patient first, then the rest in
+    /// the order they were recorded. Files (Binary) are found through the
+    /// documents that point to them.
+    pub(crate) async fn everything(
+        &self,
+        caller: &Caller,
+        patient: Pseudonym,
+    ) -> Result<Vec<Value>, Outcome> {
+        let mut by_type: Vec<(ResourceType, Vec<LogicalId>)> = Vec::new();
+        for name in self.patient_index(&patient).await? {
+            let Some((t, id)) = name.split_once('/') else {
+                continue;
+            };
+            let (Ok(resource_type), Ok(id)) = (t.parse::<ResourceType>(), LogicalId::new(id))
+            else {
+                continue;
+            };
+            if resource_type == ResourceType::Binary {
+                continue;
+            }
+            match by_type.iter_mut().find(|(t, _)| *t == resource_type) {
+                Some((_, ids)) => ids.push(id),
+                None => by_type.push((resource_type, vec![id])),
+            }
+        }
+        by_type.sort_by_key(|(t, _)| *t != ResourceType::Patient);
+        let mut found = Vec::new();
+        for (resource_type, ids) in by_type {
+            let versions = self.read_permitted(caller, resource_type, &ids).await?;
+            found.extend(versions.into_iter().map(|v| v.json));
+        }
+        Ok(found)
+    }
+
     /// The latest version of each of `ids` this caller may read, each read
     /// audited; those the policy denies, or that were erased, are left
     /// out. The reads are asked for at once, so they share blocks.

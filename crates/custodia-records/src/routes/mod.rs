@@ -74,6 +74,7 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
             get(read::<E>).put(update::<E>).delete(erase::<E>),
         )
         .route("/fhir/{type}/{id}/_history", get(history::<E>))
+        .route("/fhir/Patient/{id}/$everything", get(everything::<E>))
         .route("/fhir/{type}/{id}/_history/{vid}", get(vread::<E>))
         .route("/v1/vault/release", post(release::<E>))
         .route("/v1/vault/objects", get(vault_count::<E>))
@@ -528,6 +529,20 @@ async fn vread<E: Runtime>(
     Ok(version_response(StatusCode::OK, &version, None))
 }
 
+/// `GET /fhir/Patient/{id}/$everything`: every record of the patient this
+/// caller may read, the Patient first, each an audited read.
+async fn everything<E: Runtime>(
+    State(service): State<Shared<E>>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, Fhir> {
+    let caller = service.caller(&headers).await?;
+    let found = service.everything(&caller, pseudonym(&id)?).await?;
+    let path = format!("Patient/{id}/$everything");
+    Ok(searchset(&path, found, &params, &headers)?)
+}
+
 async fn history<E: Runtime>(
     State(service): State<Shared<E>>,
     Path((type_name, id)): Path<(String, String)>,
@@ -631,10 +646,11 @@ async fn search<E: Runtime>(
     Ok(searchset(&type_name, found, &params, &headers)?)
 }
 
-/// A searchset Bundle of what a search found, filtered by `code` and
-/// `_lastUpdated` and paged by `_count` and `_offset`.
+/// A searchset Bundle of what a search at `path` (relative to the FHIR
+/// base: `Observation`, `Patient/<id>/$everything`) found, filtered by
+/// `code` and `_lastUpdated` and paged by `_count` and `_offset`.
 fn searchset(
-    type_name: &str,
+    path: &str,
     mut found: Vec<Value>,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
@@ -664,7 +680,11 @@ fn searchset(
         .skip(offset)
         .take(count)
         .map(|v| BundleEntry {
-            full_url: format!("{type_name}/{}", v["id"].as_str().unwrap_or_default()),
+            full_url: format!(
+                "{}/{}",
+                v["resourceType"].as_str().unwrap_or_default(),
+                v["id"].as_str().unwrap_or_default()
+            ),
             resource: v,
         })
         .collect();
@@ -680,7 +700,7 @@ fn searchset(
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&");
-    let page = |offset: usize| format!("{type_name}?{base}&_offset={offset}");
+    let page = |offset: usize| format!("{path}?{base}&_offset={offset}");
     let next = Some(offset.saturating_add(count))
         .filter(|n| *n < total)
         .map(page);
