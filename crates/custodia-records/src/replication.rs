@@ -328,12 +328,7 @@ impl<E: Runtime> Clinical<E> {
             let Some(name) = self.read::<String>(&keys::erased(seq)).await? else {
                 continue;
             };
-            let Some((type_name, id)) = name.split_once('/') else {
-                continue;
-            };
-            let (Ok(resource_type), Ok(id)) =
-                (type_name.parse::<ResourceType>(), LogicalId::new(id))
-            else {
+            let Some((resource_type, id)) = crate::records::record_name(&name) else {
                 continue;
             };
             let head: Option<RecordHead> =

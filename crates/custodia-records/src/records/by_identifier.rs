@@ -32,12 +32,7 @@ impl<E: Runtime> Clinical<E> {
             else {
                 continue;
             };
-            let Some((resource_type, id)) = name.split_once('/') else {
-                continue;
-            };
-            let (Ok(resource_type), Ok(id)) =
-                (resource_type.parse::<ResourceType>(), LogicalId::new(id))
-            else {
+            let Some((resource_type, id)) = record_name(&name) else {
                 continue;
             };
             let Some(head) = self

@@ -101,6 +101,13 @@ pub(super) fn refuse_patient_writers(caller: &Caller) -> Result<(), Outcome> {
     Ok(())
 }
 
+/// A resource as the chain's indexes name it (`Type/id`: a patient's
+/// records, a custodian's, the erasure log); `None` for anything else.
+pub(crate) fn record_name(name: &str) -> Option<(ResourceType, LogicalId)> {
+    let (resource_type, id) = name.split_once('/')?;
+    Some((resource_type.parse().ok()?, LogicalId::new(id).ok()?))
+}
+
 /// A fresh logical id: 128 random bits in hex, unguessable and unique.
 pub(super) fn new_logical_id() -> LogicalId {
     LogicalId::new(hex::encode(rand::random::<[u8; 16]>()))

@@ -145,11 +145,7 @@ impl<E: Runtime> Clinical<E> {
     ) -> Result<Vec<Value>, Outcome> {
         let mut by_type: Vec<(ResourceType, Vec<LogicalId>)> = Vec::new();
         for name in self.patient_index(&patient).await? {
-            let Some((t, id)) = name.split_once('/') else {
-                continue;
-            };
-            let (Ok(resource_type), Ok(id)) = (t.parse::<ResourceType>(), LogicalId::new(id))
-            else {
+            let Some((resource_type, id)) = record_name(&name) else {
                 continue;
             };
             if resource_type == ResourceType::Binary {
