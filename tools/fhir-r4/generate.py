@@ -27,6 +27,17 @@ place in alphabetical order). What rules.json holds:
   belongs to a patient's compartment (CompartmentDefinition `patient` and
   the SearchParameters it names). Types absent are in no patient's
   compartment.
+- `search`: per resource type (and `Resource` for the parameters of every
+  type), each SearchParameter of type token, string, date, reference or
+  uri, with the element paths its FHIRPath expression selects, in a small
+  path language a node evaluates on JSON:
+  - `a.b`: element `b` of element `a` (lists are walked);
+  - a choice element is spelt out per type: `effectiveDateTime`,
+    `effectivePeriod` for `effective` (`as dateTime` keeps one);
+  - `a[k=v]`: only the `a` whose `k` is `v` (`.where(k='v')`);
+  - `a@Patient`: a Reference to a Patient (`.where(resolve() is Patient)`).
+  Expressions outside this language (extensions, `exists()`) are listed
+  in `search_unsupported` and their parameters are not offered.
 """
 
 import json
@@ -190,6 +201,101 @@ def compartment(package, resource_names):
     return out
 
 
+SEARCH_TYPES = ("token", "string", "date", "reference", "uri")
+ALTERNATIVE = re.compile(
+    r"^\(?(?P<base>[A-Z][A-Za-z]*)(?P<steps>(?:\.[A-Za-z]+(?:\.where\([a-z]+='[^']*'\))?)+?)"
+    r"(?:\.where\(resolve\(\) is (?P<target>[A-Za-z]+)\))?"
+    r"(?: as (?P<as>[A-Za-z]+)\)|\.as\((?P<as2>[A-Za-z]+)\))?$"
+)
+STEP = re.compile(r"\.([A-Za-z]+)(?:\.where\(([a-z]+)='([^']*)'\))?")
+
+
+def element_index(sds):
+    """Element path -> (type codes, is choice), over resources and data types."""
+    index = {}
+    for sd in sds:
+        for e in sd["snapshot"]["element"]:
+            path = e["path"]
+            codes = [t["code"] for t in e.get("type", [])]
+            if "contentReference" in e:
+                codes = ["#" + e["contentReference"].lstrip("#")]
+            if path.endswith("[x]"):
+                index[path[:-3]] = (codes, True)
+            else:
+                index[path] = (codes, False)
+    return index
+
+
+def resolve_steps(index, base, steps):
+    """Spell out the element path `steps` of `base`: a list of alternatives,
+    each a list of (name, filter); None where an element is unknown."""
+    out = [[]]
+    context = base
+    for i, (name, key, value) in enumerate(steps):
+        found = index.get(context + "." + name)
+        if found is None:
+            return None
+        codes, choice = found
+        last = i == len(steps) - 1
+        names = [name + cap(c) for c in codes] if choice else [name]
+        flt = f"[{key}={value}]" if key else ""
+        out = [o + [n + flt] for o in out for n in names]
+        if last:
+            break
+        if choice:
+            return None  # a path through a choice: not in the language
+        code = codes[0] if codes else ""
+        if code.startswith("#"):
+            context = code[1:]
+        elif code in ("BackboneElement", "Element") or not code:
+            context = context + "." + name
+        else:
+            context = code
+    return out
+
+
+def search_params(package, resource_names, index):
+    search, unsupported = {}, []
+    bases = set(resource_names) | {"Resource"}
+    for sp in load(package, "SearchParameter-"):
+        if sp["type"] not in SEARCH_TYPES:
+            continue
+        for base in sp.get("base", []):
+            if base not in bases:
+                continue
+            paths = []
+            ok = True
+            for alternative in (sp.get("expression") or "").split("|"):
+                alternative = alternative.strip()
+                m = ALTERNATIVE.match(alternative)
+                if m is None or m.group("base") != base:
+                    if m is None and alternative.split(".")[0].lstrip("(") == base:
+                        ok = False
+                        unsupported.append(alternative)
+                    continue
+                steps = STEP.findall(m.group("steps"))
+                spelt = resolve_steps(index, base, steps)
+                kept = m.group("as") or m.group("as2")
+                if spelt is not None and kept:
+                    # `medication as CodeableConcept`: that form of the choice only.
+                    form = steps[-1][0] + cap(kept)
+                    spelt = [p for p in spelt if p[-1].split("[")[0] == form]
+                if not spelt:
+                    ok = False
+                    unsupported.append(alternative)
+                    continue
+                for p in spelt:
+                    text = ".".join(p) + ("@" + m.group("target") if m.group("target") else "")
+                    if text not in paths:
+                        paths.append(text)
+            if ok and paths:
+                search.setdefault(base, {})[sp["code"]] = {"type": sp["type"], "paths": paths}
+    return (
+        {base: dict(sorted(params.items())) for base, params in sorted(search.items())},
+        sorted(set(unsupported)),
+    )
+
+
 RUST_HEADER = """\
 // @generated by tools/fhir-r4/generate.py from hl7.fhir.r4.examples 4.0.1.
 // Do not edit: CI regenerates this file and fails on any difference.
@@ -235,6 +341,11 @@ def main():
     for rule in elements.values():
         if rule.get("value_set") in unlisted:
             del rule["value_set"]
+    index = element_index(resources + list(datatypes.values()) + [
+        sd for sd in load(package, "StructureDefinition-")
+        if sd.get("type") in ("Resource", "DomainResource") and sd.get("kind") == "resource"
+    ])
+    search, search_unsupported = search_params(package, resource_names, index)
     rules = {
         "source": "hl7.fhir.r4.examples 4.0.1",
         "resources": resource_names,
@@ -243,6 +354,8 @@ def main():
         "value_sets": value_sets,
         "unlisted": unlisted,
         "compartment": compartment(package, set(resource_names)),
+        "search": search,
+        "search_unsupported": search_unsupported,
     }
     with open(output, "w", encoding="utf-8") as f:
         json.dump(rules, f, indent=0, sort_keys=False)

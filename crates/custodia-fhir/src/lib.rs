@@ -14,8 +14,8 @@ mod validate;
 pub use examples::{example, EXAMPLE_TYPES};
 pub use outcome::{IssueType, Outcome};
 pub use resources::{
-    audit_event, bundle, capability_statement, consent, provenance, AuditFacts, BundleEntry,
-    BundleKind, ConsentFacts, ProvenanceFacts, LEDGER_VIEWS,
+    audit_event, bundle, capability_statement, consent, provenance, search_bundle, AuditFacts,
+    BundleEntry, BundleKind, ConsentFacts, ProvenanceFacts, SearchPage, LEDGER_VIEWS,
 };
 pub use transaction::{
     batch_response, parse_json, parse_transaction, transaction_response, Method, TransactionEntry,

@@ -26,6 +26,8 @@ pub enum IssueType {
     Throttled,
     /// The content could not be stored (e.g. the disk is full).
     NoStore,
+    /// The request would cost too much (a search matching too much).
+    TooCostly,
 }
 
 impl IssueType {
@@ -49,6 +51,7 @@ impl IssueType {
             IssueType::Timeout => "timeout",
             IssueType::Throttled => "throttled",
             IssueType::NoStore => "no-store",
+            IssueType::TooCostly => "too-costly",
         }
     }
 }

@@ -51,6 +51,50 @@ pub fn bundle(
     })
 }
 
+/// A searchset page: its matches, then what `_include` and `_revinclude`
+/// added (`search.mode` `include`), then, if some results are missing, an
+/// OperationOutcome saying why (`search.mode` `outcome`).
+pub struct SearchPage<'a> {
+    pub base: &'a str,
+    pub self_path: &'a str,
+    pub next_path: Option<&'a str>,
+    /// All matches, over every page; `None` where it is not given.
+    pub total: usize,
+    pub matches: Vec<BundleEntry>,
+    pub included: Vec<BundleEntry>,
+    /// A warning (`incomplete`) for the client.
+    pub incomplete: Option<String>,
+}
+
+pub fn search_bundle(page: SearchPage<'_>) -> Value {
+    let matched = page.matches.len();
+    let mut entries = page.matches;
+    entries.extend(page.included);
+    let mut bundle = bundle(
+        BundleKind::Searchset,
+        page.base,
+        page.self_path,
+        page.next_path,
+        page.total,
+        entries,
+    );
+    if let Some(list) = bundle["entry"].as_array_mut() {
+        for entry in list.iter_mut().skip(matched) {
+            entry["search"] = json!({ "mode": "include" });
+        }
+        if let Some(warning) = page.incomplete {
+            list.push(json!({
+                "resource": {
+                    "resourceType": "OperationOutcome",
+                    "issue": [{ "severity": "warning", "code": "incomplete", "diagnostics": warning }]
+                },
+                "search": { "mode": "outcome" }
+            }));
+        }
+    }
+    bundle
+}
+
 /// The R4 types whose resources the ledger derives from its own chain
 /// rather than storing what clients send: AuditEvent (the audit trail) and
 /// Consent (patients' signed consents). They are read, not written.

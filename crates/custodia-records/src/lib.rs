@@ -5,8 +5,9 @@
 //!
 //! - `caller`: who is asking (bearer tokens from registered keys).
 //! - `records`: write, read, history, search, audit trail.
-//! - `index`: the node's private, in-memory identifier index of what its
+//! - `index`: the node's private, in-memory search index of what its
 //!   organisation holds.
+//! - `peer_search`: other members' nodes asked for their matches.
 //! - `pending`: vault content whose transaction is not final yet.
 //! - `binary`: large files, streamed through the vault.
 //! - `replication`: ciphertexts pushed to every member; erasure followed
@@ -18,6 +19,7 @@
 mod binary;
 mod caller;
 mod index;
+mod peer_search;
 mod peers;
 mod pending;
 mod records;
@@ -79,8 +81,8 @@ pub struct Clinical<E: Runtime> {
     transfers: Arc<tokio::sync::Semaphore>,
     finalized_heights: tokio::sync::watch::Receiver<u64>,
     waits: Waits,
-    /// Identifiers of what this organisation holds (never persisted).
-    identifiers: index::Identifiers,
+    /// What this organisation holds is found by (never persisted).
+    index: index::SearchIndex,
 }
 
 impl<E: Runtime> Clinical<E> {
@@ -139,7 +141,7 @@ impl<E: Runtime> Clinical<E> {
             transfers: Arc::new(tokio::sync::Semaphore::new(files.max_transfers)),
             finalized_heights,
             waits,
-            identifiers: index::Identifiers::default(),
+            index: index::SearchIndex::default(),
         });
         service.rebuild_index();
         service.follow_erasures();

@@ -14,7 +14,7 @@ use custodia_state::{
     keys,
     records::{AuditEvent, Decision, Principal, RecordEntry, RecordHead},
 };
-use custodia_types::{key_hex, AccessAction, Digest, LogicalId, ResourceType, Signature};
+use custodia_types::{key_hex, AccessAction, Digest, LogicalId, OrgId, ResourceType, Signature};
 use custodia_vault::{EncryptionSecret, WrappedKey};
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +59,41 @@ fn message(r: &ReleaseRequest) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Why a request said to come from a member's node is refused.
+#[derive(Debug)]
+pub(super) enum NodeRequestError {
+    BadKey,
+    BadSignature,
+    WrongSignature,
+    NotANode,
+    Unavailable(Outcome),
+}
+
+impl NodeRequestError {
+    /// The answer to a refused request to `act` (`ask for keys`).
+    pub(super) fn outcome(self, act: &str) -> Outcome {
+        match self {
+            Self::BadKey => Outcome::new(
+                400,
+                IssueType::Value,
+                "requester is not hex of an ed25519 public key",
+            ),
+            Self::BadSignature => Outcome::new(
+                400,
+                IssueType::Value,
+                "signature is not hex of an ed25519 signature",
+            ),
+            Self::WrongSignature => Outcome::new(
+                401,
+                IssueType::Security,
+                "the request's signature does not match",
+            ),
+            Self::NotANode => refuse(format!("only members' nodes may {act}")),
+            Self::Unavailable(outcome) => outcome,
+        }
+    }
+}
+
 fn refuse(reason: impl Into<String>) -> Outcome {
     Outcome::new(403, IssueType::Forbidden, reason)
 }
@@ -80,32 +115,45 @@ impl<E: Runtime> Clinical<E> {
         })
     }
 
+    /// The member whose node signed `message` under `namespace`, with the
+    /// validator key `requester` (hex) and `signature` (hex): requests
+    /// between members' nodes (key release, search) are signed this way.
+    pub(super) async fn signing_member(
+        &self,
+        requester: &str,
+        signature: &str,
+        namespace: &[u8],
+        message: &[u8],
+    ) -> Result<OrgId, NodeRequestError> {
+        let requester =
+            custodia_types::parse_public_key(requester).map_err(|_| NodeRequestError::BadKey)?;
+        let signature: Signature = custodia_types::hexser::decode_fixed(signature)
+            .ok_or(NodeRequestError::BadSignature)?;
+        if !requester.verify(namespace, message, &signature) {
+            return Err(NodeRequestError::WrongSignature);
+        }
+        match self.read(&keys::principal(&requester)).await {
+            Ok(Some(Principal::Node { org })) => Ok(org),
+            Ok(_) => Err(NodeRequestError::NotANode),
+            Err(outcome) => Err(NodeRequestError::Unavailable(outcome)),
+        }
+    }
+
     /// Check a release request against this node's chain and rewrap the
     /// data key to the request's one-time key.
     pub(super) async fn check_release(
         &self,
         request: &ReleaseRequest,
     ) -> Result<Releasable, Outcome> {
-        let requester = custodia_types::parse_public_key(&request.requester)
-            .map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))?;
-        let signature: Signature = custodia_types::hexser::decode_fixed(&request.signature)
-            .ok_or_else(|| {
-                Outcome::new(
-                    400,
-                    IssueType::Value,
-                    "signature is not hex of an ed25519 signature",
-                )
-            })?;
-        if !requester.verify(RELEASE_NAMESPACE, &message(request), &signature) {
-            return Err(Outcome::new(
-                401,
-                IssueType::Security,
-                "the release request's signature does not match",
-            ));
-        }
-        let Some(Principal::Node { org }) = self.read(&keys::principal(&requester)).await? else {
-            return Err(refuse("only members' nodes may ask for keys"));
-        };
+        let org = self
+            .signing_member(
+                &request.requester,
+                &request.signature,
+                RELEASE_NAMESPACE,
+                &message(request),
+            )
+            .await
+            .map_err(|e| e.outcome("ask for keys"))?;
         let access_tx: Digest = custodia_types::hexser::decode_fixed(&request.access_tx)
             .ok_or_else(|| {
                 Outcome::new(400, IssueType::Value, "access_tx is not a transaction id")

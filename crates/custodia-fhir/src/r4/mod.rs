@@ -10,7 +10,7 @@
 //! No rule here is kept by hand.
 
 mod bindings;
-mod rules;
+pub(crate) mod rules;
 
 pub use bindings::check_bindings_and_references;
 pub use rules::{compartment_paths, is_resource_type, resource_types};

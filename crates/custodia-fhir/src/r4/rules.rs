@@ -1,7 +1,8 @@
 //! The generated rules (`rules.json`), read once.
 
+use crate::search::SearchParam;
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
 /// What `rules.json` says of one element path.
@@ -28,6 +29,8 @@ pub(crate) struct Rules {
     pub(crate) elements: HashMap<String, Element>,
     value_sets: HashMap<String, Vec<String>>,
     compartment: HashMap<String, Vec<String>>,
+    /// Search parameters by base (`Resource`: those of every type).
+    pub(crate) search: HashMap<String, BTreeMap<String, SearchParam>>,
     #[serde(skip)]
     resource_set: HashSet<String>,
     #[serde(skip)]

@@ -44,7 +44,7 @@ impl<E: Runtime> Clinical<E> {
                 return Err(write_refusal(&reason));
             }
         }
-        self.identifiers.forget(resource_type, &id);
+        self.index.forget(resource_type, &id);
         self.forget(resource_type, &id, head.version).await
     }
 

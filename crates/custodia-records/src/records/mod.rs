@@ -1,15 +1,16 @@
 //! Clinical records over the vault and the chain: `write` (versions,
 //! transaction and batch Bundles), `read` (reads, history, search, the
-//! audit log), `by_identifier` (the identifier index: rebuilt, searched),
+//! audit log), `search` (the search index: rebuilt, searched here and
+//! across the consortium, includes),
 //! `provenance` (each version's origin as FHIR Provenance), `erase`
 //! (crypto-shredding at the custodian, followed everywhere). What
 //! they share is here: parsing a request's type and id, asking the chain
 //! for access, and reading a record's head.
 
-mod by_identifier;
 mod erase;
 mod provenance;
 mod read;
+mod search;
 mod write;
 
 pub(crate) use write::max_transaction_entries;
@@ -50,7 +51,7 @@ pub(super) fn aad(resource_type: ResourceType, id: &LogicalId, version: u64) -> 
 
 /// A type whose versions are FHIR JSON: files (`Binary`) are refused
 /// before anything is read or audited.
-fn parse_json_type(text: &str) -> Result<ResourceType, Outcome> {
+pub(crate) fn parse_json_type(text: &str) -> Result<ResourceType, Outcome> {
     match parse_type(text)? {
         ResourceType::Binary => Err(Outcome::new(
             400,

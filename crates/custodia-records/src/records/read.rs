@@ -108,32 +108,6 @@ impl<E: Runtime> Clinical<E> {
             .collect())
     }
 
-    /// `GET /fhir/{type}?patient=…`: the patient's resources of a type that
-    /// this caller may read; each read is audited on its own.
-    pub(crate) async fn search(
-        &self,
-        caller: &Caller,
-        type_name: &str,
-        patient: &str,
-    ) -> Result<Vec<Version>, Outcome> {
-        let resource_type = parse_json_type(type_name)?;
-        let patient: Pseudonym = patient.parse().map_err(|_| {
-            Outcome::new(
-                400,
-                IssueType::Value,
-                "patient must be Patient/<64-hex-digit pseudonym> or the pseudonym itself",
-            )
-        })?;
-        let names = self.patient_index(&patient).await?;
-        let prefix = format!("{resource_type}/");
-        let ids: Vec<LogicalId> = names
-            .iter()
-            .filter_map(|n| n.strip_prefix(&prefix))
-            .filter_map(|id| LogicalId::new(id).ok())
-            .collect();
-        self.read_permitted(caller, resource_type, &ids).await
-    }
-
     /// `Patient/{id}/$everything`: the latest version of every record of
     /// `patient` this caller may read, the Patient first, then the rest in
     /// the order they were recorded. Files (Binary) are found through the

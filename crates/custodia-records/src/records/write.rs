@@ -77,7 +77,7 @@ impl<E: Runtime> Clinical<E> {
         };
         let held = |t: &str, token: &IdentifierToken| {
             let resource_type: ResourceType = t.parse().ok()?;
-            let found = self.identifiers.find(resource_type, token);
+            let found = self.index.find_identifier(resource_type, token);
             found.first().map(ToString::to_string)
         };
         let entries =
@@ -285,7 +285,7 @@ impl<E: Runtime> Clinical<E> {
             return Err(write_refusal(&reason));
         }
         for p in &prepared {
-            self.identifiers
+            self.index
                 .record(p.record.resource_type, &p.record.id, &p.json);
         }
         self.replicator.push(

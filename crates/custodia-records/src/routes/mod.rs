@@ -18,7 +18,7 @@ use custodia_engine::engine::Runtime;
 use custodia_fhir::{BundleEntry, BundleKind, IssueType, Outcome};
 use custodia_types::{Pseudonym, ResourceType};
 use serde_json::Value;
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 /// Largest FHIR resource accepted in one request.
 pub const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
@@ -30,6 +30,9 @@ type Shared<E> = Arc<Clinical<E>>;
 
 mod audit;
 mod consent;
+mod search;
+
+use search::{search, searchset, Params};
 
 pub fn router<E: Runtime>(service: Shared<E>) -> Router {
     // Files stream through the vault whatever their size: no body limit.
@@ -77,6 +80,7 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .route("/fhir/Patient/{id}/$everything", get(everything::<E>))
         .route("/fhir/{type}/{id}/_history/{vid}", get(vread::<E>))
         .route("/v1/vault/release", post(release::<E>))
+        .route("/v1/index/search", post(answer_search::<E>))
         .route("/v1/vault/objects", get(vault_count::<E>))
         .route("/v1/vault/objects/{hash}", get(vault_holds::<E>))
         .layer(DefaultBodyLimit::max(MAX_RESOURCE_BYTES))
@@ -534,7 +538,7 @@ async fn vread<E: Runtime>(
 async fn everything<E: Runtime>(
     State(service): State<Shared<E>>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query<Params>,
     headers: HeaderMap,
 ) -> Result<Response, Fhir> {
     let caller = service.caller(&headers).await?;
@@ -580,139 +584,11 @@ fn pseudonym(patient: &str) -> Result<Pseudonym, Outcome> {
     })
 }
 
-/// `?patient=Patient/<p>` (or `subject=`), with `_count` paging.
-async fn search<E: Runtime>(
+async fn answer_search<E: Runtime>(
     State(service): State<Shared<E>>,
-    Path(type_name): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    Json(request): Json<crate::peer_search::PeerSearch>,
 ) -> Result<Response, Fhir> {
-    let caller = service.caller(&headers).await?;
-    if type_name == "AuditEvent" && !params.contains_key("patient") {
-        return audit::audit_log(&service, &caller, &params, &fhir_base(&headers)).await;
-    }
-    // The chain's own record of where each version came from.
-    if let (true, Some(target)) = (type_name == "Provenance", params.get("target")) {
-        let found = service.provenance(&caller, target).await?;
-        return Ok(searchset(&type_name, found, &params, &headers)?);
-    }
-    let patient = params
-        .get("patient")
-        .or_else(|| params.get("subject"))
-        .map(|p| p.trim_start_matches("Patient/").to_string());
-    let identifier = params
-        .get("identifier")
-        .map(|i| custodia_fhir::search::IdentifierToken::parse(i))
-        .transpose()
-        .map_err(|why| Outcome::new(400, IssueType::Value, why))?;
-    let patient = match (patient, &identifier) {
-        (Some(patient), _) => patient,
-        (None, Some(token)) => {
-            let found = service.search_identifier(&caller, &type_name, token).await?;
-            let found = found.into_iter().map(|v| v.json).collect();
-            return Ok(searchset(&type_name, found, &params, &headers)?);
-        }
-        (None, None) => {
-            return Err(Outcome::new(
-                400,
-                IssueType::Required,
-                "search needs patient=Patient/<pseudonym> (records are kept per patient) or identifier=system|value (what this node holds)",
-            )
-            .into())
-        }
-    };
-    if type_name == "AuditEvent" {
-        return audit::audit(
-            &service,
-            &caller,
-            pseudonym(&patient)?,
-            &params,
-            &fhir_base(&headers),
-        )
-        .await;
-    }
-    if type_name == "Consent" {
-        return consent::consents(&service, pseudonym(&patient)?, &fhir_base(&headers)).await;
-    }
-    let mut found = service.search(&caller, &type_name, &patient).await?;
-    if let Some(token) = &identifier {
-        found.retain(|v| {
-            custodia_fhir::search::identifiers(&v.json)
-                .iter()
-                .any(|(system, value)| token.matches(system, value))
-        });
-    }
-    let found = found.into_iter().map(|v| v.json).collect();
-    Ok(searchset(&type_name, found, &params, &headers)?)
-}
-
-/// A searchset Bundle of what a search at `path` (relative to the FHIR
-/// base: `Observation`, `Patient/<id>/$everything`) found, filtered by
-/// `code` and `_lastUpdated` and paged by `_count` and `_offset`.
-fn searchset(
-    path: &str,
-    mut found: Vec<Value>,
-    params: &HashMap<String, String>,
-    headers: &HeaderMap,
-) -> Result<Response, Outcome> {
-    let last_updated = params
-        .get("_lastUpdated")
-        .map(|p| custodia_fhir::search::LastUpdated::parse(p))
-        .transpose()?;
-    if let Some(code) = params.get("code") {
-        found.retain(|v| custodia_fhir::search::matches_code(v, code));
-    }
-    if let Some(filter) = &last_updated {
-        found.retain(|v| filter.matches(v));
-    }
-    let count: usize = params
-        .get("_count")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(20)
-        .clamp(1, 100);
-    let offset: usize = params
-        .get("_offset")
-        .and_then(|o| o.parse().ok())
-        .unwrap_or(0);
-    let total = found.len();
-    let entries = found
-        .into_iter()
-        .skip(offset)
-        .take(count)
-        .map(|v| BundleEntry {
-            full_url: format!(
-                "{}/{}",
-                v["resourceType"].as_str().unwrap_or_default(),
-                v["id"].as_str().unwrap_or_default()
-            ),
-            resource: v,
-        })
-        .collect();
-    // Paging links repeat the query with another offset.
-    let mut query: Vec<(String, String)> = params
-        .iter()
-        .filter(|(k, _)| k.as_str() != "_offset")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    query.sort();
-    let base: String = query
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let page = |offset: usize| format!("{path}?{base}&_offset={offset}");
-    let next = Some(offset.saturating_add(count))
-        .filter(|n| *n < total)
-        .map(page);
-    let bundle = custodia_fhir::bundle(
-        BundleKind::Searchset,
-        &fhir_base(headers),
-        &page(offset),
-        next.as_deref(),
-        total,
-        entries,
-    );
-    Ok(resource(StatusCode::OK, &bundle))
+    Ok(Json(service.answer_search(request).await?).into_response())
 }
 
 async fn release<E: Runtime>(
