@@ -1,6 +1,6 @@
 //! Resources the server answers with.
 
-use crate::r4;
+use crate::{r4, search};
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,16 +102,6 @@ pub const LEDGER_VIEWS: &[&str] = &["AuditEvent", "Consent"];
 
 /// The server's CapabilityStatement (`GET /fhir/metadata`).
 pub fn capability_statement(base_url: &str, software_version: &str, date: &str) -> Value {
-    let by_patient = json!([
-        { "name": "patient", "type": "reference", "documentation": "The patient (Patient/<pseudonym>) whose records to search" },
-        { "name": "subject", "type": "reference", "documentation": "Same as patient" },
-    ]);
-    let common = json!([
-        { "name": "identifier", "type": "token", "documentation": "system|value (or value): among what this node's organisation holds, or with patient, among the patient's records" },
-        { "name": "code", "type": "token", "documentation": "system|code of the resource's main code" },
-        { "name": "_lastUpdated", "type": "date", "documentation": "ge/gt/le/lt/eq prefixes" },
-        { "name": "_count", "type": "number", "documentation": "Page size (default 20, at most 100)" }
-    ]);
     let by_target = json!({ "name": "target", "type": "reference", "documentation": "Type/id[/_history/v]: where each version came from, as the chain recorded it (agent, organisation, transaction, block)" });
     // Every R4 type is kept, but for the ledger's own views (audit trail,
     // consents: written only through the chain) and files (Binary: the raw
@@ -120,15 +110,17 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
         .iter()
         .filter(|t| !LEDGER_VIEWS.contains(&t.as_str()) && t.as_str() != "Binary")
         .map(|t| {
-            // Search by patient where a resource can be a patient's.
-            let patient_search = t == "Patient" || r4::compartment_paths(t).is_some();
-            let params: Vec<&Value> = by_patient
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|_| patient_search)
-                .chain(common.as_array().into_iter().flatten())
-                .chain((t == "Provenance").then_some(&by_target))
+            // R4's own parameters of the type, as the node's index keeps
+            // them; a Provenance `target` is answered from the chain.
+            let params: Vec<Value> = search::params_of(t)
+                .map(|(code, param)| match (t.as_str(), code) {
+                    ("Provenance", "target") => by_target.clone(),
+                    _ => json!({ "name": code, "type": param.kind.name() }),
+                })
+                .collect();
+            let includes: Vec<String> = search::params_of(t)
+                .filter(|(_, param)| param.kind == search::ParamKind::Reference)
+                .map(|(code, _)| format!("{t}:{code}"))
                 .collect();
             let mut resource = json!({
                 "type": t,
@@ -142,6 +134,7 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
                     { "code": "create" }, { "code": "history-instance" }, { "code": "search-type" }
                 ],
                 "searchParam": params,
+                "searchInclude": includes,
             });
             if t == "Patient" {
                 resource["operation"] = json!([{
@@ -178,6 +171,14 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
                 "description": "Authorization: Bearer <token> signed by an agent's or patient's registered key (`custodia token`)"
             },
             "resource": resources,
+            "searchParam": [
+                { "name": "_count", "type": "number", "documentation": "Page size (default 20, at most 100)" },
+                { "name": "_sort", "type": "string", "documentation": "Parameters to sort by, comma-separated; a leading - sorts descending (default: _lastUpdated)" },
+                { "name": "_summary", "type": "token", "documentation": "count: the total alone" },
+                { "name": "_elements", "type": "string", "documentation": "Top-level elements to return; the resources come back tagged SUBSETTED" },
+                { "name": "_include", "type": "special", "documentation": "<Type>:<reference parameter>[:<target type>] of the searched type" },
+                { "name": "_revinclude", "type": "special", "documentation": "<Type>:<reference parameter>: resources of any type pointing to the matches" }
+            ],
             "interaction": [{
                 "code": "transaction",
                 "documentation": "POST /fhir with a transaction Bundle of POST/PUT entries (at most 8192, 64 MiB): all written or none"

@@ -137,6 +137,13 @@ fn every_official_example_is_accepted_but_those_known_wrong() {
         match custodia_fhir::parse(&body, None) {
             Err(outcome) => refused.push((name, outcome)),
             Ok(resource) => {
+                // Every accepted example is indexed for search, by its id
+                // at least (R4's `_id`).
+                let indexed = custodia_fhir::search::index(&resource.resource_type, &resource.json);
+                assert!(
+                    !indexed.values("_id").is_empty(),
+                    "{name}: not found by _id"
+                );
                 let fixture = as_fixture(resource.json);
                 let size = fixture.to_string().len();
                 if !accepted(&fixture) {

@@ -138,8 +138,7 @@ fn the_capability_statement_lists_every_type_and_the_views() {
         assert_eq!(listed, 1, "{t}");
     }
     assert_eq!(types.len(), 146);
-    // Search by patient where a resource can be a patient's; by identifier
-    // everywhere.
+    // R4's own search parameters of each type.
     let params = |t: &str| -> Vec<String> {
         let resources = statement["rest"][0]["resource"].as_array().unwrap();
         let resource = resources.iter().find(|r| r["type"] == t).unwrap();
@@ -153,6 +152,21 @@ fn the_capability_statement_lists_every_type_and_the_views() {
     assert!(params("Observation").contains(&"patient".to_string()));
     assert!(!params("Practitioner").contains(&"patient".to_string()));
     assert!(params("Practitioner").contains(&"identifier".to_string()));
+    for p in [
+        "family",
+        "given",
+        "birthdate",
+        "gender",
+        "_id",
+        "_lastUpdated",
+    ] {
+        assert!(params("Patient").contains(&p.to_string()), "{p}");
+    }
+    for p in ["code", "date", "status", "category", "subject"] {
+        assert!(params("Observation").contains(&p.to_string()), "{p}");
+    }
+    // Number, quantity, composite and special parameters are not offered.
+    assert!(!params("Observation").contains(&"value-quantity".to_string()));
     let resources = statement["rest"][0]["resource"].as_array().unwrap();
     let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
     assert_eq!(patient["operation"][0]["name"], "everything");
