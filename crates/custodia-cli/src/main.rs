@@ -143,6 +143,7 @@ the chain stopped. Each node's log is <dir>/<org>/node.log.")]
         after_help = "Examples:\n  custodia bench                          # every workload\n  \
 custodia bench --workload notes --txs-per-org 10000\n  \
 custodia bench --workload records --records 5000 --concurrency 64\n  \
+custodia bench --workload ingest --records 1000000 --concurrency 8 --postgres-standbys 3\n  \
 custodia bench --workload supply --packs 3000\n\n\
 Starts a fresh 4-validator consortium as local processes for each workload and\n\
 drives it over HTTP from a separate load generator:\n\
@@ -180,14 +181,16 @@ Needs initdb, pg_ctl and pgbench (Debian: apt install postgresql) for the compar
         /// Note transactions each organisation submits (notes workload).
         #[arg(long, default_value_t = 5_000)]
         txs_per_org: usize,
-        /// FHIR resources written, and as many audited reads (records workload).
+        /// FHIR resources written: with as many audited reads (records workload), or
+        /// in transaction Bundles of 51, one a patient (ingest workload).
         #[arg(long, default_value_t = 3_000)]
         records: usize,
         /// Serialised packs commissioned, shipped and received (supply workload).
         #[arg(long, default_value_t = 3_000)]
         packs: usize,
-        /// FHIR requests in flight per writing organisation (records workload), and
-        /// verification clients (supply workload).
+        /// FHIR requests in flight per writing organisation (records workload), bundles
+        /// in flight per hospital (ingest workload), and verification clients (supply
+        /// workload).
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
         /// Skip the PostgreSQL comparison.

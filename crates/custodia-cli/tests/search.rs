@@ -97,21 +97,24 @@ fn r4_search_parameters_find_what_each_caller_may_read_across_members() {
     // Patient search: name (starts with, any case), family, given,
     // gender, birthdate ranges, identifier, and combinations (AND).
     let patients = |query: &str| ids(&found(&st_mary, &format!("/fhir/Patient?{query}")), "match");
-    assert_eq!(patients("family=quillf"), [chalmers.clone()]);
-    assert_eq!(patients("name=peter"), [chalmers.clone()]);
-    assert_eq!(patients("given=Anne"), [windsor.clone()]);
-    assert_eq!(patients("gender=female"), [windsor.clone()]);
-    assert_eq!(patients("birthdate=lt1960"), [windsor.clone()]);
+    assert_eq!(patients("family=quillf"), vec![chalmers.clone()]);
+    assert_eq!(patients("name=peter"), vec![chalmers.clone()]);
+    assert_eq!(patients("given=Anne"), vec![windsor.clone()]);
+    assert_eq!(patients("gender=female"), vec![windsor.clone()]);
+    assert_eq!(patients("birthdate=lt1960"), vec![windsor.clone()]);
     assert_eq!(
         patients("birthdate=ge1970&birthdate=le1974-12"),
-        [chalmers.clone()]
+        vec![chalmers.clone()]
     );
     assert_eq!(
         patients(&format!("identifier={MRN_SYSTEM}|MRN-2")),
-        [windsor.clone()]
+        vec![windsor.clone()]
     );
     assert_eq!(patients("gender=male&birthdate=1950"), Vec::<String>::new());
-    assert_eq!(patients("_sort=-birthdate&_count=1"), [chalmers.clone()]);
+    assert_eq!(
+        patients("_sort=-birthdate&_count=1"),
+        vec![chalmers.clone()]
+    );
 
     // Observations: patient, code, date, status, category, _sort.
     let obs = |query: &str| {
@@ -121,19 +124,19 @@ fn r4_search_parameters_find_what_each_caller_may_read_across_members() {
     let (newest, oldest, middle) = (&observations[0], &observations[1], &observations[2]);
     assert_eq!(
         obs(&format!("code=http://loinc.org|{heart}&_sort=date")),
-        [oldest.clone(), newest.clone()]
+        vec![oldest.clone(), newest.clone()]
     );
     assert_eq!(
         obs("_sort=-date"),
-        [newest.clone(), middle.clone(), oldest.clone()]
+        vec![newest.clone(), middle.clone(), oldest.clone()]
     );
     assert_eq!(
         obs("date=ge2026-01-02&_sort=date"),
-        [middle.clone(), newest.clone()]
+        vec![middle.clone(), newest.clone()]
     );
-    assert_eq!(obs("status=preliminary"), [middle.clone()]);
+    assert_eq!(obs("status=preliminary"), vec![middle.clone()]);
     assert_eq!(obs("category=vital-signs").len(), 3);
-    assert_eq!(obs(&format!("_id={middle}")), [middle.clone()]);
+    assert_eq!(obs(&format!("_id={middle}")), vec![middle.clone()]);
     assert_eq!(obs("_lastUpdated=gt2999-01-01"), Vec::<String>::new());
     let across = ids(
         &found(&st_mary, &format!("/fhir/Observation?code={heart}")),
@@ -167,13 +170,13 @@ fn r4_search_parameters_find_what_each_caller_may_read_across_members() {
         &st_mary,
         &format!("/fhir/Observation?_id={middle}&_include=Observation:patient"),
     );
-    assert_eq!(ids(&with_patient, "match"), [middle.clone()]);
-    assert_eq!(ids(&with_patient, "include"), [chalmers.clone()]);
+    assert_eq!(ids(&with_patient, "match"), vec![middle.clone()]);
+    assert_eq!(ids(&with_patient, "include"), vec![chalmers.clone()]);
     let with_observations = found(
         &st_mary,
         &format!("/fhir/Patient?_id={windsor}&_revinclude=Observation:patient"),
     );
-    assert_eq!(ids(&with_observations, "match"), [windsor.clone()]);
+    assert_eq!(ids(&with_observations, "match"), vec![windsor.clone()]);
     assert_eq!(ids(&with_observations, "include").len(), 1);
 
     // What is not understood is refused, saying what is supported.
@@ -207,7 +210,7 @@ fn r4_search_parameters_find_what_each_caller_may_read_across_members() {
         "riverside-clinic",
     );
     let after = found(&riverside, &by_mrn);
-    assert_eq!(ids(&after, "match"), [chalmers.clone()], "{after}");
+    assert_eq!(ids(&after, "match"), vec![chalmers.clone()], "{after}");
     assert!(after["entry"][0]["fullUrl"]
         .as_str()
         .unwrap()
@@ -218,7 +221,7 @@ fn r4_search_parameters_find_what_each_caller_may_read_across_members() {
     );
     assert_eq!(
         ids(&their_heart_rates, "match"),
-        [newest.clone(), oldest.clone()]
+        vec![newest.clone(), oldest.clone()]
     );
     let me = Fhir::new(&c, "st-mary", &patient_key);
     let (code, trail) = me.get(&format!("/fhir/AuditEvent?patient=Patient/{chalmers}"));

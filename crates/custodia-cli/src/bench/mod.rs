@@ -5,14 +5,19 @@
 //!   submit-to-finality latency read from the finalized blocks.
 //! - `records`: FHIR writes and audited reads through the nodes' FHIR
 //!   facades, as a hospital integration would send them.
+//! - `ingest`: a synthetic cohort's transaction Bundles (51 entries a
+//!   patient) through the FHIR facades, whether the rate holds as data
+//!   grows, and patients found by identifier.
 //! - `supply`: EPCIS-style custody events, signed sensor readings and
 //!   verification queries between a manufacturer, a distributor and
 //!   pharmacies.
 //! - `postgres`: the same records workload against a throwaway PostgreSQL
 //!   cluster on the same machine, for the side-by-side comparison.
 
+mod cohort;
 mod cpu;
 mod idle;
+mod ingest;
 mod notes;
 mod postgres;
 mod rate;
@@ -36,6 +41,10 @@ pub enum Workload {
     Notes,
     /// FHIR writes and audited reads, then the same against PostgreSQL.
     Records,
+    /// A synthetic cohort's transaction Bundles (51 entries a patient, with
+    /// conditional creates), then patients found by identifier; the same
+    /// against PostgreSQL.
+    Ingest,
     /// Drug traceability: supply-chain events, cold-chain sensor readings and
     /// verification queries.
     Supply,
@@ -51,11 +60,12 @@ pub struct BenchOptions {
     pub workload: Workload,
     /// Note transactions each organisation's admin submits.
     pub txs_per_org: usize,
-    /// FHIR resources written (and as many audited reads).
+    /// FHIR resources written (records: and as many audited reads;
+    /// ingest: in bundles of 51).
     pub records: usize,
     /// Serialised packs taken through the supply chain (supply workload).
     pub packs: usize,
-    /// Requests in flight per writing organisation.
+    /// Requests in flight per writing organisation (ingest: bundles).
     pub concurrency: usize,
     /// Skip the PostgreSQL comparison.
     pub no_postgres: bool,
@@ -80,6 +90,9 @@ pub fn run(options: BenchOptions) -> Result<()> {
     }
     if matches!(options.workload, Workload::Records | Workload::All) {
         records::run(&options)?;
+    }
+    if matches!(options.workload, Workload::Ingest | Workload::All) {
+        ingest::run(&options)?;
     }
     if matches!(options.workload, Workload::Supply | Workload::All) {
         supply::run(&options)?;

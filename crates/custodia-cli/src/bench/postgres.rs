@@ -99,22 +99,9 @@ pub fn run(comparison: &Comparison) -> Result<Option<Measured>> {
         rates,
         rate_secs,
     } = *comparison;
-    let (Some(initdb), Some(pg_ctl), Some(pgbench)) =
-        (binary("initdb"), binary("pg_ctl"), binary("pgbench"))
-    else {
+    let Some((cluster, pgbench)) = Cluster::with_standbys(clients, standbys)? else {
         return Ok(None);
     };
-    let dir = std::env::temp_dir().join(format!("custodia-bench-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let mut cluster = Cluster::start(&dir, &initdb, &pg_ctl, clients, standbys)?;
-    if standbys > 0 {
-        let Some(basebackup) = binary("pg_basebackup") else {
-            bail!("pg_basebackup not found: it copies the primary to make standbys");
-        };
-        eprintln!("PostgreSQL: copying the primary to {standbys} synchronous standbys...");
-        cluster.add_standbys(&basebackup, standbys, clients)?;
-    }
     cluster.psql(SCHEMA)?;
     let per_client = records.div_ceil(clients);
     eprintln!(
@@ -163,6 +150,116 @@ pub fn run(comparison: &Comparison) -> Result<Option<Measured>> {
     }))
 }
 
+const INGEST_SCHEMA: &str = "
+CREATE TABLE identifier (
+    resource_type text NOT NULL,
+    system        text NOT NULL,
+    value         text NOT NULL,
+    id            uuid NOT NULL
+);
+CREATE INDEX ON identifier (resource_type, value);
+CREATE SEQUENCE mrn;
+";
+
+/// One patient's bundle in one transaction: the patient with its
+/// identifier row, and the rest of the bundle's resources. (pgbench reads
+/// `:name` even inside a string literal, so the system is a variable.)
+const INGEST: &str = "
+BEGIN;
+INSERT INTO resource_version (resource_type, id, version, patient, author, custodian, body) VALUES ('Patient', gen_random_uuid(), 1, concat('MRN-', nextval('mrn')), 'clinician', 'st-mary', :patient::jsonb);
+INSERT INTO identifier SELECT 'Patient', :system::text, patient, id FROM resource_version WHERE seq = currval('resource_version_seq_seq');
+INSERT INTO resource_version (resource_type, id, version, patient, author, custodian, body) SELECT 'Observation', gen_random_uuid(), 1, concat('MRN-', currval('mrn')), 'clinician', 'st-mary', :resource::jsonb FROM generate_series(2, :per_bundle);
+COMMIT;
+";
+
+/// A patient found by identifier, and the audit row of the lookup.
+const FIND: &str = "
+\\set p random(1, :patients)
+BEGIN;
+SELECT v.body FROM identifier i
+JOIN resource_version v ON v.resource_type = 'Patient' AND v.id = i.id AND v.version = 1
+WHERE i.resource_type = 'Patient' AND i.value = concat('MRN-', :p::int);
+INSERT INTO audit_event (agent, org, patient, resource_type, id, version, action, purpose, decision)
+SELECT 'clinician', 'st-mary', i.value, 'Patient', i.id, 1, 'search', 'treatment', 'permit'
+FROM identifier i WHERE i.resource_type = 'Patient' AND i.value = concat('MRN-', :p::int);
+COMMIT;
+";
+
+/// The ingest workload's rows: bundles as transactions, then lookups.
+pub struct IngestComparison<'a> {
+    pub patients: usize,
+    pub clients: usize,
+    pub standbys: usize,
+    pub searches: usize,
+    /// The Patient each bundle's first row holds, and the resource of
+    /// its other rows.
+    pub patient: &'a str,
+    pub resource: &'a str,
+    pub per_bundle: usize,
+    /// The identifier system of the patients' record numbers.
+    pub system: &'a str,
+}
+
+pub struct IngestMeasured {
+    pub bundles: Phase,
+    /// When each bundle committed, since the first began.
+    pub ends: Vec<Duration>,
+    pub searches: Phase,
+}
+
+/// The ingest workload on a primary with its synchronous standbys;
+/// `None` when PostgreSQL is not installed.
+pub fn ingest(comparison: &IngestComparison) -> Result<Option<IngestMeasured>> {
+    let clients = comparison.clients.min(comparison.patients).max(1);
+    let Some((cluster, pgbench)) = Cluster::with_standbys(clients, comparison.standbys)? else {
+        return Ok(None);
+    };
+    cluster.psql(SCHEMA)?;
+    cluster.psql(INGEST_SCHEMA)?;
+    let per_client = comparison.patients.div_ceil(clients);
+    eprintln!(
+        "PostgreSQL: {} bundles of {} rows, {clients} clients...",
+        per_client * clients,
+        comparison.per_bundle
+    );
+    let per_bundle = comparison.per_bundle.to_string();
+    let bundles = cluster.pgbench(
+        &pgbench,
+        "ingest",
+        INGEST,
+        clients,
+        Length::PerClient(per_client),
+        &[
+            ("patient", comparison.patient),
+            ("resource", comparison.resource),
+            ("per_bundle", &per_bundle),
+            ("system", comparison.system),
+        ],
+    )?;
+    let logged = cluster.logged("ingest")?;
+    let began = logged.iter().map(|(latency, end)| *end - *latency).min();
+    let ends = match began {
+        Some(began) => logged.iter().map(|(_, end)| *end - began).collect(),
+        None => Vec::new(),
+    };
+    let searches = comparison.searches.div_ceil(clients);
+    eprintln!("PostgreSQL: {} identifier lookups...", searches * clients);
+    let patients = (per_client * clients).to_string();
+    let searches = cluster.pgbench(
+        &pgbench,
+        "find",
+        FIND,
+        clients,
+        Length::PerClient(searches),
+        &[("patients", &patients)],
+    )?;
+    Ok(Some(IngestMeasured {
+        bundles,
+        ends,
+        searches,
+    }))
+}
+
 /// How long a pgbench run lasts.
 #[derive(Clone, Copy)]
 enum Length {
@@ -203,6 +300,28 @@ fn standby_name(index: usize) -> String {
 }
 
 impl Cluster {
+    /// A primary and `standbys` synchronous standbys, with `clients`
+    /// connection slots, and pgbench; `None` when PostgreSQL is missing.
+    fn with_standbys(clients: usize, standbys: usize) -> Result<Option<(Self, PathBuf)>> {
+        let (Some(initdb), Some(pg_ctl), Some(pgbench)) =
+            (binary("initdb"), binary("pg_ctl"), binary("pgbench"))
+        else {
+            return Ok(None);
+        };
+        let dir = std::env::temp_dir().join(format!("custodia-bench-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let mut cluster = Self::start(&dir, &initdb, &pg_ctl, clients, standbys)?;
+        if standbys > 0 {
+            let Some(basebackup) = binary("pg_basebackup") else {
+                bail!("pg_basebackup not found: it copies the primary to make standbys");
+            };
+            eprintln!("PostgreSQL: copying the primary to {standbys} synchronous standbys...");
+            cluster.add_standbys(&basebackup, standbys, clients)?;
+        }
+        Ok(Some((cluster, pgbench)))
+    }
+
     fn start(
         dir: &Path,
         initdb: &Path,
@@ -430,7 +549,17 @@ impl Cluster {
     /// [schedule_lag]`; under `--rate` the latency already counts from the
     /// scheduled start (the lag is part of it).
     fn logged_latencies(&self, name: &str) -> Result<Vec<Duration>> {
-        let mut latencies = Vec::new();
+        Ok(self
+            .logged(name)?
+            .into_iter()
+            .map(|(latency, _)| latency)
+            .collect())
+    }
+
+    /// Each logged transaction's latency and when it ended (since the
+    /// epoch).
+    fn logged(&self, name: &str) -> Result<Vec<(Duration, Duration)>> {
+        let mut transactions = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let path = entry?.path();
             let is_log = path
@@ -441,12 +570,19 @@ impl Cluster {
                 continue;
             }
             for line in std::fs::read_to_string(&path)?.lines() {
-                if let Some(us) = line.split_whitespace().nth(2).and_then(|t| t.parse().ok()) {
-                    latencies.push(Duration::from_micros(us));
+                let fields: Vec<u64> = line
+                    .split_whitespace()
+                    .filter_map(|t| t.parse().ok())
+                    .collect();
+                if let [_, _, latency_us, _, epoch, us, ..] = fields[..] {
+                    transactions.push((
+                        Duration::from_micros(latency_us),
+                        Duration::from_secs(epoch) + Duration::from_micros(us),
+                    ));
                 }
             }
         }
-        Ok(latencies)
+        Ok(transactions)
     }
 }
 

@@ -238,23 +238,7 @@ impl Disk {
 /// A clinician at each non-regulator member, and its patients.
 fn setup(consortium: &Consortium) -> Result<Vec<Writer>> {
     let mut writers = Vec::new();
-    for org in &consortium.orgs {
-        let home = Home::load(&org.home)?;
-        if home.member().is_some_and(|m| m.role == OrgRole::Regulator) {
-            continue;
-        }
-        let api = format!("http://{}", org.api);
-        let clinician = generate_key();
-        crate::client::transact(
-            &api,
-            &home.admin_key,
-            Body::RegisterAgent {
-                key: clinician.public_key(),
-                kind: AgentKind::Clinician,
-                label: "bench".into(),
-            },
-        )?;
-        let bearer = crate::client::token(&api, &clinician, Duration::from_secs(3600))?;
+    for (api, bearer) in clinicians(consortium)? {
         let mut patients = Vec::new();
         for i in 0..PATIENTS_PER_ORG {
             let patient = crate::seed::post_fhir(
@@ -283,7 +267,33 @@ fn setup(consortium: &Consortium) -> Result<Vec<Writer>> {
     Ok(writers)
 }
 
-fn client() -> reqwest::Client {
+/// A clinician registered at each non-regulator member: its node's API and
+/// the clinician's bearer token.
+pub(super) fn clinicians(consortium: &Consortium) -> Result<Vec<(String, String)>> {
+    let mut clinicians = Vec::new();
+    for org in &consortium.orgs {
+        let home = Home::load(&org.home)?;
+        if home.member().is_some_and(|m| m.role == OrgRole::Regulator) {
+            continue;
+        }
+        let api = format!("http://{}", org.api);
+        let clinician = generate_key();
+        crate::client::transact(
+            &api,
+            &home.admin_key,
+            Body::RegisterAgent {
+                key: clinician.public_key(),
+                kind: AgentKind::Clinician,
+                label: "bench".into(),
+            },
+        )?;
+        let bearer = crate::client::token(&api, &clinician, Duration::from_secs(3600))?;
+        clinicians.push((api, bearer));
+    }
+    Ok(clinicians)
+}
+
+pub(super) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(1024)
@@ -485,7 +495,7 @@ async fn read_phase(
 }
 
 /// A successful answer, or what went wrong (status and body, or transport).
-async fn succeeded(
+pub(super) async fn succeeded(
     answer: reqwest::Result<reqwest::Response>,
 ) -> Result<reqwest::Response, String> {
     match answer {
