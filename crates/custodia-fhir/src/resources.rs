@@ -140,6 +140,15 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
                 resource["operation"] = json!([{
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                }, {
+                    "name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+                }]);
+            }
+            if t == "Group" {
+                resource["operation"] = json!([{
+                    "name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
                 }]);
             }
             resource
@@ -179,6 +188,11 @@ pub fn capability_statement(base_url: &str, software_version: &str, date: &str) 
                 { "name": "_include", "type": "special", "documentation": "<Type>:<reference parameter>[:<target type>] of the searched type" },
                 { "name": "_revinclude", "type": "special", "documentation": "<Type>:<reference parameter>: resources of any type pointing to the matches" }
             ],
+            "operation": [{
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                "documentation": "Bulk Data export (Prefer: respond-async; _type, _since): one NDJSON file a type of what the caller may read, each resource an audited read"
+            }],
             "interaction": [{
                 "code": "transaction",
                 "documentation": "POST /fhir with a transaction Bundle of POST/PUT entries (at most 8192, 64 MiB): all written or none"

@@ -170,6 +170,8 @@ fn the_capability_statement_lists_every_type_and_the_views() {
     let resources = statement["rest"][0]["resource"].as_array().unwrap();
     let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
     assert_eq!(patient["operation"][0]["name"], "everything");
+    assert_eq!(patient["operation"][1]["name"], "export");
+    assert_eq!(statement["rest"][0]["operation"][0]["name"], "export");
 }
 
 #[test]

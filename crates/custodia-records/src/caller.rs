@@ -12,6 +12,7 @@ use custodia_fhir::{IssueType, Outcome};
 use custodia_state::records::Principal;
 use custodia_types::{AgentKind, PublicKey, Purpose};
 
+#[derive(Clone)]
 pub struct Caller {
     pub key: PublicKey,
     pub principal: Principal,

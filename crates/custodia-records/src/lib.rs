@@ -83,6 +83,8 @@ pub struct Clinical<E: Runtime> {
     waits: Waits,
     /// What this organisation holds is found by (never persisted).
     index: index::SearchIndex,
+    /// Bulk Data export jobs and their files (memory only).
+    exports: records::Exports,
 }
 
 impl<E: Runtime> Clinical<E> {
@@ -142,6 +144,7 @@ impl<E: Runtime> Clinical<E> {
             finalized_heights,
             waits,
             index: index::SearchIndex::default(),
+            exports: records::Exports::default(),
         });
         service.rebuild_index();
         service.follow_erasures();

@@ -30,6 +30,8 @@ const FRESH_MS: u64 = 5 * 60 * 1000;
 /// Most matches one search may have, over the whole consortium: each is
 /// an audited read. More is refused as too costly (narrow the search).
 pub(crate) const MAX_MATCHES: usize = 1000;
+/// Most resources of one type a bulk export takes.
+pub(crate) const MAX_EXPORT: usize = 100_000;
 
 /// `POST /v1/index/search`: a member's node asks for this node's matches.
 #[derive(Serialize, Deserialize)]
@@ -37,6 +39,8 @@ pub struct PeerSearch {
     pub resource_type: ResourceType,
     /// The search's parameters, decoded, as the client gave them.
     pub params: Vec<(String, String)>,
+    /// Most matches wanted (the asker refuses more than this).
+    pub limit: usize,
     pub time_ms: u64,
     /// The asking node's validator key (hex) and its signature (hex).
     pub requester: String,
@@ -44,7 +48,7 @@ pub struct PeerSearch {
 }
 
 fn message(r: &PeerSearch) -> Vec<u8> {
-    serde_json::to_vec(&(r.resource_type.as_str(), &r.params, r.time_ms))
+    serde_json::to_vec(&(r.resource_type.as_str(), &r.params, r.limit, r.time_ms))
         .expect("strings and numbers serialize")
 }
 
@@ -55,6 +59,7 @@ impl<E: Runtime> Clinical<E> {
         &self,
         resource_type: ResourceType,
         params: &[(String, String)],
+        limit: usize,
     ) -> (Vec<Match>, Vec<OrgId>) {
         let peers: Vec<_> = self
             .peers
@@ -66,6 +71,7 @@ impl<E: Runtime> Clinical<E> {
         let mut request = PeerSearch {
             resource_type,
             params: params.to_vec(),
+            limit,
             time_ms: now_ms(),
             requester: key_hex(&self.node_key.public_key()),
             signature: String::new(),
@@ -124,7 +130,8 @@ impl<E: Runtime> Clinical<E> {
         }
         let query = Query::parse(request.resource_type.as_str(), &request.params)?;
         let mut found = self.index.find(request.resource_type, &query);
-        found.truncate(MAX_MATCHES + 1);
+        // One more than wanted tells the asker there were too many.
+        found.truncate(request.limit.min(MAX_EXPORT) + 1);
         let names: Vec<&str> = request
             .params
             .iter()
@@ -141,12 +148,12 @@ impl<E: Runtime> Clinical<E> {
     }
 }
 
-pub(super) fn too_costly(matches: usize) -> Outcome {
+pub(super) fn too_costly(limit: usize) -> Outcome {
     Outcome::new(
         400,
         IssueType::TooCostly,
         format!(
-            "the search matches more than {MAX_MATCHES} resources ({matches} found so far), and each is an audited read: narrow it (patient, identifier, code, date)"
+            "the search matches more than {limit} resources, and each is an audited read: narrow it (patient, identifier, code, date), or export in bulk ($export)"
         ),
     )
 }

@@ -2,17 +2,20 @@
 //! transaction and batch Bundles), `read` (reads, history, search, the
 //! audit log), `search` (the search index: rebuilt, searched here and
 //! across the consortium, includes),
-//! `provenance` (each version's origin as FHIR Provenance), `erase`
+//! `provenance` (each version's origin as FHIR Provenance), `export`
+//! (Bulk Data export jobs), `erase`
 //! (crypto-shredding at the custodian, followed everywhere). What
 //! they share is here: parsing a request's type and id, asking the chain
 //! for access, and reading a record's head.
 
 mod erase;
+mod export;
 mod provenance;
 mod read;
 mod search;
 mod write;
 
+pub(crate) use export::{ExportRequest, ExportScope, ExportStatus, Exports};
 pub(crate) use write::max_transaction_entries;
 
 pub(super) use write::Prepared;

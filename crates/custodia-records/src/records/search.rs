@@ -91,7 +91,9 @@ impl<E: Runtime> Clinical<E> {
         query: &Query,
         params: &[(String, String)],
     ) -> Result<Found, Outcome> {
-        let (ids, unreachable) = self.matching(resource_type, query, params).await?;
+        let (ids, unreachable) = self
+            .matching(resource_type, query, params, MAX_MATCHES)
+            .await?;
         let matches = self
             .read_permitted(caller, resource_type, &ids)
             .await?
@@ -105,18 +107,19 @@ impl<E: Runtime> Clinical<E> {
     }
 
     /// The ids matching a query here and at every other member's node,
-    /// in the query's order.
-    async fn matching(
+    /// in the query's order; more than `limit` is refused as too costly.
+    pub(crate) async fn matching(
         &self,
         resource_type: ResourceType,
         query: &Query,
         params: &[(String, String)],
+        limit: usize,
     ) -> Result<(Vec<LogicalId>, Vec<OrgId>), Outcome> {
         let mut found = self.index.find(resource_type, query);
-        let (theirs, unreachable) = self.peer_matches(resource_type, params).await;
+        let (theirs, unreachable) = self.peer_matches(resource_type, params, limit).await;
         found.extend(theirs);
-        if found.len() > MAX_MATCHES {
-            return Err(too_costly(found.len()));
+        if found.len() > limit {
+            return Err(too_costly(limit));
         }
         index::sort(query, &mut found);
         let mut seen = HashSet::new();
@@ -185,7 +188,7 @@ impl<E: Runtime> Clinical<E> {
             let source: ResourceType = parse_json_type(&revinclude.source_type)?;
             let params = [(revinclude.param.clone(), targets.join(","))];
             let sub = Query::parse(source.as_str(), &params)?;
-            let (ids, missing) = self.matching(source, &sub, &params).await?;
+            let (ids, missing) = self.matching(source, &sub, &params, MAX_MATCHES).await?;
             unreachable.extend(missing);
             for id in ids {
                 want(&format!("{source}/{id}"));

@@ -30,6 +30,7 @@ type Shared<E> = Arc<Clinical<E>>;
 
 mod audit;
 mod consent;
+mod export;
 mod search;
 
 use search::{search, searchset, Params};
@@ -78,6 +79,14 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         )
         .route("/fhir/{type}/{id}/_history", get(history::<E>))
         .route("/fhir/Patient/{id}/$everything", get(everything::<E>))
+        .route("/fhir/$export", get(export::system::<E>))
+        .route("/fhir/Patient/$export", get(export::patients::<E>))
+        .route("/fhir/Group/{id}/$export", get(export::group::<E>))
+        .route(
+            "/fhir/$export-status/{id}",
+            get(export::status::<E>).delete(export::delete::<E>),
+        )
+        .route("/fhir/$export-file/{id}/{type}", get(export::file::<E>))
         .route("/fhir/{type}/{id}/_history/{vid}", get(vread::<E>))
         .route("/v1/vault/release", post(release::<E>))
         .route("/v1/index/search", post(answer_search::<E>))
