@@ -66,9 +66,10 @@ pub fn parse_json(body: &[u8]) -> Result<Value, Outcome> {
 /// Check a transaction Bundle and resolve its internal and conditional
 /// references. `assign_id(type)` gives the id of each created resource;
 /// `held` finds what the server already holds. At most `max_entries`
-/// entries.
+/// entries. The bundle is consumed: each resource is moved out of it, not
+/// copied, so a large bundle is held once.
 pub fn parse_transaction(
-    bundle: &Value,
+    mut bundle: Value,
     max_entries: usize,
     mut assign_id: impl FnMut(&str) -> String,
     mut held: impl Lookup,
@@ -98,7 +99,7 @@ pub fn parse_transaction(
             ))
         }
     }
-    let entries = match bundle.get("entry") {
+    let entries = match bundle.get_mut("entry") {
         Some(Value::Array(entries)) if !entries.is_empty() => entries,
         _ => {
             return Err(Outcome::new(
@@ -124,7 +125,7 @@ pub fn parse_transaction(
     let mut aliases: HashMap<String, String> = HashMap::new();
     let mut targets = HashSet::new();
     let mut issues = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
+    for (i, entry) in entries.iter_mut().enumerate() {
         match plan(i, entry, &mut assign_id, &mut held) {
             Ok((method, resource_type, id, full_url)) => {
                 let target = format!("{resource_type}/{id}");
@@ -138,7 +139,7 @@ pub fn parse_transaction(
                 if let Some(full_url) = full_url {
                     aliases.insert(full_url, target);
                 }
-                planned.push((method, resource_type, id, entry["resource"].clone()));
+                planned.push((method, resource_type, id, entry["resource"].take()));
             }
             Err(issue) => issues.push(issue),
         }
@@ -535,7 +536,7 @@ mod tests {
         assign_id: impl FnMut(&str) -> String,
         held: impl Lookup,
     ) -> Result<Vec<TransactionEntry>, Outcome> {
-        parse_transaction(&parse_json(body)?, max_entries, assign_id, held)
+        parse_transaction(parse_json(body)?, max_entries, assign_id, held)
     }
 
     fn bundle(entries: Value) -> Vec<u8> {

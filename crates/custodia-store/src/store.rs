@@ -36,6 +36,9 @@ impl<F: commonware_storage::merkle::Family> From<QmdbError<F>> for StoreError {
 pub struct Executed {
     pub batch: Batch,
     pub outcome: BlockOutcome,
+    /// How many times the block ran before every key it read was loaded
+    /// (1 when its read set named them all).
+    pub passes: usize,
 }
 
 impl Executed {
@@ -156,9 +159,11 @@ impl<E: Context + Spawner> StateStore<E> {
     ) -> Result<Executed, StoreError> {
         let mut loaded = Preloaded::default();
         let mut wanted = machine.read_set(height, txs);
+        let mut passes = 0;
         let outcome = loop {
             self.load(parent, &wanted, &mut loaded).await?;
             let outcome = machine.execute_block(&loaded, height, time_ms, txs);
+            passes += 1;
             // Modules may read keys their read set did not name (a vote
             // reads the proposal it settles): load those and run again.
             wanted = loaded.take_misses();
@@ -167,7 +172,11 @@ impl<E: Context + Spawner> StateStore<E> {
             }
         };
         let batch = self.stage(parent, &outcome.writes, height).await?;
-        Ok(Executed { batch, outcome })
+        Ok(Executed {
+            batch,
+            outcome,
+            passes,
+        })
     }
 
     /// Merkleize `writes` as block `height` on top of `parent`.

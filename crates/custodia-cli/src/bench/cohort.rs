@@ -174,7 +174,7 @@ mod tests {
         let bundle = patient_bundle(7, "st-mary");
         let mut next = 0;
         let entries = custodia_fhir::parse_transaction(
-            &bundle,
+            bundle,
             10_000,
             |t| {
                 next += 1;

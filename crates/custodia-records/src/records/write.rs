@@ -65,7 +65,7 @@ impl<E: Runtime> Clinical<E> {
     pub(crate) async fn transaction(
         &self,
         caller: &Caller,
-        bundle: &Value,
+        bundle: Value,
     ) -> Result<Vec<(TransactionEntry, Version)>, Outcome> {
         refuse_patient_writers(caller)?;
         let assign_id = |t: &str| {
@@ -162,7 +162,7 @@ impl<E: Runtime> Clinical<E> {
         futures::stream::iter(entries)
 .map(|entry: Value| async move {
                 let one = serde_json::json!({ "resourceType": "Bundle", "type": "transaction", "entry": [entry] });
-                let mut written = self.transaction(caller, &one).await?;
+                let mut written = self.transaction(caller, one).await?;
                 written.pop().ok_or_else(|| unavailable("a one-entry transaction wrote nothing"))
             })
             .buffered(64)

@@ -400,6 +400,9 @@ async fn transaction<E: Runtime>(
     let body = body_or_outcome(&headers, body)?;
     let caller = service.caller(&headers).await?;
     let bundle = custodia_fhir::parse_json(&body)?;
+    // The bundle is held once from here: as parsed JSON, its resources
+    // then moved (not copied) into the entries to write.
+    drop(body);
     if bundle["resourceType"] == "Bundle" && bundle["type"] == "batch" {
         let entries = match bundle {
             Value::Object(mut bundle) => match bundle.remove("entry") {
@@ -430,7 +433,7 @@ async fn transaction<E: Runtime>(
             &custodia_fhir::batch_response(&results),
         ));
     }
-    let written = service.transaction(&caller, &bundle).await?;
+    let written = service.transaction(&caller, bundle).await?;
     let results: Vec<_> = written
         .into_iter()
         .map(|(entry, version)| transaction_result(entry, version))

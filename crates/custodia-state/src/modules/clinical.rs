@@ -96,12 +96,19 @@ impl Module for Clinical {
             }
             // All or nothing, like `WriteRecords`: a refusal anywhere keeps
             // every part staged and writes nothing.
+            //
+            // Every part is read before any is applied: the parts' keys are
+            // not in the read set (they need the signer's organisation), so
+            // the store loads what a pass missed and runs the block again.
+            // Reading all parts in one pass keeps that to a few passes, not
+            // one a part (each re-applying every part before it).
             Body::CommitRecords { bundle, parts } => {
-                for part in 0..*parts {
-                    let key = keys::staged(&org, bundle, part);
-                    let versions: Vec<RecordVersion> = records::read(&*ctx.state, &key)
-                        .ok_or(Rejection::StagedPartMissing(part))?;
-                    ctx.state.delete(key);
+                let staged: Vec<Option<Vec<RecordVersion>>> = (0..*parts)
+                    .map(|part| records::read(&*ctx.state, &keys::staged(&org, bundle, part)))
+                    .collect();
+                for (part, versions) in (0..*parts).zip(staged) {
+                    let versions = versions.ok_or(Rejection::StagedPartMissing(part))?;
+                    ctx.state.delete(keys::staged(&org, bundle, part));
                     versions
                         .iter()
                         .try_for_each(|record| write_audited(ctx, &org, record))?;
