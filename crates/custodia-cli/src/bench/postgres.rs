@@ -166,9 +166,15 @@ CREATE SEQUENCE mrn;
 /// `:name` even inside a string literal, so the system is a variable.)
 const INGEST: &str = "
 BEGIN;
-INSERT INTO resource_version (resource_type, id, version, patient, author, custodian, body) VALUES ('Patient', gen_random_uuid(), 1, concat('MRN-', nextval('mrn')), 'clinician', 'st-mary', :patient::jsonb);
-INSERT INTO identifier SELECT 'Patient', :system::text, patient, id FROM resource_version WHERE seq = currval('resource_version_seq_seq');
-INSERT INTO resource_version (resource_type, id, version, patient, author, custodian, body) SELECT 'Observation', gen_random_uuid(), 1, concat('MRN-', currval('mrn')), 'clinician', 'st-mary', :resource::jsonb FROM generate_series(2, :per_bundle);
+WITH p AS (
+    INSERT INTO resource_version (resource_type, id, version, patient, author, custodian, body)
+    VALUES ('Patient', gen_random_uuid(), 1, concat('MRN-', nextval('mrn')), 'clinician', 'st-mary', :patient::jsonb)
+    RETURNING id, patient
+)
+INSERT INTO identifier SELECT 'Patient', :system::text, patient, id FROM p;
+INSERT INTO resource_version (resource_type, id, version, patient, author, custodian, body)
+SELECT 'Observation', gen_random_uuid(), 1, concat('MRN-', currval('mrn')), 'clinician', 'st-mary', :resource::jsonb
+FROM generate_series(2, :per_bundle);
 COMMIT;
 ";
 
