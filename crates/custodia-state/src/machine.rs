@@ -73,6 +73,7 @@ impl Modules {
             | Body::WriteRecords { .. }
             | Body::StageRecords { .. }
             | Body::CommitRecords { .. }
+            | Body::DiscardStaged { .. }
             | Body::EraseRecord { .. } => &self.clinical,
             Body::EnrolPatient { .. } | Body::GrantConsent(_) | Body::RevokeConsent { .. } => {
                 &self.consent

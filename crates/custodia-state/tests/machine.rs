@@ -432,6 +432,10 @@ fn one_body_of_each_kind() -> Vec<Body> {
             bundle: sha256(&[b"bundle"]),
             parts: 1,
         },
+        Body::DiscardStaged {
+            bundle: sha256(&[b"other bundle"]),
+            parts: 1,
+        },
         Body::Batch {
             entries: vec![note("in a batch")],
         },
@@ -459,6 +463,7 @@ fn kind_index(body: &Body) -> (usize, Option<String>) {
         Body::Batch { .. } => (14, None),
         Body::StageRecords { .. } => (15, Some("clinical".into())),
         Body::CommitRecords { .. } => (16, Some("clinical".into())),
+        Body::DiscardStaged { .. } => (17, Some("clinical".into())),
     }
 }
 
@@ -466,7 +471,7 @@ fn kind_index(body: &Body) -> (usize, Option<String>) {
 fn every_body_kind_has_its_module_and_a_block_of_each_executes() {
     let mut chain = Chain::new(2, Params::default());
     let bodies = one_body_of_each_kind();
-    let mut sampled = [false; 17];
+    let mut sampled = [false; 18];
     for body in &bodies {
         let (index, module) = kind_index(body);
         sampled[index] = true;

@@ -131,6 +131,13 @@ pub enum Body {
         bundle: Digest,
         parts: u32,
     },
+    /// Delete the staged parts `0..parts` of `bundle` without applying
+    /// them: a node cleans up after a commit the chain refused.
+    DiscardStaged {
+        #[serde(with = "hexser")]
+        bundle: Digest,
+        parts: u32,
+    },
     /// Several independent actions under one signature and nonce: a node
     /// batches what its callers asked for at about the same time, so the
     /// consortium checks one signature, not one per action. Each entry is
@@ -202,6 +209,7 @@ impl Body {
             Body::Domain(tx) => tx.domain(),
             Body::StageRecords { .. } => "stage_records",
             Body::CommitRecords { .. } => "commit_records",
+            Body::DiscardStaged { .. } => "discard_staged",
             Body::Batch { .. } => "batch",
         }
     }
@@ -295,6 +303,11 @@ impl Write for Body {
                 bundle.write(buf);
                 parts.write(buf);
             }
+            Body::DiscardStaged { bundle, parts } => {
+                17u8.write(buf);
+                bundle.write(buf);
+                parts.write(buf);
+            }
             Body::Batch { entries } => {
                 14u8.write(buf);
                 (entries.len() as u16).write(buf);
@@ -335,7 +348,9 @@ impl EncodeSize for Body {
                 part,
                 versions,
             } => bundle.encode_size() + part.encode_size() + versions.encode_size(),
-            Body::CommitRecords { bundle, parts } => bundle.encode_size() + parts.encode_size(),
+            Body::CommitRecords { bundle, parts } | Body::DiscardStaged { bundle, parts } => {
+                bundle.encode_size() + parts.encode_size()
+            }
             Body::Batch { entries } => {
                 2 + entries.iter().map(EncodeSize::encode_size).sum::<usize>()
             }
@@ -420,6 +435,17 @@ fn read_body(buf: &mut impl Buf, may_batch: bool) -> Result<Body, Error> {
                 ));
             }
             Body::CommitRecords { bundle, parts }
+        }
+        17 => {
+            let bundle = Digest::read(buf)?;
+            let parts = u32::read(buf)?;
+            if !(1..=MAX_STAGED_PARTS).contains(&parts) {
+                return Err(Error::Invalid(
+                    "Body::DiscardStaged",
+                    "part count out of range",
+                ));
+            }
+            Body::DiscardStaged { bundle, parts }
         }
         14 if may_batch => {
             let count = u16::read(buf)? as usize;

@@ -297,6 +297,10 @@ mod tests {
                 bundle: crate::sha256(&[b"bundle"]),
                 parts: 4,
             },
+            Body::DiscardStaged {
+                bundle: crate::sha256(&[b"bundle"]),
+                parts: 4,
+            },
         ] {
             assert_eq!(Body::decode(body.encode()).unwrap(), body);
             let json = serde_json::to_string(&body).unwrap();
@@ -326,6 +330,8 @@ mod tests {
         for parts in [0, crate::MAX_STAGED_PARTS + 1] {
             let commit = Body::CommitRecords { bundle, parts };
             assert!(Body::decode(commit.encode()).is_err(), "{parts}");
+            let discard = Body::DiscardStaged { bundle, parts };
+            assert!(Body::decode(discard.encode()).is_err(), "{parts}");
         }
     }
 

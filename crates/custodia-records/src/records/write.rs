@@ -280,8 +280,15 @@ impl<E: Runtime> Clinical<E> {
                 }
             }
         };
+        let staged = match &body {
+            Body::CommitRecords { bundle, parts } => Some((*bundle, *parts)),
+            _ => None,
+        };
         let tx = self.submit(body).await?;
         if let TxStatus::Rejected { reason } = self.settle(tx, content).await?.status {
+            if let Some((bundle, parts)) = staged {
+                self.discard_staged(bundle, parts).await;
+            }
             return Err(write_refusal(&reason));
         }
         for p in &prepared {
@@ -348,6 +355,20 @@ impl<E: Runtime> Clinical<E> {
             bundle,
             parts: count,
         })
+    }
+
+    /// Delete the staged parts of a bundle whose commit the chain refused
+    /// (best effort: parts left behind are bounded and attributed to this
+    /// organisation).
+    async fn discard_staged(&self, bundle: Digest, parts: u32) {
+        let discard = Body::DiscardStaged { bundle, parts };
+        match self.submit_final(discard).await {
+            Ok((_, receipt)) if receipt.status == TxStatus::Applied => {}
+            Ok((_, receipt)) => {
+                tracing::warn!(status = ?receipt.status, "staged parts not discarded")
+            }
+            Err(outcome) => tracing::warn!(?outcome, "staged parts not discarded"),
+        }
     }
 
     /// The resource a write is a version of, and whose record it is (as

@@ -115,6 +115,13 @@ impl Module for Clinical {
                 }
                 Ok(())
             }
+            // Only the organisation's own parts: the keys are under it.
+            Body::DiscardStaged { bundle, parts } => {
+                for part in 0..*parts {
+                    ctx.state.delete(keys::staged(&org, bundle, part));
+                }
+                Ok(())
+            }
             Body::EraseRecord { resource_type, id } => {
                 let key = keys::record_head(*resource_type, id);
                 let mut head: RecordHead = records::read(&*ctx.state, &key)

@@ -30,6 +30,14 @@ fn commit(w: &mut World, org: u64, bundle: &[u8], parts: u32) -> TxStatus {
     w.send(&node(org), body)
 }
 
+fn discard(w: &mut World, org: u64, bundle: &[u8], parts: u32) -> TxStatus {
+    let body = Body::DiscardStaged {
+        bundle: custodia_types::sha256(&[bundle]),
+        parts,
+    };
+    w.send(&node(org), body)
+}
+
 fn condition(w: &World, id: &str) -> RecordVersion {
     version(
         w.patient,
@@ -84,4 +92,20 @@ fn one_refused_version_in_any_part_keeps_every_part_unwritten() {
     assert_eq!(stage(&mut w, 0, b"b2", 1, vec![orphan]), TxStatus::Applied);
     assert!(rejected(&commit(&mut w, 0, b"b2", 2), "no patient"));
     assert!(!written(&w, "c-8"), "the first part is not kept either");
+    // The refused bundle's parts stay staged until their organisation
+    // discards them; another member's discard touches nothing of theirs.
+    let staged = |w: &World, part: u32| {
+        let org = custodia_types::OrgId::new("org-0").unwrap();
+        let bundle = custodia_types::sha256(&[b"b2"]);
+        w.chain
+            .state
+            .get(&keys::staged(&org, &bundle, part))
+            .is_some()
+    };
+    assert!(staged(&w, 0) && staged(&w, 1));
+    assert_eq!(discard(&mut w, 1, b"b2", 2), TxStatus::Applied);
+    assert!(staged(&w, 0) && staged(&w, 1), "not theirs to discard");
+    assert_eq!(discard(&mut w, 0, b"b2", 2), TxStatus::Applied);
+    assert!(!staged(&w, 0) && !staged(&w, 1));
+    assert!(rejected(&commit(&mut w, 0, b"b2", 2), "never staged"));
 }
