@@ -28,6 +28,8 @@ pub enum IssueType {
     NoStore,
     /// The request would cost too much (a search matching too much).
     TooCostly,
+    /// Not possible now, may be later: retry.
+    Transient,
 }
 
 impl IssueType {
@@ -52,6 +54,7 @@ impl IssueType {
             IssueType::Throttled => "throttled",
             IssueType::NoStore => "no-store",
             IssueType::TooCostly => "too-costly",
+            IssueType::Transient => "transient",
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct Clinical<E: Runtime> {
     waits: Waits,
     /// What this organisation holds is found by (never persisted).
     index: index::SearchIndex,
+    /// Whether `index` is rebuilt yet after the start.
+    index_state: tokio::sync::watch::Receiver<records::IndexState>,
     /// Bulk Data export jobs and their files (memory only).
     exports: records::Exports,
 }
@@ -125,6 +127,8 @@ impl<E: Runtime> Clinical<E> {
             key: node_key.clone(),
         });
         let receipts = Receipts::start(committed.clone(), finalized_heights.clone());
+        let (index_ready, index_state) =
+            tokio::sync::watch::channel(records::IndexState::Rebuilding);
         let service = Arc::new(Self {
             committed,
             batcher,
@@ -144,9 +148,10 @@ impl<E: Runtime> Clinical<E> {
             finalized_heights,
             waits,
             index: index::SearchIndex::default(),
+            index_state,
             exports: records::Exports::default(),
         });
-        service.rebuild_index();
+        service.rebuild_index(index_ready);
         service.follow_erasures();
         service.follow_members();
         Ok(service)

@@ -129,6 +129,7 @@ impl<E: Runtime> Clinical<E> {
             ));
         }
         let query = Query::parse(request.resource_type.as_str(), &request.params)?;
+        self.index_ready().await?;
         let mut found = self.index.find(request.resource_type, &query);
         // One more than wanted tells the asker there were too many.
         found.truncate(request.limit.min(MAX_EXPORT) + 1);

@@ -16,6 +16,7 @@ mod search;
 mod write;
 
 pub(crate) use export::{ExportRequest, ExportScope, ExportStatus, Exports};
+pub(crate) use search::IndexState;
 pub(crate) use write::max_transaction_entries;
 
 pub(super) use write::Prepared;

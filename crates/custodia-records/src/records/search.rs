@@ -13,6 +13,16 @@ use custodia_fhir::search::{local_reference, IndexValue, Query};
 use custodia_types::OrgId;
 use std::{collections::HashSet, sync::Arc};
 
+/// Whether the search index holds what the organisation does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IndexState {
+    /// Being rebuilt from the vault after a start.
+    Rebuilding,
+    Ready,
+    /// The rebuild failed: searching would miss records.
+    Failed,
+}
+
 /// What a search found that the caller may read.
 pub(crate) struct Found {
     pub matches: Vec<Value>,
@@ -23,15 +33,52 @@ pub(crate) struct Found {
 impl<E: Runtime> Clinical<E> {
     /// Rebuild the search index from the vault, in the background: the
     /// chain lists what this organisation holds; the node opens the latest
-    /// version of each that is not erased. Logs only a count.
-    pub(crate) fn rebuild_index(self: &Arc<Self>) {
+    /// version of each that is not erased. Logs only a count. Until it is
+    /// done, searches and conditional writes wait (`index_ready`): a
+    /// conditional create answered from half an index would duplicate.
+    pub(crate) fn rebuild_index(self: &Arc<Self>, ready: tokio::sync::watch::Sender<IndexState>) {
         let this = self.clone();
         tokio::spawn(async move {
             match this.index_held().await {
-                Ok(count) => tracing::info!(resources = count, "search index rebuilt"),
-                Err(outcome) => tracing::warn!(?outcome, "rebuilding the search index failed"),
+                Ok(count) => {
+                    tracing::info!(resources = count, "search index rebuilt");
+                    ready.send_replace(IndexState::Ready);
+                }
+                Err(outcome) => {
+                    tracing::error!(?outcome, "rebuilding the search index failed");
+                    ready.send_replace(IndexState::Failed);
+                }
             }
         });
+    }
+
+    /// Wait until the search index holds everything this organisation
+    /// does (at most the finality wait).
+    pub(crate) async fn index_ready(&self) -> Result<(), Outcome> {
+        let mut state = self.index_state.clone();
+        let settled = tokio::time::timeout(self.waits.finality, async {
+            state
+                .wait_for(|s| *s != IndexState::Rebuilding)
+                .await
+                .map(|s| *s)
+        })
+        .await;
+        match settled {
+            Ok(Ok(IndexState::Ready)) => Ok(()),
+            Ok(_) => Err(Outcome::new(
+                503,
+                IssueType::Exception,
+                "this node could not rebuild its search index; see its log (searches and conditional writes are refused until it restarts cleanly)",
+            )),
+            Err(_) => Err(Outcome::new(
+                503,
+                IssueType::Transient,
+                format!(
+                    "this node is still rebuilding its search index after a restart ({} resources so far); retry in a moment",
+                    self.index.len()
+                ),
+            )),
+        }
     }
 
     async fn index_held(&self) -> Result<usize, Outcome> {
@@ -115,6 +162,7 @@ impl<E: Runtime> Clinical<E> {
         params: &[(String, String)],
         limit: usize,
     ) -> Result<(Vec<LogicalId>, Vec<OrgId>), Outcome> {
+        self.index_ready().await?;
         let mut found = self.index.find(resource_type, query);
         let (theirs, unreachable) = self.peer_matches(resource_type, params, limit).await;
         found.extend(theirs);

@@ -68,6 +68,9 @@ impl<E: Runtime> Clinical<E> {
         bundle: Value,
     ) -> Result<Vec<(TransactionEntry, Version)>, Outcome> {
         refuse_patient_writers(caller)?;
+        // Conditional entries are resolved against the index: whole, or
+        // a create could duplicate what the organisation already holds.
+        self.index_ready().await?;
         let assign_id = |t: &str| {
             if t == "Patient" {
                 Pseudonym::random().to_hex()
