@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = custodia_fhir::parse_transaction(
-        &bundle,
+        bundle,
         32,
         |_| {
             n += 1;
