@@ -9,9 +9,10 @@ use common::Consortium;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Entries of the large transaction: at least the 5 000 a hospital's
-/// export can hold, 157 chain transactions' worth of staged parts.
-const LARGE: usize = 5_000;
+/// Entries of the large transaction: the most one holds (8 192: 256
+/// staged parts of 32), beyond the 5 000 a hospital's export may hold.
+const LARGE: usize =
+    custodia_types::MAX_BUNDLE_VERSIONS * custodia_types::MAX_STAGED_PARTS as usize;
 
 const PATIENT_URL: &str = "urn:uuid:0b5e6f2e-5a7c-4a1e-9d55-3f1f3c6a7b10";
 
@@ -32,7 +33,7 @@ fn transaction(entries: Vec<Value>) -> Value {
 }
 
 #[test]
-fn a_five_thousand_entry_transaction_is_written_whole_or_not_at_all() {
+fn a_transaction_of_the_most_entries_is_written_whole_or_not_at_all() {
     let mut c = Consortium::init("bundles");
     c.start_all();
     c.await_all(1, Duration::from_secs(60));
@@ -43,7 +44,7 @@ fn a_five_thousand_entry_transaction_is_written_whole_or_not_at_all() {
         body["objects"].as_u64().unwrap()
     };
 
-    // A new patient and 4 999 observations naming it before it has an id.
+    // A new patient and 8 191 observations naming it before it has an id.
     let mut entries = vec![json!({
         "fullUrl": PATIENT_URL,
         "request": { "method": "POST", "url": "Patient" },
