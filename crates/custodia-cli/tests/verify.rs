@@ -95,6 +95,23 @@ fn verify_accepts_a_clean_chain_and_names_tampering() {
     assert!(!ok, "tampered state is caught: {report}");
     assert!(report.contains("state store is bad"), "{report}");
 
+    // A flipped byte in marshal's record of the last block the node
+    // applied (the node would not start with it) names that file.
+    let tampered = root.join("tampered-acknowledged");
+    copy_tree(home, &tampered);
+    let acknowledged = tampered.join("data/custodia-marshal-application-metadata");
+    for copy in std::fs::read_dir(&acknowledged).unwrap() {
+        let copy = copy.unwrap().path();
+        let len = std::fs::metadata(&copy).unwrap().len() as usize;
+        flip_byte(&copy, len / 2);
+    }
+    let (ok, report) = verify(&tampered);
+    assert!(!ok, "a damaged application metadata is caught: {report}");
+    assert!(
+        report.contains("custodia-marshal-application-metadata cannot be read"),
+        "{report}"
+    );
+
     // A flipped byte anywhere in the state's operation log (the state
     // itself: every value, and what proofs are built from) names the
     // operation and its file; ten places spread over the log's operations.

@@ -48,6 +48,10 @@ pub enum VerifyError {
     Block { height: u64, reason: String },
     #[error("the node's state store is bad: {reason}")]
     State { reason: String },
+    #[error(
+        "{partition} cannot be read (damaged storage: the node would not start with it): {reason}"
+    )]
+    Metadata { partition: String, reason: String },
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -460,7 +464,7 @@ async fn open_claimed(
         .await
         .map_err(state_error)?;
     let claimed_height = claimed.height().await.map_err(state_error)?.unwrap_or(0);
-    let acknowledged = acknowledged_height(context, prefix).await;
+    let acknowledged = acknowledged_height(context, prefix).await?;
     if acknowledged <= claimed_height {
         return Ok((claimed, claimed_height));
     }
@@ -500,17 +504,27 @@ fn file_sizes(dir: &Path) -> std::collections::BTreeMap<String, u64> {
 /// The last block the node acknowledged to marshal (0 if none), from
 /// marshal's application metadata: its partition and key (`0xFF`, the
 /// processed height) are marshal's own, in the pinned Commonware release.
-async fn acknowledged_height(context: &cw_tokio::Context, prefix: &str) -> u64 {
+async fn acknowledged_height(
+    context: &cw_tokio::Context,
+    prefix: &str,
+) -> Result<u64, VerifyError> {
     use commonware_codec::varint::UInt;
     use commonware_storage::metadata::{Config, Metadata};
     use commonware_utils::sequence::U64;
+    let partition = format!("{prefix}-marshal-application-metadata");
     let config = Config {
-        partition: format!("{prefix}-marshal-application-metadata"),
+        partition: partition.clone(),
         codec_config: (),
     };
+    // Absent: nothing acknowledged yet. Present but unreadable (both
+    // copies fail their checksums, or a file header is altered): the node
+    // refuses to start, so verification must not pass it as height 0.
     match Metadata::<_, U64, UInt<u64>>::init(context.child("acknowledged"), config).await {
-        Ok(metadata) => metadata.get(&U64::new(0xFF)).map_or(0, |height| height.0),
-        Err(_) => 0,
+        Ok(metadata) => Ok(metadata.get(&U64::new(0xFF)).map_or(0, |height| height.0)),
+        Err(e) => Err(VerifyError::Metadata {
+            partition,
+            reason: e.to_string(),
+        }),
     }
 }
 
