@@ -241,6 +241,40 @@ fn r4_search_parameters_find_what_each_caller_may_read_across_members() {
         "denied, then read: {trail}"
     );
 
+    // Members' nodes ask each other for matches with signed requests; one
+    // signed for another member is refused, and so is one from no member.
+    let riverside_node =
+        custodia_node::home::Home::load(&c.nodes[c.index_of("riverside-clinic")].home)
+            .unwrap()
+            .validator_key;
+    let peer_search = |audience: &str, key: &PrivateKey| {
+        let params = vec![("identifier".to_string(), format!("{MRN_SYSTEM}|MRN-1"))];
+        let time_ms = common::clinical::now_ms();
+        let message =
+            serde_json::to_vec(&("Patient", audience, &params, 10usize, time_ms)).unwrap();
+        let signature = hex::encode(key.sign(b"custodia/search/v1", &message));
+        let request = json!({
+            "resource_type": "Patient", "audience": audience, "params": params,
+            "limit": 10, "time_ms": time_ms,
+            "requester": custodia_types::key_hex(&key.public_key()), "signature": signature,
+        });
+        let response = common::client()
+            .post(format!("{}/v1/index/search", st_mary.api))
+            .json(&request)
+            .send()
+            .unwrap();
+        let code = response.status().as_u16();
+        (code, response.json::<Value>().unwrap())
+    };
+    let (code, matches) = peer_search("st-mary", &riverside_node);
+    assert_eq!(code, 200, "{matches}");
+    assert_eq!(matches[0]["id"], chalmers.as_str(), "ids only: {matches}");
+    assert!(matches[0].get("resource").is_none());
+    let (code, refused) = peer_search("northwind-health", &riverside_node);
+    assert_eq!(code, 403, "signed for another member: {refused}");
+    let (code, refused) = peer_search("st-mary", &patient_key);
+    assert_eq!(code, 403, "not a member's node: {refused}");
+
     // The index is the node's memory only: no file of any node holds the
     // family name or the MRN (vault ciphertexts aside).
     c.stop_all();

@@ -37,6 +37,9 @@ pub(crate) const MAX_EXPORT: usize = 100_000;
 #[derive(Serialize, Deserialize)]
 pub struct PeerSearch {
     pub resource_type: ResourceType,
+    /// The member asked: a request signed for one member is refused by
+    /// every other (it cannot be replayed to them).
+    pub audience: OrgId,
     /// The search's parameters, decoded, as the client gave them.
     pub params: Vec<(String, String)>,
     /// Most matches wanted (the asker refuses more than this).
@@ -48,8 +51,14 @@ pub struct PeerSearch {
 }
 
 fn message(r: &PeerSearch) -> Vec<u8> {
-    serde_json::to_vec(&(r.resource_type.as_str(), &r.params, r.limit, r.time_ms))
-        .expect("strings and numbers serialize")
+    serde_json::to_vec(&(
+        r.resource_type.as_str(),
+        r.audience.as_str(),
+        &r.params,
+        r.limit,
+        r.time_ms,
+    ))
+    .expect("strings and numbers serialize")
 }
 
 impl<E: Runtime> Clinical<E> {
@@ -68,16 +77,19 @@ impl<E: Runtime> Clinical<E> {
             .iter()
             .map(|(org, addr)| (org.clone(), *addr))
             .collect();
-        let mut request = PeerSearch {
-            resource_type,
-            params: params.to_vec(),
-            limit,
-            time_ms: now_ms(),
-            requester: key_hex(&self.node_key.public_key()),
-            signature: String::new(),
-        };
-        request.signature = hex::encode(self.node_key.sign(SEARCH_NAMESPACE, &message(&request)));
+        let time_ms = now_ms();
         let asks = peers.into_iter().map(|(org, addr)| {
+            let mut request = PeerSearch {
+                resource_type,
+                audience: org.clone(),
+                params: params.to_vec(),
+                limit,
+                time_ms,
+                requester: key_hex(&self.node_key.public_key()),
+                signature: String::new(),
+            };
+            request.signature =
+                hex::encode(self.node_key.sign(SEARCH_NAMESPACE, &message(&request)));
             let asking = self
                 .http
                 .post(self.transport.url(addr, "/v1/index/search"))
@@ -121,6 +133,16 @@ impl<E: Runtime> Clinical<E> {
             )
             .await
             .map_err(|e| e.outcome("search other members' indexes"))?;
+        if request.audience != self.org {
+            return Err(Outcome::new(
+                403,
+                IssueType::Forbidden,
+                format!(
+                    "this search was signed for {}, not this member",
+                    request.audience
+                ),
+            ));
+        }
         if now_ms().abs_diff(request.time_ms) > FRESH_MS {
             return Err(Outcome::new(
                 401,
