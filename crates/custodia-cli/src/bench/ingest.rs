@@ -164,6 +164,45 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     Ok(())
 }
 
+/// `total` numbered requests, sent by `workers` tasks each as soon as its
+/// last was answered; the tally of their answers and the phase's seconds.
+async fn run_phase<F, Fut>(workers: usize, total: usize, request: F) -> (Tally, f64)
+where
+    F: Fn(reqwest::Client, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let request = Arc::new(request);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (request, tally, next) = (request.clone(), tally.clone(), next.clone());
+            tokio::spawn(async move {
+                let client = client();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= total {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    let outcome = request(client.clone(), n).await;
+                    tally.lock().expect("lock").count(outcome, sent, started);
+                }
+            })
+        })
+        .collect();
+    let progress = progress(tally.clone(), total);
+    for task in tasks {
+        let _ = task.await;
+    }
+    progress.abort();
+    eprintln!();
+    let seconds = started.elapsed().as_secs_f64();
+    let tally = std::mem::take(&mut *tally.lock().expect("lock"));
+    (tally, seconds)
+}
+
 /// Every patient's bundle, spread round robin over the hospitals,
 /// `concurrency` in flight at each; the phase, and when each bundle was
 /// answered (since the start).
@@ -172,42 +211,23 @@ async fn load_phase(
     patients: usize,
     concurrency: usize,
 ) -> (Phase, Vec<Duration>) {
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency * hospitals.len() {
-        let (hospitals, tally, next) = (hospitals.clone(), tally.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let client = client();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= patients {
-                    break;
-                }
-                let hospital = &hospitals[n % hospitals.len()];
-                let body = cohort::patient_bundle(n, &hospital.name).to_string();
-                let sent = Instant::now();
-                let answer = client
-                    .post(format!("{}/fhir", hospital.api))
-                    .bearer_auth(&hospital.bearer)
-                    .header("content-type", "application/fhir+json")
-                    .body(body)
-                    .send()
-                    .await;
-                let outcome = succeeded(answer).await.map(|_| ());
-                tally.lock().expect("lock").count(outcome, sent, started);
-            }
-        }));
-    }
-    let progress = progress(tally.clone(), patients);
-    for task in tasks {
-        let _ = task.await;
-    }
-    progress.abort();
-    eprintln!();
-    let seconds = started.elapsed().as_secs_f64();
-    let tally = std::mem::take(&mut *tally.lock().expect("lock"));
+    let workers = concurrency * hospitals.len();
+    let (tally, seconds) = run_phase(workers, patients, move |client, n| {
+        let hospitals = hospitals.clone();
+        async move {
+            let hospital = &hospitals[n % hospitals.len()];
+            let body = cohort::patient_bundle(n, &hospital.name).to_string();
+            let answer = client
+                .post(format!("{}/fhir", hospital.api))
+                .bearer_auth(&hospital.bearer)
+                .header("content-type", "application/fhir+json")
+                .body(body)
+                .send()
+                .await;
+            succeeded(answer).await.map(|_| ())
+        }
+    })
+    .await;
     let ends = tally.done.iter().map(|(_, end)| *end).collect();
     (tally.phase(seconds), ends)
 }
@@ -220,49 +240,34 @@ async fn search_phase(
     searches: usize,
     concurrency: usize,
 ) -> Phase {
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency * hospitals.len() {
-        let (hospitals, tally, next) = (hospitals.clone(), tally.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let client = client();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= searches {
-                    break;
-                }
-                // Spread over the whole cohort, oldest to newest.
-                let n = i * patients / searches;
-                let hospital = &hospitals[n % hospitals.len()];
-                let sent = Instant::now();
-                let answer = client
-                    .get(format!(
-                        "{}/fhir/Patient?identifier={MRN_SYSTEM}|{}",
-                        hospital.api,
-                        cohort::mrn(n)
-                    ))
-                    .bearer_auth(&hospital.bearer)
-                    .send()
-                    .await;
-                let outcome = match succeeded(answer).await {
-                    Ok(response) => match response.json::<serde_json::Value>().await {
-                        Ok(bundle) if bundle["total"] == 1 => Ok(()),
-                        Ok(bundle) => Err(format!("{} found {}", cohort::mrn(n), bundle["total"])),
-                        Err(e) => Err(e.to_string()),
-                    },
-                    Err(error) => Err(error),
-                };
-                tally.lock().expect("lock").count(outcome, sent, started);
+    let workers = concurrency * hospitals.len();
+    let (tally, seconds) = run_phase(workers, searches, move |client, i| {
+        let hospitals = hospitals.clone();
+        async move {
+            // Spread over the whole cohort, oldest to newest.
+            let n = i * patients / searches;
+            let hospital = &hospitals[n % hospitals.len()];
+            let answer = client
+                .get(format!(
+                    "{}/fhir/Patient?identifier={MRN_SYSTEM}|{}",
+                    hospital.api,
+                    cohort::mrn(n)
+                ))
+                .bearer_auth(&hospital.bearer)
+                .send()
+                .await;
+            let bundle = succeeded(answer)
+                .await?
+                .json::<serde_json::Value>()
+                .await
+                .map_err(|e| e.to_string())?;
+            match bundle["total"] == 1 {
+                true => Ok(()),
+                false => Err(format!("{} found {}", cohort::mrn(n), bundle["total"])),
             }
-        }));
-    }
-    for task in tasks {
-        let _ = task.await;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let tally = std::mem::take(&mut *tally.lock().expect("lock"));
+        }
+    })
+    .await;
     tally.phase(seconds)
 }
 
@@ -307,7 +312,7 @@ fn progress(tally: Arc<Mutex<Tally>>, total: usize) -> tokio::task::JoinHandle<(
                 (tally.done.len(), tally.failed)
             };
             eprint!(
-                "\r  {done:>7}/{total} bundles, {failed} failed, {:>6.1}s",
+                "\r  {done:>7}/{total} done, {failed} failed, {:>6.1}s",
                 started.elapsed().as_secs_f64()
             );
             let _ = std::io::stderr().flush();
