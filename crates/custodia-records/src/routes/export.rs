@@ -161,17 +161,16 @@ pub(super) async fn status<E: Runtime>(
                     })
                 })
                 .collect();
-            let error: Vec<_> = exported
-                .unreachable
-                .iter()
-                .map(|org| {
+            // Members whose nodes did not answer: one OperationOutcome file
+            // names them all.
+            let error: Vec<_> = (!exported.unreachable.is_empty())
+                .then(|| {
                     json!({
                         "type": "OperationOutcome",
                         "url": format!("{base}/$export-file/{id}/OperationOutcome"),
-                        "member": org.to_string(),
                     })
                 })
-                .take(1)
+                .into_iter()
                 .collect();
             let manifest = json!({
                 "transactionTime": crate::rfc3339(exported.began_ms),
