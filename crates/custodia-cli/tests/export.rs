@@ -13,13 +13,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-fn create(fhir: &Fhir, body: Value) -> String {
-    let path = format!("/fhir/{}", body["resourceType"].as_str().unwrap());
-    let (code, created) = fhir.call("POST", &path, Some(body), &[]);
-    assert_eq!(code, 201, "{created}");
-    created["id"].as_str().unwrap().to_string()
-}
-
 fn observation(patient: &str) -> Value {
     json!({
         "resourceType": "Observation", "status": "final",
@@ -104,20 +97,15 @@ fn bulk_exports_hold_what_each_caller_may_read() {
     let first = st_mary.create_patient();
     let second = st_mary.create_patient();
     let first_obs: Vec<String> = (0..3)
-        .map(|_| create(&st_mary, observation(&first)))
+        .map(|_| st_mary.create(observation(&first)))
         .collect();
-    create(&st_mary, observation(&second));
-    let organization = create(
-        &st_mary,
-        json!({ "resourceType": "Organization", "name": "St Mary's cardiology" }),
-    );
-    let group = create(
-        &st_mary,
-        json!({
-            "resourceType": "Group", "type": "person", "actual": true,
-            "member": [{ "entity": { "reference": format!("Patient/{first}") } }]
-        }),
-    );
+    st_mary.create(observation(&second));
+    let organization =
+        st_mary.create(json!({ "resourceType": "Organization", "name": "St Mary's cardiology" }));
+    let group = st_mary.create(json!({
+        "resourceType": "Group", "type": "person", "actual": true,
+        "member": [{ "entity": { "reference": format!("Patient/{first}") } }]
+    }));
 
     // The custodian exports everything it holds.
     let status = kick_off(&st_mary, "/fhir/$export");

@@ -40,13 +40,6 @@ fn observation(patient: &str, code: &str, day: &str, status: &str) -> Value {
     })
 }
 
-fn create(fhir: &Fhir, body: Value) -> String {
-    let path = format!("/fhir/{}", body["resourceType"].as_str().unwrap());
-    let (code, created) = fhir.call("POST", &path, Some(body), &[]);
-    assert_eq!(code, 201, "{created}");
-    created["id"].as_str().unwrap().to_string()
-}
-
 /// The ids of a searchset's entries in `mode` (match, include), in order.
 fn ids(bundle: &Value, mode: &str) -> Vec<String> {
     bundle["entry"]
@@ -71,14 +64,8 @@ fn r4_search_parameters_find_what_each_caller_may_read_across_members() {
     c.await_all(1, Duration::from_secs(60));
     let (_, st_mary) = registered_clinician(&c, "st-mary", 1_301);
 
-    let chalmers = create(
-        &st_mary,
-        patient("MRN-1", FAMILY, "Peter", "male", "1974-12-25"),
-    );
-    let windsor = create(
-        &st_mary,
-        patient("MRN-2", "Windsor", "Anne", "female", "1950-08-15"),
-    );
+    let chalmers = st_mary.create(patient("MRN-1", FAMILY, "Peter", "male", "1974-12-25"));
+    let windsor = st_mary.create(patient("MRN-2", "Windsor", "Anne", "female", "1950-08-15"));
     let heart = "8867-4";
     let weight = "29463-7";
     let mut observations = Vec::new();
@@ -87,12 +74,9 @@ fn r4_search_parameters_find_what_each_caller_may_read_across_members() {
         ("2026-01-01", heart, "final"),
         ("2026-01-02", weight, "preliminary"),
     ] {
-        observations.push(create(&st_mary, observation(&chalmers, code, day, status)));
+        observations.push(st_mary.create(observation(&chalmers, code, day, status)));
     }
-    create(
-        &st_mary,
-        observation(&windsor, heart, "2026-01-05", "final"),
-    );
+    st_mary.create(observation(&windsor, heart, "2026-01-05", "final"));
 
     // Patient search: name (starts with, any case), family, given,
     // gender, birthdate ranges, identifier, and combinations (AND).

@@ -33,15 +33,10 @@ fn admin() -> PrivateKey {
 }
 
 fn note(nonce: u64, text: &'static str) -> SignedTx {
-    TxPayload {
-        chain_id: CHAIN.into(),
-        signer: admin().public_key(),
-        nonce,
-        body: Body::Note {
-            data: Bytes::from_static(text.as_bytes()),
-        },
-    }
-    .sign(&admin())
+    let body = Body::Note {
+        data: Bytes::from_static(text.as_bytes()),
+    };
+    signed(&admin(), nonce, body)
 }
 
 #[test]

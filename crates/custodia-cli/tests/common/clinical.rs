@@ -79,12 +79,17 @@ impl Fhir {
         )
     }
 
+    /// Create `resource` here (`POST /fhir/{its type}`); its new id.
+    pub fn create(&self, resource: Value) -> String {
+        let path = format!("/fhir/{}", resource["resourceType"].as_str().unwrap());
+        let (code, created) = self.call("POST", &path, Some(resource), &[]);
+        assert_eq!(code, 201, "{created}");
+        created["id"].as_str().unwrap().to_string()
+    }
+
     /// A new patient, written here; its pseudonym.
     pub fn create_patient(&self) -> String {
-        let body = serde_json::json!({"resourceType": "Patient", "gender": "unknown"});
-        let (code, patient) = self.call("POST", "/fhir/Patient", Some(body), &[]);
-        assert_eq!(code, 201, "{patient}");
-        patient["id"].as_str().unwrap().to_string()
+        self.create(serde_json::json!({"resourceType": "Patient", "gender": "unknown"}))
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
