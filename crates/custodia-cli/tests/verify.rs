@@ -1,6 +1,6 @@
 //! `custodia verify` against a real consortium's stored chain: a clean
-//! chain verifies; a flipped byte in a stored block or in the state files
-//! is reported, naming where.
+//! chain verifies; a flipped byte in a stored block, the state files, the
+//! marshal's metadata or the consensus journal is reported, naming where.
 
 mod common;
 
@@ -109,6 +109,42 @@ fn verify_accepts_a_clean_chain_and_names_tampering() {
     assert!(!ok, "a damaged application metadata is caught: {report}");
     assert!(
         report.contains("custodia-marshal-application-metadata cannot be read"),
+        "{report}"
+    );
+
+    // A flipped byte in the validator's own consensus votes (which exist
+    // nowhere else: opening the journal would cut them with a warning)
+    // names the journal's file and says to keep the validator stopped.
+    let tampered = root.join("tampered-votes");
+    copy_tree(home, &tampered);
+    let (journal, len) = std::fs::read_dir(tampered.join("data"))
+        .unwrap()
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("custodia-simplex-")
+        })
+        .flat_map(|partition| std::fs::read_dir(partition.path()).unwrap().flatten())
+        .map(|section| (section.path(), section.metadata().unwrap().len() as usize))
+        .max_by_key(|(_, len)| *len)
+        .expect("the validator keeps a consensus journal");
+    // Past the file's 4 KiB header, among the first votes written (the
+    // rest of a page past its last vote holds nothing).
+    assert!(len > 4096, "{} holds votes", journal.display());
+    flip_byte(&journal, 4096 + 16);
+    let (ok, report) = verify(&tampered);
+    assert!(!ok, "damaged votes are caught: {report}");
+    let partition = journal
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy();
+    assert!(
+        report.contains(&format!("own consensus votes are damaged in {partition}/"))
+            && report.contains("Keep it stopped"),
         "{report}"
     );
 

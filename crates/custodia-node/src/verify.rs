@@ -52,6 +52,14 @@ pub enum VerifyError {
         "{partition} cannot be read (damaged storage: the node would not start with it): {reason}"
     )]
     Metadata { partition: String, reason: String },
+    #[error(
+        "this validator's own consensus votes are damaged in {files}: it cannot tell what it voted in epoch {epoch}, and restarted now it could vote twice in a view still open. Keep it stopped until the other validators have finalized past epoch {epoch}, then remove data/{partition} and start it"
+    )]
+    Votes {
+        epoch: u64,
+        partition: String,
+        files: String,
+    },
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -212,6 +220,8 @@ async fn replay(
     )
     .await
     .map_err(archive_error("finality certificate"))?;
+
+    check_vote_journals(&context, data, &prefix).await?;
 
     let state_error = |e: custodia_store::StoreError| VerifyError::State {
         reason: e.to_string(),
@@ -468,15 +478,7 @@ async fn open_claimed(
     if acknowledged <= claimed_height {
         return Ok((claimed, claimed_height));
     }
-    let after = file_sizes(&log_dir);
-    let cut: Vec<String> = before
-        .iter()
-        .filter(|(name, size)| after.get(*name).is_none_or(|now| now < *size))
-        .map(|(name, size)| {
-            let now = after.get(name).copied().unwrap_or(0);
-            format!("{partition}-log_data/{name} (unreadable from byte {now} of {size})")
-        })
-        .collect();
+    let cut = cut_short(&before, &log_dir, &format!("{partition}-log_data"));
     let files = match cut.is_empty() {
         true => "its state files".to_string(),
         false => cut.join(", "),
@@ -486,6 +488,98 @@ async fn open_claimed(
             "its state is at height {claimed_height} but it had applied block {acknowledged}: committed operations are unreadable in {files}; state files were altered or damaged"
         ),
     })
+}
+
+/// Every consensus journal the node keeps (its own votes and the
+/// certificates it saw, one partition per recent epoch) must replay whole.
+/// Opening a journal cuts a section at its first page that fails its
+/// checksum, with only a warning, and these votes exist nowhere else: a
+/// validator that lost them could vote twice. So the journals are replayed
+/// in the copy, as the consensus engine does at start, and any section that
+/// replay cut or could not read is named.
+async fn check_vote_journals(
+    context: &cw_tokio::Context,
+    data: &Path,
+    prefix: &str,
+) -> Result<(), VerifyError> {
+    use commonware_consensus::simplex::types::Artifact;
+    use commonware_cryptography::certificate::Verifier as _;
+    use commonware_runtime::ReadOptions;
+    use commonware_storage::journal::segmented::variable::{Config, Journal};
+    use custodia_engine::engine::{
+        epochs::{simplex_partition, simplex_partitions},
+        Scheme,
+    };
+
+    let marker = simplex_partitions(prefix);
+    let mut epochs: Vec<u64> = std::fs::read_dir(data)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(&marker)?.parse().ok()
+        })
+        .collect();
+    epochs.sort_unstable();
+    for epoch in epochs {
+        let partition = simplex_partition(prefix, epoch);
+        let dir = data.join(&partition);
+        let before = file_sizes(&dir);
+        let damaged = |reason: String| {
+            let cut = cut_short(&before, &dir, &partition);
+            VerifyError::Votes {
+                epoch,
+                partition: partition.clone(),
+                files: match cut.is_empty() {
+                    true => format!("{partition} ({reason})"),
+                    false => cut.join(", "),
+                },
+            }
+        };
+        let journal = Journal::<_, Artifact<Scheme, Digest>>::init(
+            context.child("votes"),
+            Config {
+                partition: partition.clone(),
+                compression: None,
+                codec_config: Scheme::certificate_codec_config_unbounded(),
+                page_cache: CacheRef::new(page_size(4096), NZUsize!(64)),
+                write_buffer: NZUsize!(1 << 16),
+            },
+        )
+        .await
+        .map_err(|e| damaged(e.to_string()))?;
+        let mut replay = journal
+            .replay(0, 0, NZUsize!(1 << 16), ReadOptions::DONT_CACHE)
+            .await
+            .map_err(|e| damaged(e.to_string()))?;
+        while let Some(artifact) = replay.next().await {
+            artifact.map_err(|e| damaged(e.to_string()))?;
+        }
+        drop(replay);
+        if !cut_short(&before, &dir, &partition).is_empty() {
+            return Err(damaged("a section was cut short".into()));
+        }
+    }
+    Ok(())
+}
+
+/// The files of `dir` (named under `label`) that opening a store cut
+/// short, given their sizes `before`: each with where it now ends.
+fn cut_short(
+    before: &std::collections::BTreeMap<String, u64>,
+    dir: &Path,
+    label: &str,
+) -> Vec<String> {
+    let after = file_sizes(dir);
+    before
+        .iter()
+        .filter(|(name, size)| after.get(*name).is_none_or(|now| now < *size))
+        .map(|(name, size)| {
+            let now = after.get(name).copied().unwrap_or(0);
+            format!("{label}/{name} (unreadable from byte {now} of {size})")
+        })
+        .collect()
 }
 
 /// The size of every file in `dir` (none if it cannot be read).

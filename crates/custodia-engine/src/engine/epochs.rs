@@ -79,7 +79,13 @@ fn follow(
 
 /// Where epoch `epoch`'s consensus journal is kept.
 pub fn simplex_partition(prefix: &str, epoch: u64) -> String {
-    format!("{prefix}-simplex-{epoch}")
+    format!("{}{epoch}", simplex_partitions(prefix))
+}
+
+/// What every consensus journal's partition name starts with, the epoch
+/// following.
+pub fn simplex_partitions(prefix: &str) -> String {
+    format!("{prefix}-simplex-")
 }
 
 pub struct Networks<S, R> {
