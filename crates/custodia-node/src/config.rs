@@ -63,6 +63,80 @@ pub struct Config {
     /// without it (the demo, on 127.0.0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::TlsFiles>,
+    /// `[limits]`: what one client may hold or send ([`Limits`]).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// What the API's front door allows one client (`[limits]`): enforced in
+/// `crate::front_door`. The defaults are far above what one integration
+/// engine sends from one address; they bound abuse, not use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// API connections open at once; more are refused.
+    pub max_connections: usize,
+    /// API connections open at once from one address; more are refused
+    /// (a plain-HTTP client is answered 503).
+    pub max_connections_per_address: usize,
+    /// Requests a second from one address (0: no limit); more are 429.
+    pub requests_per_second_per_address: u32,
+    /// Requests a second with one bearer credential (0: no limit).
+    pub requests_per_second_per_credential: u32,
+    /// How long a client may take to send a request's headers, and how
+    /// long a connection may sit idle between requests, in ms.
+    pub header_timeout_ms: u64,
+    /// How long a request body may stall (no bytes arriving), in ms.
+    pub body_idle_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 8_192,
+            max_connections_per_address: 2_048,
+            requests_per_second_per_address: 50_000,
+            requests_per_second_per_credential: 20_000,
+            header_timeout_ms: 30_000,
+            body_idle_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl Limits {
+    /// The `[limits]` table, explained, with the values in force.
+    fn to_commented_toml(&self) -> String {
+        format!(
+            r#"# What the HTTP API allows one client. Each refusal says which setting
+# refused it. The defaults bound abuse, far above what one integration
+# engine sends from one address.
+[limits]
+# API connections open at once, in all; more are closed at once.
+max_connections = {max_connections}
+# API connections open at once from one address; more are answered 503
+# (plain HTTP) or closed (HTTPS).
+max_connections_per_address = {max_connections_per_address}
+# Requests a second from one address, and with one bearer credential;
+# more are answered 429 with Retry-After. 0 means no limit.
+requests_per_second_per_address = {requests_per_second_per_address}
+requests_per_second_per_credential = {requests_per_second_per_credential}
+# How long a client may take to send a request's headers, and how long a
+# connection may sit idle between requests, in milliseconds (a client that
+# trickles its headers is closed: slow-loris).
+header_timeout_ms = {header_timeout_ms}
+# How long a request body may stall with no bytes arriving, in
+# milliseconds; the request then fails. Large files stream as long as
+# bytes keep coming.
+body_idle_timeout_ms = {body_idle_timeout_ms}
+"#,
+            max_connections = self.max_connections,
+            max_connections_per_address = self.max_connections_per_address,
+            requests_per_second_per_address = self.requests_per_second_per_address,
+            requests_per_second_per_credential = self.requests_per_second_per_credential,
+            header_timeout_ms = self.header_timeout_ms,
+            body_idle_timeout_ms = self.body_idle_timeout_ms,
+        )
+    }
 }
 
 pub use custodia_engine::engine::DEFAULT_HEARTBEAT_INTERVAL_MS;
@@ -127,6 +201,7 @@ impl Config {
             peer_timeout_ms: defaults::peer_timeout_ms(),
             vault: VaultBackend::default(),
             tls: None,
+            limits: Limits::default(),
         }
     }
 
@@ -240,6 +315,7 @@ decision_wait_ms = {decision_wait_ms}
 # for a record's key), in milliseconds. File transfers end only when idle.
 peer_timeout_ms = {peer_timeout_ms}
 
+{limits}
 {tls}
 {vault}"#,
             org = self.org,
@@ -255,6 +331,7 @@ peer_timeout_ms = {peer_timeout_ms}
             finality_timeout_ms = self.finality_timeout_ms,
             decision_wait_ms = self.decision_wait_ms,
             peer_timeout_ms = self.peer_timeout_ms,
+            limits = self.limits.to_commented_toml(),
             tls = tls_toml(self.tls.as_ref()),
             vault = vault_toml(&self.vault, &self.org),
         )
@@ -363,6 +440,21 @@ mod tests {
             "{text}"
         );
         assert_eq!(Config::from_toml(&text).unwrap(), config);
+        config.limits = Limits {
+            max_connections: 10,
+            max_connections_per_address: 2,
+            requests_per_second_per_address: 0,
+            requests_per_second_per_credential: 7,
+            header_timeout_ms: 1_000,
+            body_idle_timeout_ms: 2_000,
+        };
+        assert_eq!(
+            Config::from_toml(&config.to_commented_toml()).unwrap(),
+            config
+        );
+        // A config written before [limits] existed gets the defaults.
+        let old = "org = \"st-mary\"\napi = \"127.0.0.1:8400\"\n";
+        assert_eq!(Config::from_toml(old).unwrap().limits, Limits::default());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod domains;
+pub mod front_door;
 pub mod home;
 pub mod init;
 pub mod ledger;

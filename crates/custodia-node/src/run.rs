@@ -272,17 +272,9 @@ async fn serve(
         validator = %custodia_types::key_hex(&signer.public_key()),
         "node started"
     );
-    let api = context.child("api").spawn(move |_| async move {
-        let served = match tls {
-            Some(tls) => match crate::tls::TlsListener::new(listener, tls.server) {
-                Ok(listener) => axum::serve(listener, app).await,
-                Err(error) => Err(error),
-            },
-            None => axum::serve(listener, app).await,
-        };
-        if let Err(error) = served {
-            tracing::error!(%error, "HTTP API stopped");
-        }
+    let limits = home.config.limits.clone();
+    let api = context.child("api").spawn(move |context| async move {
+        crate::front_door::serve(listener, tls.map(|tls| tls.server), app, limits, context).await
     });
 
     let finalizer = validator.finalizer;

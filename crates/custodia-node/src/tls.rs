@@ -6,27 +6,17 @@
 //! accepting only certificates that chain to the consortium's authorities
 //! (`ca`), never the system's.
 //!
-//! Handshakes run concurrently, each bounded in time, so a client that
-//! opens a connection and stalls holds nothing but its own connection.
+//! Connections are accepted and handshaken by the API's front door
+//! (`crate::front_door`), each handshake on its own task and bounded in
+//! time, so a client that opens a connection and stalls holds nothing but
+//! its own connection.
 
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 use std::{
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
 };
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::mpsc,
-};
-use tokio_rustls::{server::TlsStream, TlsAcceptor};
-
-/// Longest a client may take to complete its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshaken connections waiting for the HTTP server to take them.
-const READY_CONNECTIONS: usize = 256;
 
 /// `[tls]` in config.toml: paths relative to the node's home.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,64 +105,4 @@ fn certificates(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'s
         });
     }
     Ok(certificates)
-}
-
-/// Connections accepted on a TCP listener and handshaken, for
-/// `axum::serve`. Must be made inside the tokio runtime.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    pub fn new(tcp: TcpListener, server: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (sender, ready) = mpsc::channel(READY_CONNECTIONS);
-        let acceptor = TlsAcceptor::from(server);
-        tokio::spawn(async move {
-            // Ends when the server (the receiver) is gone.
-            while !sender.is_closed() {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: pause
-                        // rather than spin (as axum's own listener does).
-                        tracing::warn!(%error, "accepting an API connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let (acceptor, sender) = (acceptor.clone(), sender.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = sender.send((tls, peer)).await;
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "a TLS handshake failed")
-                        }
-                        Err(_) => tracing::debug!(%peer, "a TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self { ready, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(connection) => connection,
-            // The accepting task never ends while this receiver lives.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }

@@ -1,0 +1,435 @@
+//! The HTTP API's front door: it accepts connections (TLS when configured),
+//! caps them in all and per address, bounds how long a client may take to
+//! send a request's headers and how long its body may stall, and limits
+//! requests per address and per credential.
+//!
+//! Invariant: a refused connection or request never reaches a handler, so
+//! a refusal stores nothing; each one says what to do (an OperationOutcome
+//! under `/fhir`). Settings are `[limits]` in config.toml ([`Limits`]).
+
+use crate::config::Limits;
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::{header, HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    Router,
+};
+use commonware_runtime::{
+    telemetry::metrics::{raw::Counter, Registered},
+    Metrics,
+};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, RandomState},
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the front door counts, in `/metrics`.
+#[derive(Clone)]
+struct Refusals {
+    connections: Registered<Counter>,
+    requests: Registered<Counter>,
+    slow_clients: Registered<Counter>,
+}
+
+impl Refusals {
+    fn register(metrics: &impl Metrics) -> Self {
+        Self {
+            connections: metrics.register(
+                "connections_refused",
+                "API connections refused: over the node's or one address's connection cap",
+                Counter::default(),
+            ),
+            requests: metrics.register(
+                "requests_throttled",
+                "API requests answered 429: over an address's or a credential's rate",
+                Counter::default(),
+            ),
+            slow_clients: metrics.register(
+                "slow_clients_closed",
+                "API connections closed for sending a request's headers too slowly",
+                Counter::default(),
+            ),
+        }
+    }
+}
+
+/// Serve `app` on `listener` until the task is dropped: over TLS when
+/// `tls` is given, behind the front door's limits.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+    limits: Limits,
+    metrics: impl Metrics,
+) {
+    let refusals = Refusals::register(&metrics);
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        Arc::new(Throttle::new(&limits, refusals.requests.clone())),
+        throttle,
+    ));
+    let acceptor = tls.map(TlsAcceptor::from);
+    let connections = Arc::new(Mutex::new(Connections::default()));
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: pause rather than
+                // spin (as axum's own listener does).
+                tracing::warn!(%error, "accepting an API connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let admitted = match Connections::admit(&connections, peer.ip(), &limits) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                refusals.connections.inc();
+                tracing::debug!(%peer, ?refusal, "API connection refused");
+                // Over TLS a refusal cannot be read without a handshake,
+                // which is the work the cap saves: the connection is closed.
+                if acceptor.is_none() {
+                    tokio::spawn(refuse(tcp, refusal));
+                }
+                continue;
+            }
+        };
+        let (app, acceptor, limits) = (app.clone(), acceptor.clone(), limits.clone());
+        let slow_clients = refusals.slow_clients.clone();
+        tokio::spawn(async move {
+            let _admitted = admitted;
+            let served = match acceptor {
+                None => serve_connection(tcp, peer, app, &limits).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => serve_connection(tls, peer, app, &limits).await,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "a TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "a TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(error) = served {
+                if error.is_timeout() {
+                    slow_clients.inc();
+                    tracing::debug!(%peer, "closed a connection that sent its headers too slowly");
+                } else {
+                    tracing::debug!(%peer, %error, "API connection ended with an error");
+                }
+            }
+        });
+    }
+}
+
+/// One HTTP/1.1 connection: headers must arrive within the header timeout
+/// (which also ends a connection idle between requests), and a body may
+/// not stall longer than the body timeout.
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    limits: &Limits,
+) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let app = app.map_request(move |mut request: Request<_>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    });
+    let service = tower_http::timeout::RequestBodyTimeout::new(
+        app,
+        Duration::from_millis(limits.body_idle_timeout_ms),
+    );
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_timeout_ms));
+    http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+        .await
+}
+
+/// Why a connection was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnectionRefusal {
+    /// The node holds `max_connections` already.
+    Node,
+    /// This address holds `max_connections_per_address` already.
+    Address,
+}
+
+/// The connections open now, in all and per address.
+#[derive(Default)]
+struct Connections {
+    total: usize,
+    per_address: HashMap<IpAddr, usize>,
+}
+
+/// An admitted connection's place, given back when it is dropped.
+struct Admitted {
+    connections: Arc<Mutex<Connections>>,
+    address: IpAddr,
+}
+
+impl Connections {
+    fn admit(
+        connections: &Arc<Mutex<Connections>>,
+        address: IpAddr,
+        limits: &Limits,
+    ) -> Result<Admitted, ConnectionRefusal> {
+        let mut open = connections.lock().unwrap_or_else(|e| e.into_inner());
+        if open.total >= limits.max_connections {
+            return Err(ConnectionRefusal::Node);
+        }
+        let mine = open.per_address.entry(address).or_default();
+        if *mine >= limits.max_connections_per_address {
+            return Err(ConnectionRefusal::Address);
+        }
+        *mine += 1;
+        open.total += 1;
+        Ok(Admitted {
+            connections: connections.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        open.total -= 1;
+        if let Some(mine) = open.per_address.get_mut(&self.address) {
+            *mine -= 1;
+            if *mine == 0 {
+                open.per_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Answer a refused plain-HTTP connection with a 503 that says why, then
+/// close it (after reading briefly what the client sent, so the close
+/// does not reset the connection before the answer is read).
+async fn refuse(mut tcp: TcpStream, refusal: ConnectionRefusal) {
+    let message = match refusal {
+        ConnectionRefusal::Node => {
+            "this node has as many API connections open as it allows (max_connections in [limits] of its config.toml); retry shortly"
+        }
+        ConnectionRefusal::Address => {
+            "your address has as many API connections open to this node as it allows (max_connections_per_address in [limits] of its config.toml); reuse an open connection or close one, then retry"
+        }
+    };
+    let body =
+        serde_json::json!({ "error": "too_many_connections", "message": message }).to_string();
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        tcp.write_all(answer.as_bytes()).await?;
+        tcp.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while tcp.read(&mut sink).await? > 0 {}
+        std::io::Result::Ok(())
+    })
+    .await;
+}
+
+/// Requests per second per address and per credential (the bearer token
+/// as sent: one agent's token cannot be spent by someone who lacks it).
+struct Throttle {
+    per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_credential: Option<DefaultKeyedRateLimiter<u64>>,
+    /// Hashes credentials for `per_credential` (keyed per process).
+    hasher: RandomState,
+    throttled: Registered<Counter>,
+    limits: Limits,
+}
+
+impl Throttle {
+    fn new(limits: &Limits, throttled: Registered<Counter>) -> Self {
+        let quota = |per_second: u32| NonZeroU32::new(per_second).map(Quota::per_second);
+        Self {
+            per_address: quota(limits.requests_per_second_per_address).map(RateLimiter::keyed),
+            per_credential: quota(limits.requests_per_second_per_credential)
+                .map(RateLimiter::keyed),
+            hasher: RandomState::new(),
+            throttled,
+            limits: limits.clone(),
+        }
+    }
+
+    /// Why this request is over a rate, if it is.
+    fn check(&self, peer: Option<IpAddr>, credential: Option<&[u8]>) -> Option<String> {
+        if let (Some(limiter), Some(address)) = (&self.per_address, peer) {
+            if limiter.check_key(&address).is_err() {
+                return Some(format!(
+                    "more than {} requests a second from your address (requests_per_second_per_address in [limits] of this node's config.toml); slow down and retry after the time in Retry-After",
+                    self.limits.requests_per_second_per_address
+                ));
+            }
+        }
+        if let (Some(limiter), Some(credential)) = (&self.per_credential, credential) {
+            if limiter
+                .check_key(&self.hasher.hash_one(credential))
+                .is_err()
+            {
+                return Some(format!(
+                    "more than {} requests a second with your credential (requests_per_second_per_credential in [limits] of this node's config.toml); slow down and retry after the time in Retry-After",
+                    self.limits.requests_per_second_per_credential
+                ));
+            }
+        }
+        None
+    }
+
+    /// Forget idle keys, so addresses and credentials seen once do not
+    /// hold memory.
+    fn forget_idle(&self) {
+        if let Some(limiter) = &self.per_address {
+            limiter.retain_recent();
+        }
+        if let Some(limiter) = &self.per_credential {
+            limiter.retain_recent();
+        }
+    }
+}
+
+async fn throttle(State(throttle): State<Arc<Throttle>>, request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let credential = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let Some(reason) = throttle.check(peer, credential) else {
+        return next.run(request).await;
+    };
+    throttle.throttled.inc();
+    // Cheap, and bounded by the rate of refusals.
+    if throttle.throttled.get() % 4096 == 0 {
+        throttle.forget_idle();
+    }
+    let retry_after = [(header::RETRY_AFTER, HeaderValue::from_static("1"))];
+    if request.uri().path().starts_with("/fhir") {
+        let outcome = custodia_fhir::Outcome::new(
+            StatusCode::TOO_MANY_REQUESTS.as_u16(),
+            custodia_fhir::IssueType::Throttled,
+            reason,
+        );
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            retry_after,
+            [(header::CONTENT_TYPE, "application/fhir+json")],
+            outcome.to_json().to_string(),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            retry_after,
+            axum::Json(serde_json::json!({ "error": "rate_limited", "message": reason })),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_connections: 3,
+            max_connections_per_address: 2,
+            requests_per_second_per_address: 5,
+            requests_per_second_per_credential: 2,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn connections_are_capped_per_address_and_in_all_and_given_back() {
+        let connections = Arc::new(Mutex::new(Connections::default()));
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let limits = limits();
+        let first = Connections::admit(&connections, a, &limits).unwrap();
+        let _second = Connections::admit(&connections, a, &limits).unwrap();
+        assert_eq!(
+            Connections::admit(&connections, a, &limits).err(),
+            Some(ConnectionRefusal::Address)
+        );
+        let _third = Connections::admit(&connections, b, &limits).unwrap();
+        assert_eq!(
+            Connections::admit(&connections, b, &limits).err(),
+            Some(ConnectionRefusal::Node)
+        );
+        drop(first);
+        assert!(Connections::admit(&connections, a, &limits).is_ok());
+    }
+
+    #[test]
+    fn rates_are_kept_per_address_and_per_credential() {
+        let throttle = Throttle::new(&limits(), Registered::detached(Counter::default()));
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        // One credential: its second request a second is its last.
+        assert!(throttle.check(Some(a), Some(b"Bearer one")).is_none());
+        assert!(throttle.check(Some(a), Some(b"Bearer one")).is_none());
+        let refused = throttle.check(Some(a), Some(b"Bearer one")).unwrap();
+        assert!(
+            refused.contains("requests_per_second_per_credential"),
+            "{refused}"
+        );
+        // Another credential from the same address is not held back by it.
+        assert!(throttle.check(Some(a), Some(b"Bearer two")).is_none());
+        // The address has spent 4 of its 5; a fifth passes, a sixth does not.
+        assert!(throttle.check(Some(a), None).is_none());
+        let refused = throttle.check(Some(a), None).unwrap();
+        assert!(
+            refused.contains("requests_per_second_per_address"),
+            "{refused}"
+        );
+        // Another address is not held back by it.
+        assert!(throttle.check(Some(b), None).is_none());
+    }
+
+    #[test]
+    fn a_zero_rate_means_no_limit() {
+        let throttle = Throttle::new(
+            &Limits {
+                requests_per_second_per_address: 0,
+                requests_per_second_per_credential: 0,
+                ..limits()
+            },
+            Registered::detached(Counter::default()),
+        );
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..1000 {
+            assert!(throttle.check(Some(a), Some(b"Bearer one")).is_none());
+        }
+    }
+}
