@@ -144,7 +144,8 @@ the chain stopped. Each node's log is <dir>/<org>/node.log.")]
 custodia bench --workload notes --txs-per-org 10000\n  \
 custodia bench --workload records --records 5000 --concurrency 64\n  \
 custodia bench --workload ingest --records 1000000 --concurrency 8 --postgres-standbys 3\n  \
-custodia bench --workload supply --packs 3000\n\n\
+custodia bench --workload supply --packs 3000\n  \
+custodia bench --workload abuse --records 3000 --concurrency 32\n\n\
 Starts a fresh 4-validator consortium as local processes for each workload and\n\
 drives it over HTTP from a separate load generator:\n\
   notes    signed transactions, signed up front, POST /v1/txs in batches;\n\
@@ -168,6 +169,11 @@ drives it over HTTP from a separate load generator:\n\
            blocks made, the machine's processor use, each node's new data per\n\
            day; then\n\
            20 notes into the quiet chain, 2.3 s apart: submit-to-final p50/p99.\n\
+  abuse    (only when asked) --records FHIR writes at the hospitals' nodes,\n\
+           then as many again while this machine floods the regulator's node\n\
+           with garbage (random bytes, oversized headers, bad transactions,\n\
+           forged tokens, slow-loris): both rates, their ratio and the\n\
+           flooded node's refusals.\n\
 \n\
 Latency at a planned load, not at saturation: --rate 25%,50%,80% offers\n\
 that share of the maximum just measured, each request sent when due and\n\

@@ -5,6 +5,11 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+/// How long a connection to a peer stays pooled unused: below a node's
+/// default `header_timeout_ms` (30 s), after which the peer's front door
+/// closes an idle connection, so a call never races that close.
+const POOL_IDLE: Duration = Duration::from_secs(20);
+
 /// The transport to other members' APIs. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct PeerTransport {
@@ -36,7 +41,9 @@ impl PeerTransport {
 
     /// An async client for peers, giving up after `timeout`.
     pub fn client(&self, timeout: Duration) -> reqwest::Client {
-        let builder = reqwest::Client::builder().timeout(timeout);
+        let builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .pool_idle_timeout(POOL_IDLE);
         let builder = match &self.roots {
             Some(roots) => builder.https_only(true).tls_certs_only(roots.clone()),
             None => builder,
@@ -54,7 +61,8 @@ impl PeerTransport {
     ) -> Result<reqwest::blocking::Client, reqwest::Error> {
         let builder = reqwest::blocking::Client::builder()
             .connect_timeout(connect_timeout)
-            .timeout(timeout);
+            .timeout(timeout)
+            .pool_idle_timeout(POOL_IDLE);
         let builder = match &self.roots {
             Some(roots) => builder.https_only(true).tls_certs_only(roots.clone()),
             None => builder,

@@ -24,6 +24,19 @@ pub(super) fn now() -> Option<Counters> {
     parse(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
+/// Processor seconds (user and system) process `pid` has used so far, from
+/// `/proc/<pid>/stat`; `"self"` for this process.
+pub(super) fn process_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command (which may hold spaces) end with ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| ticks as f64 / per_second as f64)
+}
+
 /// The first line of `/proc/stat`: `cpu user nice system idle iowait irq
 /// softirq steal ...`.
 fn parse(stat: &str) -> Option<Counters> {

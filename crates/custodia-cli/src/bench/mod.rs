@@ -14,6 +14,7 @@
 //! - `postgres`: the same records workload against a throwaway PostgreSQL
 //!   cluster on the same machine, for the side-by-side comparison.
 
+mod abuse;
 mod cohort;
 mod cpu;
 mod idle;
@@ -51,7 +52,10 @@ pub enum Workload {
     /// An idle consortium: processor use, new data per node, and how fast
     /// a first write is final (not part of `all`).
     Idle,
-    /// Every workload but `idle`, one after the other, each on a fresh
+    /// The hospitals' FHIR write rate alone, then while another member's
+    /// node is flooded with garbage (not part of `all`).
+    Abuse,
+    /// Every workload but `idle` and `abuse`, one after the other, each on a fresh
     /// consortium.
     All,
 }
@@ -99,6 +103,9 @@ pub fn run(options: BenchOptions) -> Result<()> {
     }
     if options.workload == Workload::Idle {
         idle::run(&options)?;
+    }
+    if options.workload == Workload::Abuse {
+        abuse::run(&options)?;
     }
     Ok(())
 }

@@ -28,7 +28,7 @@ const PATIENTS_PER_ORG: usize = 20;
 
 /// One hospital's side of the load: its node, a clinician's token and its
 /// patients.
-struct Writer {
+pub(super) struct Writer {
     api: String,
     bearer: String,
     patients: Vec<String>,
@@ -236,7 +236,7 @@ impl Disk {
 }
 
 /// A clinician at each non-regulator member, and its patients.
-fn setup(consortium: &Consortium) -> Result<Vec<Writer>> {
+pub(super) fn setup(consortium: &Consortium) -> Result<Vec<Writer>> {
     let mut writers = Vec::new();
     for (api, bearer) in clinicians(consortium)? {
         let mut patients = Vec::new();
@@ -319,7 +319,7 @@ impl Tally {
 
 /// `total` writes spread over the writers, `concurrency` tasks each.
 /// Returns the phase and the (writer, id) of every resource written.
-async fn write_phase(
+pub(super) async fn write_phase(
     writers: Arc<Vec<Writer>>,
     total: usize,
     concurrency: usize,
