@@ -10,7 +10,7 @@
 mod common;
 
 use common::clinical::{now_ms, transact};
-use common::{finalized_height, get, Consortium, ORGS};
+use common::{finalized_height, Consortium, ORGS};
 use commonware_cryptography::Signer as _;
 use custodia_types::{AgentKind, AuthToken, Body, OrgId, PrivateKey};
 use serde_json::{json, Value};
@@ -153,25 +153,6 @@ fn assert_readable(acknowledged: &[Acknowledged]) {
     });
 }
 
-/// Every node holds the same block at every height up to the lowest
-/// finalized height among them; that height.
-fn assert_same_blocks(c: &Consortium) -> u64 {
-    let lowest = (0..ORGS)
-        .map(|node| finalized_height(c.api(node)).expect("running"))
-        .min()
-        .unwrap();
-    for height in 1..=lowest {
-        let digests: Vec<Value> = (0..ORGS)
-            .map(|node| get(c.api(node), &format!("/v1/blocks/{height}")).1["digest"].clone())
-            .collect();
-        assert!(
-            digests.iter().all(|d| d.is_string() && d == &digests[0]),
-            "nodes disagree at height {height}: {digests:?}"
-        );
-    }
-    lowest
-}
-
 #[test]
 fn acknowledged_writes_and_finalized_blocks_survive_crash_cycles() {
     let cycles: usize = std::env::var("CUSTODIA_CRASH_CYCLES")
@@ -225,7 +206,7 @@ fn acknowledged_writes_and_finalized_blocks_survive_crash_cycles() {
         load.paused.store(true, Ordering::Relaxed);
         let acknowledged = load.acknowledged.lock().unwrap().clone();
         assert_readable(&acknowledged);
-        let height = assert_same_blocks(&c);
+        let height = c.assert_same_blocks();
         load.paused.store(false, Ordering::Relaxed);
         println!(
             "cycle {cycle}: killed {victims:?}; {} writes acknowledged and readable, blocks agree to height {height}",

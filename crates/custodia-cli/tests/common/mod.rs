@@ -55,6 +55,9 @@ pub struct Node {
     pub home: PathBuf,
     pub api: String,
     pub admin_key: PrivateKey,
+    /// What the node's command runs under (e.g. `ip netns exec <ns>`);
+    /// empty: run directly.
+    pub launcher: Vec<String>,
     process: Option<Child>,
 }
 
@@ -70,6 +73,7 @@ impl Node {
             api: format!("{scheme}://{}", loaded.config.api),
             admin_key: loaded.admin_key,
             home,
+            launcher: Vec::new(),
             process: None,
         }
     }
@@ -168,6 +172,46 @@ impl Consortium {
         self.nodes[index] = Node::at(home);
     }
 
+    /// Read node `index`'s home again (after its files were changed), keeping
+    /// its launcher; it must not be running.
+    #[allow(dead_code)]
+    pub fn reload(&mut self, index: usize) {
+        assert!(
+            self.nodes[index].process.is_none(),
+            "node {index} is running"
+        );
+        let launcher = std::mem::take(&mut self.nodes[index].launcher);
+        self.nodes[index] = Node::at(self.nodes[index].home.clone());
+        self.nodes[index].launcher = launcher;
+    }
+
+    /// Every running node holds the same block at every height up to the
+    /// lowest finalized height among them; that height.
+    #[allow(dead_code)]
+    pub fn assert_same_blocks(&self) -> u64 {
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|index| self.nodes[*index].process.is_some())
+            .collect();
+        let lowest = running
+            .iter()
+            .map(|index| finalized_height(self.api(*index)).expect("a running node answers"))
+            .min()
+            .expect("a node is running");
+        for height in 1..=lowest {
+            let digests: Vec<Value> = running
+                .iter()
+                .map(|index| {
+                    get(self.api(*index), &format!("/v1/blocks/{height}")).1["digest"].clone()
+                })
+                .collect();
+            assert!(
+                digests.iter().all(|d| d.is_string() && d == &digests[0]),
+                "nodes disagree at height {height}: {digests:?}"
+            );
+        }
+        lowest
+    }
+
     fn use_test_heartbeat(&self, index: usize) {
         self.configure(index, |config| {
             config.heartbeat_interval_ms = TEST_HEARTBEAT_MS
@@ -192,8 +236,16 @@ impl Consortium {
             .append(true)
             .open(node.home.join("node.log"))
             .unwrap();
+        let mut command = match node.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
         node.process = Some(
-            Command::new(BIN)
+            command
                 .args(["node", "--home", node.home.to_str().unwrap()])
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
@@ -243,6 +295,18 @@ impl Consortium {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// SIGTERM node `index` and wait for it to exit.
+    #[allow(dead_code)]
+    pub fn stop_one(&mut self, index: usize) {
+        let mut child = self.nodes[index]
+            .process
+            .take()
+            .expect("the node is running");
+        // SAFETY: kill(2) on a child we spawned and still own.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap();
     }
 
     /// SIGTERM every node and wait for each to exit.
