@@ -150,21 +150,6 @@ fn await_served(api: &str, bearer: Option<&str>) {
     panic!("{api} is still refusing after a minute");
 }
 
-/// The front door's counter `name` in `/metrics`.
-fn metric(api: &str, name: &str) -> u64 {
-    let text = common::client()
-        .get(format!("{api}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .find(|line| line.split_whitespace().next() == Some(&format!("api_{name}_total")))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|value| value.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("/metrics has no {name}: {text}")) as u64
-}
-
 #[test]
 fn the_api_refuses_abuse_clearly_stores_nothing_and_others_keep_serving() {
     let mut consortium = Consortium::init("abuse");
@@ -315,7 +300,7 @@ fn the_api_refuses_abuse_clearly_stores_nothing_and_others_keep_serving() {
     trickling.store(false, Ordering::Relaxed);
     trickle.join().unwrap();
     assert!(!answer.contains("200 OK"), "{answer}");
-    assert!(metric(&api, "slow_clients_closed") >= 1);
+    assert!(common::counter(&api, "slow_clients_closed") >= 1);
 
     // A body that stalls fails the request; nothing is stored.
     let before = patients(&b);
@@ -371,6 +356,6 @@ fn the_api_refuses_abuse_clearly_stores_nothing_and_others_keep_serving() {
     assert!(sent > 0);
     await_served(&api, None);
     assert_eq!(b.get("/fhir/metadata").0, 200);
-    assert!(metric(&api, "requests_throttled") >= 1);
-    assert!(metric(&api, "connections_refused") >= 8);
+    assert!(common::counter(&api, "requests_throttled") >= 1);
+    assert!(common::counter(&api, "connections_refused") >= 8);
 }

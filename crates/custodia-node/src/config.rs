@@ -54,6 +54,10 @@ pub struct Config {
     /// How long a call to another member's node may take, in ms.
     #[serde(default = "defaults::peer_timeout_ms")]
     pub peer_timeout_ms: u64,
+    /// How long a validator that sent what no honest one sends is refused
+    /// (its connections dropped and not accepted), in seconds.
+    #[serde(default = "defaults::peer_block_secs")]
+    pub peer_block_secs: u64,
     /// Where the vault keeps ciphertexts (`[vault]`): local disk unless
     /// `store = "s3"`. Keys stay local either way.
     #[serde(default)]
@@ -180,6 +184,9 @@ mod defaults {
     pub fn peer_timeout_ms() -> u64 {
         30_000
     }
+    pub fn peer_block_secs() -> u64 {
+        3_600
+    }
 }
 
 impl Config {
@@ -199,6 +206,7 @@ impl Config {
             finality_timeout_ms: defaults::finality_timeout_ms(),
             decision_wait_ms: defaults::decision_wait_ms(),
             peer_timeout_ms: defaults::peer_timeout_ms(),
+            peer_block_secs: defaults::peer_block_secs(),
             vault: VaultBackend::default(),
             tls: None,
             limits: Limits::default(),
@@ -315,6 +323,12 @@ decision_wait_ms = {decision_wait_ms}
 # for a record's key), in milliseconds. File transfers end only when idle.
 peer_timeout_ms = {peer_timeout_ms}
 
+# How long a validator that sent what no honest one sends (conflicting
+# votes, a bad signature, an undecodable message) is refused: its
+# connections are dropped and not accepted, in seconds. The offender is
+# logged by name and counted in /metrics (consensus_peers_blocked).
+peer_block_secs = {peer_block_secs}
+
 {limits}
 {tls}
 {vault}"#,
@@ -331,6 +345,7 @@ peer_timeout_ms = {peer_timeout_ms}
             finality_timeout_ms = self.finality_timeout_ms,
             decision_wait_ms = self.decision_wait_ms,
             peer_timeout_ms = self.peer_timeout_ms,
+            peer_block_secs = self.peer_block_secs,
             limits = self.limits.to_commented_toml(),
             tls = tls_toml(self.tls.as_ref()),
             vault = vault_toml(&self.vault, &self.org),

@@ -3,6 +3,8 @@
 //! (`custodia-records`) and every plugged-in domain's service
 //! ([`domains`]), and serves their routes beside the ledger's API.
 
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 pub mod config;
 pub mod domains;
 pub mod front_door;

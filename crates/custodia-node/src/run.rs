@@ -127,14 +127,17 @@ async fn serve(
         },
         cups::Version::V1,
     );
-    let p2p_config = lookup::Config::local(
-        handshake,
-        engine::P2P_NAMESPACE,
-        listen,
-        NZUsize!(validators.max(1) + 8),
-        max_message,
-        NZUsize!(4096),
-    );
+    let p2p_config = lookup::Config {
+        block_duration: Duration::from_secs(home.config.peer_block_secs),
+        ..lookup::Config::local(
+            handshake,
+            engine::P2P_NAMESPACE,
+            listen,
+            NZUsize!(validators.max(1) + 8),
+            max_message,
+            NZUsize!(4096),
+        )
+    };
     let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p_config);
     let mut initial: Vec<_> = genesis
         .members
@@ -162,6 +165,21 @@ async fn serve(
         txs: network.register(channel::TXS, quota),
     };
     network.start();
+
+    // A test build may misbehave instead (`byzantine` feature; never in a
+    // release binary).
+    #[cfg(feature = "byzantine")]
+    let settings = {
+        let byzantine = crate::byzantine::Mode::from_env();
+        if let Some(mode) = byzantine.filter(|mode| !mode.runs_the_engine()) {
+            crate::byzantine::run(context, mode, signer, &genesis, channels, max_message).await;
+            return Ok(());
+        }
+        Settings {
+            corrupt_proposals: byzantine == Some(crate::byzantine::Mode::InvalidBlocks),
+            ..settings
+        }
+    };
 
     let validator = engine::start(
         context.child("validator"),

@@ -510,6 +510,22 @@ pub fn submit(api: &str, tx: &SignedTx) -> (u16, Value) {
     post(api, "/v1/tx", tx.to_bytes().to_vec())
 }
 
+/// Counter `name` in node `api`'s `/metrics`, whatever prefix the node
+/// gives it (0 while absent).
+pub fn counter(api: &str, name: &str) -> u64 {
+    let text = client()
+        .get(format!("{api}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .filter_map(|line| line.split_once(' '))
+        .find(|(metric, _)| metric.ends_with(&format!("_{name}_total")))
+        .and_then(|(_, value)| value.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
 pub fn finalized_height(api: &str) -> Option<u64> {
     let response = client().get(format!("{api}/v1/status")).send().ok()?;
     let status: Value = serde_json::from_str(&response.text().ok()?).ok()?;

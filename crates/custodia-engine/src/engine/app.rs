@@ -38,6 +38,8 @@ pub struct App<E: Runtime> {
     chain: SharedChain<E>,
     pacing: Pacing,
     corrupt_proposals: bool,
+    /// Where an invalid proposal is noted, with its leader.
+    faults: Option<super::faults::Faults>,
 }
 
 // Not derived: that would demand `E: Clone`, which runtime contexts are not.
@@ -47,6 +49,7 @@ impl<E: Runtime> Clone for App<E> {
             chain: self.chain.clone(),
             pacing: self.pacing,
             corrupt_proposals: self.corrupt_proposals,
+            faults: self.faults.clone(),
         }
     }
 }
@@ -57,6 +60,21 @@ impl<E: Runtime> App<E> {
             chain,
             pacing,
             corrupt_proposals,
+            faults: None,
+        }
+    }
+
+    /// Note each invalid proposal in `faults`, naming its leader.
+    pub fn with_faults(self, faults: super::faults::Faults) -> Self {
+        Self {
+            faults: Some(faults),
+            ..self
+        }
+    }
+
+    fn refused(&self, leader: &PublicKey) {
+        if let Some(faults) = &self.faults {
+            faults.invalid_proposal(leader);
         }
     }
 
@@ -274,7 +292,7 @@ impl<E: Runtime> Application<E> for App<E> {
 
     async fn verify(
         &mut self,
-        (context, _): (E, Self::Context),
+        (context, round): (E, Self::Context),
         mut ancestry: impl Ancestry<Block>,
     ) -> bool {
         let Some(block) = ancestry.next().await else {
@@ -293,6 +311,7 @@ impl<E: Runtime> Application<E> for App<E> {
                     height = block.inner().height(),
                     "refusing an invalid proposal"
                 );
+                self.refused(&round.leader);
                 return false;
             }
         }
@@ -301,7 +320,11 @@ impl<E: Runtime> Application<E> for App<E> {
         }
         let mut chain = self.chain.lock().await;
         match chain.execute(block.inner()).await {
-            Ok(valid) => valid,
+            Ok(true) => true,
+            Ok(false) => {
+                self.refused(&round.leader);
+                false
+            }
             Err(error) => {
                 tracing::error!(%error, "state store failed while verifying a block");
                 false

@@ -106,6 +106,8 @@ pub struct Epochs<E: Runtime, B, S, R> {
     pub app: App<E>,
     pub marshal: Marshal,
     pub blocker: B,
+    /// Notes proven faults on their way to marshal.
+    pub faults: super::faults::Faults,
     pub networks: Networks<S, R>,
     pub page_cache: CacheRef,
 }
@@ -129,6 +131,7 @@ pub async fn run<E, B, S, R>(
         app,
         marshal,
         blocker,
+        faults,
         networks,
         page_cache,
     } = epochs;
@@ -167,6 +170,7 @@ pub async fn run<E, B, S, R>(
         let app = app.clone();
         let marshal = marshal.clone();
         let blocker = blocker.clone();
+        let faults = faults.clone();
         let epocher = epocher.clone();
         let page_cache = page_cache.clone();
         let settings = settings.clone();
@@ -210,7 +214,10 @@ pub async fn run<E, B, S, R>(
                     blocker,
                     automaton: inline.clone(),
                     relay: inline,
-                    reporter: marshal,
+                    reporter: super::faults::FaultReporter {
+                        inner: marshal,
+                        faults,
+                    },
                     strategy: Sequential,
                     partition: simplex_partition(&settings.partition_prefix, epoch),
                     mailbox_size: settings.mailbox_size(),

@@ -9,6 +9,7 @@ mod app;
 pub use app::Pacing;
 pub mod committees;
 pub mod epochs;
+pub mod faults;
 pub mod finalizer;
 pub mod gossip;
 
@@ -260,6 +261,14 @@ where
         peer_sets,
     } = network;
     let me = signer.public_key();
+    let committees = Committees::new(signer);
+    // Every block of a peer, and every proven fault, is logged with the
+    // offender and counted (`consensus_faults`, `consensus_peers_blocked`).
+    let faults = faults::Faults::new(&context.child("consensus"), genesis, committees.clone());
+    let blocker = faults::FaultBlocker {
+        inner: blocker,
+        faults: faults.clone(),
+    };
     let prefix = settings.partition_prefix.clone();
     let page_cache = CacheRef::new(page_size(4096), NZUsize!(4096));
 
@@ -335,7 +344,6 @@ where
     .await
     .map_err(StartError::Archive)?;
 
-    let committees = Committees::new(signer);
     let epocher = FixedEpocher::new(settings.epoch_length_nz());
     let (marshal_actor, marshal, marshal_floor) = MarshalActor::init(
         context.child("marshal"),
@@ -425,7 +433,8 @@ where
         }
     });
     context.child("epochs").spawn({
-        let app = app::App::new(chain.clone(), settings.pacing, settings.corrupt_proposals);
+        let app = app::App::new(chain.clone(), settings.pacing, settings.corrupt_proposals)
+            .with_faults(faults.clone());
         let committees = committees.clone();
         let marshal = marshal.clone();
         move |context| {
@@ -435,6 +444,7 @@ where
                 app,
                 marshal,
                 blocker,
+                faults,
                 networks: Networks {
                     votes: channels.votes,
                     certificates: channels.certificates,
