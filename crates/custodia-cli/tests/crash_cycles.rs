@@ -206,7 +206,7 @@ fn acknowledged_writes_and_finalized_blocks_survive_crash_cycles() {
         load.paused.store(true, Ordering::Relaxed);
         let acknowledged = load.acknowledged.lock().unwrap().clone();
         assert_readable(&acknowledged);
-        let height = c.assert_same_blocks();
+        let height = c.assert_same_blocks(1);
         load.paused.store(false, Ordering::Relaxed);
         println!(
             "cycle {cycle}: killed {victims:?}; {} writes acknowledged and readable, blocks agree to height {height}",

@@ -310,6 +310,8 @@ fn partitions_heal_and_a_slow_disk_never_fork_or_lose_acknowledged_writes() {
     c.await_all(3, Duration::from_secs(90));
     let bound = Duration::from_secs(60);
     let mut acknowledged = Vec::new();
+    // Blocks agree up to here (each check goes on from the last).
+    let mut checked = 1;
     // Each member's admin signs its notes, nonces in order from 0.
     let mut nonces = [0u64; common::ORGS];
     let mut note_at = |c: &Consortium, index: usize| {
@@ -349,7 +351,7 @@ fn partitions_heal_and_a_slow_disk_never_fork_or_lose_acknowledged_writes() {
         network.link(cut, true);
         live_within(&mut c, 3, bound);
         all_final(&c, &acknowledged, bound);
-        c.assert_same_blocks();
+        checked = c.assert_same_blocks(checked);
 
         // Split 2|2: no side has a quorum, so nothing is final; writes
         // are admitted on both sides and are final once the split heals.
@@ -365,7 +367,7 @@ fn partitions_heal_and_a_slow_disk_never_fork_or_lose_acknowledged_writes() {
         live_within(&mut c, 3, bound);
         all_final(&c, &during, bound);
         acknowledged.extend(during);
-        c.assert_same_blocks();
+        checked = c.assert_same_blocks(checked);
         eprintln!(
             "cycle {cycle}: node {cut} cut off and healed, nodes {away:?} split away and healed"
         );
@@ -389,7 +391,7 @@ fn partitions_heal_and_a_slow_disk_never_fork_or_lose_acknowledged_writes() {
     live_within(&mut c, 5, bound);
     all_final(&c, &acknowledged, bound);
     assert!(mark.exists(), "the slow-disk shim delayed the node's syncs");
-    c.assert_same_blocks();
+    checked = c.assert_same_blocks(checked);
 
     // WAN latency and loss, where the kernel has netem.
     match network.shape(&["delay", "50ms", "10ms", "loss", "1%"]) {
@@ -402,7 +404,7 @@ fn partitions_heal_and_a_slow_disk_never_fork_or_lose_acknowledged_writes() {
                 started.elapsed()
             );
             live_within(&mut c, 3, bound);
-            c.assert_same_blocks();
+            c.assert_same_blocks(checked);
         }
         Err(why) => eprintln!(
             "SKIPPED (latency and loss): netem is not available here ({why}); partitions and the slow disk were tested"

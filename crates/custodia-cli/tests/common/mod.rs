@@ -185,10 +185,10 @@ impl Consortium {
         self.nodes[index].launcher = launcher;
     }
 
-    /// Every running node holds the same block at every height up to the
-    /// lowest finalized height among them; that height.
+    /// Every running node holds the same block at every height from `from`
+    /// up to the lowest finalized height among them; that height.
     #[allow(dead_code)]
-    pub fn assert_same_blocks(&self) -> u64 {
+    pub fn assert_same_blocks(&self, from: u64) -> u64 {
         let running: Vec<usize> = (0..self.nodes.len())
             .filter(|index| self.nodes[*index].process.is_some())
             .collect();
@@ -197,7 +197,7 @@ impl Consortium {
             .map(|index| finalized_height(self.api(*index)).expect("a running node answers"))
             .min()
             .expect("a node is running");
-        for height in 1..=lowest {
+        for height in from.max(1)..=lowest {
             let digests: Vec<Value> = running
                 .iter()
                 .map(|index| {
