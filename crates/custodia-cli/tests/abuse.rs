@@ -29,7 +29,7 @@ use std::{
 const LIMITS: Limits = Limits {
     max_connections: 4_096,
     max_connections_per_address: 24,
-    requests_per_second_per_address: 300,
+    requests_per_second_per_address: 100,
     requests_per_second_per_credential: 10,
     header_timeout_ms: 3_000,
     body_idle_timeout_ms: 3_000,
@@ -239,7 +239,7 @@ fn the_api_refuses_abuse_clearly_stores_nothing_and_others_keep_serving() {
     let throttled: Vec<_> = answers.iter().filter(|(code, ..)| *code == 429).collect();
     assert!(
         !throttled.is_empty(),
-        "2 000 requests at once exceed 300 a second"
+        "2 000 requests at once exceed 100 a second"
     );
     let reason: Value = serde_json::from_str(&throttled[0].2).unwrap();
     assert_eq!(reason["error"], "rate_limited");

@@ -281,16 +281,11 @@ impl Throttle {
         }
     }
 
-    /// Why this request is over a rate, if it is.
+    /// Why this request is over a rate, if it is. The credential is
+    /// checked first: a request refused for its credential's rate does not
+    /// spend its address's (a limiter spends only on success), so one
+    /// agent over its rate does not hold back the others at its address.
     fn check(&self, peer: Option<IpAddr>, credential: Option<&[u8]>) -> Option<String> {
-        if let (Some(limiter), Some(address)) = (&self.per_address, peer) {
-            if limiter.check_key(&address).is_err() {
-                return Some(format!(
-                    "more than {} requests a second from your address (requests_per_second_per_address in [limits] of this node's config.toml); slow down and retry after the time in Retry-After",
-                    self.limits.requests_per_second_per_address
-                ));
-            }
-        }
         if let (Some(limiter), Some(credential)) = (&self.per_credential, credential) {
             if limiter
                 .check_key(&self.hasher.hash_one(credential))
@@ -299,6 +294,14 @@ impl Throttle {
                 return Some(format!(
                     "more than {} requests a second with your credential (requests_per_second_per_credential in [limits] of this node's config.toml); slow down and retry after the time in Retry-After",
                     self.limits.requests_per_second_per_credential
+                ));
+            }
+        }
+        if let (Some(limiter), Some(address)) = (&self.per_address, peer) {
+            if limiter.check_key(&address).is_err() {
+                return Some(format!(
+                    "more than {} requests a second from your address (requests_per_second_per_address in [limits] of this node's config.toml); slow down and retry after the time in Retry-After",
+                    self.limits.requests_per_second_per_address
                 ));
             }
         }
@@ -406,7 +409,9 @@ mod tests {
         );
         // Another credential from the same address is not held back by it.
         assert!(throttle.check(Some(a), Some(b"Bearer two")).is_none());
-        // The address has spent 4 of its 5; a fifth passes, a sixth does not.
+        // The address has spent 3 of its 5 (not the refused one): two
+        // more pass, a third does not.
+        assert!(throttle.check(Some(a), None).is_none());
         assert!(throttle.check(Some(a), None).is_none());
         let refused = throttle.check(Some(a), None).unwrap();
         assert!(
