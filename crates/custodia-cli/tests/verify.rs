@@ -148,6 +148,28 @@ fn verify_accepts_a_clean_chain_and_names_tampering() {
         "{report}"
     );
 
+    // Damaged entries in the blocks' hash table (lookups by digest, which
+    // reads by height do not use) name the table. Every stored entry is
+    // hit: a slot holds the current entry and an older one, and damage to
+    // the older one alone loses nothing.
+    let tampered = root.join("tampered-table");
+    copy_tree(home, &tampered);
+    let table = only_file(&tampered.join("data/custodia-blocks-freezer-table"));
+    let mut bytes = std::fs::read(&table).unwrap();
+    let mut flipped = 0;
+    for byte in bytes.iter_mut().skip(4096).filter(|b| **b != 0) {
+        *byte ^= 0x01;
+        flipped += 1;
+    }
+    assert!(flipped > 0, "the table holds entries");
+    std::fs::write(&table, bytes).unwrap();
+    let (ok, report) = verify(&tampered);
+    assert!(!ok, "a damaged hash table is caught: {report}");
+    assert!(
+        report.contains("custodia-blocks-freezer-table is damaged"),
+        "{report}"
+    );
+
     // A flipped byte anywhere in the state's operation log (the state
     // itself: every value, and what proofs are built from) names the
     // operation and its file; ten places spread over the log's operations.

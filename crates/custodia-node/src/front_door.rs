@@ -9,6 +9,7 @@
 
 use crate::config::Limits;
 use axum::{
+    body::{Bytes, HttpBody},
     extract::{ConnectInfo, Request, State},
     http::{header, HeaderValue, StatusCode},
     middleware::Next,
@@ -20,6 +21,8 @@ use commonware_runtime::{
     Metrics,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     service::TowerToHyperService,
@@ -29,7 +32,9 @@ use std::{
     hash::{BuildHasher, RandomState},
     net::{IpAddr, SocketAddr},
     num::NonZeroU32,
+    pin::Pin,
     sync::{Arc, Mutex},
+    task::Poll,
     time::Duration,
 };
 use tokio::{
@@ -38,9 +43,14 @@ use tokio::{
 };
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
+use tower_http::timeout::TimeoutBody;
 
 /// How long a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Refused connections being answered at once (each for up to 2 s); past
+/// this, a refused connection is closed unanswered, so a flood of
+/// connections cannot hold more of the node's sockets through refusals.
+const REFUSALS_IN_FLIGHT: usize = 256;
 
 /// What the front door counts, in `/metrics`.
 #[derive(Clone)]
@@ -88,6 +98,7 @@ pub async fn serve(
     ));
     let acceptor = tls.map(TlsAcceptor::from);
     let connections = Arc::new(Mutex::new(Connections::default()));
+    let answering = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -106,8 +117,17 @@ pub async fn serve(
                 tracing::debug!(%peer, ?refusal, "API connection refused");
                 // Over TLS a refusal cannot be read without a handshake,
                 // which is the work the cap saves: the connection is closed.
+                use std::sync::atomic::Ordering::Relaxed;
                 if acceptor.is_none() {
-                    tokio::spawn(refuse(tcp, refusal));
+                    if answering.fetch_add(1, Relaxed) < REFUSALS_IN_FLIGHT {
+                        let answering = answering.clone();
+                        tokio::spawn(async move {
+                            refuse(tcp, refusal).await;
+                            answering.fetch_sub(1, Relaxed);
+                        });
+                    } else {
+                        answering.fetch_sub(1, Relaxed);
+                    }
                 }
                 continue;
             }
@@ -156,19 +176,61 @@ async fn serve_connection<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let app = app.map_request(move |mut request: Request<_>| {
+    let stall = Duration::from_millis(limits.body_idle_timeout_ms);
+    let app = app.map_request(move |request: Request<Incoming>| {
+        let mut request = request.map(|body| StallLimited::new(body, stall));
         request.extensions_mut().insert(ConnectInfo(peer));
         request
     });
-    let service = tower_http::timeout::RequestBodyTimeout::new(
-        app,
-        Duration::from_millis(limits.body_idle_timeout_ms),
-    );
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(limits.header_timeout_ms));
-    http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+    http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app))
         .await
+}
+
+/// A request body that fails once it stalls for its timeout (tower-http's
+/// `TimeoutBody`) and still says how much of it is left, as the body it
+/// wraps did: `TimeoutBody` forwards no size hint, and without one an
+/// upload declared larger than a node takes could not be refused unread.
+struct StallLimited {
+    inner: Pin<Box<TimeoutBody<Incoming>>>,
+    left: SizeHint,
+}
+
+impl StallLimited {
+    fn new(body: Incoming, stall: Duration) -> Self {
+        Self {
+            left: body.size_hint(),
+            inner: Box::pin(TimeoutBody::new(stall, body)),
+        }
+    }
+}
+
+impl HttpBody for StallLimited {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let frame = std::task::ready!(self.inner.as_mut().poll_frame(cx));
+        if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
+            let read = data.map_or(0, |data| data.len() as u64);
+            let mut left = SizeHint::new();
+            left.set_lower(self.left.lower().saturating_sub(read));
+            if let Some(upper) = self.left.upper() {
+                left.set_upper(upper.saturating_sub(read));
+            }
+            self.left = left;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.left.clone()
+    }
 }
 
 /// Why a connection was refused.

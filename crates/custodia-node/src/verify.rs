@@ -290,6 +290,25 @@ async fn replay(
                 "its finality certificate is for a different block".into()
             ));
         }
+        // Lookups by digest (marshal serving peers) go through each
+        // archive's hash table, which reads by height do not use: a damaged
+        // slot is cleared when the archive opens, and only such a lookup
+        // shows it. (Metadata commits the tables with the heights, so after
+        // a crash both hold the same blocks.)
+        let digest = block.digest();
+        for (what, found) in [
+            ("blocks", blocks.has(Identifier::Key(&digest)).await),
+            (
+                "finalizations",
+                finalizations.has(Identifier::Key(&digest)).await,
+            ),
+        ] {
+            if !matches!(found, Ok(true)) {
+                return Err(bad(format!(
+                    "cannot be found by its digest: its entry in {prefix}-{what}-freezer-table is damaged (cleared when the archive opened), so the node cannot serve it to a peer that asks by digest; it still answers by height. Restore the {prefix}-{what}-* files from a backup"
+                )));
+            }
+        }
         let epoch = height / settings.epoch_length;
         if finalization.epoch().get() != epoch {
             return Err(bad(format!(
