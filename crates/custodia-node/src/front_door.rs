@@ -229,7 +229,7 @@ impl HttpBody for StallLimited {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.left.clone()
+        self.left
     }
 }
 
