@@ -511,14 +511,25 @@ pub fn submit(api: &str, tx: &SignedTx) -> (u16, Value) {
 }
 
 /// Counter `name` in node `api`'s `/metrics`, whatever prefix the node
-/// gives it (0 while absent).
+/// gives it (0 while absent). A scrape answered 429 (a test driving the
+/// node's rate limits) is retried once the rate has refilled.
 pub fn counter(api: &str, name: &str) -> u64 {
-    let text = client()
-        .get(format!("{api}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let client = client();
+    let text = (0..600)
+        .find_map(|_| {
+            let response = client.get(format!("{api}/metrics")).send().unwrap();
+            if response.status().as_u16() == 429 {
+                std::thread::sleep(Duration::from_millis(100));
+                return None;
+            }
+            assert!(
+                response.status().is_success(),
+                "/metrics: {}",
+                response.status()
+            );
+            Some(response.text().unwrap())
+        })
+        .unwrap_or_else(|| panic!("{api}/metrics still throttled after a minute"));
     text.lines()
         .filter_map(|line| line.split_once(' '))
         .find(|(metric, _)| metric.ends_with(&format!("_{name}_total")))
