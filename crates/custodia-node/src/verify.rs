@@ -1,11 +1,14 @@
 //! Offline audit of a node's stored chain: replay every finalized block
 //! from genesis and check what the node claims against what it holds.
 //!
-//! Checked, in order, for each height: the block decodes (its checksum and
+//! First, this validator's consensus journals must replay whole. Then, in
+//! order, for each height: the block decodes (its checksum and
 //! transactions root), it links to its parent, its finality certificate
-//! names it and carries a quorum of that epoch's committee, every
+//! names it, both are found by its digest too (the archives' hash tables),
+//! the certificate carries a quorum of that epoch's committee, every
 //! transaction is well signed, and re-executing it gives the state root in
-//! its header. Finally the node's own state store must have that root.
+//! its header. Finally the node's own state store must have that root and
+//! the replay's operations.
 //! Verification works on a copy, so it never alters the node's files.
 
 use crate::home::{Home, HomeError};

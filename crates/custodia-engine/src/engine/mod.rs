@@ -262,8 +262,8 @@ where
     } = network;
     let me = signer.public_key();
     let committees = Committees::new(signer);
-    // Every block of a peer, and every proven fault, is logged with the
-    // offender and counted (`consensus_faults`, `consensus_peers_blocked`).
+    // Every block of a peer, every proven fault and every refused proposal
+    // is logged with the offender and counted (`consensus_*` in /metrics).
     let faults = faults::Faults::new(&context.child("consensus"), genesis, committees.clone());
     let blocker = faults::FaultBlocker {
         inner: blocker,
