@@ -51,6 +51,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// this, a refused connection is closed unanswered, so a flood of
 /// connections cannot hold more of the node's sockets through refusals.
 const REFUSALS_IN_FLIGHT: usize = 256;
+/// How often the rate limiters forget addresses and credentials whose
+/// buckets are full again.
+const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 
 /// What the front door counts, in `/metrics`.
 #[derive(Clone)]
@@ -92,10 +95,25 @@ pub async fn serve(
     metrics: impl Metrics,
 ) {
     let refusals = Refusals::register(&metrics);
-    let app = app.layer(axum::middleware::from_fn_with_state(
-        Arc::new(Throttle::new(&limits, refusals.requests.clone())),
-        throttle,
-    ));
+    let rates = Arc::new(Throttle::new(&limits, refusals.requests.clone()));
+    // Addresses and credentials seen once must not hold memory: their
+    // buckets are dropped once full again, every minute, for as long as
+    // the API serves.
+    tokio::spawn({
+        let rates = Arc::downgrade(&rates);
+        async move {
+            let mut every = tokio::time::interval(FORGET_IDLE_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                match rates.upgrade() {
+                    Some(rates) => rates.forget_idle(),
+                    None => return,
+                }
+            }
+        }
+    });
+    let app = app.layer(axum::middleware::from_fn_with_state(rates, throttle));
     let acceptor = tls.map(TlsAcceptor::from);
     let connections = Arc::new(Mutex::new(Connections::default()));
     let answering = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -370,8 +388,8 @@ impl Throttle {
         None
     }
 
-    /// Forget idle keys, so addresses and credentials seen once do not
-    /// hold memory.
+    /// Forget keys whose buckets are full again (as if never seen), so
+    /// addresses and credentials seen once do not hold memory.
     fn forget_idle(&self) {
         if let Some(limiter) = &self.per_address {
             limiter.retain_recent();
@@ -395,10 +413,6 @@ async fn throttle(State(throttle): State<Arc<Throttle>>, request: Request, next:
         return next.run(request).await;
     };
     throttle.throttled.inc();
-    // Cheap, and bounded by the rate of refusals.
-    if throttle.throttled.get() % 4096 == 0 {
-        throttle.forget_idle();
-    }
     let retry_after = [(header::RETRY_AFTER, HeaderValue::from_static("1"))];
     if request.uri().path().starts_with("/fhir") {
         let outcome = custodia_fhir::Outcome::new(
