@@ -144,17 +144,10 @@ impl Network {
     /// say why not.
     fn shape(&self, args: &[&str]) -> Result<(), String> {
         for ns in &self.nodes {
-            let out = Command::new("ip")
-                .args([
-                    "netns", "exec", ns, "tc", "qdisc", "replace", "dev", "eth0", "root",
-                ])
-                .arg("netem")
-                .args(args)
-                .output()
-                .map_err(|e| format!("tc cannot run: {e}"))?;
-            if !out.status.success() {
-                return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-            }
+            let tc = [
+                "netns", "exec", ns, "tc", "qdisc", "replace", "dev", "eth0", "root", "netem",
+            ];
+            ip(&[&tc[..], args].concat())?;
         }
         Ok(())
     }
