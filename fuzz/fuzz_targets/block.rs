@@ -8,6 +8,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let bytes = bytes::Bytes::copy_from_slice(data);
     if let Ok(block) = Block::decode_cfg(bytes, &MAX_BLOCK_TXS) {
-        assert_eq!(block.encode().as_ref(), data, "a decoded block re-encodes as sent");
+        assert_eq!(
+            block.encode().as_ref(),
+            data,
+            "a decoded block re-encodes as sent"
+        );
     }
 });

@@ -10,6 +10,9 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(genesis) = Genesis::from_toml(text) {
         let written = genesis.to_toml();
-        assert_eq!(Genesis::from_toml(&written).expect("it parses again"), genesis);
+        assert_eq!(
+            Genesis::from_toml(&written).expect("it parses again"),
+            genesis
+        );
     }
 });

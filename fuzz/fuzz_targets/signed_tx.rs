@@ -7,7 +7,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(tx) = SignedTx::decode_untrusted(data) {
-        assert_eq!(tx.to_bytes().as_ref(), data, "a decoded transaction re-encodes as sent");
+        assert_eq!(
+            tx.to_bytes().as_ref(),
+            data,
+            "a decoded transaction re-encodes as sent"
+        );
         let _ = tx.verify_signature();
     }
 });

@@ -30,7 +30,7 @@ const LIMITS: Limits = Limits {
     max_connections: 4_096,
     max_connections_per_address: 24,
     requests_per_second_per_address: 100,
-    requests_per_second_per_credential: 10,
+    requests_per_second_per_agent: 10,
     header_timeout_ms: 3_000,
     body_idle_timeout_ms: 3_000,
 };
@@ -194,7 +194,7 @@ fn the_api_refuses_abuse_clearly_stores_nothing_and_others_keep_serving() {
             outcome["issue"][0]["diagnostics"]
                 .as_str()
                 .unwrap()
-                .contains("requests_per_second_per_credential"),
+                .contains("requests_per_second_per_agent"),
             "{body}"
         );
     }

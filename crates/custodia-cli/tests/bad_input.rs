@@ -149,7 +149,7 @@ fn bad_input_is_refused_specifically_and_the_node_keeps_serving() {
 
     // A batch answers each transaction on its own; broken framing is refused.
     let good = sign(&chain_id, &admin, 1, note(b"in a batch"));
-    let batch = custodia_engine::engine::gossip::encode(&[
+    let batch = custodia_types::framing::encode_txs(&[
         b"garbage".to_vec().into(),
         good.to_bytes(),
         stranger_note(&chain_id).to_bytes(),

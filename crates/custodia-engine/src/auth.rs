@@ -59,7 +59,7 @@ pub async fn authenticate<E: Runtime>(
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer)
         .ok_or(AuthError::Missing)?;
     let token =
         checked(token, chain_id, org, now_ms()).map_err(|e| AuthError::BadToken(e.to_string()))?;
@@ -75,6 +75,22 @@ pub async fn authenticate<E: Runtime>(
         }
         _ => Ok((token.key, principal)),
     }
+}
+
+/// The key that signed `authorization` (an `Authorization` header's
+/// value), when it is a bearer token that checks out for this chain and
+/// `org`'s node now. Whether the chain registered the key is not looked
+/// at: this names who a request claims to be, provably, for rate limits.
+pub fn bearer_signer(authorization: &str, chain_id: &str, org: &OrgId) -> Option<PublicKey> {
+    let token = bearer(authorization)?;
+    checked(token, chain_id, org, now_ms())
+        .ok()
+        .map(|token| token.key)
+}
+
+/// The token of an `Authorization: Bearer <token>` header's value.
+fn bearer(authorization: &str) -> Option<&str> {
+    authorization.strip_prefix("Bearer ")
 }
 
 /// `AuthToken::verify`, remembering tokens that passed: a client sends the

@@ -1,7 +1,7 @@
 //! The HTTP API's front door: it accepts connections (TLS when configured),
 //! caps them in all and per address, bounds how long a client may take to
 //! send a request's headers and how long its body may stall, and limits
-//! requests per address and per credential.
+//! requests per address and per agent.
 //!
 //! Invariant: a refused connection or request never reaches a handler, so
 //! a refusal stores nothing; each one says what to do (an OperationOutcome
@@ -20,6 +20,7 @@ use commonware_runtime::{
     telemetry::metrics::{raw::Counter, Registered},
     Metrics,
 };
+use custodia_types::OrgId;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
@@ -51,7 +52,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// this, a refused connection is closed unanswered, so a flood of
 /// connections cannot hold more of the node's sockets through refusals.
 const REFUSALS_IN_FLIGHT: usize = 256;
-/// How often the rate limiters forget addresses and credentials whose
+/// How often the rate limiters forget addresses and agents whose
 /// buckets are full again.
 const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 
@@ -73,7 +74,7 @@ impl Refusals {
             ),
             requests: metrics.register(
                 "requests_throttled",
-                "API requests answered 429: over an address's or a credential's rate",
+                "API requests answered 429: over an address's or an agent's rate",
                 Counter::default(),
             ),
             slow_clients: metrics.register(
@@ -85,18 +86,31 @@ impl Refusals {
     }
 }
 
-/// Serve `app` on `listener` until the task is dropped: over TLS when
-/// `tls` is given, behind the front door's limits.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    app: Router,
-    limits: Limits,
-    metrics: impl Metrics,
-) {
+/// What the front door needs to know of the node it serves.
+pub struct Config {
+    /// What one client may hold or send.
+    pub limits: Limits,
+    /// Serve over TLS with this, when given.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The chain and organisation whose bearer tokens this node accepts:
+    /// rates are kept per agent whose token checks out for them.
+    pub chain_id: String,
+    pub org: OrgId,
+}
+
+/// Serve `app` on `listener` until the task is dropped, behind the front
+/// door's limits.
+pub async fn serve(listener: TcpListener, app: Router, config: Config, metrics: impl Metrics) {
+    let Config {
+        limits,
+        tls,
+        chain_id,
+        org,
+    } = config;
     let refusals = Refusals::register(&metrics);
-    let rates = Arc::new(Throttle::new(&limits, refusals.requests.clone()));
-    // Addresses and credentials seen once must not hold memory: their
+    let audience = Audience { chain_id, org };
+    let rates = Arc::new(Throttle::new(&limits, audience, refusals.requests.clone()));
+    // Addresses and agents seen once must not hold memory: their
     // buckets are dropped once full again, every minute, for as long as
     // the API serves.
     tokio::spawn({
@@ -337,43 +351,61 @@ async fn refuse(mut tcp: TcpStream, refusal: ConnectionRefusal) {
     .await;
 }
 
-/// Requests per second per address and per credential (the bearer token
-/// as sent: one agent's token cannot be spent by someone who lacks it).
+/// Whose bearer tokens the node accepts.
+struct Audience {
+    chain_id: String,
+    org: OrgId,
+}
+
+/// Requests per second per address and per agent: the key that signed the
+/// request's bearer token, when the token checks out for this node (a
+/// client minting itself fresh tokens still spends one budget), or else
+/// the `Authorization` header as sent (refused later anyway; it cannot
+/// spend an agent's budget, as it names no key provably).
 struct Throttle {
     per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    per_credential: Option<DefaultKeyedRateLimiter<u64>>,
-    /// Hashes credentials for `per_credential` (keyed per process).
+    per_agent: Option<DefaultKeyedRateLimiter<u64>>,
+    audience: Audience,
+    /// Hashes agents and credentials for `per_agent` (keyed per process).
     hasher: RandomState,
     throttled: Registered<Counter>,
     limits: Limits,
 }
 
 impl Throttle {
-    fn new(limits: &Limits, throttled: Registered<Counter>) -> Self {
+    fn new(limits: &Limits, audience: Audience, throttled: Registered<Counter>) -> Self {
         let quota = |per_second: u32| NonZeroU32::new(per_second).map(Quota::per_second);
         Self {
             per_address: quota(limits.requests_per_second_per_address).map(RateLimiter::keyed),
-            per_credential: quota(limits.requests_per_second_per_credential)
-                .map(RateLimiter::keyed),
+            per_agent: quota(limits.requests_per_second_per_agent).map(RateLimiter::keyed),
+            audience,
             hasher: RandomState::new(),
             throttled,
             limits: limits.clone(),
         }
     }
 
-    /// Why this request is over a rate, if it is. The credential is
-    /// checked first: a request refused for its credential's rate does not
-    /// spend its address's (a limiter spends only on success), so one
-    /// agent over its rate does not hold back the others at its address.
-    fn check(&self, peer: Option<IpAddr>, credential: Option<&[u8]>) -> Option<String> {
-        if let (Some(limiter), Some(credential)) = (&self.per_credential, credential) {
-            if limiter
-                .check_key(&self.hasher.hash_one(credential))
-                .is_err()
-            {
+    /// The `per_agent` key of a request with this `Authorization` value.
+    fn agent(&self, authorization: &HeaderValue) -> u64 {
+        let signer = authorization.to_str().ok().and_then(|value| {
+            custodia_engine::auth::bearer_signer(value, &self.audience.chain_id, &self.audience.org)
+        });
+        match signer {
+            Some(key) => self.hasher.hash_one((0u8, &key)),
+            None => self.hasher.hash_one((1u8, authorization.as_bytes())),
+        }
+    }
+
+    /// Why this request is over a rate, if it is. The agent is checked
+    /// first: a request refused for its agent's rate does not spend its
+    /// address's (a limiter spends only on success), so one agent over its
+    /// rate does not hold back the others at its address.
+    fn check(&self, peer: Option<IpAddr>, authorization: Option<&HeaderValue>) -> Option<String> {
+        if let (Some(limiter), Some(authorization)) = (&self.per_agent, authorization) {
+            if limiter.check_key(&self.agent(authorization)).is_err() {
                 return Some(format!(
-                    "more than {} requests a second with your credential (requests_per_second_per_credential in [limits] of this node's config.toml); slow down and retry after the time in Retry-After",
-                    self.limits.requests_per_second_per_credential
+                    "more than {} requests a second for your agent (requests_per_second_per_agent in [limits] of this node's config.toml); slow down and retry after the time in Retry-After",
+                    self.limits.requests_per_second_per_agent
                 ));
             }
         }
@@ -389,12 +421,12 @@ impl Throttle {
     }
 
     /// Forget keys whose buckets are full again (as if never seen), so
-    /// addresses and credentials seen once do not hold memory.
+    /// addresses and agents seen once do not hold memory.
     fn forget_idle(&self) {
         if let Some(limiter) = &self.per_address {
             limiter.retain_recent();
         }
-        if let Some(limiter) = &self.per_credential {
+        if let Some(limiter) = &self.per_agent {
             limiter.retain_recent();
         }
     }
@@ -405,11 +437,8 @@ async fn throttle(State(throttle): State<Arc<Throttle>>, request: Request, next:
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(peer)| peer.ip());
-    let credential = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    let Some(reason) = throttle.check(peer, credential) else {
+    let authorization = request.headers().get(header::AUTHORIZATION);
+    let Some(reason) = throttle.check(peer, authorization) else {
         return next.run(request).await;
     };
     throttle.throttled.inc();
@@ -440,13 +469,14 @@ async fn throttle(State(throttle): State<Arc<Throttle>>, request: Request, next:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use commonware_cryptography::Signer as _;
 
     fn limits() -> Limits {
         Limits {
             max_connections: 3,
             max_connections_per_address: 2,
             requests_per_second_per_address: 5,
-            requests_per_second_per_credential: 2,
+            requests_per_second_per_agent: 2,
             ..Limits::default()
         }
     }
@@ -471,21 +501,52 @@ mod tests {
         assert!(Connections::admit(&connections, a, &limits).is_ok());
     }
 
+    fn audience() -> Audience {
+        Audience {
+            chain_id: "chain".into(),
+            org: OrgId::new("st-mary").unwrap(),
+        }
+    }
+
+    /// A bearer token of agent `seed` for this node; each `expires_ms`
+    /// makes another token string.
+    fn bearer(seed: u64, expires_ms: u64) -> HeaderValue {
+        let key = custodia_types::PrivateKey::from_seed(seed);
+        let token = custodia_types::AuthToken {
+            chain_id: "chain".into(),
+            audience: OrgId::new("st-mary").unwrap(),
+            key: key.public_key(),
+            expires_ms,
+        }
+        .sign(&key);
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
+    }
+
+    fn throttle(limits: &Limits) -> Throttle {
+        Throttle::new(limits, audience(), Registered::detached(Counter::default()))
+    }
+
     #[test]
-    fn rates_are_kept_per_address_and_per_credential() {
-        let throttle = Throttle::new(&limits(), Registered::detached(Counter::default()));
+    fn rates_are_kept_per_address_and_per_agent() {
+        let throttle = throttle(&limits());
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        // One credential: its second request a second is its last.
-        assert!(throttle.check(Some(a), Some(b"Bearer one")).is_none());
-        assert!(throttle.check(Some(a), Some(b"Bearer one")).is_none());
-        let refused = throttle.check(Some(a), Some(b"Bearer one")).unwrap();
+        let later = custodia_engine::auth::now_ms() + 3_600_000;
+        // One agent: its second request a second is its last, and a
+        // token it mints afresh does not give it another budget.
+        let one = bearer(1, later);
+        assert!(throttle.check(Some(a), Some(&one)).is_none());
+        assert!(throttle.check(Some(a), Some(&one)).is_none());
+        let refused = throttle.check(Some(a), Some(&one)).unwrap();
         assert!(
-            refused.contains("requests_per_second_per_credential"),
+            refused.contains("requests_per_second_per_agent"),
             "{refused}"
         );
-        // Another credential from the same address is not held back by it.
-        assert!(throttle.check(Some(a), Some(b"Bearer two")).is_none());
-        // The address has spent 3 of its 5 (not the refused one): two
+        let minted = bearer(1, later + 1);
+        assert_ne!(one, minted);
+        assert!(throttle.check(Some(a), Some(&minted)).is_some());
+        // Another agent from the same address is not held back by it.
+        assert!(throttle.check(Some(a), Some(&bearer(2, later))).is_none());
+        // The address has spent 3 of its 5 (not the refused ones): two
         // more pass, a third does not.
         assert!(throttle.check(Some(a), None).is_none());
         assert!(throttle.check(Some(a), None).is_none());
@@ -499,18 +560,30 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_rate_means_no_limit() {
-        let throttle = Throttle::new(
-            &Limits {
-                requests_per_second_per_address: 0,
-                requests_per_second_per_credential: 0,
-                ..limits()
-            },
-            Registered::detached(Counter::default()),
-        );
+    fn a_credential_that_names_no_agent_is_kept_as_sent() {
+        let throttle = throttle(&limits());
         let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let later = custodia_engine::auth::now_ms() + 3_600_000;
+        // A token that does not check out (expired) spends its own budget,
+        // not its key's: anyone could send one naming someone else's key.
+        let expired = bearer(1, 1);
+        assert!(throttle.check(Some(a), Some(&expired)).is_none());
+        assert!(throttle.check(Some(a), Some(&expired)).is_none());
+        assert!(throttle.check(Some(a), Some(&expired)).is_some());
+        assert!(throttle.check(Some(a), Some(&bearer(1, later))).is_none());
+    }
+
+    #[test]
+    fn a_zero_rate_means_no_limit() {
+        let throttle = throttle(&Limits {
+            requests_per_second_per_address: 0,
+            requests_per_second_per_agent: 0,
+            ..limits()
+        });
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let one = HeaderValue::from_static("Bearer one");
         for _ in 0..1000 {
-            assert!(throttle.check(Some(a), Some(b"Bearer one")).is_none());
+            assert!(throttle.check(Some(a), Some(&one)).is_none());
         }
     }
 }

@@ -141,7 +141,7 @@ impl<E: Runtime> Ledger for NodeLedger<E> {
         &self,
         bytes: bytes::Bytes,
     ) -> Result<Vec<Result<String, ApiError>>, ApiError> {
-        let txs = custodia_engine::engine::gossip::decode(bytes).ok_or_else(|| {
+        let txs = custodia_types::framing::decode_txs(bytes).ok_or_else(|| {
             ApiError::bad_request(
                 "malformed",
                 "a batch is transactions framed as a 4-byte big-endian length then the encoded transaction",

@@ -57,9 +57,8 @@ pub fn run_node(dir: &Path) -> Result<(), RunError> {
     // The vault's ciphertext store before anything else: a bucket that
     // cannot be reached stops the node before it joins the network.
     let vault = &home.config.vault;
-    tracing::info!(ciphertexts = %vault.describe(&home.config.org), "opening the vault");
-    let objects = vault
-        .open(&home.vault_dir(), &home.config.org)
+    tracing::info!(ciphertexts = %custodia_vault::describe_store(vault, &home.config.org), "opening the vault");
+    let objects = custodia_vault::open_store(vault, &home.vault_dir(), &home.config.org)
         .map_err(RunError::Vault)?;
     let config = cw_tokio::Config::new()
         .with_storage_directory(home.data_dir())
@@ -97,7 +96,7 @@ async fn serve(
     // Checked before anything starts: a wrong path or key stops the node
     // with the file named.
     let tls = match &home.config.tls {
-        Some(files) => Some(files.load(&home.dir)?),
+        Some(files) => Some(crate::tls::load(files, &home.dir)?),
         None => None,
     };
     let transport = match &tls {
@@ -111,7 +110,7 @@ async fn serve(
             heartbeat: Duration::from_millis(home.config.heartbeat_interval_ms),
         },
         mempool_capacity: home.config.mempool_capacity,
-        state_cache_pages: home.config.state_cache_pages(),
+        state_cache_pages: crate::config::state_cache_pages(&home.config),
         domains: crate::domains::modules(),
         ..Settings::new(&genesis, PARTITION_PREFIX)
     };
@@ -230,11 +229,12 @@ async fn serve(
             message: e.to_string(),
         })
     })?;
+    let service_org = org.clone();
     let service = custodia_engine::submit::ServiceConfig {
         genesis: genesis.clone(),
         org,
         node_key: signer.clone(),
-        waits: home.config.waits(),
+        waits: crate::config::waits(&home.config),
     };
     let vault = custodia_records::VaultConfig {
         dir: home.vault_dir(),
@@ -290,10 +290,15 @@ async fn serve(
         validator = %custodia_types::key_hex(&signer.public_key()),
         "node started"
     );
-    let limits = home.config.limits.clone();
-    let api = context.child("api").spawn(move |context| async move {
-        crate::front_door::serve(listener, tls.map(|tls| tls.server), app, limits, context).await
-    });
+    let front_door = crate::front_door::Config {
+        limits: home.config.limits.clone(),
+        tls: tls.map(|tls| tls.server),
+        chain_id: home.genesis.chain_id.clone(),
+        org: service_org,
+    };
+    let api = context
+        .child("api")
+        .spawn(move |context| crate::front_door::serve(listener, app, front_door, context));
 
     let finalizer = validator.finalizer;
     commonware_macros::select! {

@@ -11,25 +11,12 @@
 //! time, so a client that opens a connection and stalls holds nothing but
 //! its own connection.
 
+use crate::config::TlsFiles;
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-use serde::{Deserialize, Serialize};
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
 };
-
-/// `[tls]` in config.toml: paths relative to the node's home.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsFiles {
-    /// This node's certificate chain (PEM), valid for its API address.
-    pub cert: PathBuf,
-    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub key: PathBuf,
-    /// The authorities (PEM) that sign the members' certificates: other
-    /// members' nodes are trusted only if their certificate chains to one.
-    pub ca: PathBuf,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -52,41 +39,39 @@ pub struct Tls {
     pub peer_roots: Vec<reqwest::Certificate>,
 }
 
-impl TlsFiles {
-    /// Read and check the files, relative to `home`.
-    pub fn load(&self, home: &Path) -> Result<Tls, TlsError> {
-        let (cert, key, ca) = (
-            home.join(&self.cert),
-            home.join(&self.key),
-            home.join(&self.ca),
-        );
-        let chain = certificates(&cert, "the certificate")?;
-        let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| TlsError::Read {
-            what: "the private key",
-            path: key.clone(),
+/// Read and check the `[tls]` files, relative to `home`.
+pub fn load(files: &TlsFiles, home: &Path) -> Result<Tls, TlsError> {
+    let (cert, key, ca) = (
+        home.join(&files.cert),
+        home.join(&files.key),
+        home.join(&files.ca),
+    );
+    let chain = certificates(&cert, "the certificate")?;
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| TlsError::Read {
+        what: "the private key",
+        path: key.clone(),
+        reason: e.to_string(),
+    })?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Server)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(TlsError::Server)?;
+    let peer_roots = certificates(&ca, "the authorities")?
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Read {
+            what: "the authorities",
+            path: ca.clone(),
             reason: e.to_string(),
         })?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let server = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(TlsError::Server)?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(TlsError::Server)?;
-        let peer_roots = certificates(&ca, "the authorities")?
-            .iter()
-            .map(|der| reqwest::Certificate::from_der(der))
-            .collect::<Result<_, _>>()
-            .map_err(|e| TlsError::Read {
-                what: "the authorities",
-                path: ca.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok(Tls {
-            server: Arc::new(server),
-            peer_roots,
-        })
-    }
+    Ok(Tls {
+        server: Arc::new(server),
+        peer_roots,
+    })
 }
 
 fn certificates(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {

@@ -18,7 +18,10 @@ use custodia_state::{
     keys,
     records::{RecordEntry, RecordHead},
 };
-use custodia_types::{LogicalId, OrgId, ResourceType};
+use custodia_types::{
+    framing::{encode_replicas, Replica},
+    LogicalId, OrgId, ResourceType,
+};
 use custodia_vault::DiskStore;
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::sync::mpsc;
@@ -487,7 +490,17 @@ async fn push(
         let sent = http
             .post(url)
             .header("content-type", "application/octet-stream")
-            .body(encode_replicas(&batch))
+            .body(encode_replicas(
+                &batch
+                    .iter()
+                    .map(|(version, ciphertext)| Replica {
+                        resource_type: version.resource_type,
+                        id: version.id.clone(),
+                        version: version.version,
+                        ciphertext: ciphertext.clone(),
+                    })
+                    .collect::<Vec<_>>(),
+            ))
             .send()
             .await;
         let statuses: Vec<u16> = match sent {
@@ -530,65 +543,6 @@ async fn push(
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Statuses {
     pub statuses: Vec<u16>,
-}
-
-/// One replica as it travels.
-pub(super) struct Replica {
-    pub resource_type: ResourceType,
-    pub id: LogicalId,
-    pub version: u64,
-    pub ciphertext: Bytes,
-}
-
-/// `type, id, version, ciphertext` per replica: `u8` length and ASCII for
-/// the type and the id, `u64` version, `u32` length and the bytes.
-fn encode_replicas(batch: &[(ReplicaOf, Bytes)]) -> Bytes {
-    use bytes::BufMut as _;
-    let mut out = bytes::BytesMut::new();
-    for (version, ciphertext) in batch {
-        let type_name = version.resource_type.to_string();
-        out.put_u8(type_name.len() as u8);
-        out.put_slice(type_name.as_bytes());
-        out.put_u8(version.id.as_str().len() as u8);
-        out.put_slice(version.id.as_str().as_bytes());
-        out.put_u64(version.version);
-        out.put_u32(ciphertext.len() as u32);
-        out.put_slice(ciphertext);
-    }
-    out.freeze()
-}
-
-/// The replicas of a push; what is wrong with it if it is malformed.
-pub(super) fn decode_replicas(mut bytes: Bytes) -> Result<Vec<Replica>, String> {
-    use bytes::Buf as _;
-    fn take(bytes: &mut Bytes, len: usize, what: &str) -> Result<Bytes, String> {
-        if bytes.remaining() < len {
-            return Err(format!("the push ends inside a replica's {what}"));
-        }
-        Ok(bytes.split_to(len))
-    }
-    fn text(bytes: &mut Bytes, what: &str) -> Result<String, String> {
-        let len = take(bytes, 1, what)?[0] as usize;
-        String::from_utf8(take(bytes, len, what)?.to_vec())
-            .map_err(|_| format!("a replica's {what} is not text"))
-    }
-    let mut replicas = Vec::new();
-    while bytes.has_remaining() {
-        let resource_type = text(&mut bytes, "type")?
-            .parse()
-            .map_err(|_| "a replica names an unknown resource type".to_string())?;
-        let id = LogicalId::new(text(&mut bytes, "id")?).map_err(|e| e.to_string())?;
-        let version = take(&mut bytes, 8, "version")?.get_u64();
-        let len = take(&mut bytes, 4, "length")?.get_u32() as usize;
-        let ciphertext = take(&mut bytes, len, "ciphertext")?;
-        replicas.push(Replica {
-            resource_type,
-            id,
-            version,
-            ciphertext,
-        });
-    }
-    Ok(replicas)
 }
 
 #[cfg(test)]
@@ -635,35 +589,5 @@ mod tests {
             version,
             ciphertext: [0; 32],
         }
-    }
-
-    #[test]
-    fn replicas_round_trip_and_a_cut_push_is_refused() {
-        let batch = vec![
-            (
-                replica(ResourceType::Observation, "obs-1", 3),
-                Bytes::from_static(b"sealed one"),
-            ),
-            (replica(ResourceType::Patient, "p", 1), Bytes::new()),
-        ];
-        let encoded = encode_replicas(&batch);
-        let decoded = decode_replicas(encoded.clone()).unwrap();
-        assert_eq!(decoded.len(), 2);
-        assert_eq!(decoded[0].resource_type, ResourceType::Observation);
-        assert_eq!(decoded[0].id.as_str(), "obs-1");
-        assert_eq!(decoded[0].version, 3);
-        assert_eq!(&decoded[0].ciphertext[..], b"sealed one");
-        assert_eq!(decoded[1].id.as_str(), "p");
-        assert!(decoded[1].ciphertext.is_empty());
-        // Cut anywhere but between replicas, a push is malformed.
-        let boundary = encode_replicas(&batch[..1]).len();
-        for cut in (1..encoded.len()).filter(|cut| *cut != boundary) {
-            assert!(
-                decode_replicas(encoded.slice(..cut)).is_err(),
-                "cut at {cut}"
-            );
-        }
-        assert_eq!(decode_replicas(encoded.slice(..boundary)).unwrap().len(), 1);
-        assert!(decode_replicas(Bytes::from_static(b"\x03Fooxx")).is_err());
     }
 }

@@ -9,6 +9,7 @@ mod body;
 mod codec_util;
 mod consent;
 mod domain;
+pub mod framing;
 mod genesis;
 pub mod hexser;
 mod ids;

@@ -5,47 +5,12 @@
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...) or an instance role.
 
 use crate::{DiskStore, VaultError};
+use custodia_config::{S3Settings, VaultBackend};
 use object_store::{
     aws::{AmazonS3Builder, AmazonS3ConfigKey},
     ClientOptions, RetryConfig,
 };
-use serde::{Deserialize, Serialize};
 use std::{path::Path, sync::Arc, time::Duration};
-
-/// The backend of a vault's ciphertext store. Keys always stay local.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "store", rename_all = "lowercase", deny_unknown_fields)]
-pub enum VaultBackend {
-    /// `<vault>/objects` on local disk. (A struct variant, not a unit
-    /// one, so that a stray `bucket` beside `store = "local"` is refused
-    /// rather than ignored.)
-    Local {},
-    /// An S3-compatible object store (AWS S3, MinIO, Ceph, ...).
-    S3(S3Settings),
-}
-
-/// An S3 bucket and how to reach it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3Settings {
-    pub bucket: String,
-    /// For a store other than AWS (e.g. `http://minio:9000`); requests
-    /// then name the bucket in the path, not the host name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    /// Defaults to `AWS_REGION` from the environment, else `us-east-1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// Where this member's objects go in the bucket; defaults to its org
-    /// id, so members sharing a bucket never touch each other's objects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// Allow a plain-HTTP endpoint (ciphertext only crosses it, but
-    /// request signatures could be replayed): for a store on a trusted
-    /// network or in tests.
-    #[serde(default)]
-    pub allow_http: bool,
-}
 
 /// Connection limits for the bucket. No overall request timeout: a file
 /// download can outlast any; a stalled one is caught by the read timeout
@@ -58,108 +23,98 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const RETRIES: usize = 3;
 const RETRY_TIMEOUT: Duration = Duration::from_secs(30);
 
-impl Default for VaultBackend {
-    fn default() -> Self {
-        Self::Local {}
+/// Open the ciphertext store of the vault in `vault_dir` for the member
+/// `member` (the remote store's default prefix).
+///
+/// # Errors
+/// Bad settings, or a store that does not answer a listing of the prefix
+/// (unreachable, no such bucket, credentials refused).
+pub fn open_store(
+    backend: &VaultBackend,
+    vault_dir: &Path,
+    member: &str,
+) -> Result<DiskStore, VaultError> {
+    match backend {
+        VaultBackend::Local {} => DiskStore::open(vault_dir),
+        VaultBackend::S3(s3) => DiskStore::remote(
+            s3_store(s3)?,
+            s3.prefix_for(member),
+            vault_dir.join("staging"),
+        ),
     }
 }
 
-impl VaultBackend {
-    /// Open the ciphertext store of the vault in `vault_dir` for the
-    /// member `member` (the remote store's default prefix).
-    ///
-    /// # Errors
-    /// Bad settings, or a store that does not answer a listing of the
-    /// prefix (unreachable, no such bucket, credentials refused).
-    pub fn open(&self, vault_dir: &Path, member: &str) -> Result<DiskStore, VaultError> {
-        match self {
-            Self::Local {} => DiskStore::open(vault_dir),
-            Self::S3(s3) => DiskStore::remote(
-                s3.build()?,
-                s3.prefix_for(member),
-                vault_dir.join("staging"),
-            ),
-        }
-    }
-
-    /// For the node's log: where ciphertexts go (never credentials).
-    pub fn describe(&self, member: &str) -> String {
-        match self {
-            Self::Local {} => "local disk".into(),
-            Self::S3(s3) => format!(
-                "s3 bucket {:?} at {}, prefix {:?}",
-                s3.bucket,
-                s3.endpoint.as_deref().unwrap_or("AWS"),
-                s3.prefix_for(member)
-            ),
-        }
+/// For the node's log: where ciphertexts go (never credentials).
+pub fn describe_store(backend: &VaultBackend, member: &str) -> String {
+    match backend {
+        VaultBackend::Local {} => "local disk".into(),
+        VaultBackend::S3(s3) => format!(
+            "s3 bucket {:?} at {}, prefix {:?}",
+            s3.bucket,
+            s3.endpoint.as_deref().unwrap_or("AWS"),
+            s3.prefix_for(member)
+        ),
     }
 }
 
-impl S3Settings {
-    /// The prefix this member's objects go under.
-    pub fn prefix_for<'a>(&'a self, member: &'a str) -> &'a str {
-        self.prefix.as_deref().unwrap_or(member)
+/// The bucket as an object store: settings from `[vault]`, credentials (and
+/// anything not set there) from the environment.
+fn s3_store(settings: &S3Settings) -> Result<Arc<dyn object_store::ObjectStore>, VaultError> {
+    if settings.bucket.trim().is_empty() {
+        return Err(VaultError::Settings(
+            "[vault] store = \"s3\" needs a bucket".into(),
+        ));
     }
-
-    /// The bucket as an object store: settings from here, credentials
-    /// (and anything not set here) from the environment.
-    pub fn build(&self) -> Result<Arc<dyn object_store::ObjectStore>, VaultError> {
-        if self.bucket.trim().is_empty() {
-            return Err(VaultError::Settings(
-                "[vault] store = \"s3\" needs a bucket".into(),
-            ));
+    let client = ClientOptions::new()
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_timeout_disabled()
+        .with_read_timeout(READ_TIMEOUT);
+    let mut builder = AmazonS3Builder::new()
+        .with_client_options(client)
+        .with_retry(RetryConfig {
+            max_retries: RETRIES,
+            retry_timeout: RETRY_TIMEOUT,
+            ..RetryConfig::default()
+        });
+    // Then the environment, read as `AmazonS3Builder::from_env` does
+    // (which would come first and lose its client settings, such as
+    // AWS_PROXY_URL or AWS_TIMEOUT, to the defaults above): the
+    // credentials, and anything else an operator sets there. Then this
+    // file's settings over both.
+    for (name, value) in std::env::vars_os() {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            continue;
+        };
+        if !name.starts_with("AWS_") {
+            continue;
         }
-        let client = ClientOptions::new()
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout_disabled()
-            .with_read_timeout(READ_TIMEOUT);
-        let mut builder = AmazonS3Builder::new()
-            .with_client_options(client)
-            .with_retry(RetryConfig {
-                max_retries: RETRIES,
-                retry_timeout: RETRY_TIMEOUT,
-                ..RetryConfig::default()
-            });
-        // Then the environment, read as `AmazonS3Builder::from_env` does
-        // (which would come first and lose its client settings, such as
-        // AWS_PROXY_URL or AWS_TIMEOUT, to the defaults above): the
-        // credentials, and anything else an operator sets there. Then this
-        // file's settings over both.
-        for (name, value) in std::env::vars_os() {
-            let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
-                continue;
-            };
-            if !name.starts_with("AWS_") {
-                continue;
-            }
-            if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
-                builder = builder.with_config(key, value);
-            }
+        if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            builder = builder.with_config(key, value);
         }
-        builder = builder.with_bucket_name(&self.bucket);
-        if self.allow_http {
-            builder = builder.with_allow_http(true);
-        }
-        if let Some(endpoint) = &self.endpoint {
-            // A custom endpoint serves buckets by path, not by host name.
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_virtual_hosted_style_request(false);
-        }
-        if let Some(region) = &self.region {
-            builder = builder.with_region(region);
-        }
-        let store = builder
-            .build()
-            .map_err(|e| VaultError::Settings(format!("s3 bucket {:?}: {e}", self.bucket)))?;
-        Ok(Arc::new(store))
     }
+    builder = builder.with_bucket_name(&settings.bucket);
+    if settings.allow_http {
+        builder = builder.with_allow_http(true);
+    }
+    if let Some(endpoint) = &settings.endpoint {
+        // A custom endpoint serves buckets by path, not by host name.
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_virtual_hosted_style_request(false);
+    }
+    if let Some(region) = &settings.region {
+        builder = builder.with_region(region);
+    }
+    let store = builder
+        .build()
+        .map_err(|e| VaultError::Settings(format!("s3 bucket {:?}: {e}", settings.bucket)))?;
+    Ok(Arc::new(store))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -192,7 +147,7 @@ mod tests {
         assert_eq!(settings.prefix_for("st-mary"), "st-mary");
         assert!(settings.allow_http);
         assert_eq!(settings.region, None);
-        assert!(s3.describe("st-mary").contains("\"st-mary\""));
+        assert!(describe_store(&s3, "st-mary").contains("\"st-mary\""));
 
         let missing = parse("[vault]\nstore = \"s3\"\n").unwrap_err();
         assert!(missing.contains("bucket"), "{missing}");
@@ -214,7 +169,7 @@ mod tests {
             prefix: None,
             allow_http: false,
         };
-        assert!(matches!(settings.build(), Err(VaultError::Settings(_))));
+        assert!(matches!(s3_store(&settings), Err(VaultError::Settings(_))));
         let dir = crate::store::tests::temp();
         let store = crate::store::tests::chunked_memory();
         let empty = DiskStore::remote(store, "/", dir.join("staging")).unwrap_err();

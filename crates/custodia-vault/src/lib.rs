@@ -36,7 +36,8 @@ mod remote;
 mod store;
 pub mod stream;
 
-pub use backend::{S3Settings, VaultBackend};
+pub use backend::{describe_store, open_store};
+pub use custodia_config::{S3Settings, VaultBackend};
 pub use envelope::{commitment, open, seal, DataKey, Hash, Opened, Sealed};
 pub use keys::{unwrap, wrap, EncryptionPublic, EncryptionSecret, WrappedKey};
 /// The object-store crate the remote backend is built on, so callers of

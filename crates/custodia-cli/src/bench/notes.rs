@@ -273,7 +273,7 @@ fn post_batch(
     url: &str,
     batch: &[SignedTx],
 ) -> Option<Vec<serde_json::Value>> {
-    let body = custodia_engine::engine::gossip::encode(
+    let body = custodia_types::framing::encode_txs(
         &batch.iter().map(|tx| tx.to_bytes()).collect::<Vec<_>>(),
     );
     client

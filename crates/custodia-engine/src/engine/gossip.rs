@@ -6,10 +6,10 @@ use crate::{
     chain::check_tx,
     engine::{Runtime, SharedChain},
 };
-use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
+use bytes::Bytes;
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_utils::channel::mpsc;
-use custodia_types::{PublicKey, MAX_TX_BYTES};
+use custodia_types::PublicKey;
 use std::time::Duration;
 
 /// How long admitted transactions wait to be sent together.
@@ -35,32 +35,7 @@ impl Gossip {
     }
 }
 
-/// Frame transactions as `u32 length, bytes` pairs (also the body of the
-/// API's batch submission).
-pub fn encode(batch: &[Bytes]) -> Bytes {
-    let mut out = BytesMut::with_capacity(batch.iter().map(|t| t.len() + 4).sum());
-    for tx in batch {
-        out.put_u32(tx.len() as u32);
-        out.put_slice(tx);
-    }
-    out.freeze()
-}
-
-/// Split a framed batch; `None` if it is malformed.
-pub fn decode(mut bytes: Bytes) -> Option<Vec<Bytes>> {
-    let mut txs = Vec::new();
-    while bytes.has_remaining() {
-        if bytes.remaining() < 4 {
-            return None;
-        }
-        let len = bytes.get_u32() as usize;
-        if len > MAX_TX_BYTES || len > bytes.remaining() {
-            return None;
-        }
-        txs.push(bytes.split_to(len));
-    }
-    Some(txs)
-}
+use custodia_types::framing::{decode_txs, encode_txs};
 
 /// Send our admitted transactions out; admit the ones peers send in.
 pub async fn run<E: Runtime>(
@@ -97,13 +72,13 @@ pub async fn run<E: Runtime>(
                         }
                     }
                 }
-                let _ = sender.send(Recipients::All, encode(&batch), false);
+                let _ = sender.send(Recipients::All, encode_txs(&batch), false);
                 batch.clear();
                 batch_bytes = 0;
             },
             message = receiver.recv() => {
                 let Ok((peer, bytes)) = message else { return };
-                let Some(txs) = decode(Bytes::copy_from_slice(bytes.as_ref())) else {
+                let Some(txs) = decode_txs(Bytes::copy_from_slice(bytes.as_ref())) else {
                     tracing::warn!(peer = %custodia_types::key_hex(&peer), "malformed transaction batch from peer");
                     continue;
                 };
@@ -116,24 +91,5 @@ pub async fn run<E: Runtime>(
                 }
             },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_round_trip_and_garbage_is_refused() {
-        let txs = vec![
-            Bytes::from_static(b"one"),
-            Bytes::from_static(b""),
-            Bytes::from_static(b"three"),
-        ];
-        assert_eq!(decode(encode(&txs)).unwrap(), txs);
-        assert!(decode(Bytes::from_static(&[0, 0, 0, 9, 1])).is_none());
-        assert!(decode(Bytes::from_static(&[0, 0])).is_none());
-        let huge = ((MAX_TX_BYTES + 1) as u32).to_be_bytes();
-        assert!(decode(Bytes::copy_from_slice(&huge)).is_none());
     }
 }

@@ -121,7 +121,7 @@ async fn accept_replicas<E: Runtime>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Fhir> {
     let body = body.map_err(|e| Outcome::new(413, IssueType::TooLong, e.to_string()))?;
-    let replicas = super::replication::decode_replicas(body)
+    let replicas = custodia_types::framing::decode_replicas(body)
         .map_err(|problem| Outcome::new(400, IssueType::Structure, problem))?;
     let statuses = service.accept_replicas(replicas).await;
     Ok(Json(super::replication::Statuses { statuses }).into_response())
