@@ -163,7 +163,7 @@ impl Consortium {
             std::fs::copy(fixtures.join(file), home.join("tls").join(file)).unwrap();
         }
         self.configure(index, |config| {
-            config.tls = Some(custodia_node::tls::TlsFiles {
+            config.tls = Some(custodia_node::config::TlsFiles {
                 cert: "tls/node.pem".into(),
                 key: "tls/node.key".into(),
                 ca: Path::new("tls").join(ca),
@@ -545,6 +545,16 @@ pub fn finalized_height(api: &str) -> Option<u64> {
 
 /// Wait until `tx` is final on the node at `api`; the finalized receipt.
 pub fn await_finalized(api: &str, tx: &Digest, within: Duration) -> Value {
+    await_finalized_every(api, tx, within, Duration::from_millis(100))
+}
+
+/// [`await_finalized`], asking every `interval`.
+pub fn await_finalized_every(
+    api: &str,
+    tx: &Digest,
+    within: Duration,
+    interval: Duration,
+) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let (code, receipt) = get(api, &format!("/v1/tx/{tx}"));
@@ -556,7 +566,7 @@ pub fn await_finalized(api: &str, tx: &Digest, within: Duration) -> Value {
             Instant::now() < deadline,
             "{tx} not finalized on {api} within {within:?}: {receipt}"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(interval);
     }
 }
 
