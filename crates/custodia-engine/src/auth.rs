@@ -48,13 +48,15 @@ impl AuthError {
 }
 
 /// The key a request's bearer token was signed with and what the chain
-/// registered it as: unexpired, for this chain and `org`'s node, not a
-/// revoked agent, not another organisation's agent or admin.
+/// registered it as: unexpired at `now_ms` (the service's clock), for this
+/// chain and `org`'s node, not a revoked agent, not another
+/// organisation's agent or admin.
 pub async fn authenticate<E: Runtime>(
     state: &CommittedState<E>,
     chain_id: &str,
     org: &OrgId,
     headers: &HeaderMap,
+    now_ms: u64,
 ) -> Result<(PublicKey, Principal), AuthError> {
     let token = headers
         .get("authorization")
@@ -62,7 +64,7 @@ pub async fn authenticate<E: Runtime>(
         .and_then(bearer)
         .ok_or(AuthError::Missing)?;
     let token =
-        checked(token, chain_id, org, now_ms()).map_err(|e| AuthError::BadToken(e.to_string()))?;
+        checked(token, chain_id, org, now_ms).map_err(|e| AuthError::BadToken(e.to_string()))?;
     let principal = state
         .get(&keys::principal(&token.key))
         .await?
@@ -123,8 +125,8 @@ fn checked(token: &str, chain_id: &str, org: &OrgId, now_ms: u64) -> Result<Auth
     Ok(token_checked)
 }
 
-/// Milliseconds since the Unix epoch, by this machine's clock (token
-/// expiry and record time stamps; never used for a chain decision).
+/// Milliseconds since the Unix epoch, by this machine's clock (the API's
+/// front door, outside any service's runtime; never a chain decision).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -22,3 +22,4 @@ pub mod query;
 pub mod submit;
 #[cfg(test)]
 mod test_support;
+pub mod time;

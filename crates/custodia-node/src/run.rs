@@ -245,28 +245,20 @@ async fn serve(
             max_transfers: home.config.max_file_transfers,
         },
     };
-    let clinical = custodia_records::Clinical::new(
-        validator.chain.clone(),
-        validator.gossip.clone(),
-        service.clone(),
-        vault,
-        transport,
-    )
-    .await
-    .map_err(RunError::Vault)?;
+    let services = || custodia_engine::domain::NodeServices {
+        context: context.child("services"),
+        chain: validator.chain.clone(),
+        gossip: validator.gossip.clone(),
+        config: service.clone(),
+    };
+    let clinical = custodia_records::Clinical::new(services(), vault, transport)
+        .await
+        .map_err(RunError::Vault)?;
     let mut app = custodia_records::router(clinical);
     let mut domain_paths = serde_json::Map::new();
     for domain in crate::domains::all() {
         domain_paths.extend(domain.openapi_paths());
-        app = app.merge(
-            domain
-                .service(custodia_engine::domain::NodeServices {
-                    chain: validator.chain.clone(),
-                    gossip: validator.gossip.clone(),
-                    config: service.clone(),
-                })
-                .await,
-        );
+        app = app.merge(domain.service(services()).await);
     }
     let app = app
         .merge(custodia_api::router(ledger, &domain_paths))

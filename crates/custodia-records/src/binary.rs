@@ -9,7 +9,6 @@
 
 use super::{
     caller::Caller,
-    now_ms,
     pending::Unrecorded,
     records::{aad, new_logical_id, Prepared},
     release::{ReleaseRequest, WRAPPED_KEY_HEADER},
@@ -107,7 +106,7 @@ impl<E: Runtime> Clinical<E> {
         self.keyring
             .put_media_type(&sealed.ciphertext_hash, &content_type)
             .map_err(not_stored)?;
-        let time_ms = now_ms();
+        let time_ms = self.now_ms();
         let json = json!({
             "resourceType": "Binary",
             "id": id.as_str(),

@@ -28,16 +28,22 @@ impl Caller {
 
 impl<E: Runtime> Clinical<E> {
     pub(super) async fn caller(&self, headers: &HeaderMap) -> Result<Caller, Outcome> {
-        let (key, principal) = authenticate(&self.committed, &self.chain_id, &self.org, headers)
-            .await
-            .map_err(|error| {
-                let code = match error {
-                    AuthError::Missing => IssueType::Login,
-                    AuthError::Store(_) => return unavailable(error),
-                    _ => IssueType::Security,
-                };
-                Outcome::new(error.status().as_u16(), code, error.to_string())
-            })?;
+        let (key, principal) = authenticate(
+            &self.committed,
+            &self.chain_id,
+            &self.org,
+            headers,
+            self.now_ms(),
+        )
+        .await
+        .map_err(|error| {
+            let code = match error {
+                AuthError::Missing => IssueType::Login,
+                AuthError::Store(_) => return unavailable(error),
+                _ => IssueType::Security,
+            };
+            Outcome::new(error.status().as_u16(), code, error.to_string())
+        })?;
         match &principal {
             Principal::Agent {
                 kind: AgentKind::Device,

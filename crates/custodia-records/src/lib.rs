@@ -32,10 +32,11 @@ pub use peers::PeerTransport;
 pub use routes::router;
 
 use custodia_engine::{
-    auth::now_ms,
     chain::{AdmitError, CommittedState},
-    engine::{gossip::Gossip, Runtime, SharedChain},
+    domain::NodeServices,
+    engine::Runtime,
     submit::{Batcher, Receipts, ServiceConfig, Signing, Ticket, Waits},
+    time::within,
 };
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::Receipt;
@@ -56,6 +57,9 @@ pub struct VaultConfig {
 }
 
 pub struct Clinical<E: Runtime> {
+    /// The node's runtime: the service's clock, tasks and blocking work
+    /// (Commonware's deterministic runtime in simulation).
+    context: E,
     /// Committed state, read without the chain's lock.
     committed: CommittedState<E>,
     /// Signs and admits what the service asks the chain, in batches.
@@ -75,7 +79,7 @@ pub struct Clinical<E: Runtime> {
     peers: std::sync::RwLock<HashMap<OrgId, SocketAddr>>,
     http: reqwest::Client,
     transport: PeerTransport,
-    replicator: replication::Replicator,
+    replicator: replication::Replicator<E>,
     files: FileLimits,
     /// One permit per file transfer in progress.
     transfers: Arc<tokio::sync::Semaphore>,
@@ -91,12 +95,16 @@ pub struct Clinical<E: Runtime> {
 
 impl<E: Runtime> Clinical<E> {
     pub async fn new(
-        chain: SharedChain<E>,
-        gossip: Gossip,
-        service: ServiceConfig,
+        node: NodeServices<E>,
         vault: VaultConfig,
         transport: PeerTransport,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
+        let NodeServices {
+            context,
+            chain,
+            gossip,
+            config: service,
+        } = node;
         let ServiceConfig {
             genesis,
             org,
@@ -115,21 +123,30 @@ impl<E: Runtime> Clinical<E> {
         };
         let peers = replication::peers_of(&org, genesis.members);
         let replicator = replication::Replicator::start(
+            context.child("replication"),
             peers.values().copied().collect(),
             objects.clone(),
             transport.clone(),
         );
         let chain_id = genesis.chain_id;
-        let batcher = Batcher::start(Signing {
-            chain: chain.clone(),
-            gossip,
-            chain_id: chain_id.clone(),
-            key: node_key.clone(),
-        });
-        let receipts = Receipts::start(committed.clone(), finalized_heights.clone());
+        let batcher = Batcher::start(
+            context.child("batcher"),
+            Signing {
+                chain: chain.clone(),
+                gossip,
+                chain_id: chain_id.clone(),
+                key: node_key.clone(),
+            },
+        );
+        let receipts = Receipts::start(
+            context.child("receipts"),
+            committed.clone(),
+            finalized_heights.clone(),
+        );
         let (index_ready, index_state) =
             tokio::sync::watch::channel(records::IndexState::Rebuilding);
         let service = Arc::new(Self {
+            context,
             committed,
             batcher,
             receipts,
@@ -171,9 +188,9 @@ impl<E: Runtime> Clinical<E> {
     /// Wait until the action `ticket` names is final; its receipt.
     async fn finalized(&self, ticket: &Ticket) -> Result<Receipt, Outcome> {
         let wait = self.receipts.when_final(ticket);
-        match tokio::time::timeout(self.waits.finality, wait).await {
-            Ok(receipt) => receipt.map_err(unavailable),
-            Err(_) => Err(finality_timeout()),
+        match within(&self.context, self.waits.finality, wait).await {
+            Some(receipt) => receipt.map_err(unavailable),
+            None => Err(finality_timeout()),
         }
     }
 
@@ -196,9 +213,26 @@ impl<E: Runtime> Clinical<E> {
             self.keyring.clone(),
             self.own_keys.clone(),
         );
+        // On tokio's blocking pool, not the runtime's blocking tasks: the
+        // vault's S3 store and its file streams run blocking clients of
+        // their own, which cannot be made or dropped inside the
+        // `block_on` those tasks run in.
         tokio::task::spawn_blocking(move || work(&objects, &keyring, &own_keys))
             .await
             .map_err(unavailable)?
+    }
+
+    /// Milliseconds since the Unix epoch, by the runtime's clock.
+    fn now_ms(&self) -> u64 {
+        custodia_engine::time::now_ms(&self.context)
+    }
+
+    /// Spawn `task` on the service's runtime (it runs on its own).
+    fn spawn<F>(&self, label: &'static str, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.context.child(label).spawn(move |_| task);
     }
 
     /// A committed state record.

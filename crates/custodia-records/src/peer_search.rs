@@ -15,7 +15,7 @@
 //! every search it answered (asking member, type, parameter names and
 //! match count; no values) to compare with the chain's access log.
 
-use super::{now_ms, Clinical};
+use super::Clinical;
 use crate::index::Match;
 use commonware_cryptography::Signer as _;
 use custodia_engine::engine::Runtime;
@@ -77,7 +77,7 @@ impl<E: Runtime> Clinical<E> {
             .iter()
             .map(|(org, addr)| (org.clone(), *addr))
             .collect();
-        let time_ms = now_ms();
+        let time_ms = self.now_ms();
         let asks = peers.into_iter().map(|(org, addr)| {
             let mut request = PeerSearch {
                 resource_type,
@@ -143,7 +143,7 @@ impl<E: Runtime> Clinical<E> {
                 ),
             ));
         }
-        if now_ms().abs_diff(request.time_ms) > FRESH_MS {
+        if self.now_ms().abs_diff(request.time_ms) > FRESH_MS {
             return Err(Outcome::new(
                 401,
                 IssueType::Security,

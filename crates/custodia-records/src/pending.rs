@@ -10,7 +10,7 @@
 
 use super::{unavailable, Clinical};
 use custodia_engine::engine::Runtime;
-use custodia_engine::submit::Ticket;
+use custodia_engine::{submit::Ticket, time::within};
 use custodia_fhir::Outcome;
 use custodia_state::{Receipt, TxStatus};
 use custodia_vault::{DiskStore, Hash, KeyRing};
@@ -75,23 +75,24 @@ impl<E: Runtime> Clinical<E> {
         let hashes = content.disarm();
         let receipts = self.receipts.clone();
         let (verdict, receiver) = oneshot::channel();
-        tokio::spawn(async move {
-            let receipt = tokio::time::timeout(SETTLE_LIMIT, receipts.when_final(&tx)).await;
+        let clock = self.context.child("settle");
+        self.spawn("settle", async move {
+            let receipt = within(&clock, SETTLE_LIMIT, receipts.when_final(&tx)).await;
             match &receipt {
-                Ok(Ok(receipt)) if matches!(receipt.status, TxStatus::Rejected { .. }) => {
+                Some(Ok(receipt)) if matches!(receipt.status, TxStatus::Rejected { .. }) => {
                     Unrecorded::discard(&objects, &keyring, &hashes);
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(_) => {
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
                     tracing::warn!(tx = %tx.tx, "a write's transaction got no verdict; its content is kept in case it is still recorded");
                 }
             }
             let _ = verdict.send(receipt);
         });
-        match tokio::time::timeout(self.waits.finality, receiver).await {
-            Ok(Ok(Ok(receipt))) => receipt.map_err(unavailable),
-            Ok(Err(_)) => Err(unavailable("a write's settling task stopped")),
-            Ok(Ok(Err(_))) | Err(_) => Err(super::finality_timeout()),
+        match within(&self.context, self.waits.finality, receiver).await {
+            Some(Ok(Some(receipt))) => receipt.map_err(unavailable),
+            Some(Err(_)) => Err(unavailable("a write's settling task stopped")),
+            Some(Ok(None)) | None => Err(super::finality_timeout()),
         }
     }
 }

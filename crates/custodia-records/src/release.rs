@@ -6,7 +6,7 @@
 //! file: the key in a header, the ciphertext streamed as the body). The
 //! request is signed with the asking node's validator key.
 
-use super::{now_ms, unavailable, Clinical};
+use super::{unavailable, Clinical};
 use commonware_cryptography::{Signer as _, Verifier as _};
 use custodia_engine::engine::Runtime;
 use custodia_fhir::{IssueType, Outcome};
@@ -173,7 +173,7 @@ impl<E: Runtime> Clinical<E> {
                 "that access decision does not permit this node to read this resource",
             ));
         }
-        if now_ms().saturating_sub(event.time_ms) > RELEASE_WINDOW_MS {
+        if self.now_ms().saturating_sub(event.time_ms) > RELEASE_WINDOW_MS {
             return Err(refuse(
                 "that access decision is too old; ask the chain again",
             ));
@@ -229,7 +229,7 @@ impl<E: Runtime> Clinical<E> {
     /// The asker may have seen the decision final a moment before this
     /// node did: give the chain `waits.decision` to catch up.
     async fn await_decision(&self, access_tx: &Digest) -> Result<u64, Outcome> {
-        let deadline = tokio::time::Instant::now() + self.waits.decision;
+        let deadline = self.context.current() + self.waits.decision;
         loop {
             let seq = self
                 .read_raw(&keys::audit_of_tx(access_tx))
@@ -238,10 +238,12 @@ impl<E: Runtime> Clinical<E> {
             if let Some(seq) = seq {
                 return Ok(seq);
             }
-            if tokio::time::Instant::now() > deadline {
+            if self.context.current() > deadline {
                 return Err(refuse("no final access decision for that transaction here"));
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            self.context
+                .sleep(std::time::Duration::from_millis(20))
+                .await;
         }
     }
 

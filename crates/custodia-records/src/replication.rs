@@ -12,6 +12,7 @@
 
 use super::{unavailable, Clinical, PeerTransport};
 use bytes::Bytes;
+use commonware_runtime::Clock;
 use custodia_engine::engine::Runtime;
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::{
@@ -65,21 +66,25 @@ pub(super) fn peers_of(
 
 /// One queue and one worker per peer, so a slow peer delays only itself.
 /// The peers follow the membership (`set_peers`).
-pub(super) struct Replicator {
+pub(super) struct Replicator<E: Runtime> {
+    /// Where the workers run.
+    context: E,
     http: reqwest::Client,
     transport: PeerTransport,
     objects: DiskStore,
     queues: std::sync::RwLock<Vec<(SocketAddr, mpsc::Sender<ReplicaOf>)>>,
 }
 
-impl Replicator {
-    /// Start a worker for each of `peers`; must run inside the runtime.
+impl<E: Runtime> Replicator<E> {
+    /// Start a worker for each of `peers`, on `context`.
     pub(super) fn start(
+        context: E,
         peers: Vec<SocketAddr>,
         objects: DiskStore,
         transport: PeerTransport,
     ) -> Self {
         let replicator = Self {
+            context,
             http: transport.client(PUSH_TIMEOUT),
             transport,
             objects,
@@ -108,8 +113,11 @@ impl Replicator {
                 self.transport.clone(),
                 self.objects.clone(),
             );
-            tokio::spawn(push_to(*peer, receiver, http, transport, objects));
-            queues.push((*peer, sender));
+            let peer = *peer;
+            self.context
+                .child("replica_push")
+                .spawn(move |context| push_to(context, peer, receiver, http, transport, objects));
+            queues.push((peer, sender));
         }
     }
 
@@ -259,7 +267,7 @@ impl<E: Runtime> Clinical<E> {
     /// its records' keys; one voted out gets nothing more.
     pub(super) fn follow_members(self: &Arc<Self>) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.spawn("follow_members", async move {
             let mut heights = this.finalized_heights.clone();
             let mut known: Option<Vec<u8>> = None;
             loop {
@@ -303,7 +311,7 @@ impl<E: Runtime> Clinical<E> {
     /// start of the log at each start: deleting twice is harmless).
     pub(super) fn follow_erasures(self: &Arc<Self>) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.spawn("follow_erasures", async move {
             let mut heights = this.finalized_heights.clone();
             let mut done = 0u64;
             loop {
@@ -346,7 +354,8 @@ impl<E: Runtime> Clinical<E> {
 
 /// A peer's worker: pushes queued versions in order until the node stops,
 /// as many at a time as are waiting (files one by one, as streams).
-async fn push_to(
+async fn push_to<E: Runtime>(
+    context: E,
     peer: SocketAddr,
     mut queue: mpsc::Receiver<ReplicaOf>,
     http: reqwest::Client,
@@ -369,6 +378,7 @@ async fn push_to(
         // queues then hold names, not ciphertexts. (On a blocking thread:
         // the store may sync or go over the network.)
         let store = objects.clone();
+        // (On tokio's blocking pool, as `Clinical::vault` says why.)
         let read = tokio::task::spawn_blocking(move || {
             small
                 .into_iter()
@@ -384,14 +394,14 @@ async fn push_to(
         let mut bytes = 0;
         for (version, ciphertext) in read {
             if bytes + ciphertext.len() > MAX_BATCH_BYTES && !batch.is_empty() {
-                push(&http, peer, &replicas, std::mem::take(&mut batch)).await;
+                push(&context, &http, peer, &replicas, std::mem::take(&mut batch)).await;
                 bytes = 0;
             }
             bytes += ciphertext.len();
             batch.push((version, Bytes::from(ciphertext)));
         }
         if !batch.is_empty() {
-            push(&http, peer, &replicas, batch).await;
+            push(&context, &http, peer, &replicas, batch).await;
         }
         for version in files {
             let (objects, transport) = (objects.clone(), transport.clone());
@@ -481,6 +491,7 @@ fn push_file(
 /// Push small replicas in one request; send again, shortly, those the peer
 /// cannot take yet because its chain is a block or so behind.
 async fn push(
+    clock: &impl Clock,
     http: &reqwest::Client,
     peer: SocketAddr,
     url: &str,
@@ -534,7 +545,7 @@ async fn push(
         if batch.is_empty() {
             return;
         }
-        tokio::time::sleep(PUSH_RETRY).await;
+        clock.sleep(PUSH_RETRY).await;
     }
     tracing::warn!(peer = %peer, versions = batch.len(), "a member did not take replicas; it will fetch them on first read");
 }
@@ -548,12 +559,19 @@ pub(super) struct Statuses {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use commonware_runtime::Supervisor as _;
 
     /// A peer that takes connections and never answers holds its worker in
     /// one push; the queue behind it fills to its bound, and what does not
     /// fit is dropped at once, without making the writer wait.
-    #[tokio::test]
-    async fn a_stalled_peer_gets_a_bounded_queue_and_the_rest_is_dropped() {
+    #[test]
+    fn a_stalled_peer_gets_a_bounded_queue_and_the_rest_is_dropped() {
+        use commonware_runtime::Runner as _;
+        commonware_runtime::tokio::Runner::default()
+            .start(|context| async move { stalled_peer(context).await });
+    }
+
+    async fn stalled_peer(context: commonware_runtime::tokio::Context) {
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let dir = std::env::temp_dir().join(format!(
             "custodia-replica-queue-{}-{:x}",
@@ -567,13 +585,14 @@ mod tests {
             ..replica(ResourceType::Observation, &format!("obs-{n}"), 1)
         };
         let replicator = Replicator::start(
+            context.child("replication"),
             vec![silent.local_addr().unwrap()],
             objects,
             PeerTransport::plain(),
         );
         // The worker takes the first and waits on the silent peer.
         assert_eq!(replicator.push(&[version(0)]), 0);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        context.sleep(Duration::from_millis(300)).await;
         let backlog: Vec<ReplicaOf> = (1..=QUEUE_PER_PEER as u64 + 10).map(version).collect();
         let dropped = replicator.push(&backlog);
         // 10 over the bound; 11 if the worker had not taken the first yet.

@@ -25,7 +25,7 @@ impl<E: Runtime> Domain<E> for SupplyDomain {
     }
 
     fn service(&self, node: NodeServices<E>) -> BoxFuture<'static, axum::Router> {
-        async move { router(Supply::new(node.chain, node.gossip, node.config).await) }.boxed()
+        async move { router(Supply::new(node).await) }.boxed()
     }
 
     fn body_from_json(&self, json: serde_json::Value) -> Result<Body, String> {

@@ -23,9 +23,10 @@ pub use custodia_engine::query::AsOf;
 use custodia_engine::{
     auth::{authenticate, AuthError},
     chain::CommittedState,
+    domain::NodeServices,
     engine::{gossip::Gossip, Runtime, SharedChain},
     query::{self, QueryError},
-    submit::{ServiceConfig, WaitError, Waits},
+    submit::{WaitError, Waits},
 };
 use custodia_state::{records::Principal, Preloaded, Receipt};
 use custodia_supply::{ledger::SupplyError, module::SupplyView};
@@ -33,6 +34,8 @@ use custodia_types::{AgentKind, Body, Digest, OrgId, PrivateKey, PublicKey};
 use std::sync::Arc;
 
 pub struct Supply<E: Runtime> {
+    /// The node's runtime: the service's clock.
+    context: E,
     chain: SharedChain<E>,
     /// Committed state, read without the chain's lock (bearer tokens).
     committed: CommittedState<E>,
@@ -45,12 +48,19 @@ pub struct Supply<E: Runtime> {
 }
 
 impl<E: Runtime> Supply<E> {
-    pub async fn new(chain: SharedChain<E>, gossip: Gossip, service: ServiceConfig) -> Arc<Self> {
+    pub async fn new(node: NodeServices<E>) -> Arc<Self> {
+        let NodeServices {
+            context,
+            chain,
+            gossip,
+            config: service,
+        } = node;
         let (finalized_heights, committed) = {
             let chain = chain.lock().await;
             (chain.finalized_heights(), chain.committed())
         };
         Arc::new(Self {
+            context,
             chain,
             committed,
             gossip,
@@ -88,18 +98,20 @@ impl<E: Runtime> Supply<E> {
     /// Who is calling: an agent or the admin of this node's organisation,
     /// by a bearer token (`custodia token`).
     pub async fn caller(&self, headers: &HeaderMap) -> Result<PublicKey, ApiError> {
-        let (key, principal) = authenticate(&self.committed, &self.chain_id, &self.org, headers)
-            .await
-            .map_err(|error| match error {
-                AuthError::Store(_) => unavailable(error),
-                AuthError::Missing => {
-                    ApiError::new(error.status(), "unauthenticated", error.to_string())
-                }
-                AuthError::BadToken(_) | AuthError::Unregistered => {
-                    ApiError::new(error.status(), "bad_token", error.to_string())
-                }
-                _ => ApiError::new(error.status(), "forbidden", error.to_string()),
-            })?;
+        let now_ms = custodia_engine::time::now_ms(&self.context);
+        let (key, principal) =
+            authenticate(&self.committed, &self.chain_id, &self.org, headers, now_ms)
+                .await
+                .map_err(|error| match error {
+                    AuthError::Store(_) => unavailable(error),
+                    AuthError::Missing => {
+                        ApiError::new(error.status(), "unauthenticated", error.to_string())
+                    }
+                    AuthError::BadToken(_) | AuthError::Unregistered => {
+                        ApiError::new(error.status(), "bad_token", error.to_string())
+                    }
+                    _ => ApiError::new(error.status(), "forbidden", error.to_string()),
+                })?;
         let forbidden = |m: &str| {
             ApiError::new(
                 axum::http::StatusCode::FORBIDDEN,
@@ -135,6 +147,7 @@ impl<E: Runtime> Supply<E> {
         .await
         .map_err(custodia_engine::submit::admit_error)?;
         let receipt = custodia_engine::submit::wait_final(
+            &self.context,
             &self.chain,
             &self.finalized_heights,
             &id,

@@ -185,26 +185,21 @@ fn shape_sends(
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         let mut received = false;
-        loop {
-            match queue.recv() {
-                Ok(mut packet) => {
-                    received = true;
-                    let shape = *shape.lock().unwrap();
-                    if rng.random::<f64>() < shape.loss {
-                        packet.set_verdict(nfq::Verdict::Drop);
-                        let _ = queue.verdict(packet);
-                        continue;
-                    }
-                    let jitter = shape.jitter.as_secs_f64() * (2.0 * rng.random::<f64>() - 1.0);
-                    let wait = (shape.latency.as_secs_f64() + jitter).max(0.0);
-                    last_release = last_release.max(now + Duration::from_secs_f64(wait));
-                    packet.set_verdict(nfq::Verdict::Accept);
-                    held.push_back((last_release, packet));
-                }
-                // Nothing more to read now; a lost notification
-                // (ENOBUFS) is a packet the kernel let through.
-                Err(_) => break,
+        // Until nothing more is to be read now; a lost notification
+        // (ENOBUFS) is a packet the kernel let through.
+        while let Ok(mut packet) = queue.recv() {
+            received = true;
+            let shape = *shape.lock().unwrap();
+            if rng.random::<f64>() < shape.loss {
+                packet.set_verdict(nfq::Verdict::Drop);
+                let _ = queue.verdict(packet);
+                continue;
             }
+            let jitter = shape.jitter.as_secs_f64() * (2.0 * rng.random::<f64>() - 1.0);
+            let wait = (shape.latency.as_secs_f64() + jitter).max(0.0);
+            last_release = last_release.max(now + Duration::from_secs_f64(wait));
+            packet.set_verdict(nfq::Verdict::Accept);
+            held.push_back((last_release, packet));
         }
         while held.front().is_some_and(|(at, _)| *at <= now) {
             let (_, packet) = held.pop_front().expect("checked");

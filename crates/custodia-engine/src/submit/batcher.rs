@@ -13,6 +13,7 @@ use super::{sign_and_admit, Ticket};
 use crate::{
     chain::AdmitError,
     engine::{gossip::Gossip, Runtime, SharedChain},
+    time::within,
 };
 use commonware_codec::EncodeSize as _;
 use custodia_types::{Body, PrivateKey, MAX_BATCH_ENTRIES, MAX_TX_BYTES};
@@ -47,11 +48,13 @@ pub struct Signing<E: Runtime> {
 }
 
 impl Batcher {
-    /// Start the batching task; must run inside the tokio runtime. The
-    /// task ends when the last handle is dropped.
-    pub fn start<E: Runtime>(signing: Signing<E>) -> Self {
+    /// Start the batching task on `context`. The task ends when the last
+    /// handle is dropped.
+    pub fn start<E: Runtime>(context: E, signing: Signing<E>) -> Self {
         let (queue, requests) = mpsc::channel(QUEUE);
-        tokio::spawn(run(signing, requests));
+        context
+            .child("batcher")
+            .spawn(move |context| run(context, signing, requests));
         Self { queue }
     }
 
@@ -68,7 +71,7 @@ impl Batcher {
     }
 }
 
-async fn run<E: Runtime>(signing: Signing<E>, mut requests: mpsc::Receiver<Request>) {
+async fn run<E: Runtime>(context: E, signing: Signing<E>, mut requests: mpsc::Receiver<Request>) {
     let mut carried: Option<Request> = None;
     loop {
         let first = match carried.take() {
@@ -80,9 +83,12 @@ async fn run<E: Runtime>(signing: Signing<E>, mut requests: mpsc::Receiver<Reque
         };
         let mut size = first.body.encode_size();
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + GATHER;
+        let deadline = context.current() + GATHER;
         while batch.len() < MAX_BATCH_ENTRIES {
-            let Ok(Some(next)) = tokio::time::timeout_at(deadline, requests.recv()).await else {
+            let left = deadline
+                .duration_since(context.current())
+                .unwrap_or_default();
+            let Some(Some(next)) = within(&context, left, requests.recv()).await else {
                 break;
             };
             let next_size = next.body.encode_size();

@@ -125,15 +125,16 @@ pub async fn sign_and_admit<E: Runtime>(
 }
 
 /// Waits until transaction `id`'s receipt is committed, for at most
-/// `timeout`.
+/// `timeout` on `clock`.
 pub async fn wait_final<E: Runtime>(
+    clock: &E,
     chain: &SharedChain<E>,
     finalized_heights: &tokio::sync::watch::Receiver<u64>,
     id: &Digest,
     timeout: Duration,
 ) -> Result<Receipt, WaitError> {
     let wait = receipt_when_final(chain, finalized_heights.clone(), id);
-    tokio::time::timeout(timeout, wait)
+    crate::time::within(clock, timeout, wait)
         .await
         .unwrap_or(Err(WaitError::Timeout(*id)))
 }

@@ -19,11 +19,17 @@ pub struct Receipts {
 }
 
 impl Receipts {
-    /// Start the watcher; must run inside the tokio runtime. It ends when
-    /// the last handle is dropped or the chain stops.
-    pub fn start<E: Runtime>(state: CommittedState<E>, heights: watch::Receiver<u64>) -> Self {
+    /// Start the watcher on `context`. It ends when the last handle is
+    /// dropped or the chain stops.
+    pub fn start<E: Runtime>(
+        context: E,
+        state: CommittedState<E>,
+        heights: watch::Receiver<u64>,
+    ) -> Self {
         let (waits, requests) = mpsc::unbounded_channel();
-        tokio::spawn(watch_receipts(state, heights, requests));
+        context
+            .child("receipts")
+            .spawn(move |_| watch_receipts(state, heights, requests));
         Self { waits }
     }
 
@@ -55,7 +61,7 @@ async fn watch_receipts<E: Runtime>(
         // A new wait is looked up at once, alone (its transaction may be
         // final already); a new block looks up everything still waited for.
         let mut fresh = Vec::new();
-        let block = tokio::select! {
+        let block = commonware_macros::select! {
             request = requests.recv() => match request {
                 Some(request) => {
                     fresh.push(request);

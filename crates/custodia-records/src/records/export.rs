@@ -163,7 +163,7 @@ impl<E: Runtime> Clinical<E> {
         }
         let this = self.clone();
         let job = id.clone();
-        tokio::spawn(async move {
+        self.spawn("export", async move {
             let result = this
                 .export(&caller, &request, &types_done)
                 .await
@@ -247,7 +247,7 @@ impl<E: Runtime> Clinical<E> {
         request: &ExportRequest,
         types_done: &AtomicUsize,
     ) -> Result<Exported, Outcome> {
-        let began_ms = now_ms();
+        let began_ms = self.now_ms();
         let mut unreachable = Vec::new();
         let group_members = match &request.scope {
             ExportScope::Group(id) => Some(self.group_records(caller, id).await?),

@@ -21,7 +21,7 @@ pub(crate) use write::max_transaction_entries;
 
 pub(super) use write::Prepared;
 
-use crate::{caller::Caller, now_ms, pending::Unrecorded, rfc3339, unavailable, Clinical};
+use crate::{caller::Caller, pending::Unrecorded, rfc3339, unavailable, Clinical};
 use custodia_engine::engine::Runtime;
 use custodia_fhir::{
     search::IdentifierToken, IssueType, Method, Outcome, Owner, Resource, TransactionEntry,

@@ -9,6 +9,7 @@ use crate::{
     index::{self, Match},
     peer_search::{too_costly, MAX_MATCHES},
 };
+use custodia_engine::time::within;
 use custodia_fhir::search::{local_reference, IndexValue, Query};
 use custodia_types::OrgId;
 use std::{collections::HashSet, sync::Arc};
@@ -38,7 +39,7 @@ impl<E: Runtime> Clinical<E> {
     /// conditional create answered from half an index would duplicate.
     pub(crate) fn rebuild_index(self: &Arc<Self>, ready: tokio::sync::watch::Sender<IndexState>) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.spawn("index_rebuild", async move {
             match this.index_held().await {
                 Ok(count) => {
                     tracing::info!(resources = count, "search index rebuilt");
@@ -56,7 +57,7 @@ impl<E: Runtime> Clinical<E> {
     /// does (at most the finality wait).
     pub(crate) async fn index_ready(&self) -> Result<(), Outcome> {
         let mut state = self.index_state.clone();
-        let settled = tokio::time::timeout(self.waits.finality, async {
+        let settled = within(&self.context, self.waits.finality, async {
             state
                 .wait_for(|s| *s != IndexState::Rebuilding)
                 .await
@@ -64,13 +65,13 @@ impl<E: Runtime> Clinical<E> {
         })
         .await;
         match settled {
-            Ok(Ok(IndexState::Ready)) => Ok(()),
-            Ok(_) => Err(Outcome::new(
+            Some(Ok(IndexState::Ready)) => Ok(()),
+            Some(_) => Err(Outcome::new(
                 503,
                 IssueType::Exception,
                 "this node could not rebuild its search index; see its log (searches and conditional writes are refused until it restarts cleanly)",
             )),
-            Err(_) => Err(Outcome::new(
+            None => Err(Outcome::new(
                 503,
                 IssueType::Transient,
                 format!(

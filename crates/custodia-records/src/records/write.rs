@@ -217,7 +217,7 @@ impl<E: Runtime> Clinical<E> {
             }
         }
         let version = head.as_ref().map_or(1, |h| h.version + 1);
-        let time_ms = now_ms();
+        let time_ms = self.now_ms();
         custodia_fhir::set_meta(&mut json, id.as_str(), version, &rfc3339(time_ms));
         let plaintext = serde_json::to_vec(&json).map_err(unavailable)?;
         let size = plaintext.len() as u64;

@@ -18,7 +18,7 @@ pub(super) async fn consents<E: Runtime>(
     patient: Pseudonym,
     base: &str,
 ) -> Result<Response, Fhir> {
-    let now = crate::now_ms();
+    let now = service.now_ms();
     let entries: Vec<BundleEntry> = service
         .consents(&patient)
         .await?

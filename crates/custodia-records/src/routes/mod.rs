@@ -71,7 +71,7 @@ pub fn router<E: Runtime>(service: Shared<E>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BYTES))
         .with_state(service.clone());
     Router::new()
-        .route("/fhir/metadata", get(metadata))
+        .route("/fhir/metadata", get(metadata::<E>))
         .route("/fhir/{type}", post(create::<E>).get(search::<E>))
         .route(
             "/fhir/{type}/{id}",
@@ -357,11 +357,11 @@ pub(crate) fn fhir_base(headers: &HeaderMap) -> String {
     format!("{proto}://{host}/fhir")
 }
 
-async fn metadata(headers: HeaderMap) -> Response {
+async fn metadata<E: Runtime>(State(service): State<Shared<E>>, headers: HeaderMap) -> Response {
     let statement = custodia_fhir::capability_statement(
         &fhir_base(&headers),
         env!("CARGO_PKG_VERSION"),
-        &rfc3339(super::now_ms()),
+        &rfc3339(service.now_ms()),
     );
     resource(StatusCode::OK, &statement)
 }
