@@ -13,9 +13,9 @@ use custodia_types::{Body, PrivateKey};
 use futures::future::BoxFuture;
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
-/// What a node gives a domain's service: its runtime (the service's clock,
-/// tasks and blocking work: never tokio's or the machine's directly, so
-/// that the service runs in simulation too), the chain to query and
+/// What a node gives a domain's service: its runtime (the service's clock
+/// and tasks: never tokio's or the machine's directly, so that the
+/// service runs in simulation too), the chain to query and
 /// submit to, the gossip that spreads what it admits, and the service
 /// settings (organisation, node key, waits).
 pub struct NodeServices<E: Runtime> {

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod mempool;
 pub mod query;
 pub mod submit;
+pub mod time;
+
 #[cfg(test)]
 mod test_support;
-pub mod time;

@@ -57,8 +57,9 @@ pub struct VaultConfig {
 }
 
 pub struct Clinical<E: Runtime> {
-    /// The node's runtime: the service's clock, tasks and blocking work
-    /// (Commonware's deterministic runtime in simulation).
+    /// The node's runtime: the service's clock and tasks (Commonware's
+    /// deterministic runtime in simulation). Blocking vault work is not
+    /// on it: see [`Clinical::vault`].
     context: E,
     /// Committed state, read without the chain's lock.
     committed: CommittedState<E>,

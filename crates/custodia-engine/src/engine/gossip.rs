@@ -9,7 +9,10 @@ use crate::{
 use bytes::Bytes;
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_utils::channel::mpsc;
-use custodia_types::PublicKey;
+use custodia_types::{
+    framing::{decode_txs, encode_txs},
+    PublicKey,
+};
 use std::time::Duration;
 
 /// How long admitted transactions wait to be sent together.
@@ -34,8 +37,6 @@ impl Gossip {
         let _ = self.outbox.send(tx);
     }
 }
-
-use custodia_types::framing::{decode_txs, encode_txs};
 
 /// Send our admitted transactions out; admit the ones peers send in.
 pub async fn run<E: Runtime>(
