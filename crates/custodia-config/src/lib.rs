@@ -82,8 +82,9 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// The most time between two blocks of an idle chain unless a node's
-/// config says otherwise.
+/// An idle chain's heartbeat unless a node's config says otherwise: long
+/// enough that an idle node's disk grows by megabytes a day, short enough
+/// that a stalled chain shows within a minute.
 pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 30_000;
 
 /// A node's state cache unless its config says otherwise: room for a

@@ -34,12 +34,4 @@ mod tests {
         assert_eq!(waits.decision, std::time::Duration::from_secs(5));
         assert_eq!(waits.peer, std::time::Duration::from_secs(30));
     }
-
-    #[test]
-    fn the_engine_idles_as_configured_by_default() {
-        assert_eq!(
-            DEFAULT_HEARTBEAT_INTERVAL_MS,
-            custodia_engine::engine::DEFAULT_HEARTBEAT_INTERVAL_MS
-        );
-    }
 }

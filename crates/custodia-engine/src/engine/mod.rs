@@ -51,10 +51,9 @@ pub type SharedChain<E> = Arc<futures::lock::Mutex<Chain<E>>>;
 pub type Finalization =
     commonware_consensus::simplex::types::Finalization<Scheme, custodia_types::Digest>;
 
-/// An idle chain's heartbeat unless a node's config says otherwise: long
-/// enough that an idle node's disk grows by megabytes a day, short enough
-/// that a stalled chain shows within a minute.
-pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 30_000;
+/// An idle chain's heartbeat unless a node's config says otherwise (the
+/// config's default, one constant for both).
+pub use custodia_config::DEFAULT_HEARTBEAT_INTERVAL_MS;
 
 /// Domain separation for consensus signatures.
 pub const NAMESPACE: &[u8] = b"custodia/consensus/v1";
