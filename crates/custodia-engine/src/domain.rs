@@ -6,6 +6,7 @@
 
 use crate::{
     engine::{gossip::Gossip, Runtime, SharedChain},
+    peers::{PeerNetwork, PeerTransport},
     submit::ServiceConfig,
 };
 use custodia_state::modules::Module;
@@ -13,16 +14,22 @@ use custodia_types::{Body, PrivateKey};
 use futures::future::BoxFuture;
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
-/// What a node gives a domain's service: its runtime (the service's clock
-/// and tasks: never tokio's or the machine's directly, so that the
-/// service runs in simulation too), the chain to query and
-/// submit to, the gossip that spreads what it admits, and the service
-/// settings (organisation, node key, waits).
+/// What a node gives a domain's service: its runtime (the service's clock,
+/// tasks and randomness: never tokio's or the machine's directly, so that
+/// the service runs in simulation too), the chain to query and submit
+/// to, the gossip that spreads what it admits, the service settings
+/// (organisation, node key, waits) and the other members' nodes.
 pub struct NodeServices<E: Runtime> {
     pub context: E,
     pub chain: SharedChain<E>,
     pub gossip: Gossip,
     pub config: ServiceConfig,
+    /// Calls to other members' nodes ([`HttpPeers`](crate::peers::HttpPeers)
+    /// in a node; links a simulation can cut).
+    pub peers: Arc<dyn PeerNetwork>,
+    /// File streams to and from other members' nodes, over HTTP(S) (not
+    /// simulated).
+    pub streams: PeerTransport,
 }
 
 /// The demo consortium (`custodia demo`) a domain seeds, once its chain

@@ -10,7 +10,10 @@ use commonware_p2p::{authenticated::lookup, Address, AddressableManager as _};
 use commonware_runtime::{tokio as cw_tokio, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_stream::{cups, sake};
 use commonware_utils::{ordered::Map, NZUsize, NZU32};
-use custodia_engine::engine::{self, channel, Channels, Pacing, Settings};
+use custodia_engine::{
+    engine::{self, channel, Channels, Pacing, Settings},
+    peers::{HttpPeers, PeerNetwork, PeerTransport},
+};
 use std::{path::Path, sync::Arc, time::Duration};
 
 /// Prefix of every storage partition a node keeps in its data directory.
@@ -100,9 +103,10 @@ async fn serve(
         None => None,
     };
     let transport = match &tls {
-        Some(tls) => custodia_records::PeerTransport::https(tls.peer_roots.clone()),
-        None => custodia_records::PeerTransport::plain(),
+        Some(tls) => PeerTransport::https(tls.peer_roots.clone()),
+        None => PeerTransport::plain(),
     };
+    let peer_network: Arc<dyn PeerNetwork> = Arc::new(HttpPeers::new(transport.clone()));
     let signer = home.validator_key.clone();
     let settings = Settings {
         pacing: Pacing {
@@ -250,8 +254,10 @@ async fn serve(
         chain: validator.chain.clone(),
         gossip: validator.gossip.clone(),
         config: service.clone(),
+        peers: peer_network.clone(),
+        streams: transport.clone(),
     };
-    let clinical = custodia_records::Clinical::new(services(), vault, transport)
+    let clinical = custodia_records::Clinical::new(services(), vault)
         .await
         .map_err(RunError::Vault)?;
     let mut app = custodia_records::router(clinical);

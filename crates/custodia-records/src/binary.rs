@@ -10,7 +10,7 @@
 use super::{
     caller::Caller,
     pending::Unrecorded,
-    records::{aad, new_logical_id, Prepared},
+    records::{aad, Prepared},
     release::{ReleaseRequest, WRAPPED_KEY_HEADER},
     rfc3339, unavailable, Clinical,
 };
@@ -86,7 +86,7 @@ impl<E: Runtime> Clinical<E> {
             ));
         }
         let transfer = self.file_transfer()?;
-        let id = new_logical_id();
+        let id = self.new_logical_id();
         let version = 1;
         let key = DataKey::generate();
         let context = aad(ResourceType::Binary, &id, version);
@@ -224,7 +224,7 @@ impl<E: Runtime> Clinical<E> {
         access_tx: &Digest,
     ) -> Result<(DataKey, String, FileSource), Outcome> {
         let (response, one_time) = self
-            .ask_custodian(entry, ResourceType::Binary, id, version, access_tx)
+            .ask_custodian_for_file(entry, id, version, access_tx)
             .await?;
         let header = |name: &str| {
             response

@@ -20,7 +20,6 @@ mod binary;
 mod caller;
 mod index;
 mod peer_search;
-mod peers;
 mod pending;
 mod records;
 mod release;
@@ -28,19 +27,20 @@ mod replication;
 mod routes;
 
 pub use binary::FileLimits;
-pub use peers::PeerTransport;
+pub use custodia_engine::peers::PeerTransport;
 pub use routes::router;
 
 use custodia_engine::{
     chain::{AdmitError, CommittedState},
     domain::NodeServices,
     engine::Runtime,
+    peers::{PeerAnswer, PeerError, PeerNetwork, PeerRequest},
     submit::{Batcher, Receipts, ServiceConfig, Signing, Ticket, Waits},
     time::within,
 };
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::Receipt;
-use custodia_types::{Body, Digest, OrgId, PrivateKey};
+use custodia_types::{Body, Digest, LogicalId, OrgId, PrivateKey};
 use custodia_vault::{DiskStore, EncryptionSecret, KeyRing, OwnKeys};
 use serde::de::DeserializeOwned;
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc};
@@ -78,8 +78,12 @@ pub struct Clinical<E: Runtime> {
     /// Other members' API addresses, for key release; kept in step with
     /// the membership (`follow_members`).
     peers: std::sync::RwLock<HashMap<OrgId, SocketAddr>>,
-    http: reqwest::Client,
-    transport: PeerTransport,
+    /// Calls to their nodes (key release, replicas, searches).
+    network: Arc<dyn PeerNetwork>,
+    /// File streams to and from their nodes (over HTTP; not simulated).
+    streams: PeerTransport,
+    /// The runtime's randomness (ids, one-time keys), one draw at a time.
+    rng: std::sync::Mutex<E>,
     replicator: replication::Replicator<E>,
     files: FileLimits,
     /// One permit per file transfer in progress.
@@ -98,13 +102,14 @@ impl<E: Runtime> Clinical<E> {
     pub async fn new(
         node: NodeServices<E>,
         vault: VaultConfig,
-        transport: PeerTransport,
     ) -> Result<Arc<Self>, custodia_vault::VaultError> {
         let NodeServices {
             context,
             chain,
             gossip,
             config: service,
+            peers: network,
+            streams,
         } = node;
         let ServiceConfig {
             genesis,
@@ -127,7 +132,8 @@ impl<E: Runtime> Clinical<E> {
             context.child("replication"),
             peers.values().copied().collect(),
             objects.clone(),
-            transport.clone(),
+            network.clone(),
+            streams.clone(),
         );
         let chain_id = genesis.chain_id;
         let batcher = Batcher::start(
@@ -147,6 +153,7 @@ impl<E: Runtime> Clinical<E> {
         let (index_ready, index_state) =
             tokio::sync::watch::channel(records::IndexState::Rebuilding);
         let service = Arc::new(Self {
+            rng: std::sync::Mutex::new(context.child("random")),
             context,
             committed,
             batcher,
@@ -158,8 +165,8 @@ impl<E: Runtime> Clinical<E> {
             keyring: KeyRing::open(&vault_dir)?,
             own_keys: Arc::new(OwnKeys::new(secret)),
             peers: std::sync::RwLock::new(peers),
-            http: transport.client(waits.peer),
-            transport,
+            network,
+            streams,
             replicator,
             files,
             transfers: Arc::new(tokio::sync::Semaphore::new(files.max_transfers)),
@@ -203,8 +210,9 @@ impl<E: Runtime> Clinical<E> {
     }
 
     /// Run vault work (disk syncs, an object store's round trips, key
-    /// wrapping) on a blocking thread: the async workers also carry
-    /// consensus and every other request, and must not wait on a disk.
+    /// wrapping) off the async workers (`custodia_engine::blocking`): they
+    /// also carry consensus and every other request, and must not wait on
+    /// a disk.
     async fn vault<T: Send + 'static>(
         &self,
         work: impl FnOnce(&DiskStore, &KeyRing, &OwnKeys) -> Result<T, Outcome> + Send + 'static,
@@ -214,13 +222,38 @@ impl<E: Runtime> Clinical<E> {
             self.keyring.clone(),
             self.own_keys.clone(),
         );
-        // On tokio's blocking pool, not the runtime's blocking tasks: the
-        // vault's S3 store and its file streams run blocking clients of
-        // their own, which cannot be made or dropped inside the
-        // `block_on` those tasks run in.
-        tokio::task::spawn_blocking(move || work(&objects, &keyring, &own_keys))
+        custodia_engine::blocking::run(move || work(&objects, &keyring, &own_keys))
             .await
             .map_err(unavailable)?
+    }
+
+    /// `N` random bytes from the runtime (seeded in simulation).
+    fn random<const N: usize>(&self) -> [u8; N] {
+        let mut bytes = [0; N];
+        self.rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fill_bytes(&mut bytes);
+        bytes
+    }
+
+    /// A fresh logical id: 128 random bits in hex, unguessable and unique.
+    fn new_logical_id(&self) -> LogicalId {
+        LogicalId::new(hex::encode(self.random::<16>()))
+            .expect("32 hex digits are a valid logical id")
+    }
+
+    /// Ask the node whose API is at `peer`, waiting at most `wait` (by
+    /// the runtime's clock).
+    async fn ask_peer(
+        &self,
+        peer: SocketAddr,
+        request: PeerRequest,
+        wait: std::time::Duration,
+    ) -> Result<PeerAnswer, PeerError> {
+        within(&self.context, wait, self.network.post(peer, request))
+            .await
+            .unwrap_or(Err(PeerError::TimedOut(wait)))
     }
 
     /// Milliseconds since the Unix epoch, by the runtime's clock.

@@ -18,7 +18,7 @@
 use super::Clinical;
 use crate::index::Match;
 use commonware_cryptography::Signer as _;
-use custodia_engine::engine::Runtime;
+use custodia_engine::{engine::Runtime, peers::PeerRequest};
 use custodia_fhir::{search::Query, IssueType, Outcome};
 use custodia_types::{key_hex, OrgId, ResourceType};
 use serde::{Deserialize, Serialize};
@@ -90,18 +90,17 @@ impl<E: Runtime> Clinical<E> {
             };
             request.signature =
                 hex::encode(self.node_key.sign(SEARCH_NAMESPACE, &message(&request)));
-            let asking = self
-                .http
-                .post(self.transport.url(addr, "/v1/index/search"))
-                .json(&request)
-                .send();
+            let asking = self.ask_peer(
+                addr,
+                PeerRequest::json("/v1/index/search", &request),
+                self.waits.peer,
+            );
             async move {
                 let answer = match asking.await {
-                    Ok(response) if response.status().is_success() => response
-                        .json::<Vec<Match>>()
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Ok(response) => Err(format!("answered {}", response.status())),
+                    Ok(answer) if answer.is_success() => {
+                        answer.json::<Vec<Match>>().map_err(|e| e.to_string())
+                    }
+                    Ok(answer) => Err(format!("answered {}", answer.status)),
                     Err(e) => Err(e.to_string()),
                 };
                 (org, answer)

@@ -8,7 +8,10 @@
 
 use super::{unavailable, Clinical};
 use commonware_cryptography::{Signer as _, Verifier as _};
-use custodia_engine::engine::Runtime;
+use custodia_engine::{
+    engine::Runtime,
+    peers::{with_causes, PeerError, PeerRequest},
+};
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::{
     keys,
@@ -17,8 +20,11 @@ use custodia_state::{
 use custodia_types::{key_hex, AccessAction, Digest, LogicalId, OrgId, ResourceType, Signature};
 use custodia_vault::{EncryptionSecret, WrappedKey};
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 
 const RELEASE_NAMESPACE: &[u8] = b"custodia/release/v1";
+/// Where a custodian's node takes release requests.
+const RELEASE_PATH: &str = "/v1/vault/release";
 /// A permitting event older than this no longer releases keys.
 const RELEASE_WINDOW_MS: u64 = 10 * 60 * 1000;
 
@@ -257,13 +263,20 @@ impl<E: Runtime> Clinical<E> {
         access_tx: &Digest,
         aad: &[u8],
     ) -> Result<custodia_vault::Opened, Outcome> {
-        let (response, one_time) = self
-            .ask_custodian(entry, resource_type, id, version, access_tx)
-            .await?;
-        let released: Released = response
-            .json()
+        let (custodian, request, one_time) =
+            self.release_request(entry, resource_type, id, version, access_tx)?;
+        let answer = self
+            .ask_peer(
+                custodian,
+                PeerRequest::json(RELEASE_PATH, &request),
+                self.waits.peer,
+            )
             .await
             .map_err(|e| custodian_failed(entry, e))?;
+        if !answer.is_success() {
+            return Err(release_refused(entry, answer.status, &answer.text()));
+        }
+        let released: Released = answer.json().map_err(|e| custodian_failed(entry, e))?;
         let ciphertext = hex::decode(&released.ciphertext).map_err(unavailable)?;
         let hash: [u8; 32] = entry.ciphertext.into();
         // A replica, checked against the chain before it is kept.
@@ -275,25 +288,55 @@ impl<E: Runtime> Clinical<E> {
         custodia_vault::open(&key, &ciphertext, aad).map_err(unavailable)
     }
 
-    /// Ask the custodian of `entry` to release a version this node's agent
-    /// was permitted to read (by `access_tx`): its successful answer, and
-    /// the one-time key the data key is wrapped to.
-    pub(super) async fn ask_custodian(
+    /// Ask the custodian of a file (`entry`) to release a version this
+    /// node's agent was permitted to read (by `access_tx`): its successful
+    /// answer, whose body streams the ciphertext, and the one-time key the
+    /// data key is wrapped to.
+    pub(super) async fn ask_custodian_for_file(
+        &self,
+        entry: &RecordEntry,
+        id: &LogicalId,
+        version: u64,
+        access_tx: &Digest,
+    ) -> Result<(reqwest::Response, EncryptionSecret), Outcome> {
+        let (custodian, request, one_time) =
+            self.release_request(entry, ResourceType::Binary, id, version, access_tx)?;
+        let response = self
+            .streams
+            // A file streams for as long as it takes: only idleness ends it.
+            .client(std::time::Duration::from_secs(24 * 3600))
+            .post(self.streams.url(custodian, RELEASE_PATH))
+            .json(&request)
+            .send()
+            .await
+            .map_err(|e| custodian_failed(entry, PeerError::Unreachable(with_causes(&e))))?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            return Err(release_refused(entry, status, &text));
+        }
+        Ok((response, one_time))
+    }
+
+    /// The signed request for a release, the custodian's API address, and
+    /// the one-time key the answer is wrapped to.
+    fn release_request(
         &self,
         entry: &RecordEntry,
         resource_type: ResourceType,
         id: &LogicalId,
         version: u64,
         access_tx: &Digest,
-    ) -> Result<(reqwest::Response, EncryptionSecret), Outcome> {
-        let addr = self.peer_api(&entry.custodian).ok_or_else(|| {
+    ) -> Result<(SocketAddr, ReleaseRequest, EncryptionSecret), Outcome> {
+        let custodian = self.peer_api(&entry.custodian).ok_or_else(|| {
             Outcome::new(
                 502,
                 IssueType::Exception,
                 format!("no API address known for custodian {}", entry.custodian),
             )
         })?;
-        let one_time = EncryptionSecret::generate();
+        let one_time = EncryptionSecret::from_bytes(&self.random::<32>())
+            .expect("32 bytes are an X25519 secret");
         let mut request = ReleaseRequest {
             access_tx: hex::encode(access_tx),
             resource_type,
@@ -304,51 +347,31 @@ impl<E: Runtime> Clinical<E> {
             signature: String::new(),
         };
         request.signature = hex::encode(self.node_key.sign(RELEASE_NAMESPACE, &message(&request)));
-        let mut asking = self
-            .http
-            .post(self.transport.url(addr, "/v1/vault/release"))
-            .json(&request);
-        if resource_type == ResourceType::Binary {
-            // A file streams for as long as it takes: only idleness ends it.
-            asking = asking.timeout(std::time::Duration::from_secs(24 * 3600));
-        }
-        let response = asking
-            .send()
-            .await
-            .map_err(|e| custodian_failed(entry, e))?;
-        if !response.status().is_success() {
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
-            return Err(Outcome::new(
-                if status == 410 { 410 } else { 502 },
-                if status == 410 {
-                    IssueType::Deleted
-                } else {
-                    IssueType::Exception
-                },
-                format!(
-                    "custodian {} refused to release the key ({status}): {text}",
-                    entry.custodian
-                ),
-            ));
-        }
-        Ok((response, one_time))
+        Ok((custodian, request, one_time))
     }
 }
 
-fn custodian_failed(entry: &RecordEntry, error: reqwest::Error) -> Outcome {
-    // The causes say what went wrong (refused, timed out, a certificate
-    // this node does not trust).
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
+/// The custodian refused: gone (410) if the record was erased there.
+fn release_refused(entry: &RecordEntry, status: u16, text: &str) -> Outcome {
+    let erased = status == 410;
+    Outcome::new(
+        if erased { 410 } else { 502 },
+        if erased {
+            IssueType::Deleted
+        } else {
+            IssueType::Exception
+        },
+        format!(
+            "custodian {} refused to release the key ({status}): {text}",
+            entry.custodian
+        ),
+    )
+}
+
+fn custodian_failed(entry: &RecordEntry, error: PeerError) -> Outcome {
     Outcome::new(
         502,
         IssueType::Exception,
-        format!("custodian {} did not answer: {reason}", entry.custodian),
+        format!("custodian {} did not answer: {error}", entry.custodian),
     )
 }

@@ -10,10 +10,15 @@
 //! memory; a permitted reader's node still streams them from their
 //! custodian, which releases the key with the ciphertext.
 
-use super::{unavailable, Clinical, PeerTransport};
+use super::{unavailable, Clinical};
 use bytes::Bytes;
 use commonware_runtime::Clock;
-use custodia_engine::engine::Runtime;
+use custodia_engine::{
+    blocking,
+    engine::Runtime,
+    peers::{PeerNetwork, PeerRequest, PeerTransport},
+    time::within,
+};
 use custodia_fhir::{IssueType, Outcome};
 use custodia_state::{
     keys,
@@ -69,8 +74,9 @@ pub(super) fn peers_of(
 pub(super) struct Replicator<E: Runtime> {
     /// Where the workers run.
     context: E,
-    http: reqwest::Client,
-    transport: PeerTransport,
+    network: Arc<dyn PeerNetwork>,
+    /// For files, which stream over HTTP.
+    streams: PeerTransport,
     objects: DiskStore,
     queues: std::sync::RwLock<Vec<(SocketAddr, mpsc::Sender<ReplicaOf>)>>,
 }
@@ -81,12 +87,13 @@ impl<E: Runtime> Replicator<E> {
         context: E,
         peers: Vec<SocketAddr>,
         objects: DiskStore,
-        transport: PeerTransport,
+        network: Arc<dyn PeerNetwork>,
+        streams: PeerTransport,
     ) -> Self {
         let replicator = Self {
             context,
-            http: transport.client(PUSH_TIMEOUT),
-            transport,
+            network,
+            streams,
             objects,
             queues: std::sync::RwLock::new(Vec::new()),
         };
@@ -108,16 +115,16 @@ impl<E: Runtime> Replicator<E> {
                 continue;
             }
             let (sender, receiver) = mpsc::channel(QUEUE_PER_PEER);
-            let (http, transport, objects) = (
-                self.http.clone(),
-                self.transport.clone(),
-                self.objects.clone(),
-            );
-            let peer = *peer;
+            let worker = Worker {
+                peer: *peer,
+                network: self.network.clone(),
+                streams: self.streams.clone(),
+                objects: self.objects.clone(),
+            };
             self.context
                 .child("replica_push")
-                .spawn(move |context| push_to(context, peer, receiver, http, transport, objects));
-            queues.push((peer, sender));
+                .spawn(move |context| worker.run(context, receiver));
+            queues.push((*peer, sender));
         }
     }
 
@@ -354,64 +361,125 @@ impl<E: Runtime> Clinical<E> {
 
 /// A peer's worker: pushes queued versions in order until the node stops,
 /// as many at a time as are waiting (files one by one, as streams).
-async fn push_to<E: Runtime>(
-    context: E,
+struct Worker {
     peer: SocketAddr,
-    mut queue: mpsc::Receiver<ReplicaOf>,
-    http: reqwest::Client,
-    transport: PeerTransport,
+    network: Arc<dyn PeerNetwork>,
+    streams: PeerTransport,
     objects: DiskStore,
-) {
-    let replicas = transport.url(peer, "/v1/vault/replicas");
-    while let Some(first) = queue.recv().await {
-        let mut versions = vec![first];
-        while versions.len() < BATCH_VERSIONS {
-            match queue.try_recv() {
-                Ok(version) => versions.push(version),
-                Err(_) => break,
+}
+
+impl Worker {
+    async fn run<E: Runtime>(self, context: E, mut queue: mpsc::Receiver<ReplicaOf>) {
+        while let Some(first) = queue.recv().await {
+            let mut versions = vec![first];
+            while versions.len() < BATCH_VERSIONS {
+                match queue.try_recv() {
+                    Ok(version) => versions.push(version),
+                    Err(_) => break,
+                }
             }
-        }
-        let (files, small): (Vec<_>, Vec<_>) = versions
-            .into_iter()
-            .partition(|v| v.resource_type == ResourceType::Binary);
-        // Read per peer: the page cache makes the repeats cheap, and the
-        // queues then hold names, not ciphertexts. (On a blocking thread:
-        // the store may sync or go over the network.)
-        let store = objects.clone();
-        // (On tokio's blocking pool, as `Clinical::vault` says why.)
-        let read = tokio::task::spawn_blocking(move || {
-            small
+            let (files, small): (Vec<_>, Vec<_>) = versions
                 .into_iter()
-                .filter_map(|version| match store.get(&version.ciphertext) {
-                    Ok(Some(ciphertext)) => Some((version, ciphertext)),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
-        let mut batch = Vec::with_capacity(read.len());
-        let mut bytes = 0;
-        for (version, ciphertext) in read {
-            if bytes + ciphertext.len() > MAX_BATCH_BYTES && !batch.is_empty() {
-                push(&context, &http, peer, &replicas, std::mem::take(&mut batch)).await;
-                bytes = 0;
+                .partition(|v| v.resource_type == ResourceType::Binary);
+            // Read per peer: the page cache makes the repeats cheap, and
+            // the queues then hold names, not ciphertexts. (Off the async
+            // workers: the store may sync or go over the network.)
+            let store = self.objects.clone();
+            let read = blocking::run(move || {
+                small
+                    .into_iter()
+                    .filter_map(|version| match store.get(&version.ciphertext) {
+                        Ok(Some(ciphertext)) => Some((version, ciphertext)),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            let mut batch = Vec::with_capacity(read.len());
+            let mut bytes = 0;
+            for (version, ciphertext) in read {
+                if bytes + ciphertext.len() > MAX_BATCH_BYTES && !batch.is_empty() {
+                    self.push(&context, std::mem::take(&mut batch)).await;
+                    bytes = 0;
+                }
+                bytes += ciphertext.len();
+                batch.push((version, Bytes::from(ciphertext)));
             }
-            bytes += ciphertext.len();
-            batch.push((version, Bytes::from(ciphertext)));
-        }
-        if !batch.is_empty() {
-            push(&context, &http, peer, &replicas, batch).await;
-        }
-        for version in files {
-            let (objects, transport) = (objects.clone(), transport.clone());
-            let pushed = tokio::task::spawn_blocking(move || {
-                push_file(&transport, peer, &version, &objects)
-            });
-            if let Ok(Err(problem)) = pushed.await {
-                tracing::warn!(peer = %peer, %problem, "a member did not take a file replica; it streams the file from its custodian when read");
+            if !batch.is_empty() {
+                self.push(&context, batch).await;
+            }
+            for version in files {
+                let (objects, streams, peer) =
+                    (self.objects.clone(), self.streams.clone(), self.peer);
+                let pushed = blocking::run(move || push_file(&streams, peer, &version, &objects));
+                if let Ok(Err(problem)) = pushed.await {
+                    tracing::warn!(peer = %self.peer, %problem, "a member did not take a file replica; it streams the file from its custodian when read");
+                }
             }
         }
+    }
+
+    /// Push small replicas in one request; send again, shortly, those the
+    /// peer cannot take yet because its chain is a block or so behind.
+    async fn push(&self, clock: &impl Clock, mut batch: Vec<(ReplicaOf, Bytes)>) {
+        let peer = self.peer;
+        for _ in 0..PUSH_ATTEMPTS {
+            let request = PeerRequest {
+                path: "/v1/vault/replicas",
+                content_type: "application/octet-stream",
+                body: encode_replicas(
+                    &batch
+                        .iter()
+                        .map(|(version, ciphertext)| Replica {
+                            resource_type: version.resource_type,
+                            id: version.id.clone(),
+                            version: version.version,
+                            ciphertext: ciphertext.clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                )
+                .into(),
+            };
+            let sent = within(clock, PUSH_TIMEOUT, self.network.post(peer, request)).await;
+            let statuses: Vec<u16> = match sent {
+                Some(Ok(answer)) if answer.is_success() => match answer.json::<Statuses>() {
+                    Ok(answer) => answer.statuses,
+                    Err(error) => {
+                        tracing::warn!(peer = %peer, %error, "a member answered replicas unreadably");
+                        return;
+                    }
+                },
+                Some(Ok(answer)) => {
+                    tracing::warn!(status = answer.status, peer = %peer, "a member refused replicas");
+                    return;
+                }
+                // Down or too slow: give up on these versions rather than
+                // stall the queue behind them.
+                Some(Err(error)) => {
+                    tracing::warn!(peer = %peer, %error, "a member did not take replicas; it will fetch them on first read");
+                    return;
+                }
+                None => {
+                    tracing::warn!(peer = %peer, "a member did not answer a replica push in time; it will fetch them on first read");
+                    return;
+                }
+            };
+            let refused = statuses
+                .iter()
+                .filter(|s| !matches!(s, 204 | 409 | 410))
+                .count();
+            if refused > 0 {
+                tracing::warn!(peer = %peer, refused, "a member refused replicas");
+            }
+            let mut statuses = statuses.into_iter();
+            batch.retain(|_| statuses.next() == Some(409));
+            if batch.is_empty() {
+                return;
+            }
+            clock.sleep(PUSH_RETRY).await;
+        }
+        tracing::warn!(peer = %peer, versions = batch.len(), "a member did not take replicas; it will fetch them on first read");
     }
 }
 
@@ -488,68 +556,6 @@ fn push_file(
     Err("its chain stayed behind".into())
 }
 
-/// Push small replicas in one request; send again, shortly, those the peer
-/// cannot take yet because its chain is a block or so behind.
-async fn push(
-    clock: &impl Clock,
-    http: &reqwest::Client,
-    peer: SocketAddr,
-    url: &str,
-    mut batch: Vec<(ReplicaOf, Bytes)>,
-) {
-    for _ in 0..PUSH_ATTEMPTS {
-        let sent = http
-            .post(url)
-            .header("content-type", "application/octet-stream")
-            .body(encode_replicas(
-                &batch
-                    .iter()
-                    .map(|(version, ciphertext)| Replica {
-                        resource_type: version.resource_type,
-                        id: version.id.clone(),
-                        version: version.version,
-                        ciphertext: ciphertext.clone(),
-                    })
-                    .collect::<Vec<_>>(),
-            ))
-            .send()
-            .await;
-        let statuses: Vec<u16> = match sent {
-            Ok(answer) if answer.status().is_success() => match answer.json::<Statuses>().await {
-                Ok(answer) => answer.statuses,
-                Err(error) => {
-                    tracing::warn!(peer = %peer, %error, "a member answered replicas unreadably");
-                    return;
-                }
-            },
-            Ok(answer) => {
-                tracing::warn!(status = answer.status().as_u16(), peer = %peer, "a member refused replicas");
-                return;
-            }
-            // Down or too slow: give up on these versions rather than
-            // stall the queue behind them.
-            Err(error) => {
-                tracing::warn!(peer = %peer, %error, "a member did not take replicas; it will fetch them on first read");
-                return;
-            }
-        };
-        let refused = statuses
-            .iter()
-            .filter(|s| !matches!(s, 204 | 409 | 410))
-            .count();
-        if refused > 0 {
-            tracing::warn!(peer = %peer, refused, "a member refused replicas");
-        }
-        let mut statuses = statuses.into_iter();
-        batch.retain(|_| statuses.next() == Some(409));
-        if batch.is_empty() {
-            return;
-        }
-        clock.sleep(PUSH_RETRY).await;
-    }
-    tracing::warn!(peer = %peer, versions = batch.len(), "a member did not take replicas; it will fetch them on first read");
-}
-
 /// A peer's answer to a push: one status per replica, in order.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Statuses {
@@ -588,6 +594,9 @@ mod tests {
             context.child("replication"),
             vec![silent.local_addr().unwrap()],
             objects,
+            Arc::new(custodia_engine::peers::HttpPeers::new(
+                PeerTransport::plain(),
+            )),
             PeerTransport::plain(),
         );
         // The worker takes the first and waits on the silent peer.

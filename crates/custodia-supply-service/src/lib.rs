@@ -54,6 +54,7 @@ impl<E: Runtime> Supply<E> {
             chain,
             gossip,
             config: service,
+            ..
         } = node;
         let (finalized_heights, committed) = {
             let chain = chain.lock().await;

@@ -135,7 +135,7 @@ impl<E: Runtime> Clinical<E> {
         if request.types.is_empty() {
             request.types = in_scope;
         }
-        let id = new_logical_id().as_str().to_string();
+        let id = self.new_logical_id().as_str().to_string();
         let types_done = Arc::new(AtomicUsize::new(0));
         {
             let mut jobs = self.exports.lock();

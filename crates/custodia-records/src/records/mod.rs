@@ -113,12 +113,6 @@ pub(crate) fn record_name(name: &str) -> Option<(ResourceType, LogicalId)> {
     Some((resource_type.parse().ok()?, LogicalId::new(id).ok()?))
 }
 
-/// A fresh logical id: 128 random bits in hex, unguessable and unique.
-pub(super) fn new_logical_id() -> LogicalId {
-    LogicalId::new(hex::encode(rand::random::<[u8; 16]>()))
-        .expect("32 hex digits are a valid logical id")
-}
-
 fn parse_id(text: &str) -> Result<LogicalId, Outcome> {
     LogicalId::new(text).map_err(|e| Outcome::new(400, IssueType::Value, e.to_string()))
 }

@@ -73,9 +73,9 @@ impl<E: Runtime> Clinical<E> {
         self.index_ready().await?;
         let assign_id = |t: &str| {
             if t == "Patient" {
-                Pseudonym::random().to_hex()
+                Pseudonym::new(self.random()).to_hex()
             } else {
-                new_logical_id().as_str().to_owned()
+                self.new_logical_id().as_str().to_owned()
             }
         };
         let held = |t: &str, token: &IdentifierToken| {
@@ -324,7 +324,7 @@ impl<E: Runtime> Clinical<E> {
     /// `MAX_BUNDLE_VERSIONS` (all at once, so they share blocks); the
     /// commit that then writes them all or none.
     async fn stage(&self, versions: Vec<RecordVersion>) -> Result<Body, Outcome> {
-        let bundle = Digest::from(rand::random::<[u8; 32]>());
+        let bundle = Digest::from(self.random::<32>());
         let parts: Vec<Body> = versions
             .chunks(MAX_BUNDLE_VERSIONS)
             .zip(0u32..)
@@ -389,7 +389,7 @@ impl<E: Runtime> Clinical<E> {
                     Some(id) => id.parse::<Pseudonym>().map_err(|_| {
                         Outcome::new(400, IssueType::Value, "a Patient's id is its 64-hex-digit pseudonym; create new patients with POST /fhir/Patient")
                     })?,
-                    None => Pseudonym::random(),
+                    None => Pseudonym::new(self.random()),
                 };
                 return Ok(Target {
                     resource_type,
@@ -405,7 +405,7 @@ impl<E: Runtime> Clinical<E> {
         };
         let id = match id {
             Some(id) => parse_id(id)?,
-            None => new_logical_id(),
+            None => self.new_logical_id(),
         };
         Ok(Target {
             resource_type,
