@@ -438,8 +438,7 @@ impl Worker {
                             ciphertext: ciphertext.clone(),
                         })
                         .collect::<Vec<_>>(),
-                )
-                .into(),
+                ),
             };
             let sent = within(clock, PUSH_TIMEOUT, self.network.post(peer, request)).await;
             let statuses: Vec<u16> = match sent {
