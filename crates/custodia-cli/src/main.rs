@@ -2,7 +2,6 @@
 
 mod bench;
 mod demo;
-mod fhir;
 mod seed;
 mod tx;
 mod verify_record;
@@ -17,9 +16,11 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use custodia_client as client;
+use custodia_engine::domain::Domain;
+use custodia_node::domains::NodeContext;
 use custodia_node::init::{init_consortium, prepare_joiner, InitOptions, Joiner};
 use custodia_types::{OrgId, OrgRole};
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 #[derive(Parser)]
 #[command(
@@ -316,11 +317,6 @@ content you received against the salted commitment in the entry."
         #[arg(long)]
         version: Option<u64>,
     },
-    /// FHIR work: load a folder of Bundles and NDJSON into a node.
-    Fhir {
-        #[command(subcommand)]
-        command: FhirCommand,
-    },
     /// Print a bearer token for a node's FHIR API, signed with an agent's
     /// or a patient's key.
     #[command(after_help = "Example:\n  \
@@ -339,37 +335,6 @@ key only at its own organisation's; a patient's at any), until it expires.")]
         /// How long the token is valid, in hours.
         #[arg(long, default_value = "8", value_parser = parse_hours)]
         hours: std::time::Duration,
-    },
-}
-
-#[derive(Subcommand)]
-enum FhirCommand {
-    /// Load every .json (Bundles or single resources) and .ndjson file of a
-    /// folder into a node, as FHIR transaction Bundles, with a progress bar.
-    #[command(
-        after_help = "Example (a synthetic cohort's export, as a hospital clinician):
-  custodia fhir load output/fhir --node http://127.0.0.1:8400 --key custodia-demo/st-mary/keys/clinician.key
-
-Transaction Bundles load whole or not at all, batch Bundles entry by entry
-(both with their ifNoneExist conditional creates and conditional
-references); other Bundles and single resources are sent as transactions of
-creates, NDJSON --chunk lines to a Bundle. Directory data (practitioners, organisations, locations)
-goes first. A refused file is reported with the server's reason and its FHIRPath
-location, and the load goes on; the command fails at the end if any was refused."
-    )]
-    Load {
-        /// The folder to load (not its subfolders).
-        dir: PathBuf,
-        /// The node's API base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8400", env = "CUSTODIA_NODE")]
-        node: String,
-        /// File holding the writing agent's hex-encoded ed25519 private key
-        /// (a clinician or service of the node's organisation).
-        #[arg(long)]
-        key: PathBuf,
-        /// NDJSON resources per Bundle.
-        #[arg(long, default_value = "500")]
-        chunk: usize,
     },
 }
 
@@ -459,9 +424,9 @@ fn verify(home: &std::path::Path) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    // The plugged-in domains' subcommands (`custodia supply ...`) join the
-    // built-in ones.
-    let domains = custodia_node::domains::all::<custodia_node::domains::NodeContext>();
+    // The plugged-in domains' subcommands (`custodia fhir ...`, `custodia
+    // supply ...`) join the built-in ones.
+    let domains = custodia_node::domains::all::<NodeContext>();
     let mut command = <Cli as clap::CommandFactory>::command();
     for domain in &domains {
         if let Some(subcommand) = domain.command() {
@@ -470,7 +435,12 @@ fn main() -> Result<()> {
     }
     let matches = command.get_matches();
     if let Some((name, matches)) = matches.subcommand() {
-        if let Some(domain) = domains.iter().find(|domain| domain.name() == name) {
+        let named = |domain: &&Arc<dyn Domain<NodeContext>>| {
+            domain
+                .command()
+                .is_some_and(|command| command.get_name() == name)
+        };
+        if let Some(domain) = domains.iter().find(named) {
             return domain.run_command(matches);
         }
     }
@@ -578,20 +548,6 @@ fn main() -> Result<()> {
             resource,
             version,
         } => verify_record::run(&node, &key, &genesis, &resource, version),
-        Command::Fhir {
-            command:
-                FhirCommand::Load {
-                    dir,
-                    node,
-                    key,
-                    chunk,
-                },
-        } => fhir::load(&fhir::LoadConfig {
-            dir,
-            node,
-            key: client::read_key(&key)?,
-            chunk,
-        }),
         Command::Token { node, key, hours } => {
             println!("{}", client::token(&node, &client::read_key(&key)?, hours)?);
             Ok(())

@@ -1,72 +1,19 @@
-//! Sample data for `custodia demo`: clinicians at both hospitals, an
-//! inspector at the regulator, and patients with records at each hospital,
-//! so a new user can follow the README from the first minute. Everything
-//! goes through the public API, as an integration would.
+//! Sample data for `custodia demo`: once the consortium has formed, every
+//! plugged-in domain seeds its own (the clinical records' clinicians,
+//! patients and records first), through the public API, as an integration
+//! would, so a new user can follow the README from the first minute.
 
-use crate::client::{get_json, save_key, token, transact};
+use crate::client::get_json;
 use anyhow::{anyhow, bail, Context, Result};
-use commonware_cryptography::Signer as _;
 use custodia_engine::domain::{Demo, DemoMember};
 use custodia_node::home::Home;
-use custodia_types::{generate_key, AgentKind, Body, Pseudonym};
-use serde_json::{json, Value};
 use std::{path::Path, time::Duration};
 
-/// (file name, custodian, name on the record, record types to write)
-const PATIENTS: &[(&str, &str, &str, &[&str])] = &[
-    (
-        "alice",
-        "st-mary",
-        "Alice Example",
-        &["Observation", "Condition", "MedicationRequest"],
-    ),
-    (
-        "bob",
-        "st-mary",
-        "Bob Example",
-        &["Encounter", "AllergyIntolerance", "Immunization"],
-    ),
-    (
-        "carol",
-        "riverside-clinic",
-        "Carol Example",
-        &["DiagnosticReport", "Procedure"],
-    ),
-];
-
-/// Agents the demo registers: (org, key file, kind).
-const AGENTS: &[(&str, &str, AgentKind)] = &[
-    ("st-mary", "clinician.key", AgentKind::Clinician),
-    ("riverside-clinic", "clinician.key", AgentKind::Clinician),
-    ("health-authority", "inspector.key", AgentKind::Clinician),
-];
-
-fn api(dir: &Path, org: &str) -> Result<String> {
-    Ok(format!("http://{}", Home::load(&dir.join(org))?.config.api))
-}
-
-pub(crate) fn post_fhir(
-    node: &str,
-    bearer: &str,
-    resource_type: &str,
-    body: &Value,
-) -> Result<Value> {
-    crate::client::post_authorized(
-        node,
-        &format!("/fhir/{resource_type}"),
-        bearer,
-        "application/fhir+json",
-        body.to_string(),
-    )
-    .with_context(|| format!("writing a sample {resource_type}"))
-}
-
-/// Seed a fresh demo consortium: clinical records, then each plugged-in
-/// domain's data; each part is skipped when the consortium lacks its
-/// members.
+/// Seed a fresh demo consortium with each plugged-in domain's data (the
+/// clinical records first); each part is skipped when the consortium lacks
+/// its members.
 pub fn seed(dir: &Path) -> Result<()> {
     await_first_block(dir)?;
-    clinical(dir)?;
     let demo = demo(dir)?;
     for domain in custodia_node::domains::all::<custodia_node::domains::NodeContext>() {
         domain
@@ -113,7 +60,10 @@ fn await_first_block(dir: &Path) -> Result<()> {
         .members
         .first()
         .ok_or_else(|| anyhow!("genesis names no members"))?;
-    let node = api(dir, first.id.as_str())?;
+    let node = format!(
+        "http://{}",
+        Home::load(&dir.join(first.id.as_str()))?.config.api
+    );
     for _ in 0..600 {
         if get_json(&node, "/v1/status").is_ok_and(|s| s["finalized_height"].as_u64() >= Some(1)) {
             return Ok(());
@@ -121,87 +71,4 @@ fn await_first_block(dir: &Path) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     bail!("the consortium finalized no block within a minute; see <dir>/<org>/node.log")
-}
-
-fn clinical(dir: &Path) -> Result<()> {
-    for (org, _, _) in AGENTS {
-        if !dir.join(org).exists() {
-            println!("(no {org} in this consortium: sample records skipped; use --orgs 4 or more)");
-            return Ok(());
-        }
-    }
-    let first = api(dir, "st-mary")?;
-    println!("Seeding sample agents, patients and records...");
-    for (org, file, kind) in AGENTS {
-        let key = generate_key();
-        let home = Home::load(&dir.join(org))?;
-        transact(
-            &first,
-            &home.admin_key,
-            Body::RegisterAgent {
-                key: key.public_key(),
-                kind: *kind,
-                label: file.trim_end_matches(".key").into(),
-            },
-        )?;
-        save_key(&dir.join(org).join("keys").join(file), &key)?;
-    }
-    // Directory data (in no patient's compartment): St Mary's and one of
-    // its doctors, read by every member's agents.
-    let node = api(dir, "st-mary")?;
-    let clinician = crate::client::read_key(&dir.join("st-mary").join("keys/clinician.key"))?;
-    let bearer = token(&node, &clinician, Duration::from_secs(3600))?;
-    for (t, body) in [
-        (
-            "Organization",
-            json!({ "resourceType": "Organization", "name": "St Mary's Hospital", "active": true }),
-        ),
-        (
-            "Practitioner",
-            json!({ "resourceType": "Practitioner", "name": [{ "family": "Osler", "given": ["William"] }] }),
-        ),
-    ] {
-        let created = post_fhir(&node, &bearer, t, &body)?;
-        let id = created["id"].as_str().unwrap_or_default();
-        println!("  directory {t:<12} at st-mary           {t}/{id}");
-    }
-    for (slug, custodian, name, types) in PATIENTS {
-        let node = api(dir, custodian)?;
-        let clinician = crate::client::read_key(&dir.join(custodian).join("keys/clinician.key"))?;
-        let bearer = token(&node, &clinician, Duration::from_secs(3600))?;
-        let patient = post_fhir(
-            &node,
-            &bearer,
-            "Patient",
-            &json!({
-                "resourceType": "Patient",
-                "name": [{ "text": name }],
-                "gender": "unknown"
-            }),
-        )?;
-        let id = patient["id"]
-            .as_str()
-            .ok_or_else(|| anyhow!("no id in {patient}"))?
-            .to_string();
-        for t in *types {
-            let body = custodia_fhir::example(t, &id).ok_or_else(|| anyhow!("no example {t}"))?;
-            post_fhir(&node, &bearer, t, &body)?;
-        }
-        let key = generate_key();
-        let pseudonym: Pseudonym = id.parse().map_err(|_| anyhow!("bad pseudonym {id}"))?;
-        let admin = Home::load(&dir.join(custodian))?.admin_key;
-        transact(
-            &node,
-            &admin,
-            Body::EnrolPatient {
-                patient: pseudonym,
-                key: key.public_key(),
-            },
-        )?;
-        save_key(&dir.join("patients").join(format!("{slug}.key")), &key)?;
-        std::fs::write(dir.join("patients").join(format!("{slug}.id")), &id)?;
-        println!("  patient {slug:<6} at {custodian:<17} Patient/{id}");
-    }
-    println!("Keys: <dir>/<org>/keys/clinician.key, <dir>/patients/<name>.key; see README.md, \"Clinical records\".");
-    Ok(())
 }

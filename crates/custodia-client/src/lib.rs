@@ -172,6 +172,19 @@ pub fn post_authorized(
     read_json(response)
 }
 
+/// `POST /fhir/{resource_type}` with a bearer token: the resource as
+/// created.
+pub fn post_fhir(node: &str, bearer: &str, resource_type: &str, body: &Value) -> Result<Value> {
+    post_authorized(
+        node,
+        &format!("/fhir/{resource_type}"),
+        bearer,
+        "application/fhir+json",
+        body.to_string(),
+    )
+    .with_context(|| format!("writing a {resource_type}"))
+}
+
 /// Sign `body`, submit it and wait until it is final; an error naming the
 /// reason if the chain refused it.
 pub fn transact(node: &str, key: &PrivateKey, body: Body) -> Result<Value> {

@@ -63,7 +63,7 @@ impl Home {
 
     /// Encrypted clinical content and wrapped keys (see `custodia-vault`).
     pub fn vault_dir(&self) -> PathBuf {
-        self.dir.join("vault")
+        custodia_records::vault_dir(&self.dir)
     }
 
     /// Load the encryption key, creating it the first time.

@@ -32,8 +32,11 @@ pub enum RunError {
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    #[error("cannot open the vault: {0}")]
-    Vault(custodia_vault::VaultError),
+    #[error("the {domain} domain cannot start: {source:#}")]
+    Domain {
+        domain: &'static str,
+        source: anyhow::Error,
+    },
     #[error("genesis lists a validator key twice")]
     DuplicateValidator,
     #[error("this organisation is not in genesis.toml, so config.toml must set `p2p` (the address governance registered for it)")]
@@ -57,12 +60,20 @@ fn init_logging(format: &str) {
 pub fn run_node(dir: &Path) -> Result<(), RunError> {
     let home = Home::load(dir)?;
     init_logging(&home.config.log_format);
-    // The vault's ciphertext store before anything else: a bucket that
-    // cannot be reached stops the node before it joins the network.
-    let vault = &home.config.vault;
-    tracing::info!(ciphertexts = %custodia_vault::describe_store(vault, &home.config.org), "opening the vault");
-    let objects = custodia_vault::open_store(vault, &home.vault_dir(), &home.config.org)
-        .map_err(RunError::Vault)?;
+    // What the domains need from the node's files before anything else: a
+    // vault bucket that cannot be reached stops the node before it joins
+    // the network.
+    let files = custodia_engine::domain::NodeFiles::new(
+        home.dir.clone(),
+        home.config.clone(),
+        home.encryption_key()?.to_bytes(),
+    );
+    for domain in crate::domains::all::<cw_tokio::Context>() {
+        domain.check(&files).map_err(|source| RunError::Domain {
+            domain: domain.name(),
+            source,
+        })?;
+    }
     let config = cw_tokio::Config::new()
         .with_storage_directory(home.data_dir())
         .with_worker_threads(
@@ -72,14 +83,13 @@ pub fn run_node(dir: &Path) -> Result<(), RunError> {
                 .max(2),
         )
         .with_catch_panics(false);
-    cw_tokio::Runner::new(config)
-        .start(|context| async move { serve(context, home, objects).await })
+    cw_tokio::Runner::new(config).start(|context| async move { serve(context, home, files).await })
 }
 
 async fn serve(
     context: cw_tokio::Context,
     home: Home,
-    objects: custodia_vault::DiskStore,
+    files: custodia_engine::domain::NodeFiles,
 ) -> Result<(), RunError> {
     let genesis = home.genesis.clone();
     // A member added after genesis is not in it: its config names the
@@ -240,15 +250,6 @@ async fn serve(
         node_key: signer.clone(),
         waits: crate::config::waits(&home.config),
     };
-    let vault = custodia_records::VaultConfig {
-        dir: home.vault_dir(),
-        objects,
-        secret: home.encryption_key()?,
-        files: custodia_records::FileLimits {
-            max_bytes: home.config.max_file_bytes,
-            max_transfers: home.config.max_file_transfers,
-        },
-    };
     let services = || custodia_engine::domain::NodeServices {
         context: context.child("services"),
         chain: validator.chain.clone(),
@@ -256,15 +257,20 @@ async fn serve(
         config: service.clone(),
         peers: peer_network.clone(),
         streams: transport.clone(),
+        files: files.clone(),
     };
-    let clinical = custodia_records::Clinical::new(services(), vault)
-        .await
-        .map_err(RunError::Vault)?;
-    let mut app = custodia_records::router(clinical);
+    let mut app = axum::Router::new();
     let mut domain_paths = serde_json::Map::new();
     for domain in crate::domains::all() {
         domain_paths.extend(domain.openapi_paths());
-        app = app.merge(domain.service(services()).await);
+        let routes = domain
+            .service(services())
+            .await
+            .map_err(|source| RunError::Domain {
+                domain: domain.name(),
+                source,
+            })?;
+        app = app.merge(routes);
     }
     let app = app
         .merge(custodia_api::router(ledger, &domain_paths))

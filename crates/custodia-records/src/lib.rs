@@ -15,9 +15,13 @@
 //! - `release`: a custodian handing a data key to another member's node
 //!   for a read the chain permitted.
 //! - `routes`: the FHIR REST surface.
+//! - `domain`: the records as a node plugs them in (`ClinicalDomain`).
+//! - `cli`: `custodia fhir`, and the demo's sample records.
 
 mod binary;
 mod caller;
+mod cli;
+mod domain;
 mod index;
 mod peer_search;
 mod pending;
@@ -28,6 +32,7 @@ mod routes;
 
 pub use binary::FileLimits;
 pub use custodia_engine::peers::PeerTransport;
+pub use domain::{vault_dir, ClinicalDomain};
 pub use routes::router;
 
 use custodia_engine::{
@@ -110,6 +115,7 @@ impl<E: Runtime> Clinical<E> {
             config: service,
             peers: network,
             streams,
+            ..
         } = node;
         let ServiceConfig {
             genesis,

@@ -20,12 +20,12 @@ impl<E: Runtime> Domain<E> for SupplyDomain {
         custodia_supply::body::DOMAIN
     }
 
-    fn module(&self) -> Arc<dyn Module> {
-        Arc::new(custodia_supply::module::Supply)
+    fn module(&self) -> Option<Arc<dyn Module>> {
+        Some(Arc::new(custodia_supply::module::Supply))
     }
 
-    fn service(&self, node: NodeServices<E>) -> BoxFuture<'static, axum::Router> {
-        async move { router(Supply::new(node).await) }.boxed()
+    fn service(&self, node: NodeServices<E>) -> BoxFuture<'static, anyhow::Result<axum::Router>> {
+        async move { Ok(router(Supply::new(node).await)) }.boxed()
     }
 
     fn body_from_json(&self, json: serde_json::Value) -> Result<Body, String> {

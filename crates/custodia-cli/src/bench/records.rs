@@ -241,7 +241,7 @@ pub(super) fn setup(consortium: &Consortium) -> Result<Vec<Writer>> {
     for (api, bearer) in clinicians(consortium)? {
         let mut patients = Vec::new();
         for i in 0..PATIENTS_PER_ORG {
-            let patient = crate::seed::post_fhir(
+            let patient = custodia_client::post_fhir(
                 &api,
                 &bearer,
                 "Patient",
