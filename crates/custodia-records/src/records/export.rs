@@ -17,7 +17,7 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// Export jobs a node runs at once; more kick-offs are asked to wait.
@@ -75,7 +75,8 @@ pub(crate) enum ExportStatus {
 
 struct Job {
     owner: PublicKey,
-    started: Instant,
+    /// When it started, by the runtime's clock (ms since the epoch).
+    started_ms: u64,
     types: usize,
     types_done: Arc<AtomicUsize>,
     result: Option<Result<Arc<Exported>, Outcome>>,
@@ -138,8 +139,11 @@ impl<E: Runtime> Clinical<E> {
         let id = self.new_logical_id().as_str().to_string();
         let types_done = Arc::new(AtomicUsize::new(0));
         {
+            let now_ms = self.now_ms();
             let mut jobs = self.exports.lock();
-            jobs.retain(|_, job| job.started.elapsed() < KEPT_FOR);
+            jobs.retain(|_, job| {
+                now_ms.saturating_sub(job.started_ms) < KEPT_FOR.as_millis() as u64
+            });
             let running = jobs.values().filter(|job| job.result.is_none()).count();
             if running >= MAX_RUNNING {
                 return Err(Outcome::new(
@@ -154,7 +158,7 @@ impl<E: Runtime> Clinical<E> {
                 id.clone(),
                 Job {
                     owner: caller.key.clone(),
-                    started: Instant::now(),
+                    started_ms: now_ms,
                     types: request.types.len(),
                     types_done: types_done.clone(),
                     result: None,
