@@ -14,7 +14,8 @@ use std::path::PathBuf;
 /// The subcommand's name.
 pub const NAME: &str = "fhir";
 
-/// `custodia fhir ...`.
+// `custodia fhir ...` (no doc comment: clap would take it for the
+// command's about, over the domain's).
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Load every .json (Bundles or single resources) and .ndjson file of a
