@@ -48,7 +48,7 @@ use custodia_state::Receipt;
 use custodia_types::{Body, Digest, LogicalId, OrgId, PrivateKey};
 use custodia_vault::{DiskStore, EncryptionSecret, KeyRing, OwnKeys};
 use serde::de::DeserializeOwned;
-use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc};
 
 /// Where the clinical service keeps content: the node's vault.
 pub struct VaultConfig {
@@ -82,7 +82,7 @@ pub struct Clinical<E: Runtime> {
     own_keys: Arc<OwnKeys>,
     /// Other members' API addresses, for key release; kept in step with
     /// the membership (`follow_members`).
-    peers: std::sync::RwLock<HashMap<OrgId, SocketAddr>>,
+    peers: std::sync::RwLock<BTreeMap<OrgId, SocketAddr>>,
     /// Calls to their nodes (key release, replicas, searches).
     network: Arc<dyn PeerNetwork>,
     /// File streams to and from their nodes (over HTTP; not simulated).

@@ -29,7 +29,7 @@ use custodia_types::{
     LogicalId, OrgId, ResourceType,
 };
 use custodia_vault::DiskStore;
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::sync::mpsc;
 
 /// Attempts to hand a replica to a peer whose chain lags by a block or so.
@@ -61,7 +61,7 @@ pub(super) const MAX_BATCH_BYTES: usize = 4 << 20;
 pub(super) fn peers_of(
     org: &OrgId,
     members: impl IntoIterator<Item = custodia_types::Member>,
-) -> HashMap<OrgId, SocketAddr> {
+) -> BTreeMap<OrgId, SocketAddr> {
     members
         .into_iter()
         .filter(|m| &m.id != org)

@@ -332,156 +332,160 @@ async fn ciphertext(sim: &Sim, i: usize, resource: ResourceType, id: &str, versi
         .ciphertext
 }
 
+/// Write, replicate, consent (member 3 crashed, then restarted), read at
+/// another member (member 2 partitioned), heal, erase.
+async fn clinical_flow(context: deterministic::Context) {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let root = std::env::temp_dir().join(format!(
+        "custodia-clinical-sim-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&root);
+    let links = Links::default();
+    let mut sim = Sim::new(context, 10_000, None).await;
+    let mut members = Vec::new();
+    for i in 0..VALIDATORS {
+        members.push(start_member(&mut sim, &links, &root, i).await);
+    }
+    sim.wait_for(&all(), 1, Duration::from_secs(60)).await;
+
+    // A clinician at each of the first two hospitals.
+    let doctor_a = PrivateKey::from_seed(2_001);
+    let doctor_b = PrivateKey::from_seed(2_002);
+    for (org, doctor) in [(0, &doctor_a), (1, &doctor_b)] {
+        let body = Body::RegisterAgent {
+            key: doctor.public_key(),
+            kind: AgentKind::Clinician,
+            label: "dr".into(),
+        };
+        transact(&sim, org, signed(&sim, &sim.members[org].admin, 0, body)).await;
+    }
+    let at_a = token(&sim, 0, &doctor_a);
+    let at_b = token(&sim, 1, &doctor_b);
+
+    // Write: hospital 0 records a patient and an observation.
+    let patient = serde_json::json!({
+        "resourceType": "Patient", "name": [{ "text": "Simulated Patient" }], "gender": "other"
+    });
+    let (status, created) = call(
+        &members[0].routes,
+        "POST",
+        "/fhir/Patient",
+        &at_a,
+        Some(patient),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let patient_id = created["id"].as_str().unwrap().to_string();
+    let observation = custodia_fhir::example("Observation", &patient_id).unwrap();
+    let (status, created) = call(
+        &members[0].routes,
+        "POST",
+        "/fhir/Observation",
+        &at_a,
+        Some(observation.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let obs_id = created["id"].as_str().unwrap().to_string();
+    let obs_path = format!("/fhir/Observation/{obs_id}");
+    let hash = ciphertext(&sim, 0, ResourceType::Observation, &obs_id, 1).await;
+
+    // Replicate: every member's vault comes to hold the ciphertext.
+    until(&sim, "replicas everywhere", Duration::from_secs(30), || {
+        let members = &members;
+        async move {
+            for member in members {
+                if !holds(member, &hash).await {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+
+    // The patient is enrolled, then consents to hospital 1 while
+    // member 3 is down.
+    let patient_key = PrivateKey::from_seed(3_001);
+    let pseudonym: Pseudonym = patient_id.parse().unwrap();
+    let enrol = Body::EnrolPatient {
+        patient: pseudonym,
+        key: patient_key.public_key(),
+    };
+    transact(&sim, 0, signed(&sim, &sim.members[0].admin, 1, enrol)).await;
+    // Before consent, hospital 1's clinician is refused.
+    let (status, refused) = call(&members[1].routes, "GET", &obs_path, &at_b, None).await;
+    assert_eq!(status, 403, "{refused}");
+
+    sim.crash(3);
+    links.down(api_address(3));
+    members.truncate(3);
+    let consent = Body::GrantConsent(ConsentGrant {
+        grantee: Grantee::Org {
+            org: sim.genesis.members[1].id.clone(),
+        },
+        scope: vec![],
+        purpose: Purpose::Treatment,
+        from_ms: 0,
+        until_ms: u64::MAX,
+    });
+    transact(&sim, 1, signed(&sim, &patient_key, 0, consent)).await;
+    members.push(start_member(&mut sim, &links, &root, 3).await);
+
+    // Read at hospital 1 while member 2 is partitioned from everyone:
+    // the chain permits it (0, 1 and the restarted 3 are a quorum)
+    // and the custodian releases the key.
+    for j in 0..VALIDATORS {
+        if j != 2 {
+            sim.cut(2, j).await;
+        }
+    }
+    links.cut(api_address(2));
+    let (status, read) = call(&members[1].routes, "GET", &obs_path, &at_b, None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["code"], observation["code"], "{read}");
+    assert_eq!(
+        read["valueQuantity"], observation["valueQuantity"],
+        "{read}"
+    );
+    let partitioned_at = sim.height(2).await;
+    assert!(
+        sim.height(1).await > partitioned_at,
+        "the read was decided without member 2"
+    );
+    sim.link_all(good_link()).await;
+    links.heal();
+
+    // Erase at the custodian: every vault, the healed member's and the
+    // restarted one's included, destroys the ciphertext, and the
+    // reader is told it is gone.
+    let (status, erased) = call(&members[0].routes, "DELETE", &obs_path, &at_a, None).await;
+    assert!(matches!(status, 200 | 204), "{status}: {erased}");
+    until(&sim, "erasure everywhere", Duration::from_secs(60), || {
+        let members = &members;
+        async move {
+            for member in members {
+                if holds(member, &hash).await {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+    let (status, gone) = call(&members[1].routes, "GET", &obs_path, &at_b, None).await;
+    assert_eq!(status, 410, "{gone}");
+
+    let height = sim.height(0).await;
+    sim.wait_for(&all(), height, Duration::from_secs(60)).await;
+    sim.assert_agree(&all(), height).await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[test]
 fn a_record_is_written_consented_read_elsewhere_replicated_and_erased_through_a_crash_and_a_partition(
 ) {
-    sweep(|context| async move {
-        static RUNS: AtomicU64 = AtomicU64::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "custodia-clinical-sim-{}-{}",
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&root);
-        let links = Links::default();
-        let mut sim = Sim::new(context, 10_000, None).await;
-        let mut members = Vec::new();
-        for i in 0..VALIDATORS {
-            members.push(start_member(&mut sim, &links, &root, i).await);
-        }
-        sim.wait_for(&all(), 1, Duration::from_secs(60)).await;
-
-        // A clinician at each of the first two hospitals.
-        let doctor_a = PrivateKey::from_seed(2_001);
-        let doctor_b = PrivateKey::from_seed(2_002);
-        for (org, doctor) in [(0, &doctor_a), (1, &doctor_b)] {
-            let body = Body::RegisterAgent {
-                key: doctor.public_key(),
-                kind: AgentKind::Clinician,
-                label: "dr".into(),
-            };
-            transact(&sim, org, signed(&sim, &sim.members[org].admin, 0, body)).await;
-        }
-        let at_a = token(&sim, 0, &doctor_a);
-        let at_b = token(&sim, 1, &doctor_b);
-
-        // Write: hospital 0 records a patient and an observation.
-        let patient = serde_json::json!({
-            "resourceType": "Patient", "name": [{ "text": "Simulated Patient" }], "gender": "other"
-        });
-        let (status, created) = call(
-            &members[0].routes,
-            "POST",
-            "/fhir/Patient",
-            &at_a,
-            Some(patient),
-        )
-        .await;
-        assert_eq!(status, 201, "{created}");
-        let patient_id = created["id"].as_str().unwrap().to_string();
-        let observation = custodia_fhir::example("Observation", &patient_id).unwrap();
-        let (status, created) = call(
-            &members[0].routes,
-            "POST",
-            "/fhir/Observation",
-            &at_a,
-            Some(observation.clone()),
-        )
-        .await;
-        assert_eq!(status, 201, "{created}");
-        let obs_id = created["id"].as_str().unwrap().to_string();
-        let obs_path = format!("/fhir/Observation/{obs_id}");
-        let hash = ciphertext(&sim, 0, ResourceType::Observation, &obs_id, 1).await;
-
-        // Replicate: every member's vault comes to hold the ciphertext.
-        until(&sim, "replicas everywhere", Duration::from_secs(30), || {
-            let members = &members;
-            async move {
-                for member in members {
-                    if !holds(member, &hash).await {
-                        return false;
-                    }
-                }
-                true
-            }
-        })
-        .await;
-
-        // The patient is enrolled, then consents to hospital 1 while
-        // member 3 is down.
-        let patient_key = PrivateKey::from_seed(3_001);
-        let pseudonym: Pseudonym = patient_id.parse().unwrap();
-        let enrol = Body::EnrolPatient {
-            patient: pseudonym,
-            key: patient_key.public_key(),
-        };
-        transact(&sim, 0, signed(&sim, &sim.members[0].admin, 1, enrol)).await;
-        // Before consent, hospital 1's clinician is refused.
-        let (status, refused) = call(&members[1].routes, "GET", &obs_path, &at_b, None).await;
-        assert_eq!(status, 403, "{refused}");
-
-        sim.crash(3);
-        links.down(api_address(3));
-        members.truncate(3);
-        let consent = Body::GrantConsent(ConsentGrant {
-            grantee: Grantee::Org {
-                org: sim.genesis.members[1].id.clone(),
-            },
-            scope: vec![],
-            purpose: Purpose::Treatment,
-            from_ms: 0,
-            until_ms: u64::MAX,
-        });
-        transact(&sim, 1, signed(&sim, &patient_key, 0, consent)).await;
-        members.push(start_member(&mut sim, &links, &root, 3).await);
-
-        // Read at hospital 1 while member 2 is partitioned from everyone:
-        // the chain permits it (0, 1 and the restarted 3 are a quorum)
-        // and the custodian releases the key.
-        for j in 0..VALIDATORS {
-            if j != 2 {
-                sim.cut(2, j).await;
-            }
-        }
-        links.cut(api_address(2));
-        let (status, read) = call(&members[1].routes, "GET", &obs_path, &at_b, None).await;
-        assert_eq!(status, 200, "{read}");
-        assert_eq!(read["code"], observation["code"], "{read}");
-        assert_eq!(
-            read["valueQuantity"], observation["valueQuantity"],
-            "{read}"
-        );
-        let partitioned_at = sim.height(2).await;
-        assert!(
-            sim.height(1).await > partitioned_at,
-            "the read was decided without member 2"
-        );
-        sim.link_all(good_link()).await;
-        links.heal();
-
-        // Erase at the custodian: every vault, the healed member's and the
-        // restarted one's included, destroys the ciphertext, and the
-        // reader is told it is gone.
-        let (status, erased) = call(&members[0].routes, "DELETE", &obs_path, &at_a, None).await;
-        assert!(matches!(status, 200 | 204), "{status}: {erased}");
-        until(&sim, "erasure everywhere", Duration::from_secs(60), || {
-            let members = &members;
-            async move {
-                for member in members {
-                    if holds(member, &hash).await {
-                        return false;
-                    }
-                }
-                true
-            }
-        })
-        .await;
-        let (status, gone) = call(&members[1].routes, "GET", &obs_path, &at_b, None).await;
-        assert_eq!(status, 410, "{gone}");
-
-        let height = sim.height(0).await;
-        sim.wait_for(&all(), height, Duration::from_secs(60)).await;
-        sim.assert_agree(&all(), height).await;
-        let _ = std::fs::remove_dir_all(&root);
-    });
+    sweep(clinical_flow);
 }
