@@ -87,6 +87,8 @@ pub struct Clinical<E: Runtime> {
     network: Arc<dyn PeerNetwork>,
     /// File streams to and from their nodes (over HTTP; not simulated).
     streams: PeerTransport,
+    /// The client files are released to this node through (one, pooled).
+    file_releases: reqwest::Client,
     /// The runtime's randomness (ids, one-time keys), one draw at a time.
     rng: std::sync::Mutex<E>,
     replicator: replication::Replicator<E>,
@@ -172,6 +174,8 @@ impl<E: Runtime> Clinical<E> {
             own_keys: Arc::new(OwnKeys::new(secret)),
             peers: std::sync::RwLock::new(peers),
             network,
+            // A file streams for as long as it takes: only idleness ends it.
+            file_releases: streams.client(std::time::Duration::from_secs(24 * 3600)),
             streams,
             replicator,
             files,

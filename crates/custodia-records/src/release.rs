@@ -302,9 +302,7 @@ impl<E: Runtime> Clinical<E> {
         let (custodian, request, one_time) =
             self.release_request(entry, ResourceType::Binary, id, version, access_tx)?;
         let response = self
-            .streams
-            // A file streams for as long as it takes: only idleness ends it.
-            .client(std::time::Duration::from_secs(24 * 3600))
+            .file_releases
             .post(self.streams.url(custodian, RELEASE_PATH))
             .json(&request)
             .send()
