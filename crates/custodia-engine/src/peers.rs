@@ -168,11 +168,6 @@ impl HttpPeers {
             transport,
         }
     }
-
-    /// The transport, for file streams.
-    pub fn transport(&self) -> &PeerTransport {
-        &self.transport
-    }
 }
 
 impl PeerNetwork for HttpPeers {
